@@ -1,0 +1,1 @@
+"""Data: AU conventions, TFDS builders, tf.data pipelines, resampling."""

@@ -1,0 +1,1 @@
+"""Training core: meshes, data-parallel steps, checkpoints, metric writers, loops."""
