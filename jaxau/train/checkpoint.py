@@ -1,0 +1,108 @@
+"""Orbax checkpoints in ``<workdir>/checkpoints``: periodic, bounded, resumable, crash-safe.
+
+Orbax writes each step into a temporary directory and renames it into place when complete, so a
+process killed mid-save leaves only a ``*.orbax-checkpoint-tmp-*`` directory, which is never listed as
+a step. We add a second guard for directories that were damaged after the fact (a partial copy, a
+disk filling up): a step directory is only *restorable* if it carries orbax's metadata file, and
+`Checkpointer.restore_latest` walks back to the newest restorable step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+PyTree = Any
+
+# Written by orbax when a step is finalised (with the item's own _METADATA).
+_COMMIT_FILE = "_CHECKPOINT_METADATA"
+
+
+class Checkpointer:
+    """Saves a train-state pytree every ``save_every`` steps, keeps the newest ``keep``.
+
+    Args:
+      workdir: the run's directory; checkpoints go to ``<workdir>/checkpoints``.
+      save_every: save period in steps (``maybe_save``); ``save(force=True)`` saves any step.
+      keep: number of checkpoints kept.
+      async_save: overlap writing with training (the write finishes before the next save, on
+        ``wait``/``close``).
+    """
+
+    def __init__(self, workdir: str, *, save_every: int = 1000, keep: int = 3, async_save: bool = True):
+        if save_every <= 0 or keep <= 0:
+            raise ValueError(f"save_every={save_every} and keep={keep} must be positive.")
+        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+        self.save_every = save_every
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, save_interval_steps=1, create=True, cleanup_tmp_directories=True,
+            enable_async_checkpointing=async_save)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    # ----------------------------------------------------------------------------------- steps
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def _restorable(self, step: int) -> bool:
+        step_dir = os.path.join(self.directory, str(step))
+        return (os.path.isfile(os.path.join(step_dir, _COMMIT_FILE))
+                and os.path.isfile(os.path.join(step_dir, "default", "_METADATA")))
+
+    def latest_step(self) -> int | None:
+        """The newest step that can be restored (None when there is none)."""
+        for step in reversed(self.all_steps()):
+            if self._restorable(step):
+                return step
+            logging.warning("Checkpoint step %d in %s is incomplete (no %s); ignoring it.",
+                            step, self.directory, _COMMIT_FILE)
+        return None
+
+    # ---------------------------------------------------------------------------------- saving
+    def maybe_save(self, step: int, state: PyTree) -> bool:
+        """Saves when ``step`` is a multiple of ``save_every``."""
+        if step % self.save_every == 0:
+            return self.save(step, state)
+        return False
+
+    def save(self, step: int, state: PyTree) -> bool:
+        """Saves ``state`` as ``step`` now (unless that step already exists)."""
+        if step in self._manager.all_steps():
+            return False
+        return bool(self._manager.save(step, args=ocp.args.StandardSave(state), force=True))
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+    # -------------------------------------------------------------------------------- restoring
+    def restore(self, step: int, target: PyTree) -> PyTree:
+        """Restores ``step`` into the structure, dtypes and shardings of ``target``.
+
+        ``target`` may be a concrete state or its abstract shape (``jax.eval_shape`` output, with or
+        without shardings); optax states keep their NamedTuple types because the structure comes
+        from ``target``, not from the file.
+        """
+        abstract = jax.tree.map(_as_abstract, target)
+        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def restore_latest(self, target: PyTree) -> tuple[PyTree, int | None]:
+        """Restores the newest restorable checkpoint, or returns ``(target, None)`` when none."""
+        step = self.latest_step()
+        if step is None:
+            return target, None
+        logging.info("Resuming from %s step %d", self.directory, step)
+        return self.restore(step, target), step
+
+
+def _as_abstract(x):
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return x
+    sharding = getattr(x, "sharding", None)
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
