@@ -1,0 +1,105 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxau.models import vgg
+from jaxau.train import optimizers
+
+
+@pytest.fixture(scope="module")
+def tiny_vgg():
+    model = vgg.VGG16(num_aus=2, width=1 / 16, dropout_rate=0.0)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+    x = jax.random.uniform(jax.random.key(1), (4, 32, 32, 3))
+    y = jax.random.randint(jax.random.key(2), (4, 2), 0, 6)
+    return model, params, x, y
+
+
+def test_freezing_is_bit_exact_and_others_move(tiny_vgg):
+    model, params, x, y = tiny_vgg
+    patterns = vgg.freeze_patterns("block3")
+    tx = optimizers.make_optimizer({"learning_rate": 1e-3, "freeze": patterns}, params)
+
+    def loss_fn(p):
+        logits = model.apply({"params": p}, x)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    @jax.jit
+    def step(p, s):
+        g = jax.grad(loss_fn)(p)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    p, s = params, tx.init(params)
+    for _ in range(3):
+        p, s = step(p, s)
+    for layer in params:
+        for name in params[layer]:
+            before, after = np.asarray(params[layer][name]), np.asarray(p[layer][name])
+            if layer.startswith(("block1_", "block2_")):
+                np.testing.assert_array_equal(after, before, err_msg=layer)
+            else:
+                assert not np.array_equal(after, before), f"{layer}/{name} did not move"
+    # No Adam moments are kept for frozen parameters.
+    n_state = sum(np.size(a) for a in jax.tree_util.tree_leaves(s))
+    counts = optimizers.param_counts(params, patterns)
+    assert n_state == 2 * counts["trainable"] + 1  # mu, nu and one step counter
+
+
+def test_first_adam_step_matches_hand_formula():
+    params = {"a": {"kernel": jnp.array([0.5, -1.0, 2.0])}, "b": {"bias": jnp.array([1.0])}}
+    grads = {"a": {"kernel": jnp.array([0.1, -3.0, 0.0])}, "b": {"bias": jnp.array([7.0])}}
+    tx = optimizers.make_optimizer({"learning_rate": 0.01, "freeze": ["b/.*"]}, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    g = np.array([0.1, -3.0, 0.0])
+    # Bias-corrected first step: m_hat = g, v_hat = g^2, update = -lr g / (|g| + eps).
+    np.testing.assert_allclose(updates["a"]["kernel"], -0.01 * g / (np.abs(g) + 1e-8), rtol=1e-6)
+    np.testing.assert_array_equal(updates["b"]["bias"], [0.0])
+
+
+def test_param_counts_and_labels():
+    params = {"block1_conv1": {"kernel": np.zeros((3, 3, 3, 4)), "bias": np.zeros(4)},
+              "fc1": {"kernel": np.zeros((8, 2)), "bias": np.zeros(2)}}
+    counts = optimizers.param_counts(params, ["block1_conv1/.*"])
+    assert counts == {"trainable": 18, "frozen": 112, "total": 130, "trainable_tensors": 2,
+                      "frozen_tensors": 2}
+    assert optimizers.param_paths(params) == ["block1_conv1/bias", "block1_conv1/kernel",
+                                              "fc1/bias", "fc1/kernel"]
+    # fullmatch: 'fc' alone matches nothing.
+    with pytest.raises(ValueError, match="match no parameter"):
+        optimizers.freeze_labels(params, ["fc"])
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        optimizers.freeze_labels(params, ["block1_conv1/("])
+
+
+def test_freeze_presets_and_readings(tiny_vgg):
+    _, params, _, _ = tiny_vgg
+    paths = optimizers.param_paths(params)
+    labels = dict(zip(paths, jax.tree_util.tree_leaves(
+        optimizers.freeze_labels(params, vgg.freeze_patterns("third_block")))))
+    assert {p for p, l in labels.items() if l == "freeze"} == {
+        f"{l}/{n}" for l in ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2")
+        for n in ("kernel", "bias")}
+    assert vgg.freeze_patterns("third_conv") == ["block1_conv1/.*", "block1_conv2/.*"]
+    assert vgg.freeze_patterns("block3") == vgg.freeze_patterns("block3_conv1")
+    assert vgg.freeze_patterns("all") == []
+    assert len(vgg.freeze_patterns("head")) == 15
+    with pytest.raises(ValueError, match="Unknown fine_tune_from"):
+        vgg.freeze_patterns("block6")
+
+
+def test_schedules():
+    cfg = {"learning_rate": 1.0, "schedule": "warmup_cosine", "warmup_steps": 10, "total_steps": 110}
+    lr = optimizers.learning_rate_fn(cfg)
+    assert float(lr(0)) == 0.0
+    np.testing.assert_allclose(float(lr(5)), 0.5, rtol=1e-6)
+    np.testing.assert_allclose(float(lr(10)), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(float(lr(60)), 0.5, rtol=1e-5)  # half-way down the cosine
+    np.testing.assert_allclose(float(lr(110)), 0.0, atol=1e-7)
+    assert optimizers.learning_rate_fn({})(123) == 5e-5
+    with pytest.raises(ValueError, match="total_steps"):
+        optimizers.make_optimizer({"schedule": "cosine"}, {})
+    with pytest.raises(ValueError, match="unknown"):
+        optimizers.make_optimizer({"schedule": "step"}, {})
