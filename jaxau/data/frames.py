@@ -1,0 +1,122 @@
+"""Frame sets: a split of an AU dataset as in-memory numpy arrays, the unit the trainers consume.
+
+A frame set is a dict with ``image`` uint8 [N, S, S, 3], ``au_intensity`` int32 [N, K] (-1 unknown),
+``subject`` / ``sequence`` (str [N]), ``frame`` int32 [N], ``pose_id`` int32 [N], plus the AU names
+under ``au_names`` (str [K]). It is what `load_tfds` reads from any registered TFDS dataset and what the
+registration stages write (``save`` / ``load``, atomic .npz), so every trainer has one input format.
+
+In-memory sets suit SynthFACS and registered subsets on one host; at FERA scale (millions of frames)
+the same arrays are read per host from ``tfds.even_splits`` shards (see BUILD_NOTES.md, limits).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from jaxau import io_utils
+from jaxau.data import au as au_lib
+
+FrameSet = dict  # str -> np.ndarray
+
+_REQUIRED = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id", "au_names")
+
+
+def validate(frames: Mapping[str, np.ndarray], source: str = "frame set") -> None:
+    """Checks keys, dtypes and lengths, naming ``source`` and the offending field."""
+    missing = [k for k in _REQUIRED if k not in frames]
+    if missing:
+        raise ValueError(f"{source}: missing fields {missing} (a frame set needs {list(_REQUIRED)}).")
+    n = len(frames["image"])
+    for k in _REQUIRED[1:-1]:
+        if len(frames[k]) != n:
+            raise ValueError(f"{source}: field {k!r} has {len(frames[k])} rows, image has {n}.")
+    img = frames["image"]
+    if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
+        raise ValueError(f"{source}: image must be uint8 [N, H, W, 3], got {img.dtype} {img.shape}.")
+    if frames["au_intensity"].shape[1:] != (len(frames["au_names"]),):
+        raise ValueError(f"{source}: au_intensity has {frames['au_intensity'].shape[1:]} columns for "
+                         f"{len(frames['au_names'])} AU names.")
+
+
+def select(frames: FrameSet, mask: np.ndarray) -> FrameSet:
+    """Rows where ``mask`` holds (au_names kept)."""
+    return {k: (v if k == "au_names" else v[mask]) for k, v in frames.items()}
+
+
+def with_aus(frames: FrameSet, aus: Sequence[str]) -> FrameSet:
+    """Keeps (and orders) the AU columns ``aus``."""
+    out = dict(frames)
+    out["au_intensity"] = au_lib.select_aus(frames["au_intensity"], list(frames["au_names"]), aus)
+    out["au_names"] = np.asarray(au_lib.canonical_aus(aus))
+    return out
+
+
+def save(path: str, frames: FrameSet) -> None:
+    validate(frames, path)
+    io_utils.savez(path, **{k: np.asarray(v) for k, v in frames.items()})
+
+
+def load(path: str) -> FrameSet:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Frame set {path} not found: run the stage that writes it first.")
+    with np.load(path, allow_pickle=False) as f:
+        frames = {k: f[k] for k in f.files}
+    validate(frames, path)
+    return frames
+
+
+def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | None = None,
+              aus: Sequence[str] | None = None, pose_ids: Sequence[int] | None = None,
+              max_examples: int | None = None) -> FrameSet:
+    """Reads a split of a registered dataset (`jaxau.data.registry`) into a frame set.
+
+    Args:
+      name: dataset name, e.g. ``'synthfacs/fera_small'``, ``'disfa/left'``.
+      split: TFDS split expression (``'train'``, ``'test[:10%]'``, a per-host ``even_splits`` part).
+      data_dir: TFDS data directory (where the dataset was built).
+      image_size: resize images to S x S (area-averaging when shrinking); None keeps them.
+      aus: AU columns to keep (default: all of the dataset's).
+      pose_ids: keep only these pose ids.
+      max_examples: stop after this many (after pose filtering).
+    """
+    import tensorflow as tf
+
+    from jaxau.data import registry
+
+    builder = registry.builder(name, data_dir=data_dir)
+    au_names = list(builder.info.metadata.get("au_names", registry.au_names(name))) \
+        if builder.info.metadata else list(registry.au_names(name))
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    if pose_ids is not None:
+        wanted = tf.constant(list(pose_ids), tf.int32)
+        ds = ds.filter(lambda ex: tf.reduce_any(tf.equal(tf.cast(ex["pose"]["id"], tf.int32), wanted)))
+    if max_examples is not None:
+        ds = ds.take(max_examples)
+
+    def prepare(ex):
+        image = ex["image"]
+        if image_size is not None:
+            image = tf.image.resize(image, (image_size, image_size), method="area", antialias=True)
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        return {"image": image, "au_intensity": tf.cast(ex["au_intensity"], tf.int32),
+                "subject": ex["subject"], "sequence": ex["sequence"],
+                "frame": tf.cast(ex["frame"], tf.int32), "pose_id": tf.cast(ex["pose"]["id"], tf.int32)}
+
+    rows: dict[str, list] = {k: [] for k in ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")}
+    for ex in ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
+        for k in rows:
+            rows[k].append(ex[k])
+    if not rows["image"]:
+        raise ValueError(f"Dataset {name!r} split {split!r} (pose ids {pose_ids}) has no examples in "
+                         f"{data_dir}.")
+    frames = {k: np.stack(v) for k, v in rows.items()}
+    for k in ("subject", "sequence"):
+        frames[k] = np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in frames[k]])
+    frames["au_names"] = np.asarray(au_lib.canonical_aus(au_names))
+    if aus is not None:
+        frames = with_aus(frames, aus)
+    validate(frames, f"{name}:{split}")
+    return frames

@@ -1,0 +1,67 @@
+"""From a config's ``data`` section to a prepared dataset: validation, data directory, building.
+
+SynthFACS is generated on the spot (it needs no files); the licensed datasets are built from the
+user's copy in ``data.manual_dir`` once and then read from ``data.data_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+from jaxau import validate
+
+
+def check(config: Any) -> None:
+    """Validates ``config.data`` (name known, AUs valid and labelled, directories present)."""
+    from jaxau.data import registry
+
+    name = config.data.name
+    try:
+        entry = registry.get(name)
+    except KeyError as e:
+        raise validate.ConfigError(f"config.data.name: {e.args[0]}") from None
+    aus = validate.au_names(config, "data.aus")
+    missing = [a for a in aus if a not in entry.au_names]
+    if missing:
+        raise validate.ConfigError(f"config.data.aus: {missing} are not labelled in {name!r} (it has "
+                                   f"{', '.join(entry.au_names)}); pass --config.data.aus=...")
+    if entry.manual_download:
+        if not config.data.get("data_dir"):
+            raise validate.ConfigError(f"config.data.data_dir is required for {name!r} (licensed data, built "
+                                       "from your copy): pass --config.data.data_dir=/path/to/tfds.")
+        validate.existing_dir(config, "data.data_dir", what="TFDS data directory")
+
+
+def data_dir(config: Any, workdir: str) -> str:
+    """``config.data.data_dir``, or ``<parent of workdir>/tfds`` when empty (shared by sibling runs)."""
+    d = config.data.get("data_dir") or os.path.join(os.path.dirname(os.path.abspath(workdir)), "tfds")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def ensure_built(name: str, directory: str, manual_dir: str | None = None) -> Any:
+    """Builds the dataset into ``directory`` if it is not there yet; returns its builder."""
+    import tensorflow_datasets as tfds
+
+    from jaxau.data import registry
+
+    builder = registry.builder(name, data_dir=directory)
+    if not builder.is_prepared():
+        logging.info("Building %s into %s", name, directory)
+        config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+        builder.download_and_prepare(download_config=config)
+    return builder
+
+
+def poses(spec: str | Sequence[int] | None) -> list[int] | None:
+    """'' / None -> all poses; '0' / '0,4' / [0, 4] -> pose ids."""
+    if spec is None or spec == "":
+        return None
+    if isinstance(spec, str):
+        try:
+            return [int(p) for p in spec.replace(",", " ").split()]
+        except ValueError:
+            raise validate.ConfigError(f"pose list {spec!r} must be integers like '0' or '0,4'.") from None
+    return [int(p) for p in spec]

@@ -1,0 +1,219 @@
+"""Training and applying the VGG16 AU-intensity estimator (paper Sec. 3.3, 4.2.2).
+
+One shared VGG16 trunk with a 6-way softmax head per AU, trained with softmax cross-entropy on every
+labelled (AU, frame) pair of the batch (unknown labels, -1, are masked out). Training data are frame
+sets (`jaxau.data.frames`) sampled through an index *pool*: all frames, a balanced real-data
+resampling plan (`jaxau.data.balance`), or a synthetic set that is balanced by construction.
+
+The model directory (the run's workdir) holds ``estimator.json`` (the config and AU names) next to
+``checkpoints/``: it is all `load_predictor` needs, e.g. for ``launch/predict.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxau import io_utils
+from jaxau.data import frames as frames_lib
+from jaxau.models import vgg
+from jaxau.train import checkpoint as checkpoint_lib
+from jaxau.train import input as input_lib
+from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
+from jaxau.train.state import TrainState
+
+MODEL_FILE = "estimator.json"
+
+
+def model_from_config(cfg: Mapping[str, Any], num_aus: int) -> vgg.VGG16:
+    return vgg.VGG16(num_aus=num_aus, width=float(cfg["width"]),
+                     dropout_rate=float(cfg.get("dropout", 0.5)),
+                     preprocessing=str(cfg.get("preprocessing", "caffe")))
+
+
+def optimizer_config(cfg: Mapping[str, Any]) -> dict:
+    return {"learning_rate": float(cfg["learning_rate"]), "freeze": vgg.freeze_patterns(cfg.get("freeze") or None),
+            "schedule": cfg.get("schedule", "constant"), "total_steps": int(cfg["num_steps"]),
+            "warmup_steps": int(cfg.get("warmup_steps", 0))}
+
+
+def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[TrainState, optax.GradientTransformation]:
+    """Fresh parameters (optionally ImageNet weights from ``cfg['pretrained']``) and the optimizer."""
+    size = int(cfg["image_size"])
+    params = model.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)))["params"]
+    if cfg.get("pretrained"):
+        from jaxau.models import vgg_import
+
+        params, report = vgg_import.import_imagenet(params, cfg["pretrained"])
+        if report.preprocessing != model.preprocessing:
+            raise ValueError(f"{cfg['pretrained']} expects '{report.preprocessing}' preprocessing: set "
+                             f"config.estimator.preprocessing={report.preprocessing}.")
+        logging.info("Loaded ImageNet weights from %s: %s", cfg["pretrained"], report)
+    tx = optimizers.make_optimizer(optimizer_config(cfg), params)
+    return TrainState.create(params, tx), tx
+
+
+def make_train_step(model: vgg.VGG16, tx: optax.GradientTransformation) -> Callable:
+    """The per-device step (pmap-shaped; run it through `parallel.data_parallel`)."""
+
+    def step(state: TrainState, batch, rng):
+        rng = parallel.per_device_rng(rng)
+        labels = batch["au_intensity"]
+        valid = (labels >= 0).astype(jnp.float32)
+        images = batch["image"].astype(jnp.float32) / 255.0
+
+        def loss_fn(params):
+            logits = model.apply({"params": params}, images, train=True, rngs={"dropout": rng})
+            ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(labels, 0))
+            loss = jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1.0)
+            return loss, logits
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        grads = jax.lax.pmean(grads, parallel.AXIS)
+        correct = jnp.sum((jnp.argmax(logits, -1) == labels) * valid) / jnp.maximum(jnp.sum(valid), 1.0)
+        metrics = {"loss": loss, "accuracy": correct}
+        metrics = jax.lax.pmean(metrics, parallel.AXIS)
+        return state.apply_gradients(grads, tx), metrics
+
+    return step
+
+
+def make_predict_fn(model: vgg.VGG16) -> Callable:
+    @jax.jit
+    def predict(params, images_uint8):
+        return model.apply({"params": params}, images_uint8.astype(jnp.float32) / 255.0, train=False)
+
+    return predict
+
+
+def predict_logits(predict: Callable, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Logits [N, K, 6] for uint8 images, in fixed-size batches (one compilation; the last padded)."""
+    out = []
+    n = len(images)
+    for lo in range(0, n, batch_size):
+        chunk = images[lo:lo + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+        out.append(np.asarray(predict(params, chunk))[:batch_size - pad])
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def readout(logits: np.ndarray, mode: str = "argmax") -> np.ndarray:
+    """Intensity from a 6-way head: 'argmax' level (paper) or 'expected' level (soft)."""
+    from jaxau.evaluation import readout as readout_lib
+
+    return np.asarray(readout_lib.readout(logits, mode))
+
+
+def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSet, *,
+          pool: np.ndarray | None = None, val_frames: frames_lib.FrameSet | None = None, seed: int = 0,
+          name: str = "estimator") -> loop.LoopResult:
+    """Trains (or resumes) an estimator in ``workdir``.
+
+    Args:
+      cfg: the ``estimator`` config section (width, image_size, batch_size, num_steps,
+        learning_rate, freeze, pretrained, readout, ...).
+      workdir: model directory (checkpoints, logs, ``estimator.json``).
+      train_frames: training frame set (images already at ``image_size``).
+      pool: epoch pool of frame indices (default: every frame once).
+      val_frames: validation frames: mean ICC is logged every ``eval_every`` steps.
+      seed: init and data-order seed.
+    """
+    frames_lib.validate(train_frames, "training frames")
+    au_names = [str(a) for a in train_frames["au_names"]]
+    size = int(cfg["image_size"])
+    if train_frames["image"].shape[1:3] != (size, size):
+        raise ValueError(f"training images are {train_frames['image'].shape[1:3]}, config.estimator."
+                         f"image_size is {size}: resize when loading (frames.load_tfds(image_size=...)).")
+    io_utils.write_json(os.path.join(workdir, MODEL_FILE),
+                        {"config": dict(cfg), "au_names": au_names, "seed": seed})
+    mesh = parallel.make_mesh()
+    model = model_from_config(cfg, len(au_names))
+    state, tx = init_state(cfg, model, seed)
+    if jax.process_index() == 0:
+        logging.info("%s", metrics_lib.parameter_summary(state.params, "VGG16 estimator"))
+        logging.info("trainable/frozen: %s", optimizers.param_counts(
+            state.params, optimizer_config(cfg)["freeze"]))
+    state = parallel.replicate(state, mesh)
+    batch = int(cfg["batch_size"])
+    sampler = input_lib.StepSampler(np.arange(len(train_frames["image"])) if pool is None else pool, batch,
+                                    seed=seed, process_index=jax.process_index(),
+                                    process_count=jax.process_count())
+    source = input_lib.ArraySource({"image": train_frames["image"], "au_intensity": train_frames["au_intensity"]})
+    flip = bool(cfg.get("flip", True))
+
+    def augment(b, step):
+        import tensorflow as tf
+
+        if flip:  # Bilateral AUs: a mirrored face keeps its intensity labels.
+            seeds = tf.stack([tf.cast(step, tf.int32), tf.range(tf.shape(b["image"])[0])], axis=1)
+            b["image"] = tf.map_fn(lambda a: tf.image.stateless_random_flip_left_right(a[0], a[1]),
+                                   (b["image"], seeds), fn_output_signature=tf.uint8)
+        return b
+
+    def batches(start):
+        return input_lib.make_dataset(source, sampler, start, int(cfg["num_steps"]),
+                                      transform=augment).as_numpy_iterator()
+
+    eval_fn = None
+    if val_frames is not None:
+        predict = make_predict_fn(model)
+        val = frames_lib.with_aus(val_frames, au_names)
+
+        def eval_fn(state, step):
+            from jaxau.evaluation import metrics as eval_metrics
+
+            params = jax.device_get(state.params)
+            pred = readout(predict_logits(predict, params, val["image"]), cfg.get("readout", "argmax"))
+            scores = eval_metrics.evaluate(val["au_intensity"], pred, au_names)
+            return {"icc_mean": scores.mean["icc"], "mae_mean": scores.mean["mae"],
+                    **{f"icc_{a}": v for a, v in zip(au_names, scores.icc)}}
+
+    return loop.train(workdir=workdir, state=state, step_fn=parallel.data_parallel(make_train_step(model, tx), mesh),
+                      batches=batches, mesh=mesh, num_steps=int(cfg["num_steps"]), global_batch_size=batch,
+                      rng=jax.random.key(seed + 1), checkpoint_every=int(cfg.get("checkpoint_every", 500)),
+                      log_every=int(cfg.get("log_every", 20)), eval_fn=eval_fn,
+                      eval_every=int(cfg.get("eval_every", 0)), name=name)
+
+
+class Predictor:
+    """A trained estimator loaded from its model directory; ``__call__(uint8 images) -> logits``."""
+
+    def __init__(self, model_dir: str, batch_size: int = 32):
+        path = os.path.join(model_dir, MODEL_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found: --model_dir must be an estimator run directory "
+                                    f"(written by launch/train_estimator.py).")
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+        self.config = meta["config"]
+        self.au_names = tuple(meta["au_names"])
+        self.image_size = int(self.config["image_size"])
+        self.batch_size = batch_size
+        self.model = model_from_config(self.config, len(self.au_names))
+        size = self.image_size
+        abstract = jax.eval_shape(lambda: self.model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)))["params"])
+        ckpt = checkpoint_lib.Checkpointer(model_dir)
+        step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the model first.")
+        tx = optimizers.make_optimizer(optimizer_config(self.config), abstract)
+        target = jax.eval_shape(lambda p: TrainState.create(p, tx), abstract)
+        self.params = ckpt.restore(step, target).params
+        ckpt.close()
+        self.step = step
+        self._predict = make_predict_fn(self.model)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        return predict_logits(self._predict, self.params, images, self.batch_size)
+
+    def intensities(self, images: np.ndarray, mode: str | None = None) -> np.ndarray:
+        return readout(self.logits(images), mode or self.config.get("readout", "argmax"))
