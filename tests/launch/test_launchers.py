@@ -1,0 +1,65 @@
+"""Launchers reject bad configs with one-line errors (naming the field and the fix), exit status 2."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG = "configs/estimator/synthfacs_real.py"
+
+
+def _launch(script, *args, devices=4):
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    proc = subprocess.run([sys.executable, os.path.join("launch", script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    return proc.returncode, errors, proc.stderr
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("--config.estimator.batch_size=-2", "config.estimator.batch_size=-2 must be a positive integer"),
+    ("--config.estimator.batch_size=6", "not divisible by the 4 devices: pass --config.estimator.batch_size=4"),
+    ("--config.data.aus=AU01,AU99", "config.data.aus: Unknown AU 'AU99'"),
+    ("--config.data.aus=AU01,AU43", "['AU43'] are not labelled in 'synthfacs/fera_small'"),
+    ("--config.estimator.image_size=16", "config.estimator.image_size=16 must be >= 32"),
+    ("--config.estimator.readout=median", "config.estimator.readout='median' is not one of"),
+    ("--config.data.name=ferra2017", "config.data.name: Unknown dataset 'ferra2017'"),
+    ("--config.data.name=disfa/left", "config.data.data_dir is required for 'disfa/left'"),
+])
+def test_bad_config_values_give_one_line_errors(tmp_path, override, expected):
+    args = [f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}", override]
+    if override.endswith("disfa/left"):
+        args.append("--config.data.aus=AU01,AU12")
+    rc, errors, stderr = _launch("train_estimator.py", *args)
+    assert rc == 2, stderr[-2000:]
+    assert len(errors) == 1 and expected in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+
+
+def test_missing_data_dir(tmp_path):
+    rc, errors, stderr = _launch("train_estimator.py", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
+                                 "--config.data.name=disfa/left", "--config.data.aus=AU01,AU12",
+                                 f"--config.data.data_dir={tmp_path / 'nowhere'}")
+    assert rc == 2
+    assert errors == [f"error: config.data.data_dir='{tmp_path / 'nowhere'}': TFDS data directory not found; "
+                      "pass --config.data.data_dir=/path/to/it."], stderr[-2000:]
+
+
+def test_missing_workdir():
+    rc, errors, stderr = _launch("train_estimator.py", f"--config={CONFIG}")
+    assert rc == 2
+    assert errors == ["error: --workdir is required: pass --workdir=/path/to/run (created if missing)."], stderr
+
+
+def test_workdir_with_missing_parent(tmp_path):
+    rc, errors, _ = _launch("reproduce.py", "--config=configs/demo.py", f"--workdir={tmp_path / 'a' / 'b'}")
+    assert rc == 2 and "its parent directory" in errors[0]
+
+
+def test_missing_config(tmp_path):
+    rc, errors, _ = _launch("evaluate.py", f"--workdir={tmp_path}")
+    assert rc == 2
+    assert errors == ["error: --config is required: pass --config=configs/<experiment>.py."]
