@@ -109,7 +109,7 @@ class Progress:
         """Call after step ``step`` finished (metrics already on host). Returns the logged line."""
         now = time.perf_counter()
         if self.compile_seconds is None:
-            self.compile_seconds = now - (self._t_first or now)
+            self.compile_seconds = now - (now if self._t_first is None else self._t_first)
             logging.info("[%s] first step (compile + run) took %.1f s", self.name, self.compile_seconds)
             self._t_mark, self._step_mark = now, step
             return None

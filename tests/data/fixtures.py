@@ -92,21 +92,156 @@ def write_lines(path: Path, lines: Iterable[str]) -> Path:
 DISFA_AU_NUMBERS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
 
 
-def write_disfa(root: Path, subjects: dict[str, str], num_frames: int, num_label_rows: int,
-                corrupt: dict[str, int] | None = None) -> None:
-    """DISFA tree: ``subjects`` maps 'SN001' -> video file name (to vary capitalisation).
+def write_disfa(root: Path, subjects: dict[str, tuple[str, str]], num_frames: int,
+                num_label_rows: int, corrupt: dict[str, int] | None = None) -> None:
+    """DISFA tree: ``subjects`` maps 'SN001' -> (left, right) video file names (their case varies).
 
     Videos have ``num_frames`` frames (decoder frame i = label frame i + 1); label files have
-    ``num_label_rows`` rows from frame 1. ``corrupt`` maps subject -> 0-based frame to corrupt.
+    ``num_label_rows`` rows from frame 1. ``corrupt`` maps subject -> 0-based frame to corrupt (in
+    both cameras).
     """
-    for subj, video_name in subjects.items():
-        for cam in ("Left", "Right"):
-            name = video_name if cam == "Left" else video_name.replace("eft", "ight").replace(
-                "EFT", "IGHT")
-            name = name.replace("Light", "Right").replace("light", "right")
+    for subj, names in subjects.items():
+        for cam, name in zip(("Left", "Right"), names):
             path = write_video(root / f"Videos_{cam}Camera" / name, range(1, num_frames + 1))
             if corrupt and subj in corrupt:
                 corrupt_avi_frame(path, corrupt[subj])
         for n in DISFA_AU_NUMBERS:
             write_lines(root / "ActionUnit_Labels" / subj / f"{subj}_au{n}.txt",
                         (f"{f},{code_for(f'{subj}_au{n}', f)}" for f in range(1, num_label_rows + 1)))
+
+
+# --------------------------------------------------------------------------------------- FERA 2017
+FERA_INT_AUS = ("AU01", "AU04", "AU06", "AU10", "AU12", "AU14", "AU17")
+FERA_OCC_HEADER = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)  # extra columns: select by name
+
+
+def write_fera2017(root: Path, sequences: dict[tuple[str, str, str], Sequence[int]],
+                   video_frames: Sequence[int], label_frames: Sequence[int],
+                   skip_int: tuple[str, str] | None = None) -> None:
+    """FERA 2017 tree: ``sequences`` maps (partition, subj, task) -> poses.
+
+    Videos (mp4v) hold ``video_frames`` (label frame numbers, not starting at 1); occurrence and
+    intensity CSVs hold ``label_frames``. ``skip_int=(stem, AU)`` leaves one intensity file out.
+    """
+    for (part, subj, task), poses in sequences.items():
+        stem = f"FERA17_{part}_{subj}_{task}"
+        folder = root / ("train" if part == "TR" else "valid")
+        for pose in poses:
+            write_video(folder / f"{stem}_{pose}.mp4", video_frames, fourcc="mp4v", fps=25)
+        header = "Frame," + ",".join(str(a) for a in FERA_OCC_HEADER)
+        write_lines(folder / "occ" / f"{stem}.csv", [header] + [
+            f"{f}," + ",".join(str(code_for(f"{stem}_occ{a}", f) % 2) for a in FERA_OCC_HEADER)
+            for f in label_frames])
+        for a in FERA_INT_AUS:
+            if skip_int == (stem, a):
+                continue
+            write_lines(folder / "int" / f"{stem}_{a}_Int.csv",
+                        (f"{f},{code_for(f'{stem}_{a}', f)}" for f in label_frames))
+
+
+# -------------------------------------------------------------------------------------- BP4D, BP4D+
+BP4D_INT_AUS = ("AU06", "AU10", "AU12", "AU14", "AU17")
+BP4D_OCC_AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
+BP4D_PLUS_OCC_HEADER = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24,
+                        27, 28, 32, 33, 34, 35, 36, 37, 38, 39)
+
+
+def occ_code(seq: str, au: int, frame: int) -> int:
+    """Occurrence code 0 / 1 / 9 (unknown)."""
+    c = code_for(f"{seq}_occ{au}", frame)
+    return 9 if c == 9 else c % 2
+
+
+def _bp4d_labels(occ_path: Path, int_dir: Path, seq: str, header: Sequence[str],
+                 au_columns: Sequence[int | None], label_frames: Sequence[int],
+                 skip_int: str | None = None) -> None:
+    write_lines(occ_path, [",".join(header)] + [
+        ",".join([str(f)] + [str(occ_code(seq, a, f) if a is not None else 0) for a in au_columns])
+        for f in label_frames])
+    for a in BP4D_INT_AUS:
+        if a != skip_int:
+            write_lines(int_dir / a / f"{seq}_{a}.csv",
+                        (f"{f},{code_for(f'{seq}_{a}', f)}" for f in label_frames))
+
+
+def write_bp4d(root: Path, sequences: dict[str, tuple[Sequence[int], Sequence[int], int]],
+               skip_int: tuple[str, str] | None = None) -> None:
+    """BP4D (FERA 2015) tree: 'F001_T1' -> (image frames, label frames, zero padding width).
+
+    Occurrence files have BP4D's 100-column header ``0,1,...,99`` (column k = AU k); images live in
+    ``Sequences/<subj>/<task>/<frame>.jpg``.
+    """
+    header = [str(k) for k in range(100)]
+    for seq, (image_frames, label_frames, pad) in sequences.items():
+        subj, task = seq.split("_")
+        for f in image_frames:
+            write_image(root / "Sequences" / subj / task / f"{f:0{pad}d}.jpg", f)
+        _bp4d_labels(root / "AUCoding" / f"{seq}.csv", root / "AU Intensity Codes3.0", seq, header,
+                     list(range(1, 100)), label_frames,
+                     skip_int[1] if skip_int and skip_int[0] == seq else None)
+
+
+def write_bp4d_plus(root: Path, subjects: dict[str, dict[str, Sequence[int]]],
+                    coded: dict[str, Sequence[int]]) -> None:
+    """BP4D+ tree: subject -> task -> image frames (zipped); coded: 'F001_T1' -> labelled frames."""
+    import zipfile
+
+    raw = root / "RawData"
+    (raw / "2D+3D").mkdir(parents=True, exist_ok=True)
+    for subj, tasks in subjects.items():
+        with zipfile.ZipFile(raw / "2D+3D" / f"{subj}.zip", "w") as zf:
+            for task, frames in tasks.items():
+                for f in frames:
+                    ok, buf = cv2.imencode(".jpg", image(f))
+                    zf.writestr(f"{subj}/{task}/{f:04d}.jpg", buf.tobytes())
+    header = ["Frame"] + [str(a) for a in BP4D_PLUS_OCC_HEADER]
+    for seq, frames in coded.items():
+        _bp4d_labels(raw / "AUCoding" / "AU_OCC" / f"{seq}.csv", raw / "AUCoding" / "AU_INT", seq,
+                     header, list(BP4D_PLUS_OCC_HEADER), frames)
+
+
+# -------------------------------------------------------------------------------------------- UNBC
+UNBC_AUS = (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
+
+
+def unbc_active(seq: str, frame: int) -> dict[int, int]:
+    """Active AUs of a fixture frame: au -> intensity (AU43 binary); {} on every third frame."""
+    if frame % 3 == 0:
+        return {}
+    out = {}
+    for a in UNBC_AUS:
+        c = code_for(f"{seq}_{a}", frame)
+        if 1 <= c <= 5:
+            out[a] = 1 if a == 43 else c
+    return out
+
+
+def write_unbc(root: Path, sequences: dict[tuple[str, str], tuple[Sequence[int], Sequence[int]]],
+               skip_facs_dir: str | None = None) -> None:
+    """UNBC tree: (subject dir, sequence) -> (image frames, labelled frames).
+
+    FACS lines are written in scientific notation with side columns, plus an out-of-set AU50 line;
+    every third frame's file is empty (scored, no AU). PSPI = sum of intensities (any number works).
+    """
+    for (subj, seq), (image_frames, label_frames) in sequences.items():
+        for f in image_frames:
+            write_image(root / "Images" / subj / seq / f"{seq}{f:03d}.png", f)
+        if seq == skip_facs_dir:
+            continue
+        for f in label_frames:
+            active = unbc_active(seq, f)
+            lines = [f"   {a:.7e}   {v:.7e}   0.0000000e+00   0.0000000e+00" for a, v in active.items()]
+            if active:
+                lines.append("   5.0000000e+01   1.0000000e+00   0.0000000e+00   0.0000000e+00")
+            write_lines(root / "Frame_Labels" / "FACS" / subj / seq / f"{seq}{f:03d}_facs.txt", lines)
+            write_lines(root / "Frame_Labels" / "PSPI" / subj / seq / f"{seq}{f:03d}_facs.txt",
+                        [f"   {float(sum(active.values())):.7e}"])
+
+
+# --------------------------------------------------------------------------------------- Multi-PIE
+def write_multipie(root: Path, images: Sequence[tuple[int, str, int, int]]) -> None:
+    """Multi-PIE tree: (session, subject, recording, count) -> high-res frontal images."""
+    for session, subj, rec, count in images:
+        for i in range(count):
+            write_image(root / "Multi-Pie" / "data" / f"session{session:02d}" / "highres" / subj /
+                        f"{subj}_{rec:02d}_{i:02d}_051.png", 10 * session + rec + i)

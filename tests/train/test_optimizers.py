@@ -11,7 +11,7 @@ from jaxau.train import optimizers
 @pytest.fixture(scope="module")
 def tiny_vgg():
     model = vgg.VGG16(num_aus=2, width=1 / 16, dropout_rate=0.0)
-    params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
     x = jax.random.uniform(jax.random.key(1), (4, 32, 32, 3))
     y = jax.random.randint(jax.random.key(2), (4, 2), 0, 6)
     return model, params, x, y
@@ -55,7 +55,8 @@ def test_first_adam_step_matches_hand_formula():
     updates, _ = tx.update(grads, tx.init(params), params)
     g = np.array([0.1, -3.0, 0.0])
     # Bias-corrected first step: m_hat = g, v_hat = g^2, update = -lr g / (|g| + eps).
-    np.testing.assert_allclose(updates["a"]["kernel"], -0.01 * g / (np.abs(g) + 1e-8), rtol=1e-6)
+    np.testing.assert_allclose(updates["a"]["kernel"], -0.01 * g / (np.abs(g) + 1e-8), rtol=1e-4)
+    # (float32 bias corrections 1 - 0.999**t carry ~1e-5 relative rounding.)
     np.testing.assert_array_equal(updates["b"]["bias"], [0.0])
 
 

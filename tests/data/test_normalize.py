@@ -1,0 +1,62 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxau.data import normalize
+
+
+def _frames():
+    # Two subjects, 2x2 single-channel-per-pixel images (C=1) with hand-picked values.
+    a = [np.full((2, 2, 1), v, np.float32) for v in (0.2, 0.2, 0.8, 0.2)]  # mostly "neutral" 0.2
+    b = [np.full((2, 2, 1), v, np.float32) for v in (0.5, 0.1, 0.3)]
+    images = np.stack(a + b)
+    subjects = np.array([b"s1"] * 4 + [b"s2"] * 3)
+    return images, subjects
+
+
+def test_mean_references_hand_values_and_streaming():
+    images, subjects = _frames()
+    refs = normalize.mean_references(images, subjects)
+    np.testing.assert_allclose(refs["s1"], np.full((2, 2, 1), 0.35), rtol=1e-6)
+    np.testing.assert_allclose(refs["s2"], np.full((2, 2, 1), 0.3), rtol=1e-6)
+    streamed = normalize.iter_subject_means([(images[:3], subjects[:3]), (images[3:], subjects[3:])])
+    for k in refs:
+        np.testing.assert_allclose(streamed[k], refs[k], rtol=1e-6)
+    # uint8 input is scaled to [0, 1].
+    u8 = normalize.mean_references(np.array([[[[255]]], [[[0]]]], np.uint8), ["x", "x"])
+    np.testing.assert_allclose(u8["x"], [[[0.5]]])
+
+
+def test_neutral_references_flag_and_median_fallback():
+    images, subjects = _frames()
+    flag = np.array([False, False, False, True, False, False, False])
+    refs, how = normalize.neutral_references(images, subjects, flag)
+    assert how == {"s1": "flag", "s2": "nearest_median"}
+    np.testing.assert_allclose(refs["s1"], images[3])
+    # s2: median 0.3 -> the frame with value 0.3 (index 6) is nearest.
+    np.testing.assert_allclose(refs["s2"], images[6])
+    refs, how = normalize.neutral_references(images, subjects)
+    assert how["s1"] == "nearest_median"
+    np.testing.assert_allclose(refs["s1"], np.full((2, 2, 1), 0.2))
+
+
+def test_normalize_frames_and_modes():
+    images, subjects = _frames()
+    refs = normalize.mean_references(images, subjects)
+    out = normalize.normalize_frames(images, subjects, refs)
+    np.testing.assert_allclose(out[2], np.full((2, 2, 1), 0.5 + 0.5 * (0.8 - 0.35)), rtol=1e-6)
+    raw = normalize.normalize_frames(images, subjects, refs, mode="raw")
+    np.testing.assert_allclose(raw[4], np.full((2, 2, 1), 0.2), rtol=1e-5)
+    # Mean-normalized frames of a subject average to mid-grey / zero.
+    np.testing.assert_allclose(raw[:4].mean(0), 0.0, atol=1e-6)
+    jitted = jax.jit(normalize.difference, static_argnames="mode")
+    np.testing.assert_allclose(jitted(jnp.asarray(images[:1]), jnp.asarray(refs["s1"]), mode="half"),
+                               out[:1], rtol=1e-6)
+    with pytest.raises(KeyError, match="s3"):
+        normalize.normalize_frames(images[:1], ["s3"], refs)
+    with pytest.raises(ValueError, match="difference mode"):
+        normalize.difference(images, images, "double")
+    with pytest.raises(ValueError, match="Unknown normalization"):
+        normalize.references_for("median", images, subjects)
+    assert normalize.references_for("none", images, subjects) is None

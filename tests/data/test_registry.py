@@ -1,0 +1,55 @@
+"""The dataset registry: names, AU vocabularies, common AUs, lazy builder import."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from jaxau.data import au as au_lib
+from jaxau.data import registry
+
+
+def test_common_aus_matches_paper_table4():
+    assert registry.common_aus("fera2017", "disfa") == ("AU01", "AU04", "AU06", "AU12", "AU17")
+    assert registry.common_aus("disfa/right", "fera2017") == ("AU01", "AU04", "AU06", "AU12", "AU17")
+    assert registry.common_aus("fera2017", "bp4d") == ("AU06", "AU10", "AU12", "AU14", "AU17")
+    assert registry.common_aus("fera2017", "unbc_pain") == ("AU04", "AU06", "AU10", "AU12")
+    assert registry.common_aus("fera2017", "multipie") == ()
+
+
+def test_synthfacs_entry():
+    e = registry.get("synthfacs/fera_small")
+    assert e.module == "jaxau.data.synthfacs"
+    assert set(e.au_names) == set(au_lib.DISFA_AUS) | {"AU10", "AU14"} and len(e.au_names) == 14
+    assert {"fera", "multipie", "disfa", "fera_small", "multipie_small", "disfa_small"} == set(e.configs)
+    assert registry.common_aus("synthfacs", "fera2017") == au_lib.FERA2017_AUS
+
+
+def test_unknown_names_are_explained():
+    with pytest.raises(KeyError, match="registered: .*disfa"):
+        registry.get("disfaa")
+    with pytest.raises(KeyError, match=r"configs: \['left', 'right'\]"):
+        registry.get("disfa/center")
+
+
+def test_pose_info_unknown_angles_are_nan():
+    poses = registry.pose_info("fera2017")
+    assert sorted(poses) == list(range(1, 10))
+    assert all(math.isnan(y) and math.isnan(p) for _, y, p in poses.values())
+
+
+def test_import_is_cheap_and_lazy():
+    code = ("import sys; import jaxau.data.registry as r; r.common_aus('fera2017','disfa');"
+            "assert 'tensorflow' not in sys.modules and 'tensorflow_datasets' not in sys.modules;"
+            "assert not any(m.startswith('jaxau.data.builders.') for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_builder_class_resolves_with_au_names_matching():
+    pytest.importorskip("tensorflow_datasets")
+    for name in ("fera2017", "disfa"):
+        cls = registry.builder_class(name)
+        assert cls.name == name
+        b = registry.builder(f"{name}/{registry.get(name).configs[-1]}", data_dir="/nonexistent")
+        assert tuple(b.info.metadata["au_names"]) == registry.au_names(name)

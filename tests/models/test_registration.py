@@ -1,0 +1,69 @@
+"""PRNet resfcn256 structure: parameter count, names, BN behaviour, fast == naive transposed convs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxau.models.registration import PRNet
+
+
+def test_released_architecture_has_13353618_params():
+    shapes = jax.eval_shape(PRNet().init, jax.random.key(0), jnp.zeros((1, 256, 256, 3)))
+    leaves = jax.tree.leaves(shapes["params"])
+    assert len(leaves) == 149  # trainable tensors in the released checkpoint
+    assert sum(int(np.prod(x.shape)) for x in leaves) == 13_353_618
+    p = shapes["params"]
+    assert p["Conv"]["weights"].shape == (4, 4, 3, 16)
+    assert p["Conv2d_transpose_1"]["weights"].shape == (4, 4, 256, 512)  # TF (k, k, out, in)
+    assert set(p["resBlock"]) == {"shortcut", "Conv", "Conv_1", "Conv_2", "BatchNorm"}
+    assert "shortcut" not in p["resBlock_1"]  # stride-1 blocks keep the identity shortcut
+    assert "BatchNorm" not in p["resBlock"]["Conv_2"]
+    assert shapes["batch_stats"]["Conv2d_transpose_16"]["BatchNorm"]["var"].shape == (3,)
+
+
+def _numpy_init(shapes, rng):
+    """He-normal kernels, BN identity: avoids compiling model.init (threefry compiles for ~30 s)."""
+    def leaf(path, s):
+        name = path[-1].key
+        if name == "weights":
+            return jnp.asarray(rng.normal(0, np.sqrt(2.0 / np.prod(s.shape[:-1])), s.shape),
+                               jnp.float32)
+        return jnp.ones(s.shape) if name in ("scale", "var") else jnp.zeros(s.shape)
+    return jax.tree_util.tree_map_with_path(leaf, shapes)
+
+
+@pytest.fixture(scope="module")
+def small():
+    model = PRNet(size=32, width=2)
+    x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)), jnp.float32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), x)
+    return model, _numpy_init(shapes, np.random.default_rng(1)), x
+
+
+def test_output_range_and_train_mode_updates_stats(small):
+    model, variables, x = small
+    y = jax.jit(model.apply)(variables, x)
+    assert y.shape == (2, 32, 32, 3)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.1 * 32
+    y_train, updates = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))(
+        variables, x)
+    before = variables["batch_stats"]["Conv"]["BatchNorm"]["mean"]
+    after = updates["batch_stats"]["Conv"]["BatchNorm"]["mean"]
+    # momentum 0.999: new = 0.999 * old + 0.001 * batch mean (old = 0 here).
+    assert np.all(np.isfinite(y_train))
+    assert float(jnp.max(jnp.abs(after - before))) > 0
+    assert float(jnp.max(jnp.abs(after))) < 0.01
+
+
+def test_phase_and_naive_transposed_convs_agree(small):
+    model, variables, x = small
+    naive = PRNet(size=32, width=2, impl="naive", scale_output=False)
+    fast = PRNet(size=32, width=2, scale_output=False)
+    np.testing.assert_allclose(jax.jit(fast.apply)(variables, x), jax.jit(naive.apply)(variables, x),
+                               atol=1e-5)
+
+
+def test_bad_input_shape():
+    with pytest.raises(ValueError, match=r"images must be \[N, 32, 32, 3\]"):
+        PRNet(size=32, width=2).init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
