@@ -245,3 +245,58 @@ def write_multipie(root: Path, images: Sequence[tuple[int, str, int, int]]) -> N
         for i in range(count):
             write_image(root / "Multi-Pie" / "data" / f"session{session:02d}" / "highres" / subj /
                         f"{subj}_{rec:02d}_{i:02d}_051.png", 10 * session + rec + i)
+
+
+# ----------------------------------------------------------------------------------------- 300W-LP
+def tiny_bfm(n: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
+    """A small face3d-style BFM: an n x n curved grid, 3 shape and 2 expression components.
+
+    Two grid triangles are moved to ``tri_mouth`` (as BFM keeps its mouth triangles apart); indices
+    are 1-based and ``tri`` is stored [3, T] as in face3d's BFM.mat.
+    """
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:n, 0:n] / (n - 1) * 2 - 1
+    z = 0.4 * (1 - 0.5 * (x**2 + y**2))
+    verts = np.stack([x, y, z], -1).reshape(-1, 3)
+    tris = []
+    for r in range(n - 1):
+        for c in range(n - 1):
+            a, b, d, e = r * n + c, r * n + c + 1, (r + 1) * n + c, (r + 1) * n + c + 1
+            tris += [(a, b, d), (b, e, d)]
+    tris = np.array(tris) + 1
+    mouth = [len(tris) // 2, len(tris) // 2 + 1]
+    uv = np.stack([(x.ravel() + 1) / 2 * 0.8 + 0.1, (y.ravel() + 1) / 2 * 0.8 + 0.1], -1)
+    uv += rng.uniform(-0.02, 0.02, uv.shape)
+    boundary = [i for i in range(n * n) if i // n in (0, n - 1) or i % n in (0, n - 1)]
+    return {
+        "shapeMU": verts.reshape(-1, 1), "expMU": np.zeros((3 * n * n, 1)),
+        "shapePC": rng.normal(0, 0.05, (3 * n * n, 3)), "expPC": rng.normal(0, 0.05, (3 * n * n, 2)),
+        "tri": np.delete(tris, mouth, axis=0).T.astype(np.float64),
+        "tri_mouth": tris[mouth].T.astype(np.float64),
+        "kpt_ind": (np.resize(boundary, 68) + 1).astype(np.float64)[None],
+        "UV": uv,
+    }
+
+
+def write_300wlp(root: Path, bfm: dict[str, np.ndarray], items: dict[str, dict | None],
+                 image_size: tuple[int, int] = (120, 100)) -> None:
+    """300W-LP tree: folder/stem -> .mat fields (None = image without .mat); BFM files in BFM/.
+
+    Images are ramps (R = 2x, G = 2y) so crops can be checked against the crop transform.
+    """
+    import scipy.io
+
+    (root / "BFM").mkdir(parents=True, exist_ok=True)
+    model = {k: v for k, v in bfm.items() if k != "UV"}
+    scipy.io.savemat(root / "BFM" / "BFM.mat", {"model": model})
+    scipy.io.savemat(root / "BFM" / "BFM_UV.mat", {"UV": bfm["UV"]})
+    h, w = image_size
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([2 * xx, 2 * yy, np.full_like(xx, 100)], -1).astype(np.uint8)
+    for name, fields in items.items():
+        path = root / "300W_LP" / f"{name}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fields is not False:
+            cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])
+        if fields:
+            scipy.io.savemat(path.with_suffix(".mat"), fields)
