@@ -30,7 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.data_dir = ""
     c.data.aus = ",".join(au.FERA2017_AUS)
     c.data.image_size = 64          # Registered-frame size used by the generator and the estimator.
-    c.data.test_pose = 0            # Evaluate on this pose id (frontal) for the headline table.
+    c.data.test_poses = "0"         # Headline numbers on these pose ids (frontal), per pose as well.
 
     # ---- registration network (PRNet resfcn256 at a reduced size).
     c.registration = ml_collections.ConfigDict()
@@ -65,7 +65,6 @@ def get_config() -> ml_collections.ConfigDict:
     # ---- estimator (VGG16 with a 6-way head per AU).
     c.estimator = ml_collections.ConfigDict()
     c.estimator.width = 0.25
-    c.estimator.image_size = 64
     c.estimator.batch_size = 16
     c.estimator.num_steps = 200
     c.estimator.learning_rate = 3e-4

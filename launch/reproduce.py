@@ -23,6 +23,7 @@ _STAGES = flags.DEFINE_list("stages", None, "Run only these stages (and what the
 
 def main(config, workdir):
     from jaxau import io_utils, pipeline
+    from jaxau.report import experiment as report
     from jaxau.stages import PIPELINE
 
     results = pipeline.run_pipeline(PIPELINE, config, workdir, only=_STAGES.value)
@@ -31,6 +32,8 @@ def main(config, workdir):
     io_utils.write_json(os.path.join(workdir, "pipeline.json"),
                         [dict(name=r.name, status=r.status, directory=r.directory, seconds=r.seconds,
                               summary=dict(r.summary), message=r.message) for r in results])
+    report.write_report(workdir, config, results)
+    print(f"Report: {os.path.join(workdir, 'report.md')} and report.html", flush=True)
     not_built = [r.name for r in results if r.status == "not built"]
     if not_built:
         print(f"Not built yet: {', '.join(not_built)} (see BUILD_NOTES.md for the plan).", flush=True)

@@ -29,22 +29,37 @@ def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> 
                                 pose_ids=resolve.poses(pose_spec))
 
 
-def balanced_pool(frames: frames_lib.FrameSet, per_level: int, seed: int) -> np.ndarray | None:
-    """The real-data balancing plan (paper Sec. 4.2.2) as an epoch pool, or None for no balancing."""
+def balanced_pool(frames: frames_lib.FrameSet, per_level: int, seed: int,
+                  record_path: str | None = None) -> np.ndarray | None:
+    """The real-data balancing plan (paper Sec. 4.2.2) as an epoch pool, or None for no balancing.
+
+    Writes the per-AU per-level frame counts before and after resampling to ``record_path`` (JSON)
+    when given; the report plots them.
+    """
     if not per_level:
         return None
     from jaxau.data import balance
+    from jaxau.stages.data import label_histogram
 
     plan = balance.balance_plan(frames["au_intensity"], per_level, seed=seed)
-    logging.info("balanced pool: %d entries (%s)", len(plan.indices), plan.summary())
-    return plan.indices
+    if plan.skipped:
+        logging.warning("balancing: %d (AU, level) cells have no frame and were skipped: %s",
+                        len(plan.skipped), [(str(frames["au_names"][k]), lvl) for k, lvl in plan.skipped])
+    if record_path:
+        io_utils.write_json(record_path, {
+            "au_names": [str(a) for a in frames["au_names"]], "per_level": per_level,
+            "before": label_histogram(frames["au_intensity"]).tolist(),
+            "after": label_histogram(frames["au_intensity"][plan.flat_indices]).tolist(),
+            "skipped": [list(map(int, c)) for c in plan.skipped]})
+    return plan.flat_indices
 
 
 def train_on_real(config: Any, workdir: str) -> dict:
     """Trains on ``config.data``'s training split (balanced), then evaluates on its test split."""
     train = load_split(config, workdir, config.data.train_split, config.data.get("train_poses"))
     val = load_split(config, workdir, config.data.val_split, config.data.get("test_poses"))
-    pool = balanced_pool(train, int(config.estimator.per_level), int(config.seed))
+    pool = balanced_pool(train, int(config.estimator.per_level), int(config.seed),
+                         os.path.join(workdir, "balance.json"))
     result = estimator.train(config.estimator, workdir, train, pool=pool, val_frames=val,
                              seed=int(config.seed))
     if result.preempted:
@@ -52,30 +67,44 @@ def train_on_real(config: Any, workdir: str) -> dict:
     return evaluate(config, workdir)
 
 
-def evaluate(config: Any, workdir: str, split: str | None = None, model_dir: str | None = None) -> dict:
-    """Evaluates the model in ``model_dir`` (default ``workdir``) on ``split`` of ``config.data``."""
+def score(config: Any, model_dir: str, test: frames_lib.FrameSet, out_dir: str,
+          title: str | None = None) -> dict:
+    """Scores the model in ``model_dir`` on a frame set; writes metrics.json, predictions.csv, table.md.
+
+    The headline numbers use the poses in ``config.data.test_poses`` (all when empty); the per-pose
+    breakdown (paper Fig. 5) always covers every pose.
+    """
     from jaxau.evaluation import metrics, predictions_csv, tables
 
-    split = split or config.data.test_split
-    predictor = estimator.Predictor(model_dir or workdir)
-    test = load_split(config, workdir, split, None)
-    test = frames_lib.with_aus(test, predictor.au_names)
-    pred = predictor.intensities(test["image"])
-    out_dir = os.path.join(workdir, "eval", split.replace("/", "_"))
+    predictor = estimator.Predictor(model_dir)
     aus = list(predictor.au_names)
-    headline_poses = resolve.poses(config.data.get("test_poses"))
-    mask = np.ones(len(pred), bool) if headline_poses is None else np.isin(test["pose_id"], headline_poses)
+    test = frames_lib.with_aus(test, aus)
+    pred = predictor.intensities(test["image"])
+    poses = resolve.poses(config.data.get("test_poses"))
+    mask = np.ones(len(pred), bool) if poses is None else np.isin(test["pose_id"], poses)
+    if not mask.any():
+        raise ValueError(f"No test frame has a pose in config.data.test_poses={poses}.")
     scores = metrics.evaluate(test["au_intensity"][mask], pred[mask], aus)
     by_pose = metrics.evaluate_by_group(test["au_intensity"], pred, test["pose_id"], aus)
     predictions_csv.write_predictions_csv(os.path.join(out_dir, "predictions.csv"), subject=test["subject"],
                                           sequence=test["sequence"], frame=test["frame"],
                                           y_true=test["au_intensity"], y_pred=pred, au_names=aus)
-    record = {"split": split, "poses": headline_poses, "step": predictor.step, "num_frames": int(mask.sum()),
+    record = {"poses": poses, "step": predictor.step, "num_frames": int(mask.sum()),
               "unknown_labels": scores.unknown, **scores.as_dict(),
               "by_pose": {str(k): v.as_dict() for k, v in by_pose.items()}}
     io_utils.write_json(os.path.join(out_dir, "metrics.json"), record)
     table = tables.format_table({config.get("name", "estimator"): record["icc"]}, aus,
-                                title=f"ICC(3,1) on {config.data.name} {split} (poses {headline_poses or 'all'})")
+                                title=title or f"ICC(3,1) (poses {poses or 'all'})")
     io_utils.write_text(os.path.join(out_dir, "table.md"), table + "\n")
-    print(table, flush=True)
+    return record
+
+
+def evaluate(config: Any, workdir: str, split: str | None = None, model_dir: str | None = None) -> dict:
+    """Evaluates the model in ``model_dir`` (default ``workdir``) on ``split`` of ``config.data``."""
+    split = split or config.data.test_split
+    test = load_split(config, workdir, split, None)
+    record = score(config, model_dir or workdir, test, os.path.join(workdir, "eval", split.replace("/", "_")),
+                   title=f"ICC(3,1) on {config.data.name} {split}")
+    with open(os.path.join(workdir, "eval", split.replace("/", "_"), "table.md"), encoding="utf-8") as f:
+        print(f.read(), flush=True)
     return record

@@ -1,0 +1,40 @@
+"""Stage ``data``: build the configured AU dataset (TFDS) and record its label statistics."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxau import io_utils
+from jaxau.data import au as au_lib
+
+
+def tfds_dir(config, stage_dir: str) -> str:
+    """Where the dataset lives: the user's ``data.data_dir`` if given, else inside the stage."""
+    return config.data.get("data_dir") or os.path.join(stage_dir, "tfds")
+
+
+def label_histogram(labels: np.ndarray) -> np.ndarray:
+    """[K, 6] counts of levels 0..5 per AU column (unknown -1 not counted)."""
+    labels = np.asarray(labels)
+    return np.stack([np.bincount(np.clip(col[col >= 0], 0, 5), minlength=au_lib.NUM_LEVELS)
+                     for col in labels.T]) if labels.size else np.zeros((0, au_lib.NUM_LEVELS), int)
+
+
+def run(config, stage_dir: str, inputs) -> dict:
+    from jaxau.data import resolve
+
+    directory = tfds_dir(config, stage_dir)
+    builder = resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
+    import tensorflow_datasets as tfds
+
+    au_names = list(builder.info.metadata["au_names"]) if builder.info.metadata else []
+    stats = {"au_names": au_names, "splits": {}}
+    for split, info in builder.info.splits.items():
+        ds = builder.as_dataset(split=split).map(lambda ex: ex["au_intensity"])
+        labels = np.stack(list(tfds.as_numpy(ds))) if info.num_examples else np.zeros((0, len(au_names)))
+        stats["splits"][split] = {"num_examples": int(info.num_examples),
+                                  "level_counts": label_histogram(labels).tolist()}
+    io_utils.write_json(os.path.join(stage_dir, "label_stats.json"), stats)
+    return {"data_dir": directory, **{f"{s}_examples": v["num_examples"] for s, v in stats["splits"].items()}}
