@@ -110,7 +110,7 @@ def readout(logits: np.ndarray, mode: str = "argmax") -> np.ndarray:
     """Intensity from a 6-way head: 'argmax' level (paper) or 'expected' level (soft)."""
     from jaxau.evaluation import readout as readout_lib
 
-    return np.asarray(readout_lib.readout(logits, mode))
+    return np.asarray(readout_lib.intensity_from_logits(logits, mode))
 
 
 def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSet, *,
