@@ -23,12 +23,14 @@ INSTALL_REQUIRES = [
     # clu's metric writers need tensorboard for summaries.
     "tensorboard==2.21.0",
     "h5py==3.14.0",
+    # scipy.io.loadmat reads 300W-LP and BFM .mat files.
+    "scipy==1.17.1",
     "matplotlib==3.11.2",
 ]
 
 EXTRAS_REQUIRE = {
     # Independent references used by the test-suite (statistics, Keras VGG16 parity).
-    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scipy==1.17.1", "pingouin==0.7.0"],
+    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "pingouin==0.7.0"],
     "gpu": ["jax[cuda12]==0.10.2"],
     "tpu": ["jax[tpu]==0.10.2"],
 }

@@ -32,6 +32,8 @@ BP4D_SEQS = {"F001_T1": (range(2440, 2445), range(2441, 2446), 4),
 def bp4d_built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bp4d")
     fixtures.write_bp4d(tmp / "manual", BP4D_SEQS)
+    # A damaged image: skipped and counted, its label row not emitted.
+    (tmp / "manual" / "Sequences" / "M003" / "T2" / "2.jpg").write_bytes(b"\xff\xd8 truncated")
     builder = _prepare(bp4d.Bp4d(data_dir=str(tmp / "data")), tmp / "manual")
     return builder, {s: list(tfds.as_numpy(builder.as_dataset(split=s))) for s in builder.info.splits}
 
@@ -43,13 +45,14 @@ def test_bp4d_fera2015_split_and_labels(bp4d_built):
     assert {e["subject"].decode() for e in splits["validation"]} == {"F002"}
     got = sorted((e["sequence"].decode(), int(e["frame"])) for s in splits.values() for e in s)
     assert got == ([("F001_T1", f) for f in range(2441, 2445)] + [("F002_T1", f) for f in (7, 8, 9)]
-                   + [("M003_T2", f) for f in (1, 2)])
+                   + [("M003_T2", 1)])
     for s in splits.values():
         for e in s:
             _check_labels(e, e["sequence"].decode(), int(e["frame"]))
     seq = {r["sequence"]: r for r in builder.info.metadata["alignment"]["train"]["sequences"]}
     assert seq["F001_T1"]["frames_without_labels"] == 1  # image 2440 is not coded
     assert seq["F001_T1"]["labels_without_frames"] == 1  # label 2445 has no image
+    assert seq["M003_T2"]["corrupt_frames"] == 1 and seq["M003_T2"]["emitted"] == 1
     assert builder.info.metadata["occurrence_au_names"][0] == "AU01"
 
 
@@ -80,5 +83,6 @@ def test_bp4d_plus_partial_coding_range(tmp_path):
 def test_bp4d_plus_missing_zip(tmp_path):
     fixtures.write_bp4d_plus(tmp_path / "m", {"F001": {"T1": range(1, 3)}},
                              {"F001_T1": range(1, 3), "F003_T1": range(1, 3)})
-    with pytest.raises(_common.MissingDataError, match=r"image archive of F003: expected at .*F003\.zip"):
+    with pytest.raises(_common.MissingDataError,
+                       match=r"image archive of F003: expected at .*F003\.zip"):
         _prepare(bp4d_plus.Bp4dPlus(data_dir=str(tmp_path / "data")), tmp_path / "m")

@@ -64,19 +64,42 @@ def test_alignment_report_counts(built):
     assert report["totals"]["emitted"] == 11 and report["totals"]["labels_without_frames"] == 2
 
 
-def test_rebuild_is_a_no_op_and_deterministic(built):
+def test_rebuild_is_a_no_op_and_deterministic(built, tmp_path):
     tmp, builder, examples = built
     # Prepared already: a second prepare must not need the manual files at all.
     again = _build(tmp, tmp / "no-such-dir", "right")
-    second = list(tfds.as_numpy(again.as_dataset(split="train")))
+    assert again.info.splits["train"].num_examples == len(examples)
+    # A fresh build of the same files writes the same records in the same order.
+    fresh = _build(tmp_path, tmp / "manual", "right")
+    second = list(tfds.as_numpy(fresh.as_dataset(split="train")))
     assert [(e["subject"], e["frame"]) for e in second] == [(e["subject"], e["frame"]) for e in examples]
+    for a, b in zip(second, examples):
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["au_intensity"], b["au_intensity"])
 
 
-def test_missing_label_file_is_named(tmp_path):
+def test_missing_label_file_is_named_and_a_rerun_recovers(tmp_path):
     fixtures.write_disfa(tmp_path / "manual", {"SN001": SUBJECTS["SN001"]}, 2, 2)
-    (tmp_path / "manual" / "ActionUnit_Labels" / "SN001" / "SN001_au12.txt").unlink()
-    with pytest.raises(_common.MissingDataError, match=r"AU12 labels of SN001.*SN001_au12\.txt"):
+    label = tmp_path / "manual" / "ActionUnit_Labels" / "SN001" / "SN001_au12.txt"
+    content = label.read_text()
+    label.unlink()
+    with pytest.raises(_common.MissingDataError,
+                       match=r"AU12 labels of SN001: expected at .*SN001_au12\.txt"):
         _build(tmp_path, tmp_path / "manual")
+    # The failed build left nothing half-written: putting the file back and re-running works.
+    label.write_text(content)
+    assert _build(tmp_path, tmp_path / "manual").info.splits["train"].num_examples == 2
+
+
+def test_subject_splits_and_frame_stride(built, tmp_path):
+    tmp, _, _ = built
+    cfg = disfa.DisfaConfig(name="custom", camera="left", frame_stride=2,
+                            subject_splits=(("train", ("SN001",)), ("test", ("SN002",))))
+    builder = _build(tmp_path, tmp / "manual", cfg)
+    frames = {s: sorted((e["subject"].decode(), int(e["frame"]))
+                        for e in tfds.as_numpy(builder.as_dataset(split=s))) for s in ("train", "test")}
+    assert frames == {"train": [("SN001", 2), ("SN001", 4), ("SN001", 6)],
+                      "test": [("SN002", 2), ("SN002", 4), ("SN002", 6)]}
 
 
 def test_missing_video_folder_is_named(tmp_path):

@@ -37,14 +37,17 @@ def test_splits_poses_and_labels(built):
     train = {(int(e["pose"]["id"]), int(e["frame"])): e for e in splits["train"]}
     assert sorted(train) == [(p, f) for p in (1, 6) for f in VIDEO_FRAMES]
     assert [int(e["frame"]) for e in splits["validation"]] != []
-    for split, (part, subj, task) in (("train", ("TR", "F001", "T1")), ("validation", ("VA", "M002", "T2"))):
+    for split, (part, subj, task) in (("train", ("TR", "F001", "T1")),
+                                      ("validation", ("VA", "M002", "T2"))):
         stem = f"FERA17_{part}_{subj}_{task}"
         for e in splits[split]:
             f = int(e["frame"])
             assert e["subject"].decode() == subj and e["sequence"].decode() == f"{subj}_{task}"
-            want = [fixtures.label_of(fixtures.code_for(f"{stem}_{a}", f)) for a in fixtures.FERA_INT_AUS]
+            want = [fixtures.label_of(fixtures.code_for(f"{stem}_{a}", f))
+                    for a in fixtures.FERA_INT_AUS]
             np.testing.assert_array_equal(e["au_intensity"], want)
-            occ = [fixtures.code_for(f"{stem}_occ{a}", f) % 2 for a in (1, 4, 6, 7, 10, 12, 14, 15, 17, 23)]
+            occ = [fixtures.code_for(f"{stem}_occ{a}", f) % 2
+                   for a in (1, 4, 6, 7, 10, 12, 14, 15, 17, 23)]
             np.testing.assert_array_equal(e["au_occurrence"], occ)
             # Decoder frame 0 carries label frame 5: the image is the one written for frame f.
             assert abs(float(e["image"].mean()) - fixtures.frame_value(f)) < 4
@@ -60,7 +63,8 @@ def test_alignment_report(built):
 
 
 def test_pose_subset_and_fixed_origin(tmp_path):
-    fixtures.write_fera2017(tmp_path / "manual", {("TR", "F001", "T1"): (1, 6)}, range(1, 4), range(1, 4))
+    fixtures.write_fera2017(tmp_path / "manual", {("TR", "F001", "T1"): (1, 6)}, range(1, 4),
+                            range(1, 4))
     builder = _build(tmp_path, tmp_path / "manual", poses=(6,), first_video_frame=0)
     ex = list(tfds.as_numpy(builder.as_dataset(split="train")))
     # Origin 0: decoder frames 0..2 carry label frames 0..2; label frame 0 does not exist, frame 3 has

@@ -48,5 +48,6 @@ def test_facs_parser_rejects_bad_line(tmp_path):
 def test_missing_facs_folder(tmp_path):
     fixtures.write_unbc(tmp_path / "m", SEQS, skip_facs_dir="jh043t2aaaff")
     with pytest.raises(_common.MissingDataError,
-                       match=r"FACS labels of sequence jh043t2aaaff: expected at .*FACS/043-jh043/jh043t2aaaff"):
+                       match=r"FACS labels of sequence jh043t2aaaff: "
+                             r"expected at .*FACS/043-jh043/jh043t2aaaff"):
         _prepare(tmp_path, tmp_path / "m")

@@ -17,7 +17,8 @@ FOLDERS = ("IBUG", "IBUG_Flip")
 
 def _fit(seed):
     rng = np.random.default_rng(seed)
-    return {"Pose_Para": np.array([[0.1, -0.25, 0.05, 50.0, 55.0, 0.0, 30.0]]) + rng.normal(0, 0.02, (1, 7)),
+    pose = np.array([[0.1, -0.25, 0.05, 50.0, 55.0, 0.0, 30.0]]) + rng.normal(0, 0.02, (1, 7))
+    return {"Pose_Para": pose,
             "Shape_Para": rng.normal(0, 1, (3, 1)), "Exp_Para": rng.normal(0, 1, (2, 1)),
             "pt2d": rng.uniform(30, 80, (2, 68))}
 
@@ -47,16 +48,17 @@ def _reference(bfm, fit, h):
     tris = np.r_[bfm["tri"].T, bfm["tri_mouth"].T].astype(int) - 1
     out = np.zeros((RES, RES, 3))
     inside = np.zeros((RES, RES), bool)  # strictly inside some triangle (away from edges)
+    p0, p1, p2 = uv[tris[:, 0]], uv[tris[:, 1]], uv[tris[:, 2]]
+    basis_inv = np.linalg.inv(np.stack([p1 - p0, p2 - p0], -1))  # [T, 2, 2]
     for i in range(RES):
         for j in range(RES):
-            for tri in tris:
-                p0, p1, p2 = uv[tri]
-                w = np.linalg.solve(np.c_[p1 - p0, p2 - p0], np.array([j, i]) - p0)
-                bary = np.array([1 - w.sum(), w[0], w[1]])
-                if bary.min() >= -1e-9:
-                    out[i, j] = bary @ pos[tri]
-                    inside[i, j] = bary.min() > 1e-3
-                    break
+            w = np.einsum("tab,tb->ta", basis_inv, np.array([j, i]) - p0)
+            bary = np.c_[1 - w.sum(1), w]
+            hit = np.flatnonzero(bary.min(1) >= -1e-9)
+            if hit.size:  # face3d draws triangles in order; equal depths keep the first
+                t = hit[0]
+                out[i, j] = bary[t] @ pos[tris[t]]
+                inside[i, j] = bary[t].min() > 1e-3
     return out, inside, m
 
 
@@ -86,11 +88,13 @@ def test_examples_and_report(built):
 def test_position_map_crop_and_landmarks_match_reference(built):
     bfm, fits, _, ex = built
     for e in ex:
-        fit = fits[f"{e['sequence'].decode().split('/')[0]}/{e['sequence'].decode().split('/')[1]}_{int(e['frame'])}"]
+        fit = fits[f"{e['sequence'].decode()}_{int(e['frame'])}"]
         ref, inside, m = _reference(bfm, fit, h=120)
         posmap = e["uv_position_map"]
         assert posmap.shape == (RES, RES, 3) and inside.sum() > 100
-        np.testing.assert_allclose(posmap[inside], ref[inside], atol=2e-3)
+        # The rasterizer snaps UV vertices to 1/256 px and takes barycentrics from the snapped
+        # positions: up to 1/512 px times the local slope (~1-2 crop px per UV px here) of error.
+        np.testing.assert_allclose(posmap[inside], ref[inside], atol=5e-3)
         assert posmap[:, :, 2][inside].min() >= -1e-4
         covered = np.abs(posmap).sum(-1) > 0
         assert np.all(covered[inside]) and not covered[0, 0]
@@ -100,7 +104,8 @@ def test_position_map_crop_and_landmarks_match_reference(built):
         for i, j in ((8, 8), (16, 20), (24, 12)):
             sx, sy = inv[:2] @ [j, i, 1]
             if 1 < sx < 98 and 1 < sy < 118:
-                assert abs(float(e["image"][i, j, 0]) - 2 * sx) < 4 and abs(float(e["image"][i, j, 1]) - 2 * sy) < 4
+                assert abs(float(e["image"][i, j, 0]) - 2 * sx) < 4
+                assert abs(float(e["image"][i, j, 1]) - 2 * sy) < 4
         assert float(e["pose"]["yaw"]) == pytest.approx(math.degrees(fit["Pose_Para"][0, 1]), rel=1e-5)
 
 
@@ -109,6 +114,7 @@ def test_missing_bfm_is_named(tmp_path):
     (tmp_path / "m" / "BFM" / "BFM_UV.mat").unlink()
     builder = w300lp.W300lp(config=w300lp.W300lpConfig(name="t", folders=("IBUG",), resolution=RES),
                             data_dir=str(tmp_path / "data"))
-    with pytest.raises(_common.MissingDataError, match=r"BFM UV coordinates BFM_UV.mat: expected at .*BFM_UV\.mat"):
+    with pytest.raises(_common.MissingDataError,
+                       match=r"BFM UV coordinates BFM_UV.mat: expected at .*BFM_UV\.mat"):
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path / "m")))

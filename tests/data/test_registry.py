@@ -21,9 +21,11 @@ def test_common_aus_matches_paper_table4():
 def test_synthfacs_entry():
     e = registry.get("synthfacs/fera_small")
     assert e.module == "jaxau.data.synthfacs"
-    assert set(e.au_names) == set(au_lib.DISFA_AUS) | {"AU10", "AU14"} and len(e.au_names) == 14
     assert {"fera", "multipie", "disfa", "fera_small", "multipie_small", "disfa_small"} == set(e.configs)
-    assert registry.common_aus("synthfacs", "fera2017") == au_lib.FERA2017_AUS
+    assert registry.au_names("synthfacs/disfa_small") == au_lib.DISFA_AUS
+    assert registry.common_aus("synthfacs/fera", "fera2017") == au_lib.FERA2017_AUS
+    assert registry.common_aus("synthfacs/disfa", "disfa/left") == au_lib.DISFA_AUS
+    assert registry.common_aus("synthfacs/fera", "disfa") == ("AU01", "AU04", "AU06", "AU12", "AU17")
 
 
 def test_unknown_names_are_explained():
@@ -46,10 +48,19 @@ def test_import_is_cheap_and_lazy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_builder_class_resolves_with_au_names_matching():
+def test_registry_matches_every_builder_config():
+    """The registry's static AU lists agree with what each builder (and config) declares."""
     pytest.importorskip("tensorflow_datasets")
-    for name in ("fera2017", "disfa"):
+    for name in registry.names():
+        entry = registry.get(name)
         cls = registry.builder_class(name)
         assert cls.name == name
-        b = registry.builder(f"{name}/{registry.get(name).configs[-1]}", data_dir="/nonexistent")
-        assert tuple(b.info.metadata["au_names"]) == registry.au_names(name)
+        assert [c.name for c in cls.BUILDER_CONFIGS] == list(entry.configs), name
+        for config in entry.configs:
+            b = registry.builder(f"{name}/{config}", data_dir="/nonexistent")
+            want = registry.au_names(f"{name}/{config}")
+            assert tuple(b.info.metadata["au_names"]) == want, (name, config)
+            assert b.info.features["au_intensity"].shape == (len(want),)
+            occ = tuple(b.info.metadata.get("occurrence_au_names", ()))
+            assert occ == entry.occurrence_au_names, name
+        assert registry.au_names(name) == registry.au_names(f"{name}/{entry.configs[0]}")

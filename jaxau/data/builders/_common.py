@@ -108,11 +108,13 @@ def _to_number(cell: str) -> float | None:
         return None
 
 
-def read_numeric_csv(path: Path, dataset: str, *, min_columns: int = 2
+def read_numeric_csv(path: Path, dataset: str, *, min_columns: int = 2, header: bool | None = None
                      ) -> tuple[list[str] | None, np.ndarray]:
     """Reads a comma-separated table of numbers, with or without a header row.
 
-    A first row with any non-numeric cell is taken as the header. Blank lines are skipped.
+    With ``header=None`` a first row with any non-numeric cell is taken as the header; ``True``
+    always takes the first row (BP4D's header ``0,1,...,99`` is all numbers). Blank lines are
+    skipped.
     Numbers may be written as floats (``2440.0``, ``1.0e+00``); they are returned as float64.
 
     Returns:
@@ -124,6 +126,7 @@ def read_numeric_csv(path: Path, dataset: str, *, min_columns: int = 2
     """
     if not path.is_file():
         raise MissingDataError(dataset, [("label file", path)])
+    force_header = header is True
     header = None
     rows: list[list[float]] = []
     with open(path, newline="", encoding="utf-8-sig") as f:
@@ -133,6 +136,9 @@ def read_numeric_csv(path: Path, dataset: str, *, min_columns: int = 2
                 continue
             while row and row[-1] == "":  # Trailing commas.
                 row.pop()
+            if force_header and header is None:
+                header = row
+                continue
             values = [_to_number(c) for c in row]
             if any(v is None for v in values):
                 if header is None and not rows:
@@ -193,10 +199,10 @@ def read_au_table(path: Path, dataset: str, wanted: Sequence[str]) -> tuple[np.n
     Raises:
       LabelFormatError: if the file has no header or lacks a wanted AU (lists the header found).
     """
-    header, values = read_numeric_csv(path, dataset, min_columns=2)
+    header, values = read_numeric_csv(path, dataset, min_columns=2, header=True)
     if header is None:
-        raise LabelFormatError(f"{dataset}: {path}: expected a header row naming the AU columns "
-                               f"(e.g. 'Frame,1,2,4,...'), found none.")
+        raise LabelFormatError(f"{dataset}: {path}: the file is empty; expected a header row naming "
+                               "the AU columns (e.g. 'Frame,1,2,4,...') and one row per frame.")
     names = [None] + [au_from_header(c) for c in header[1:]]
     index = {n: i for i, n in enumerate(names) if n is not None}
     missing = [a for a in wanted if a not in index]
@@ -239,7 +245,7 @@ class LabelTable:
 
     def set_codes(self, kind: str, frames: Iterable[int], codes: np.ndarray) -> None:
         """Sets a whole ``codes[N, K]`` block for the kind's AUs (raw codes)."""
-        labels = au_lib.code_to_label(np.asarray(codes))
+        labels = au_lib.code_to_label(np.asarray(codes)).reshape(len(frames), -1)
         for f, lab in zip(frames, labels):
             self._row(int(f))[kind][:] = lab
 
@@ -340,3 +346,23 @@ def assign_splits(subjects: Sequence[str], splits: Mapping[str, Sequence[str]] |
     if missing:
         raise MissingDataError(dataset, missing, f"Subjects found: {subjects}.")
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# BP4D-style labels (BP4D FERA 2015 release and BP4D+ share the file formats).
+
+BP4D_OCCURRENCE_AUS = ("AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15",
+                       "AU17", "AU23", "AU24")
+
+
+def load_bp4d_labels(occurrence: Path, intensity: Mapping[str, Path], dataset: str,
+                     intensity_aus: Sequence[str], occurrence_aus: Sequence[str] = BP4D_OCCURRENCE_AUS
+                     ) -> LabelTable:
+    """One sequence's labels from a headed occurrence CSV and ``frame,code`` intensity files."""
+    table = LabelTable({"au_intensity": tuple(intensity_aus), "au_occurrence": tuple(occurrence_aus)})
+    frames, codes = read_au_table(occurrence, dataset, occurrence_aus)
+    table.set_codes("au_occurrence", frames, codes)
+    for a, path in intensity.items():
+        for frame, code in read_frame_code_file(path, dataset).items():
+            table.set_code("au_intensity", a, frame, code)
+    return table
