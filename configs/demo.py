@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # ---- alignment.
     c.align = ml_collections.ConfigDict()
-    c.align.output_size = 64
+    c.align.batch_size = 32         # Frames registered per jitted call (output size: data.image_size).
     c.align2d = ml_collections.ConfigDict()
     c.align2d.template_scale = 0.8
     c.align3d = ml_collections.ConfigDict()
