@@ -48,3 +48,12 @@ def test_tf_data_pipeline_resumes_mid_run():
     assert len(full) == 8 and len(resumed) == 3
     for a, b in zip(full[5:], resumed):
         np.testing.assert_array_equal(a, b)
+
+
+def test_process_split_gives_each_host_its_even_part():
+    assert input_lib.process_split("train", 0, 1) == "train"
+    parts = [input_lib.process_split("train", p, 3) for p in range(3)]
+    assert len(set(map(str, parts))) == 3
+    import tensorflow_datasets as tfds
+
+    assert [str(p) for p in parts] == [str(p) for p in tfds.even_splits("train", n=3, drop_remainder=False)]
