@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
     # ---- data: which dataset and where TFDS keeps it ('' = <workdir>/tfds).
     c.data = ml_collections.ConfigDict()
     c.data.name = "synthfacs/fera_small"
+    c.data.manual_dir = ""          # Licensed datasets: your copy, built into data_dir on first use.
     c.data.data_dir = ""
     c.data.aus = ",".join(au.FERA2017_AUS)
     c.data.image_size = 64          # Registered-frame size used by the generator and the estimator.

@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.data = ml_collections.ConfigDict()
     c.data.name = "synthfacs/fera_small"
+    c.data.manual_dir = ""          # Licensed datasets: your copy, built into data_dir on first use.
     c.data.data_dir = ""            # '' = <workdir>/../tfds (shared by runs under the same parent).
     c.data.aus = ",".join(au.FERA2017_AUS)
     c.data.train_split = "train"
