@@ -31,7 +31,12 @@ def check(config: Any) -> None:
         if not config.data.get("data_dir"):
             raise validate.ConfigError(f"config.data.data_dir is required for {name!r} (licensed data, built "
                                        "from your copy): pass --config.data.data_dir=/path/to/tfds.")
-        validate.existing_dir(config, "data.data_dir", what="TFDS data directory")
+        if config.data.get("manual_dir"):
+            # First use: the build reads the user's copy and writes data_dir.
+            validate.existing_dir(config, "data.manual_dir", what=f"your copy of {name} (manual_dir)")
+            os.makedirs(os.path.expanduser(config.data.data_dir), exist_ok=True)
+        else:
+            validate.existing_dir(config, "data.data_dir", what="TFDS data directory")
 
 
 def data_dir(config: Any, workdir: str) -> str:
