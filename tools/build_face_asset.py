@@ -399,6 +399,15 @@ def main(argv=None):
     region[enm & (part_k == PART_SKIN)] = REGION_ENM
     region[lm] = REGION_LANDMARK
     region[part_k != PART_SKIN] = REGION_REST
+    # Socket/mouth lining hides behind the lids and lips: not representable in a position map.
+    cavity_only = np.setdiff1d(np.unique(cav), np.unique(open_skin))
+    region[cavity_only] = REGION_REST
+    # So does skin that faces away from the cylinder axis (the lips' inner roll, nostril walls):
+    # the outer surface covers it in the UV map.
+    radial = np.stack([v[:, 0], np.zeros(len(v)), v[:, 2] - axis_z], 1)
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    folded = (normals * radial).sum(1) < 0.15
+    region[folded & (region != REGION_LANDMARK)] = REGION_REST
 
     # Blendshapes.
     fu = os.path.join(data, "faceunits01/targets/faceunits")

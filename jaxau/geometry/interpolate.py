@@ -2,13 +2,13 @@
 
 Gradients:
 * with respect to ``attributes``: always (a gather + weighted sum);
-* with respect to vertex positions: pass ``vertices=`` (the same image-space vertices that were
+* with respect to vertex positions: pass ``vertices=`` (the image-space vertices that were
   rasterized). The barycentrics of each pixel's *winning* triangle (``fragments.triangle_id``) are then
-  recomputed from ``vertices`` at the pixel centre, so their derivative with respect to the vertex
-  x, y is exact; their value stays the rasterizer's (a straight-through estimator: forward values are
-  bit-identical to ``fragments.barycentric``). Visibility (which triangle wins) is not differentiated:
-  gradients exist inside visible triangles only, not at occlusion boundaries (use the soft silhouette
-  in :mod:`jaxau.geometry.texture` for those). Empty pixels output 0 and get zero gradient (never NaN).
+  recomputed from ``vertices`` (unsnapped) at the pixel centre, a smooth function of the vertex x, y
+  whose derivative is exact. Values differ from ``fragments.barycentric`` only by the rasterizer's
+  1/256-pixel snapping. Visibility (which triangle wins) is not differentiated: gradients flow inside
+  visible triangles, not through occlusion boundaries or silhouettes. Empty pixels output 0 and get
+  zero gradient (never NaN), as do degenerate triangles.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ def _single(attributes, triangles, tri_id, bary, mask, vertices):
         # Safe denominator on empty / degenerate pixels keeps the backward pass NaN-free.
         ok = mask & (area != 0)
         area = jnp.where(ok, area, 1.0)
-        recomputed = jnp.where(ok[..., None], e / area[..., None], 0.0)
-        bary = bary + (recomputed - jax.lax.stop_gradient(recomputed))
+        bary = jnp.where(ok[..., None], e / area[..., None], 0.0)
     values = attributes[corner]  # [H,W,3,C]
     out = jnp.einsum("hwk,hwkc->hwc", bary.astype(values.dtype), values)
     return jnp.where(mask[..., None], out, 0.0)

@@ -257,6 +257,152 @@ class ConvTranspose(nn.Module):
         return y[0] if unbatched else y
 
 
+# Convolutions with at most this many output positions per image run as im2col + one matmul: at
+# tiny spatial sizes with wide channels (GANimation's critic: 4x4x1024 -> 2x2x2048) XLA:CPU's
+# convolutions and especially their input gradients run at 0.2-7 GFLOP/s, a GEMM at ~100+.
+GEMM_MAX_POSITIONS = 64
+
+
+def _conv_stride1(x: Array, w: Array, pads: Sequence[tuple[int, int]], dn: Any,
+                  precision: Any) -> Array:
+    """Stride-1 convolution; im2col + matmul when the output is spatially tiny."""
+    nsp = w.ndim - 2
+    ksize = w.shape[:nsp]
+    outs = tuple(n + lo + hi - k + 1 for n, (lo, hi), k in zip(x.shape[1:-1], pads, ksize))
+    if int(np.prod(outs)) > GEMM_MAX_POSITIONS or any(lo < 0 or hi < 0 for lo, hi in pads):
+        return lax.conv_general_dilated(x, w, (1,) * nsp, tuple(pads), dimension_numbers=dn,
+                                        precision=precision)
+    xp = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),))
+    # Patch channels ordered (tap_1, ..., tap_d, C) to match w.reshape(-1, C_out).
+    patches = jnp.concatenate(
+        [xp[(slice(None),) + tuple(slice(t, t + o) for t, o in zip(taps, outs)) + (slice(None),)]
+         for taps in itertools.product(*[range(k) for k in ksize])], axis=-1)
+    y = jnp.dot(patches.reshape(-1, patches.shape[-1]), w.reshape(-1, w.shape[-1]),
+                precision=precision)
+    return y.reshape((x.shape[0],) + outs + (w.shape[-1],))
+
+
+CONV_IMPLEMENTATIONS = ("s2d", "naive")
+
+
+def conv(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike,
+         impl: str = "s2d", precision: Any = None) -> Array:
+    """Strided convolution (``lax.conv_general_dilated`` semantics) whose gradients stay fast.
+
+    On XLA:CPU the gradients of a stride-2 convolution are themselves dilated convolutions (the
+    input gradient is a transposed convolution) and run at ~1-3 GFLOP/s. A stride-``s`` convolution
+    equals a stride-1 convolution of the space-to-depth input (blocks of ``s`` per spatial axis
+    folded into channels) with the kernel zero-padded to a multiple of ``s`` and rearranged the
+    same way, so forward, input and weight gradients (and the WGAN-GP double backward) are all
+    stride-1 convolutions. 1x1 kernels just subsample. Convolutions with at most
+    ``GEMM_MAX_POSITIONS`` output positions per image (any stride) run as im2col + one matmul.
+
+    Args:
+      x: ``[N, *spatial, C_in]``.
+      kernel: ``[*k, C_in, C_out]`` (flax / TF layout).
+      strides: stride per spatial dimension.
+      padding: 'SAME', 'VALID' (TF/lax definitions) or explicit non-negative ``((lo, hi), ...)``.
+      impl: 's2d' (default: space-to-depth, im2col for tiny outputs) or 'naive'
+        (``lax.conv_general_dilated`` directly).
+      precision: convolution precision.
+
+    Returns:
+      ``[N, *out_spatial, C_out]``, equal to ``lax.conv_general_dilated`` with the same arguments.
+    """
+    nsp = kernel.ndim - 2
+    strides = tuple(int(s) for s in strides)
+    dn = _dimension_numbers(nsp + 2)
+    if x.ndim != nsp + 2 or kernel.shape[-2] != x.shape[-1]:
+        raise ValueError(f"conv: input {x.shape} and kernel {kernel.shape} do not match "
+                         f"([N, *spatial, C] and [*k, C, C_out]).")
+    if isinstance(padding, str):
+        pads = tuple(lax.padtype_to_pads(x.shape[1:-1], kernel.shape[:nsp], strides, padding))
+    else:
+        pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if impl == "naive":
+        return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=dn,
+                                        precision=precision)
+    if impl != "s2d":
+        raise ValueError(f"conv: impl {impl!r} unknown; use one of {CONV_IMPLEMENTATIONS}.")
+    if all(s == 1 for s in strides):
+        return _conv_stride1(x, kernel, pads, dn, precision)
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        raise ValueError(f"conv: negative padding {pads} is not supported by impl='s2d'.")
+    ksize = kernel.shape[:nsp]
+    outs = tuple((n + lo + hi - k) // s + 1
+                 for n, (lo, hi), k, s in zip(x.shape[1:-1], pads, ksize, strides))
+    if all(k == 1 for k in ksize):
+        # 1x1: the strided conv only reads every s-th (padded) sample.
+        xp = jnp.pad(x, ((0, 0),) + pads + ((0, 0),))
+        xs = xp[(slice(None),) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in
+                                       zip(outs, strides)) + (slice(None),)]
+        return _conv_stride1(xs, kernel, ((0, 0),) * nsp, dn, precision)
+    taps = tuple(-(-k // s) for k, s in zip(ksize, strides))  # kernel taps per block
+    # Padded input length s * (out + taps - 1): enough for every tap, no more.
+    lengths = tuple(s * (o + m - 1) for o, m, s in zip(outs, taps, strides))
+    hi_pad = tuple(max(0, L - n - lo) for L, n, (lo, _) in zip(lengths, x.shape[1:-1], pads))
+    xp = jnp.pad(x, ((0, 0),) + tuple((lo, h) for (lo, _), h in zip(pads, hi_pad)) + ((0, 0),))
+    xp = xp[(slice(None),) + tuple(slice(0, L) for L in lengths) + (slice(None),)]
+    n, c = x.shape[0], x.shape[-1]
+    blocks = tuple(L // s for L, s in zip(lengths, strides))
+    # [N, Q1, s1, ..., Qd, sd, C] -> [N, Q1, ..., Qd, s1, ..., sd, C] -> [N, Q..., s...C]
+    inter = tuple(itertools.chain.from_iterable(zip(blocks, strides)))
+    xs = xp.reshape((n,) + inter + (c,))
+    perm = (0,) + tuple(1 + 2 * i for i in range(nsp)) + tuple(2 + 2 * i for i in range(nsp)) + (
+        2 * nsp + 1,)
+    xs = jnp.transpose(xs, perm).reshape((n,) + blocks + (int(np.prod(strides)) * c,))
+    # Kernel [k..., C, O] -> zero-pad to [m*s ...] -> [m1, s1, ..., C, O] -> [m..., s..., C, O].
+    kp = jnp.pad(kernel, tuple((0, m * s - k) for m, s, k in zip(taps, strides, ksize))
+                 + ((0, 0), (0, 0)))
+    kinter = tuple(itertools.chain.from_iterable(zip(taps, strides)))
+    kp = kp.reshape(kinter + kernel.shape[-2:])
+    kperm = tuple(2 * i for i in range(nsp)) + tuple(2 * i + 1 for i in range(nsp)) + (
+        2 * nsp, 2 * nsp + 1)
+    kp = jnp.transpose(kp, kperm).reshape(taps + (int(np.prod(strides)) * c, kernel.shape[-1]))
+    return _conv_stride1(xs, kp, ((0, 0),) * nsp, dn, precision)
+
+
+class Conv(nn.Module):
+    """Drop-in for ``flax.linen.Conv`` (same parameter names/shapes) with fast strided gradients.
+
+    Attributes:
+      features: output channels.
+      kernel_size: spatial kernel size.
+      strides: stride per spatial dimension (default 1).
+      padding: 'SAME', 'VALID' or explicit pairs (lax semantics).
+      use_bias: add a per-channel bias.
+      impl: 's2d' (space-to-depth for strides > 1) or 'naive'.
+      kernel_init / bias_init: initialisers.
+      dtype / param_dtype: computation and parameter dtypes.
+      precision: convolution precision.
+    """
+
+    features: int
+    kernel_size: Sequence[int]
+    strides: Sequence[int] | None = None
+    padding: PaddingLike = "SAME"
+    use_bias: bool = True
+    impl: str = "s2d"
+    kernel_init: Callable[..., Array] = nn.initializers.lecun_normal()
+    bias_init: Callable[..., Array] = nn.initializers.zeros_init()
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    precision: Any = None
+
+    @nn.compact
+    def __call__(self, inputs: Array) -> Array:
+        """Applies the convolution to ``[N, *spatial, C]`` inputs."""
+        ksize = tuple(self.kernel_size)
+        strides = tuple(self.strides) if self.strides is not None else (1,) * len(ksize)
+        kernel = self.param("kernel", self.kernel_init, ksize + (inputs.shape[-1], self.features),
+                            self.param_dtype)
+        bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+                if self.use_bias else None)
+        inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        y = conv(inputs, kernel, strides, self.padding, impl=self.impl, precision=self.precision)
+        return y if bias is None else y + bias
+
+
 def instance_norm(x: Array, epsilon: float = 1e-5) -> Array:
     """Instance normalisation without affine parameters (PyTorch ``InstanceNorm2d(affine=False)``).
 

@@ -71,7 +71,7 @@ def convert_prnet_variables(tf_variables: Mapping[str, np.ndarray], template: An
                      jax.tree_util.tree_flatten_with_path(
                          {c: template[c] for c in ("params", "batch_stats")})[0]}
     out: dict[tuple[str, ...], np.ndarray] = {}
-    unexpected, mismatched = [], []
+    unexpected, mismatched, seen = [], [], set()
     for name, value in sorted(tf_variables.items()):
         path = tf_name_to_path(name)
         if path is None:
@@ -79,6 +79,7 @@ def convert_prnet_variables(tf_variables: Mapping[str, np.ndarray], template: An
         if path not in flat_template:
             unexpected.append(name)
             continue
+        seen.add(path)
         want = tuple(flat_template[path].shape)
         value = np.asarray(value)
         if tuple(value.shape) != want:
@@ -86,7 +87,7 @@ def convert_prnet_variables(tf_variables: Mapping[str, np.ndarray], template: An
                               f"({'/'.join(path)})")
             continue
         out[path] = value.astype(np.float32)
-    missing = ["/".join(p) for p in flat_template if p not in out]
+    missing = ["/".join(p) for p in flat_template if p not in seen]
     if missing or unexpected or mismatched:
         lines = ["PRNet checkpoint does not match the model (check PRNet size/width; the released "
                  "weights need PRNet(size=256, width=16)):"]

@@ -27,7 +27,9 @@ import re
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 # (block, number of convolutions, channels at width 1) of VGG16 configuration "D".
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
@@ -134,25 +136,85 @@ class VGG16(nn.Module):
         return logits
 
 
+def init_params(model: VGG16, image_size: int | Sequence[int] = 224, seed: int = 0) -> dict:
+    """Initial ``{'params': ...}`` drawn with numpy instead of ``model.init``.
+
+    Same distributions as Flax's defaults (kernels LeCun-normal truncated at 2 standard deviations,
+    biases zero), but no XLA random kernels to compile: on the 2-core CPU ``jax.jit(model.init)``
+    spends ~1 s compiling each layer's truncated-normal draw (~16 s for VGG16 at any width); this
+    takes ~0.1 s at small widths (drawing the 134M numbers of width 1 at 224 takes ~5-10 s, like
+    ``model.init``). The numbers differ from ``model.init``'s for the same seed.
+    """
+    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, h, w, 3), jnp.float32))
+    rng = np.random.default_rng(seed)
+    # Unit-variance normal truncated to [-2, 2] has std 0.87962566; divide so the result has the
+    # requested std (jax.nn.initializers.variance_scaling does the same).
+    trunc_std = 0.87962566103423978
+
+    def draw(path, s):
+        if path[-1].key == "bias":
+            return jnp.zeros(s.shape, s.dtype)
+        fan_in = int(np.prod(s.shape[:-1]))
+        x = rng.standard_normal(s.shape, dtype=np.float32)
+        bad = np.abs(x) > 2
+        while bad.any():
+            x[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
+            bad = np.abs(x) > 2
+        return jnp.asarray(x * (np.sqrt(1.0 / fan_in) / trunc_std), s.dtype)
+
+    return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+def layer_flops(image_size: int | Sequence[int], num_aus: int, width: float = 1.0,
+                num_levels: int = NUM_LEVELS) -> dict[str, int]:
+    """Analytic forward FLOPs per image of each conv/dense layer, in :data:`LAYER_ORDER`.
+
+    2 FLOPs per multiply-add; convolutions counted densely over the SAME-padded input (the usual
+    convention; XLA's cost analysis counts only in-bounds taps, a few % less at 224, ~10% at 64).
+    """
+    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    flops: dict[str, int] = {}
+    c_in = 3
+    for block, num_convs, channels in VGG16_BLOCKS:
+        c_out = scaled_width(channels, width)
+        for i in range(1, num_convs + 1):
+            flops[f"block{block}_conv{i}"] = 2 * h * w * 9 * c_in * c_out
+            c_in = c_out
+        h, w = h // 2, w // 2
+    fc = scaled_width(FC_WIDTH, width)
+    flops["fc1"] = 2 * (h * w * c_in) * fc
+    flops["fc2"] = 2 * fc * fc
+    flops["head"] = 2 * fc * num_aus * num_levels
+    return flops
+
+
 def forward_flops(image_size: int | Sequence[int], num_aus: int, width: float = 1.0,
                   num_levels: int = NUM_LEVELS) -> int:
-    """Analytic forward FLOPs per image (2 per multiply-add; convs and dense layers only).
+    """Analytic forward FLOPs per image (sum of :func:`layer_flops`).
 
     ReLU, pooling, bias adds and preprocessing are left out (<0.1% of the total). At 224x224, width 1
     this gives 30.93 GFLOP for the trunk (the usual "15.5 GMACs" of VGG16).
     """
-    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    flops = 0
-    c_in = 3
-    for _, num_convs, channels in VGG16_BLOCKS:
-        c_out = scaled_width(channels, width)
-        for _ in range(num_convs):
-            flops += 2 * h * w * 9 * c_in * c_out
-            c_in = c_out
-        h, w = h // 2, w // 2
-    fc = scaled_width(FC_WIDTH, width)
-    flops += 2 * (h * w * c_in) * fc + 2 * fc * fc + 2 * fc * num_aus * num_levels
-    return flops
+    return sum(layer_flops(image_size, num_aus, width, num_levels).values())
+
+
+def train_step_flops(image_size: int | Sequence[int], num_aus: int, width: float = 1.0,
+                     fine_tune_from: str | None = None, num_levels: int = NUM_LEVELS) -> int:
+    """Analytic FLOPs per image of a training step (forward + backward), the benchmark's count.
+
+    Without freezing: 3x the forward (the input gradient and the weight gradient each cost one
+    forward; the convention of performance.md). With ``fine_tune_from``, the frozen layers sit at
+    the start of the network and need no backward pass at all, and the first trainable layer needs
+    no input gradient: forward + 2x the trainable layers' forward - the first trainable layer's.
+    """
+    per_layer = layer_flops(image_size, num_aus, width, num_levels)
+    forward = sum(per_layer.values())
+    num_frozen = len(freeze_patterns(fine_tune_from))
+    if not num_frozen:
+        return 3 * forward
+    trainable = LAYER_ORDER[num_frozen:]
+    return forward + sum(2 * per_layer[l] for l in trainable) - per_layer[trainable[0]]
 
 
 # --- Fine-tuning presets -------------------------------------------------------------------------

@@ -62,3 +62,16 @@ def test_table_markdown_and_text():
     assert txt.splitlines()[4].split() == ["Partial", "0.50", "0.10*", "0.30*"]
     with pytest.raises(ValueError, match="fmt"):
         tables.format_table(results, fmt="html")
+
+
+def test_table_from_scores():
+    from jaxau.evaluation import metrics
+
+    t = np.array([[0, 1], [1, 0], [2, 2], [3, 1]])
+    scores = {"A": metrics.evaluate(t, t, ["AU01", "AU12"]),
+              "B": metrics.evaluate(t, t * 2, ["AU01", "AU12"])}
+    rows = tables.rows_from_scores(scores, "icc")
+    assert rows["A"] == {"AU01": 1.0, "AU12": 1.0, "mean": 1.0}
+    assert rows["B"]["AU01"] == pytest.approx(0.8)  # 2 s_xy / (s_x^2 + 4 s_x^2)
+    md = tables.format_table(rows, title="ICC")
+    assert md.splitlines()[0] == "ICC" and "| B | 0.800 | 0.800 | 0.800 |" in md

@@ -46,7 +46,8 @@ def rasterize_reference(vertices, triangles, height, width, cull_backfaces=False
                 if not inside:
                     continue
                 w = w / area
-                d = float(w @ z)
+                # Plane form: exactly z0 on a constant-depth triangle (w @ z would not be).
+                d = float(z[0] + w[1] * (z[1] - z[0]) + w[2] * (z[2] - z[0]))
                 if d > depth[i, j]:
                     second[i, j] = depth[i, j]
                     depth[i, j], tri_id[i, j], bary[i, j] = d, t, w

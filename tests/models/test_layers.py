@@ -119,3 +119,48 @@ def test_instance_norm_matches_numpy():
     expected = (x - mean) / np.sqrt(var + 1e-5)
     np.testing.assert_allclose(layers.instance_norm(jnp.asarray(x, jnp.float32)), expected,
                                atol=1e-5)
+
+
+# Strided convolutions: GANimation (k4 s2 p1; also the im2col path at tiny outputs), PRNet (TF SAME
+# k4 s2, 1x1 s2 shortcut), odd kernels / sizes, stride 3, and stride-1 im2col (critic heads).
+CONV_CONFIGS = [
+    (4, 2, ((1, 1), (1, 1)), 16),  # 8x8 = 64 outputs: im2col path
+    (4, 2, ((1, 1), (1, 1)), 18),  # 9x9 outputs: convolution path
+    (4, 2, "SAME", 9),
+    (1, 2, "SAME", 9),
+    (3, 2, "SAME", 7),
+    (5, 3, "VALID", 11),
+    (3, 1, ((1, 1), (1, 1)), 4),
+    (2, 1, "VALID", 2),            # AU head: kernel = map size -> 1x1 output
+]
+
+
+@pytest.mark.parametrize("k,s,pad,size", CONV_CONFIGS)
+def test_conv_matches_lax_forward_and_gradients(k, s, pad, size):
+    rng = np.random.default_rng(k * 100 + s * 10 + size)
+    x = jnp.asarray(rng.normal(size=(2, size, size + 1, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
+
+    def ref(x, w):
+        return jax.lax.conv_general_dilated(x, w, (s, s), pad,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    def fast(x, w):
+        return layers.conv(x, w, (s, s), pad)
+
+    y_ref, y = ref(x, w), fast(x, w)
+    assert y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, atol=2e-5, rtol=1e-5)
+    cot = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    g_ref = jax.grad(lambda x, w: jnp.sum(ref(x, w) * cot), argnums=(0, 1))(x, w)
+    g = jax.grad(lambda x, w: jnp.sum(fast(x, w) * cot), argnums=(0, 1))(x, w)
+    for a, b in zip(g, g_ref):
+        np.testing.assert_allclose(a, b, atol=5e-5, rtol=1e-5)
+
+
+def test_conv_module_is_flax_conv_compatible():
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(2, 8, 8, 3)), jnp.float32)
+    ref = nn.Conv(4, (4, 4), (2, 2), padding=((1, 1), (1, 1)))
+    fast = layers.Conv(4, (4, 4), (2, 2), padding=((1, 1), (1, 1)))
+    v = ref.init(jax.random.key(0), x)
+    np.testing.assert_allclose(fast.apply(v, x), ref.apply(v, x), atol=2e-5)

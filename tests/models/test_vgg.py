@@ -10,7 +10,7 @@ from jaxau.models import vgg
 def tiny():
     model = vgg.VGG16(num_aus=4, width=1 / 16)
     x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3))
-    variables = jax.jit(model.init)(jax.random.key(1), x)
+    variables = vgg.init_params(model, 32, seed=1)
     return model, variables, x
 
 
@@ -71,6 +71,26 @@ def test_flop_count():
     in_bounds += 2 * (4 * c) * 512 + 2 * 512 * 512 + 2 * 512 * 12
     assert xla == pytest.approx(in_bounds, rel=0.02)
     assert vgg.forward_flops(64, 2, 1 / 8) > xla
+    per_layer = vgg.layer_flops(224, 7)
+    assert per_layer["block1_conv1"] == 2 * 224 * 224 * 9 * 3 * 64
+    assert per_layer["fc1"] == 2 * 25088 * 4096 and per_layer["head"] == 2 * 4096 * 42
+    fwd = vgg.forward_flops(224, 7)
+    assert vgg.train_step_flops(224, 7) == 3 * fwd
+    # Only the head trains: forward + the head's weight gradient (no input gradient needed).
+    assert vgg.train_step_flops(224, 7, fine_tune_from="head") == fwd + per_layer["head"]
+
+
+def test_init_params_matches_flax_defaults():
+    model = vgg.VGG16(num_aus=2, width=1 / 4)
+    ours = vgg.init_params(model, 32, seed=0)["params"]
+    ref = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+    assert jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), ours) == jax.tree_util.tree_map(
+        lambda a: (a.shape, a.dtype), ref)
+    k = np.asarray(ours["block5_conv1"]["kernel"])  # fan_in 9 * 128, 147k draws
+    scale = np.sqrt(1 / (9 * 128))
+    assert np.std(k) == pytest.approx(scale, rel=0.01)
+    assert np.abs(k).max() <= 2 * scale / 0.87962566103423978 + 1e-7
+    assert not np.any(ours["fc1"]["bias"])
 
 
 def test_bad_input():

@@ -87,7 +87,7 @@ def assets(tmp_path_factory):
 
 def _init(size, width=1.0, num_aus=3):
     model = vgg.VGG16(num_aus=num_aus, width=width)
-    params = model.init(jax.random.key(1), jnp.zeros((1, size, size, 3)))["params"]
+    params = vgg.init_params(model, size, seed=1)["params"]
     return model, params
 
 
@@ -111,8 +111,8 @@ def big_model(small_model):
 
 
 def _assert_close(ours, ref, tol=1e-4):
-    # Random Glorot weights on 0..255-scale inputs give features of order 1..100: compare relative
-    # to the feature scale (the float32 rounding of a 3x3x512 sum grows with it).
+    # Absolute 1e-4 while features are O(1) (they are here: max |block5_pool| ~1, |fc2| ~1.4; seen
+    # errors 1e-6..4e-6), relative beyond that, so the check survives other seeds.
     scale = max(1.0, float(np.abs(ref).max()))
     err = float(np.abs(np.asarray(ours) - ref).max())
     assert err <= tol * scale, (err, scale)

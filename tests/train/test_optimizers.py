@@ -11,7 +11,7 @@ from jaxau.train import optimizers
 @pytest.fixture(scope="module")
 def tiny_vgg():
     model = vgg.VGG16(num_aus=2, width=1 / 16, dropout_rate=0.0)
-    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+    params = vgg.init_params(model, 32, seed=0)["params"]
     x = jax.random.uniform(jax.random.key(1), (4, 32, 32, 3))
     y = jax.random.randint(jax.random.key(2), (4, 2), 0, 6)
     return model, params, x, y

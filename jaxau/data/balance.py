@@ -1,0 +1,165 @@
+"""Real-data balancing (paper Sec. 4.2.2): N frames per AU and intensity level by minority
+oversampling and majority undersampling, plus tf-free image augmentations.
+
+Plan: for each AU k and level l (0 = absent, 1..5 = A..E) the frames whose label for AU k is l form a
+pool (frames with -1 for AU k are never used for AU k). A pool of size c >= N gives N distinct frames
+(undersampling, without replacement); a pool of size 0 < c < N gives every frame floor(N / c) times
+plus N mod c distinct extra frames (oversampling that repeats frames as evenly as possible, rather
+than i.i.d. draws that would leave some frames unused). A pool of size 0 is **skipped**: its row of
+the plan is -1, it is listed in ``BalancePlan.skipped`` and a single warning gives the count -- never
+an error, because small real sets often lack e.g. level E of some AU.
+
+Each (AU, level) cell draws from its own generator seeded by (seed, k, l), so a cell's indices do not
+depend on the other AUs or on N of other cells. The flattened plan lists every used entry once with its
+"target AU" and level (the AU this frame was selected for; the frame's other labels still train their
+heads), shuffled with ``seed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from jaxau.data.au import NUM_LEVELS, UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class BalancePlan:
+    """Index plan of :func:`balance_plan`.
+
+    Attributes:
+      indices: [K, L, N] int64 frame indices (-1 in skipped cells).
+      counts: [K, L] frames available per cell before resampling.
+      skipped: ((au_index, level), ...) cells with no frame.
+      flat_indices: [M] frame index per entry (M = N * number of non-skipped cells), shuffled.
+      flat_target_au: [M] AU column each entry was selected for.
+      flat_target_level: [M] the level it was selected at.
+    """
+
+    indices: np.ndarray
+    counts: np.ndarray
+    skipped: tuple[tuple[int, int], ...]
+    flat_indices: np.ndarray
+    flat_target_au: np.ndarray
+    flat_target_level: np.ndarray
+
+
+def _resample(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    c = len(pool)
+    if c >= n:
+        return rng.choice(pool, size=n, replace=False)
+    reps, extra = divmod(n, c)
+    out = np.concatenate([np.repeat(pool, reps), rng.choice(pool, size=extra, replace=False)])
+    return rng.permutation(out)
+
+
+def balance_plan(labels, n_per_level: int = 5000, *, seed: int = 0,
+                 num_levels: int = NUM_LEVELS, shuffle: bool = True) -> BalancePlan:
+    """Index plan with exactly ``n_per_level`` frames per AU and level.
+
+    Args:
+      labels: [num_frames, K] int labels (0..num_levels-1, -1 unknown).
+      n_per_level: N (paper: 5,000).
+      seed: seed of every draw.
+      num_levels: levels per AU (6).
+      shuffle: shuffle the flattened plan (else ordered by AU, level).
+
+    Returns:
+      A :class:`BalancePlan`.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 2:
+        raise ValueError(f"labels must be [num_frames, K], got shape {y.shape}.")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise ValueError("labels must be integer levels (0..5, -1 unknown); got non-integers.")
+        y = y.astype(np.int64)
+    bad = (y != UNKNOWN) & ((y < 0) | (y >= num_levels))
+    if bad.any():
+        raise ValueError(f"labels hold values outside 0..{num_levels - 1} and -1: "
+                         f"{sorted(set(y[bad].tolist()))[:10]}.")
+    if n_per_level < 1:
+        raise ValueError(f"n_per_level must be >= 1, got {n_per_level}.")
+    num_aus = y.shape[1]
+    indices = np.full((num_aus, num_levels, n_per_level), -1, dtype=np.int64)
+    counts = np.zeros((num_aus, num_levels), dtype=np.int64)
+    skipped = []
+    for k in range(num_aus):
+        for level in range(num_levels):
+            pool = np.flatnonzero(y[:, k] == level)
+            counts[k, level] = len(pool)
+            if len(pool) == 0:
+                skipped.append((k, level))
+                continue
+            rng = np.random.default_rng([seed, k, level])
+            indices[k, level] = _resample(pool, n_per_level, rng)
+    if skipped:
+        warnings.warn(f"balance_plan: {len(skipped)} (AU, level) cell(s) have no frames and are "
+                      f"skipped: {skipped[:12]}{' ...' if len(skipped) > 12 else ''}.",
+                      stacklevel=2)
+    used = counts > 0
+    au_grid, level_grid = np.meshgrid(np.arange(num_aus), np.arange(num_levels), indexing="ij")
+    flat = indices[used].reshape(-1)
+    flat_au = np.repeat(au_grid[used], n_per_level)
+    flat_level = np.repeat(level_grid[used], n_per_level)
+    if shuffle:
+        order = np.random.default_rng([seed, num_aus, num_levels, 0x5EED]).permutation(len(flat))
+        flat, flat_au, flat_level = flat[order], flat_au[order], flat_level[order]
+    return BalancePlan(indices, counts, tuple(skipped), flat, flat_au, flat_level)
+
+
+# --- Augmentations (numpy for tf.data numpy_function / host code; jax for on-device batches) ---------
+
+def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Translates an [H, W, C] image by (dy, dx) pixels (content moves down/right for positive
+    values), filling with the nearest edge pixel so no black borders appear."""
+    h, w = image.shape[:2]
+    rows = np.clip(np.arange(h) - dy, 0, h - 1)
+    cols = np.clip(np.arange(w) - dx, 0, w - 1)
+    return image[rows][:, cols]
+
+
+def random_flip_and_shift(image: np.ndarray, rng: np.random.Generator, *, flip_prob: float = 0.5,
+                          max_shift: int = 0) -> np.ndarray:
+    """Horizontal flip with probability ``flip_prob`` and a uniform shift in [-max_shift, max_shift]
+    pixels per axis (crop jitter at constant size). AU intensity labels are side-agnostic, so a flip
+    keeps them valid."""
+    out = image[:, ::-1] if rng.random() < flip_prob else image
+    if max_shift:
+        dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
+        out = shift_image(out, int(dy), int(dx))
+    return np.ascontiguousarray(out)
+
+
+def augment_batch(key, images, *, flip_prob: float = 0.5, max_shift: int = 0):
+    """Batched, jittable version of :func:`random_flip_and_shift` for [B, H, W, C] jax arrays.
+
+    Implemented as gathers with clipped indices (one per axis), so it matches ``shift_image``
+    exactly for the same flip/shift draws.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    b, h, w = images.shape[:3]
+    k_flip, k_shift = jax.random.split(key)
+    flip = jax.random.uniform(k_flip, (b,)) < flip_prob
+    shifts = (jax.random.randint(k_shift, (b, 2), -max_shift, max_shift + 1) if max_shift
+              else jnp.zeros((b, 2), jnp.int32))
+    return _flip_shift_batch(images, flip, shifts)
+
+
+def _flip_shift_batch(images, flip, shifts):
+    import jax
+    import jax.numpy as jnp
+
+    h, w = images.shape[1:3]
+
+    def one(img, f, s):
+        cols = jnp.where(f, w - 1 - jnp.arange(w), jnp.arange(w))
+        rows = jnp.clip(jnp.arange(h) - s[0], 0, h - 1)
+        cols = cols[jnp.clip(jnp.arange(w) - s[1], 0, w - 1)]
+        return img[rows][:, cols]
+
+    return jax.vmap(one)(images, flip, shifts)

@@ -1,0 +1,260 @@
+"""GANimation training steps: pure, per-device (pmap-shaped) functions over explicit state.
+
+One iteration updates the critic D; every ``n_critic``-th iteration (``step % n_critic == 0``, as the
+replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *updated* D:
+
+* :func:`d_step` runs G forward only (no generator backward graph is built: its parameters and
+  output are ``stop_gradient``-ed) and updates D on
+  ``adv * critic + exp * MSE(D_au(real), y_s) + gp * GP``.
+* :func:`d_g_step` runs the generator passes once under ``jax.vjp`` (``G(I|y_t)`` and the cycle
+  ``G(G(I|y_t)|y_s)``), updates D with the detached fake, then takes the G loss
+  ``adv * -mean(D(fake)) + exp * MSE(D_au(fake), y_t) + idt * L1(cycle) + ids * L1(fake, I_{y_t})``
+  (+ optional attention terms) through the new D and pulls it back through the saved vjp, so the
+  generator forward is not recomputed.
+
+Gradients and metrics are averaged with ``jax.lax.pmean(x, axis_name)`` (``'data'``); run the steps
+under ``jax.vmap``/``jax.pmap``/``shard_map`` with that axis name, or pass ``axis_name=None`` for a
+single unmapped device. Batches are dicts: ``image`` ``[B, H, W, 3]`` in [-1, 1], ``aus`` ``[B, K]``
+in [0, 1], ``target_aus`` ``[B, K]``, and, when the idiosyncratic weight is non-zero,
+``target_image`` ``[B, H, W, 3]`` (a same-subject frame showing ``target_aus``) with an optional
+``target_image_mask`` ``[B]`` for samples that have no such frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+from jaxau.models.ganimation import init_params
+from jaxau.synthesis import losses
+from jaxau.synthesis.losses import LossWeights
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam and learning-rate schedule (replicate: lr 1e-4, betas (0.5, 0.999), 20 + 10 epochs).
+
+    Attributes:
+      lr: peak learning rate for both networks.
+      b1, b2: Adam betas.
+      constant_iterations: iterations at ``lr`` (e.g. 20 epochs' worth).
+      decay_iterations: iterations of linear decay to 0 afterwards (e.g. 10 epochs' worth).
+      n_critic: G is updated on one iteration in ``n_critic``.
+    """
+
+    lr: float = 1e-4
+    b1: float = 0.5
+    b2: float = 0.999
+    constant_iterations: int = 100_000
+    decay_iterations: int = 50_000
+    n_critic: int = 5
+
+
+def lr_schedule(lr: float, constant_steps: int, decay_steps: int) -> optax.Schedule:
+    """``lr`` for ``constant_steps`` updates, then linear decay to 0 over ``decay_steps``."""
+    if decay_steps <= 0:
+        return optax.constant_schedule(lr)
+    return optax.join_schedules([optax.constant_schedule(lr),
+                                 optax.linear_schedule(lr, 0.0, decay_steps)], [constant_steps])
+
+
+def make_optimizers(config: OptimizerConfig) -> tuple[optax.GradientTransformation,
+                                                      optax.GradientTransformation]:
+    """``(g_tx, d_tx)``; the schedules count each optimizer's own updates, so G's are / n_critic."""
+    g_const = math.ceil(config.constant_iterations / config.n_critic)
+    g_decay = math.ceil(config.decay_iterations / config.n_critic)
+    g_tx = optax.adam(lr_schedule(config.lr, g_const, g_decay), config.b1, config.b2)
+    d_tx = optax.adam(lr_schedule(config.lr, config.constant_iterations, config.decay_iterations),
+                      config.b1, config.b2)
+    return g_tx, d_tx
+
+
+class GANState(flax.struct.PyTreeNode):
+    """Explicit GAN training state.
+
+    Attributes:
+      step: iteration counter (D updates).
+      g: generator TrainState.
+      d: discriminator TrainState.
+    """
+
+    step: Array
+    g: train_state.TrainState
+    d: train_state.TrainState
+
+
+def create_gan_state(key: Array, generator: Any, discriminator: Any, image_size: int, num_aus: int,
+                     config: OptimizerConfig = OptimizerConfig()) -> GANState:
+    """Initialises both networks (N(0, 0.02) kernels) and their Adam states.
+
+    Args:
+      key: PRNG key.
+      generator: a :class:`jaxau.models.ganimation.Generator`.
+      discriminator: a :class:`jaxau.models.ganimation.Discriminator`.
+      image_size: square image size.
+      num_aus: AU vector length.
+      config: optimiser settings.
+
+    Returns:
+      A :class:`GANState` (unreplicated).
+    """
+    kg, kd = jax.random.split(key)
+    images = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
+    g_params = init_params(generator, kg, images, jnp.zeros((1, num_aus), jnp.float32))
+    d_params = init_params(discriminator, kd, images)
+    g_tx, d_tx = make_optimizers(config)
+    state = GANState(step=jnp.zeros((), jnp.int32),
+                    g=train_state.TrainState.create(apply_fn=generator.apply, params=g_params,
+                                                    tx=g_tx),
+                    d=train_state.TrainState.create(apply_fn=discriminator.apply, params=d_params,
+                                                    tx=d_tx))
+    # TrainState starts with a Python int step; an array keeps the state uniformly shardable.
+    return state.replace(g=state.g.replace(step=jnp.zeros((), jnp.int32)),
+                         d=state.d.replace(step=jnp.zeros((), jnp.int32)))
+
+
+def trains_generator(step: int, n_critic: int) -> bool:
+    """Whether iteration ``step`` also updates G (replicate: ``step % n_critic == 0``)."""
+    return step % n_critic == 0
+
+
+def _check_batch(batch: Mapping[str, Array], weights: LossWeights) -> None:
+    need = ["image", "aus", "target_aus"] + (["target_image"] if weights.ids else [])
+    missing = [k for k in need if k not in batch]
+    if missing:
+        raise KeyError(f"GAN batch is missing {missing} (has {sorted(batch)}); "
+                       + ("the idiosyncratic loss (ids > 0) needs 'target_image' (+ optional "
+                          "'target_image_mask'); set LossWeights(ids=0) to train without it."
+                          if "target_image" in missing else "see jaxau.synthesis.gan_steps."))
+    b, h, w, c = batch["image"].shape
+    if c != 3 or batch["aus"].shape[0] != b or batch["target_aus"].shape != batch["aus"].shape:
+        raise ValueError(f"GAN batch shapes: image {batch['image'].shape} must be [B, H, W, 3], "
+                         f"aus {batch['aus'].shape} and target_aus {batch['target_aus'].shape} "
+                         "must both be [B, K].")
+
+
+def _pmean(x: Any, axis_name: str | None) -> Any:
+    return x if axis_name is None else jax.lax.pmean(x, axis_name)
+
+
+def _interpolation_weights(key: Array, batch_size: int, axis_name: str | None) -> Array:
+    """GP weights alpha ~ U(0, 1), one per sample, keyed by the sample's *global* batch index.
+
+    A replicated key thus gives every device different weights, and the result does not depend on
+    how the global batch is split over devices (4 devices x 2 == 1 device x 8).
+    """
+    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(batch_size))
+    return jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(keys)
+
+
+def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Array,
+              discriminator: Any, weights: LossWeights, axis_name: str | None):
+    real = batch["image"]
+    fake = jax.lax.stop_gradient(fake)
+    alpha = _interpolation_weights(key, real.shape[0], axis_name).astype(real.dtype)
+
+    def loss_fn(d_params):
+        def apply(x):
+            return discriminator.apply({"params": d_params}, x)
+        # Real and fake in one pass: one set of (larger) convolutions instead of two.
+        critic, aus_pred = apply(jnp.concatenate([real, fake], axis=0))
+        b = real.shape[0]
+        adv = losses.critic_loss(critic[:b], critic[b:])
+        exp = losses.expression_loss(aus_pred[:b], batch["aus"], batch.get("aus_valid"))
+        gp = losses.gradient_penalty(lambda x: apply(x)[0], real, fake, alpha)
+        total = weights.adv * adv + weights.exp * exp + weights.gp * gp
+        return total, {"d_loss": total, "d_adv": adv, "d_exp": exp, "d_gp": gp,
+                       "wasserstein": -adv}
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
+    grads = _pmean(grads, axis_name)
+    return state.d.apply_gradients(grads=grads), _pmean(metrics, axis_name)
+
+
+def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
+           discriminator: Any, weights: LossWeights = LossWeights(),
+           axis_name: str | None = "data") -> tuple[GANState, dict[str, Array]]:
+    """Critic-only iteration (G forward only, no generator backward).
+
+    Args:
+      state: :class:`GANState` (this device's replica).
+      batch: this device's batch (module docstring).
+      key: PRNG key (may be replicated; it is folded with the device index).
+      generator / discriminator: the Linen modules.
+      weights: loss weights.
+      axis_name: the data-parallel axis, or None when not mapped.
+
+    Returns:
+      ``(new_state, metrics)`` with metrics averaged over devices.
+    """
+    _check_batch(batch, weights)
+    g_params = jax.lax.stop_gradient(state.g.params)
+    fake = generator.apply({"params": g_params}, batch["image"], batch["target_aus"]).image
+    new_d, metrics = _update_d(state, batch, fake, key, discriminator, weights, axis_name)
+    return state.replace(step=state.step + 1, d=new_d), metrics
+
+
+def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
+             discriminator: Any, weights: LossWeights = LossWeights(),
+             axis_name: str | None = "data") -> tuple[GANState, dict[str, Array]]:
+    """Critic update followed by a generator update against the updated critic.
+
+    Arguments and return value as :func:`d_step`.
+    """
+    _check_batch(batch, weights)
+    image, aus, target_aus = batch["image"], batch["aus"], batch["target_aus"]
+
+    def g_forward(g_params):
+        out = generator.apply({"params": g_params}, image, target_aus)
+        rec = generator.apply({"params": g_params}, out.image, aus)
+        return out, rec
+
+    (out, rec), g_vjp = jax.vjp(g_forward, state.g.params)
+    new_d, d_metrics = _update_d(state, batch, out.image, key, discriminator, weights, axis_name)
+
+    if (weights.mask or weights.tv) and out.attention is None:
+        raise ValueError("LossWeights.mask/tv need the attention generator (attention=True).")
+    ids_count = None
+    if weights.ids:
+        mask = batch.get("target_image_mask")
+        if mask is not None:
+            # Global masked mean: each device divides by the mean count over devices.
+            ids_count = _pmean(jnp.sum(mask.astype(jnp.float32)), axis_name)
+
+    def g_loss(out, rec):
+        critic, aus_pred = discriminator.apply({"params": new_d.params}, out.image)
+        adv = losses.generator_adversarial_loss(critic)
+        exp = losses.expression_loss(aus_pred, target_aus)
+        idt = losses.cycle_loss(rec.image, image)
+        total = weights.adv * adv + weights.exp * exp + weights.idt * idt
+        metrics = {"g_adv": adv, "g_exp": exp, "g_idt": idt}
+        if weights.ids:
+            ids = losses.idiosyncratic_loss(out.image, batch["target_image"],
+                                            batch.get("target_image_mask"), ids_count)
+            total = total + weights.ids * ids
+            metrics["g_ids"] = ids
+        if out.attention is not None:
+            mask_mean = (losses.attention_mean_loss(out.attention)
+                         + losses.attention_mean_loss(rec.attention))
+            tv = losses.attention_tv_loss(out.attention) + losses.attention_tv_loss(rec.attention)
+            total = total + weights.mask * mask_mean + weights.tv * tv
+            metrics["attention_mean"] = jnp.mean(out.attention)
+        metrics["g_loss"] = total
+        return total, metrics
+
+    (_, g_metrics), out_grads = jax.value_and_grad(g_loss, argnums=(0, 1), has_aux=True)(out, rec)
+    (g_grads,) = g_vjp(out_grads)
+    g_grads = _pmean(g_grads, axis_name)
+    new_g = state.g.apply_gradients(grads=g_grads)
+    metrics = {**d_metrics, **_pmean(g_metrics, axis_name)}
+    return state.replace(step=state.step + 1, g=new_g, d=new_d), metrics
