@@ -47,7 +47,8 @@ def optimizer_config(cfg: Mapping[str, Any]) -> dict:
 def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[TrainState, optax.GradientTransformation]:
     """Fresh parameters (optionally ImageNet weights from ``cfg['pretrained']``) and the optimizer."""
     size = int(cfg["image_size"])
-    params = model.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)))["params"]
+    # numpy draws: jit(model.init) would spend ~16 s compiling one random kernel per layer.
+    params = vgg.init_params(model, size, seed)["params"]
     if cfg.get("pretrained"):
         from jaxau.models import vgg_import
 
@@ -200,7 +201,7 @@ class Predictor:
         self.batch_size = batch_size
         self.model = model_from_config(self.config, len(self.au_names))
         size = self.image_size
-        abstract = jax.eval_shape(lambda: self.model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)))["params"])
+        abstract = jax.eval_shape(self.model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))["params"]
         ckpt = checkpoint_lib.Checkpointer(model_dir)
         step = ckpt.latest_step()
         if step is None:
