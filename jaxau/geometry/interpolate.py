@@ -15,29 +15,39 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxau.geometry.rasterize import Fragments
 
 
-def _single(attributes, triangles, tri_id, bary, mask, vertices):
-    height, width = tri_id.shape
-    tid = jnp.where(mask, tri_id, 0)
-    corner = triangles[tid]  # [H,W,3]
+def _interpolate_flat(attributes, triangles, tri_id, bary, mask, vertices, batched_attr):
+    """Interpolation over a flattened batch: tri_id [B,H,W]; attributes [B*V, C] or [V, C]."""
+    num_b, height, width = tri_id.shape
+    corner = triangles[jnp.where(mask, tri_id, 0)]  # [B,H,W,3]
+    # One flat gather over the whole batch (its gradient is one flat scatter-add; a vmapped
+    # gather's gradient is a batched scatter, several times slower on XLA:CPU).
+    offset = None
+    if batched_attr or vertices is not None:
+        num_v = (vertices.shape[0] if vertices is not None else attributes.shape[0]) // num_b
+        offset = (jnp.arange(num_b, dtype=jnp.int32) * num_v)[:, None, None, None]
     if vertices is not None:
-        tri = vertices[corner][..., :2].astype(jnp.float32)  # [H,W,3,2]
+        idx = corner + offset
+        vx = vertices[:, 0].astype(jnp.float32)
+        vy = vertices[:, 1].astype(jnp.float32)
+        x = [vx[idx[..., k]] for k in range(3)]  # [B,H,W] each: per-vertex rows vectorise best
+        y = [vy[idx[..., k]] for k in range(3)]
         py = jnp.arange(height, dtype=jnp.float32)[:, None] + 0.5
         px = jnp.arange(width, dtype=jnp.float32)[None, :] + 0.5
-        x, y = tri[..., 0], tri[..., 1]
-        xa, ya = jnp.roll(x, -1, axis=-1), jnp.roll(y, -1, axis=-1)
-        xb, yb = jnp.roll(x, -2, axis=-1), jnp.roll(y, -2, axis=-1)
-        e = (xb - xa) * (py[..., None] - ya) - (yb - ya) * (px[..., None] - xa)
-        area = jnp.sum(e, axis=-1)
+        # Edge function opposite vertex k, at the pixel centre.
+        e = [(x[(k + 2) % 3] - x[(k + 1) % 3]) * (py - y[(k + 1) % 3])
+             - (y[(k + 2) % 3] - y[(k + 1) % 3]) * (px - x[(k + 1) % 3]) for k in range(3)]
+        area = e[0] + e[1] + e[2]
         # Safe denominator on empty / degenerate pixels keeps the backward pass NaN-free.
         ok = mask & (area != 0)
-        area = jnp.where(ok, area, 1.0)
-        bary = jnp.where(ok[..., None], e / area[..., None], 0.0)
-    values = attributes[corner]  # [H,W,3,C]
-    out = jnp.einsum("hwk,hwkc->hwc", bary.astype(values.dtype), values)
+        inv = 1.0 / jnp.where(ok, area, 1.0)
+        bary = jnp.stack([jnp.where(ok, ek * inv, 0.0) for ek in e], axis=-1)
+    values = attributes[corner + offset if batched_attr else corner]  # [B,H,W,3,C]
+    out = jnp.einsum("bhwk,bhwkc->bhwc", bary.astype(values.dtype), values)
     return jnp.where(mask[..., None], out, 0.0)
 
 
@@ -70,14 +80,11 @@ def interpolate(attributes: jax.Array, triangles: jax.Array, fragments: Fragment
         if vertices.shape[:-2] != batch or vertices.shape[-1] != 3:
             raise ValueError(f"interpolate: vertices {vertices.shape} must be {batch + ('V', 3)}, "
                              "the vertices that were rasterized.")
-    if not batch:
-        return _single(attributes, triangles, fragments.triangle_id, fragments.barycentric,
-                       fragments.mask, vertices)
-    flat = lambda a: a.reshape((-1,) + a.shape[len(batch):])  # noqa: E731
-    attr_axis = 0 if attributes.ndim > 2 else None
-    vert_axis = None if vertices is None else 0
-    out = jax.vmap(_single, in_axes=(attr_axis, None, 0, 0, 0, vert_axis))(
-        flat(attributes) if attr_axis == 0 else attributes, triangles,
-        flat(fragments.triangle_id), flat(fragments.barycentric), flat(fragments.mask),
-        None if vertices is None else flat(vertices))
+    nb = int(np.prod(batch, dtype=np.int64)) if batch else 1
+    lead = lambda a: a.reshape((nb,) + a.shape[len(batch):])  # noqa: E731
+    batched_attr = attributes.ndim > 2
+    out = _interpolate_flat(
+        attributes.reshape((-1, attributes.shape[-1])), triangles, lead(fragments.triangle_id),
+        lead(fragments.barycentric), lead(fragments.mask),
+        None if vertices is None else vertices.reshape((-1, 3)), batched_attr)
     return out.reshape(batch + out.shape[1:])

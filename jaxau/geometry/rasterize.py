@@ -65,8 +65,8 @@ _SNAP = float(2**SUBPIXEL_BITS)
 # dense face mesh) are evaluated all at once on a fixed window. Larger ones are cut into _TILE x _TILE
 # tiles of their box; (triangle, tile) work items are processed _CHUNK at a time in a while loop.
 _SMALL = 2
-_TILE = 8
-_CHUNK = 1024
+_TILE = 4
+_CHUNK = 4096
 
 
 class Fragments(NamedTuple):
@@ -121,10 +121,10 @@ class _Setup(NamedTuple):
 
 
 def _triangle_setup(vertices, triangles, height, width, cull_backfaces):
-    """Computes the per-triangle setup for one image (vertices [V,3], triangles [T,3])."""
+    """Per-triangle setup of one image: vertices [V,3], triangles [T,3] -> fields of length T."""
     vertices = vertices.astype(jnp.float32)
-    vx, vy, vz = vertices[:, 0], vertices[:, 1], vertices[:, 2]
     num_v = vertices.shape[0]
+    vx, vy, vz = vertices[:, 0], vertices[:, 1], vertices[:, 2]
     corner = [triangles[:, k] for k in range(3)]
     # Out-of-range indices (e.g. -1 padding) mark a triangle as unused.
     finite = (corner[0] >= 0) & (corner[0] < num_v)
@@ -212,7 +212,8 @@ def _blocked_cumsum(x):
     return (rows + offsets[:, None]).reshape(-1)[:n]
 
 
-def _rasterize_single(vertices, triangles, height, width, cull_backfaces):
+def _rasterize_image(vertices, triangles, height, width, cull_backfaces):
+    """Rasterizes one image (vertices [V,3]); returns Fragments [H, W]."""
     num_tri = triangles.shape[0]
     npix = height * width
     if num_tri == 0:
@@ -220,73 +221,67 @@ def _rasterize_single(vertices, triangles, height, width, cull_backfaces):
                          barycentric=jnp.zeros((height, width, 3), jnp.float32),
                          depth=jnp.zeros((height, width), jnp.float32),
                          mask=jnp.zeros((height, width), bool))
-    s = _triangle_setup(vertices, triangles, height, width, cull_backfaces)
-    arange_t = jnp.arange(num_tri, dtype=jnp.int32)
-
-    # --- Small triangles (box <= kh x kw pixel centres): one fixed window each, all at once. The
-    # window start is clamped so the window stays inside the image and still contains the box; window
-    # pixels outside the triangle fail the exact edge test, so no bounds checks are needed. Each window
-    # slot is a separate 1-D evaluation feeding its own scatter: concatenating the slots made XLA:CPU
-    # build one fusion that recomputed everything per element (100x slower).
     kh, kw = min(_SMALL, height), min(_SMALL, width)
-    small = s.valid & (s.i1 - s.i0 < kh) & (s.j1 - s.j0 < kw)
-    gs = s._replace(dx=tuple(jnp.where(small, a, 0.0) for a in s.dx),
-                    dy=tuple(jnp.where(small, a, 0.0) for a in s.dy),
-                    topleft=tuple(a & small for a in s.topleft))
-    wi, wj = jnp.minimum(s.i0, height - kh), jnp.minimum(s.j0, width - kw)
-    small_slots = [_window(gs, wi + di, wj + dj, height, width) + (arange_t,)
-                   for di in range(kh) for dj in range(kw)]
-
-    # --- Large triangles: each box is cut into tiles; a work item is (triangle, tile). Items are
-    # numbered by an inclusive cumsum of tile counts in triangle order (0 for other triangles); a
-    # chunk of item numbers finds its triangles by binary search -- no compaction pass needed.
-    large = s.valid & ~small
-    tiles_w = (s.j1 - s.j0) // _TILE + 1
-    tiles = jnp.where(large, ((s.i1 - s.i0) // _TILE + 1) * tiles_w, 0)
-    tiles_end = _blocked_cumsum(tiles)
-    n_items = tiles_end[-1]
     ti = jnp.repeat(jnp.arange(_TILE, dtype=jnp.int32), _TILE)[:, None]
     tj = jnp.tile(jnp.arange(_TILE, dtype=jnp.int32), _TILE)[:, None]
 
-    def large_chunk(c):
-        item = c * _CHUNK + jnp.arange(_CHUNK, dtype=jnp.int32)
-        live = item < n_items
-        tri = jnp.minimum(jnp.searchsorted(tiles_end, item, side="right", method="scan"),
-                          num_tri - 1)
-        local = item - (tiles_end[tri] - tiles[tri])
-        g = _gather(s, tri)
-        tw = tiles_w[tri]
-        ii = g.i0 + (local // tw) * _TILE + ti  # [TILE*TILE, CHUNK]
-        jj = g.j0 + (local % tw) * _TILE + tj
-        pix, depth = _window(g, ii, jj, height, width, active=live)
-        return pix, depth, jnp.tile(tri, _TILE * _TILE)
+    s = _triangle_setup(vertices, triangles, height, width, cull_backfaces)
 
-    def over_large(init, update):
+    def run(buf, update):
+        """One pass over all candidates: buf = update(buf, pix, depth, triangle id) per batch."""
+        # (Splitting the triangles into cache-sized blocks scanned by lax.scan was 7x slower.)
+        tri_id = jnp.arange(num_tri, dtype=jnp.int32)
+        # Small triangles (box <= kh x kw pixel centres): one fixed window each, all at once. The
+        # window start is clamped so the window stays inside the image and still contains the box;
+        # window pixels outside the triangle fail the exact edge test, so no bounds checks are
+        # needed. Each window slot is a separate 1-D evaluation feeding its own scatter:
+        # concatenating the slots made XLA:CPU build one fusion that recomputed everything per
+        # element (100x slower).
+        small = s.valid & (s.i1 - s.i0 < kh) & (s.j1 - s.j0 < kw)
+        gs = s._replace(dx=tuple(jnp.where(small, a, 0.0) for a in s.dx),
+                        dy=tuple(jnp.where(small, a, 0.0) for a in s.dy),
+                        topleft=tuple(a & small for a in s.topleft))
+        wi, wj = jnp.minimum(s.i0, height - kh), jnp.minimum(s.j0, width - kw)
+        for di in range(kh):
+            for dj in range(kw):
+                buf = update(buf, *_window(gs, wi + di, wj + dj, height, width), tri_id)
+        # Large triangles: each box is cut into tiles; a work item is (triangle, tile). Items are
+        # numbered by an inclusive cumsum of tile counts in triangle order (0 for other triangles);
+        # a chunk of item numbers finds its triangles by binary search -- no compaction needed.
+        large = s.valid & ~small
+        tiles_w = (s.j1 - s.j0) // _TILE + 1
+        tiles = jnp.where(large, ((s.i1 - s.i0) // _TILE + 1) * tiles_w, 0)
+        tiles_end = _blocked_cumsum(tiles)
+        n_items = tiles_end[-1]
+
         def body(carry):
             c, buf = carry
-            return c + 1, update(buf, *large_chunk(c))
+            item = c * _CHUNK + jnp.arange(_CHUNK, dtype=jnp.int32)
+            f = jnp.minimum(jnp.searchsorted(tiles_end, item, side="right", method="scan"),
+                            num_tri - 1)
+            local = item - (tiles_end[f] - tiles[f])
+            g = _gather(s, f)
+            ii = g.i0 + (local // tiles_w[f]) * _TILE + ti  # [TILE*TILE, CHUNK]
+            jj = g.j0 + (local % tiles_w[f]) * _TILE + tj
+            pix, depth = _window(g, ii, jj, height, width, active=item < n_items)
+            return c + 1, update(buf, pix, depth, jnp.tile(tri_id[f], _TILE * _TILE))
+
         n_chunks = (n_items + _CHUNK - 1) // _CHUNK
-        return jax.lax.while_loop(lambda cb: cb[0] < n_chunks, body, (jnp.int32(0), init))[1]
+        return jax.lax.while_loop(lambda cb: cb[0] < n_chunks, body, (jnp.int32(0), buf))[1]
 
     # Pass 1: z-buffer (max depth).
     def zmax(buf, pix, depth, tri):
         del tri
         return buf.at[pix].max(depth, mode="drop")
 
-    zbuf = jnp.full((npix,), -jnp.inf, jnp.float32)
-    for slot in small_slots:
-        zbuf = zmax(zbuf, *slot)
-    zbuf = over_large(zbuf, zmax)
+    zbuf = run(jnp.full((npix,), -jnp.inf, jnp.float32), zmax)
 
     # Pass 2: among candidates at exactly the z-buffer depth, the lowest triangle index wins.
     def idmin(buf, pix, depth, tri):
         hit = depth == zbuf.at[pix].get(mode="fill", fill_value=jnp.nan)
         return buf.at[jnp.where(hit, pix, npix)].min(tri, mode="drop")
 
-    idbuf = jnp.full((npix,), num_tri, jnp.int32)
-    for slot in small_slots:
-        idbuf = idmin(idbuf, *slot)
-    idbuf = over_large(idbuf, idmin)
+    idbuf = run(jnp.full((npix,), num_tri, jnp.int32), idmin)
 
     # Gather pass: barycentrics of the winner at each pixel centre; depth is the z-buffer's.
     mask = idbuf < num_tri
@@ -327,7 +322,8 @@ def rasterize(vertices: jax.Array, triangles: jax.Array, height: int, width: int
 
     Args:
       vertices: float ``[..., V, 3]`` image-space ``(x, y, z)``; x right, y down, pixels; larger z is
-        nearer. Leading dims are batch dims (``jax.vmap`` works too).
+        nearer. Leading dims are batch dims, rasterized one image after another (faster than
+        ``jax.vmap``, which also works).
       triangles: int ``[T, 3]`` vertex indices, shared by the batch.
       height: output rows (static Python int).
       width: output columns (static Python int).
@@ -344,9 +340,10 @@ def rasterize(vertices: jax.Array, triangles: jax.Array, height: int, width: int
     _check_inputs(vertices, triangles, height, width)
     triangles = triangles.astype(jnp.int32)
     batch = vertices.shape[:-2]
-    fn = lambda v: _rasterize_single(v, triangles, int(height), int(width), cull_backfaces)  # noqa
+    fn = lambda v: _rasterize_image(v, triangles, int(height), int(width), cull_backfaces)  # noqa
     if not batch:
         return fn(vertices)
-    flat = vertices.reshape((-1,) + vertices.shape[-2:])
-    out = jax.vmap(fn)(flat)
+    # Images one after another (lax.map): each keeps its working set in cache. Flattening the batch
+    # into one problem was ~5x slower per image, jax.vmap (batched scatters) ~9x.
+    out = jax.lax.map(fn, vertices.reshape((-1,) + vertices.shape[-2:]))
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)

@@ -77,15 +77,23 @@ def test_exact_depth_tie_lowest_index_wins(raster):
     assert set(np.unique(tid)) <= {0, 1}
 
 
-def count_coverage(raster, v, t, n=256):
-    """How many triangles cover each pixel: each triangle rasterized alone (batched, unshared)."""
-    assert len(t) <= n
-    v, t = pad(v[t.reshape(-1)], np.arange(3 * len(t)).reshape(-1, 3), 3 * n, n)  # unshared copy:
-    batch = np.broadcast_to(v, (n,) + v.shape).copy()  # identical coordinates on shared edges
-    others = np.repeat(np.arange(n), 3)[None, :] != np.arange(n)[:, None]
-    batch[others, 0] += 1e4  # move every other triangle far off-screen
-    frag = raster(batch, t, H, W)
-    return np.asarray(frag.mask).sum(0)
+def assert_covered_exactly_once(raster, v, t, nt=256):
+    """Every pixel is covered by exactly one triangle of the tessellation (v, t).
+
+    Each triangle gets its own constant depth (unshared vertices keep identical x, y on shared
+    edges); rendering with the depths and with the depths negated picks the same triangle at every
+    pixel iff no pixel is covered twice, and the mask is full iff none is missed.
+    """
+    depth = np.random.default_rng(0).permutation(len(t)).astype(np.float32)
+    xy = v[t.reshape(-1), :2]
+    flat = np.arange(3 * len(t)).reshape(-1, 3)
+    ids = []
+    for sign in (1, -1):
+        vz = np.concatenate([xy, sign * np.repeat(depth, 3)[:, None]], 1).astype(np.float32)
+        frag = raster(*pad(vz, flat, 3 * nt, nt), H, W)
+        assert bool(frag.mask.all()), "crack: a pixel is covered by no triangle"
+        ids.append(np.asarray(frag.triangle_id))
+    assert np.array_equal(ids[0], ids[1]), "a pixel is covered by two triangles"
 
 
 def grid_mesh(nx, ny, x0, y0, x1, y1, z=1.0):
@@ -103,8 +111,7 @@ def test_watertight_regular_grid(raster):
     # Cell diagonals pass exactly through pixel centres, vertices sit on pixel corners: every
     # tie-breaking case of the fill rule occurs.
     v, t = grid_mesh(W // 2, H // 2, 0, 0, W, H)
-    assert np.all(count_coverage(raster, v, t) == 1)
-    assert bool(raster(*pad(v, t, 3 * 256, 256), H, W).mask.all())
+    assert_covered_exactly_once(raster, v, t)
 
 
 def test_watertight_random_triangulation_with_large_triangles(raster):
@@ -117,7 +124,7 @@ def test_watertight_random_triangulation_with_large_triangles(raster):
     t = Delaunay(pts).simplices.astype(np.int32)
     t[::2] = t[::2, ::-1]  # mixed windings must not matter without culling
     v = np.concatenate([pts, np.ones((len(pts), 1))], 1).astype(np.float32)
-    assert np.all(count_coverage(raster, v, t) == 1)
+    assert_covered_exactly_once(raster, v, t)
 
 
 def test_screen_filling_triangles_are_exact(raster):
@@ -158,8 +165,7 @@ def test_degenerate_offscreen_nan_and_padding_are_ignored(raster):
     assert none.triangle_id.shape == (4, 5) and not bool(none.mask.any())
 
 
-def test_batch_dims_agree_with_single_images(raster):
-    # Leading batch dims are implemented with jax.vmap, so this also covers vmap.
+def test_batch_dims_and_vmap_agree_with_single_images(raster):
     v, t = random_soup(5)
     vs = np.stack([v, v + np.float32([1.5, -0.75, 0]), v * np.float32([1, 1, -1])])
     batched = raster(vs.reshape(3, 1, -1, 3), t, H, W)
@@ -171,6 +177,9 @@ def test_batch_dims_agree_with_single_images(raster):
         np.testing.assert_array_equal(np.asarray(batched.mask[i, 0]), single.mask)
         np.testing.assert_allclose(batched.barycentric[i, 0], single.barycentric, atol=1e-6)
         np.testing.assert_allclose(batched.depth[i, 0], single.depth, atol=1e-5)
+    mapped = jax.jit(jax.vmap(lambda x: rasterize(x, t, H, W)))(vs)
+    np.testing.assert_array_equal(mapped.triangle_id, np.asarray(batched.triangle_id)[:, 0])
+    np.testing.assert_allclose(mapped.barycentric, np.asarray(batched.barycentric)[:, 0], atol=1e-6)
 
 
 def test_bad_inputs_raise_clear_errors():
