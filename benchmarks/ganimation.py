@@ -4,7 +4,9 @@ One iteration = a critic step; every ``n_critic``-th also a generator step, so t
 is ``((n_critic - 1) * t_D + t_DG) / n_critic``. Each variant runs in its own subprocess because
 ``XLA_FLAGS`` must be set before jax is imported:
 
-* transposed convolutions: 'phase' (jaxau.models.layers, plain convs) vs 'naive' (lax.conv_transpose);
+* transposed convolutions: 'phase' (jaxau.models.layers, plain convs) vs 'naive' (lax.conv_transpose),
+  everything else as shipped (space-to-depth strided convs in G, im2col + matmul in D);
+* 'allnaive': lax convolutions everywhere (a direct port);
 * default XLA:CPU (convolutions through YNNPACK) vs
   ``--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`` (XLA's own conv emitter).
 
@@ -38,8 +40,12 @@ def worker(impl: str, iters: int, size: int, batch: int, num_aus: int, n_critic:
     from jaxau.models.ganimation import Discriminator, Generator
     from jaxau.synthesis import gan_steps
 
-    g = Generator(conv_transpose_impl=impl)
-    d = Discriminator(num_aus=num_aus, image_size=size)
+    if impl == "allnaive":  # plain lax convolutions everywhere: what a direct port gets
+        g = Generator(conv_transpose_impl="naive", conv_impl="naive")
+        d = Discriminator(num_aus=num_aus, image_size=size, conv_impl="naive")
+    else:  # 'phase' or 'naive' transposed convs, fast strided / GEMM convs otherwise
+        g = Generator(conv_transpose_impl=impl)
+        d = Discriminator(num_aus=num_aus, image_size=size)
     state = gan_steps.create_gan_state(jax.random.key(0), g, d, size, num_aus)
     rng = np.random.default_rng(0)
     batch_data = {
@@ -86,7 +92,7 @@ def main() -> None:
     parser.add_argument("--num_aus", type=int, default=7)
     parser.add_argument("--n_critic", type=int, default=5)
     parser.add_argument("--variants", default="phase:ynn,phase:xla,naive:ynn,naive:xla",
-                        help="comma list of <phase|naive>:<ynn|xla>")
+                        help="comma list of <phase|naive|allnaive>:<ynn|xla>")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -78,4 +78,22 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
             sys.exit(status)
 
     logging.getLogger().setLevel(logging.INFO)
+    app.call_after_init(_quiet_library_logs)
     app.run(_main)
+
+
+class _DropLibraryInfo(logging.Filter):
+    """Keeps INFO lines from jaxau and launchers; libraries (orbax logs ~20 lines per checkpoint)
+    only reach the console at WARNING and above."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        path = record.pathname.replace("\\", "/")
+        return "/jaxau/" in path or "/launch/" in path
+
+
+def _quiet_library_logs() -> None:
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().addFilter(_DropLibraryInfo())

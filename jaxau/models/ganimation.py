@@ -53,12 +53,12 @@ class GeneratorOutput(NamedTuple):
 
 
 def _conv(features: int, kernel: int, stride: int = 1, pad: int = 0, bias: bool = True,
-          name: str | None = None, dtype: Any = None) -> Conv:
+          name: str | None = None, dtype: Any = None, impl: str = "s2d") -> Conv:
     # PyTorch-style symmetric explicit padding (identical to 'SAME' only for some sizes). Strided
     # convs go through space-to-depth so their gradients (and the GP double backward) stay fast.
     return Conv(features, (kernel, kernel), (stride, stride), padding=((pad, pad), (pad, pad)),
-                   use_bias=bias, kernel_init=INIT, bias_init=nn.initializers.zeros, dtype=dtype,
-                   name=name)
+                use_bias=bias, kernel_init=INIT, bias_init=nn.initializers.zeros, dtype=dtype,
+                impl=impl, name=name)
 
 
 def tile_aus(images: Array, aus: Array) -> Array:
@@ -75,13 +75,15 @@ class ResidualBlock(nn.Module):
     """conv3 -> IN -> ReLU -> conv3 -> IN, plus the input."""
 
     features: int
+    conv_impl: str = "s2d"
     dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         """Applies the block."""
-        y = nn.relu(instance_norm(_conv(self.features, 3, pad=1, dtype=self.dtype)(x)))
-        y = instance_norm(_conv(self.features, 3, pad=1, dtype=self.dtype)(y))
+        c = dict(pad=1, dtype=self.dtype, impl=self.conv_impl)
+        y = nn.relu(instance_norm(_conv(self.features, 3, **c)(x)))
+        y = instance_norm(_conv(self.features, 3, **c)(y))
         return x + y
 
 
@@ -95,6 +97,7 @@ class Generator(nn.Module):
       composite: 'mask_source' (default, both released codes): fake = A * src + (1 - A) * C;
         'mask_color' (GANimation paper v1 Eq. 1): fake = A * C + (1 - A) * src.
       conv_transpose_impl: 'phase' (fast) or 'naive' transposed convolutions.
+      conv_impl: 's2d' (default), 'gemm' or 'naive' convolutions (see layers.conv).
       dtype: computation dtype.
     """
 
@@ -103,6 +106,7 @@ class Generator(nn.Module):
     attention: bool = True
     composite: str = "mask_source"
     conv_transpose_impl: str = "phase"
+    conv_impl: str = "s2d"
     dtype: Any = None
 
     @nn.compact
@@ -124,12 +128,13 @@ class Generator(nn.Module):
                              f"{COMPOSITES}.")
         x = tile_aus(images, aus)
         d = self.conv_dim
-        x = nn.relu(instance_norm(_conv(d, 7, pad=3, dtype=self.dtype)(x)))
+        ci = self.conv_impl
+        x = nn.relu(instance_norm(_conv(d, 7, pad=3, dtype=self.dtype, impl=ci)(x)))
         for _ in range(2):
             d *= 2
-            x = nn.relu(instance_norm(_conv(d, 4, 2, pad=1, dtype=self.dtype)(x)))
+            x = nn.relu(instance_norm(_conv(d, 4, 2, pad=1, dtype=self.dtype, impl=ci)(x)))
         for _ in range(self.num_blocks):
-            x = ResidualBlock(d, dtype=self.dtype)(x)
+            x = ResidualBlock(d, conv_impl=ci, dtype=self.dtype)(x)
         for _ in range(2):
             d //= 2
             # PyTorch ConvTranspose2d(k4, s2, p1): output exactly 2x the input.
@@ -137,10 +142,12 @@ class Generator(nn.Module):
                               transpose_kernel=True, impl=self.conv_transpose_impl,
                               kernel_init=INIT, dtype=self.dtype)(x)
             x = nn.relu(instance_norm(x))
-        color = jnp.tanh(_conv(3, 7, pad=3, bias=False, dtype=self.dtype, name="color")(x))
+        color = jnp.tanh(_conv(3, 7, pad=3, bias=False, dtype=self.dtype, impl=ci,
+                               name="color")(x))
         if not self.attention:
             return GeneratorOutput(color.astype(jnp.float32), color.astype(jnp.float32), None)
-        mask = nn.sigmoid(_conv(1, 7, pad=3, bias=False, dtype=self.dtype, name="attention")(x))
+        mask = nn.sigmoid(_conv(1, 7, pad=3, bias=False, dtype=self.dtype, impl=ci,
+                                name="attention")(x))
         color, mask = color.astype(jnp.float32), mask.astype(jnp.float32)
         src = images.astype(jnp.float32)
         if self.composite == "mask_source":
@@ -159,6 +166,8 @@ class Discriminator(nn.Module):
         ``int(224 / 64) = 3`` at 224 as in the paper).
       conv_dim: first width (64).
       num_layers: stride-2 convs (6).
+      conv_impl: 'gemm' (default: every conv as im2col + matmul; the WGAN-GP double backward
+        through XLA:CPU convolutions ran ~10x slower), 's2d' or 'naive' (see layers.conv).
       dtype: computation dtype.
     """
 
@@ -166,6 +175,7 @@ class Discriminator(nn.Module):
     image_size: int = 128
     conv_dim: int = 64
     num_layers: int = 6
+    conv_impl: str = "gemm"
     dtype: Any = None
 
     @property
@@ -193,10 +203,13 @@ class Discriminator(nn.Module):
         x = images
         d = self.conv_dim
         for _ in range(self.num_layers):
-            x = nn.leaky_relu(_conv(d, 4, 2, pad=1, dtype=self.dtype)(x), 0.01)
+            x = nn.leaky_relu(_conv(d, 4, 2, pad=1, dtype=self.dtype, impl=self.conv_impl)(x),
+                              0.01)
             d *= 2
-        critic = _conv(1, 3, 1, pad=1, bias=False, dtype=self.dtype, name="critic")(x)
-        aus = _conv(self.num_aus, self.au_kernel, bias=False, dtype=self.dtype, name="aus")(x)
+        critic = _conv(1, 3, 1, pad=1, bias=False, dtype=self.dtype, impl=self.conv_impl,
+                       name="critic")(x)
+        aus = _conv(self.num_aus, self.au_kernel, bias=False, dtype=self.dtype,
+                    impl=self.conv_impl, name="aus")(x)
         if aus.shape[1:3] != (1, 1):
             raise ValueError(f"Discriminator: the AU head sees a {x.shape[1:3]} map but its kernel "
                              f"is {self.au_kernel}; image_size must match the input.")

@@ -194,8 +194,7 @@ def conv_transpose(x: Array, kernel: Array, strides: Sequence[int], padding: Pad
         starts = [d + pl for (_, _, d), pl in zip(taps_per_dim, pad_lo)]
         window = xp[(slice(None),) + tuple(slice(st, st + q + taps - 1) for st, (q, _), (_, taps, _)
                                            in zip(starts, per_dim, taps_per_dim)) + (slice(None),)]
-        outs.append(lax.conv_general_dilated(window, sub, (1,) * nsp, "VALID", dimension_numbers=dn,
-                                             precision=precision))
+        outs.append(_conv_stride1(window, sub, ((0, 0),) * nsp, dn, precision))
     # Depth-to-space: [s1, ..., sd, N, Q1, ..., Qd, C] -> [N, Q1, s1, ..., Qd, sd, C].
     qs = tuple(pd[0] for pd in per_dim)
     y = jnp.stack(outs).reshape(strides + (x.shape[0],) + qs + (c_out,))
@@ -264,12 +263,13 @@ GEMM_MAX_POSITIONS = 64
 
 
 def _conv_stride1(x: Array, w: Array, pads: Sequence[tuple[int, int]], dn: Any,
-                  precision: Any) -> Array:
-    """Stride-1 convolution; im2col + matmul when the output is spatially tiny."""
+                  precision: Any, max_positions: float | None = None) -> Array:
+    """Stride-1 convolution; im2col + matmul when the output has <= max_positions per image."""
     nsp = w.ndim - 2
     ksize = w.shape[:nsp]
+    limit = GEMM_MAX_POSITIONS if max_positions is None else max_positions
     outs = tuple(n + lo + hi - k + 1 for n, (lo, hi), k in zip(x.shape[1:-1], pads, ksize))
-    if int(np.prod(outs)) > GEMM_MAX_POSITIONS or any(lo < 0 or hi < 0 for lo, hi in pads):
+    if int(np.prod(outs)) > limit or any(lo < 0 or hi < 0 for lo, hi in pads):
         return lax.conv_general_dilated(x, w, (1,) * nsp, tuple(pads), dimension_numbers=dn,
                                         precision=precision)
     xp = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),))
@@ -282,7 +282,7 @@ def _conv_stride1(x: Array, w: Array, pads: Sequence[tuple[int, int]], dn: Any,
     return y.reshape((x.shape[0],) + outs + (w.shape[-1],))
 
 
-CONV_IMPLEMENTATIONS = ("s2d", "naive")
+CONV_IMPLEMENTATIONS = ("s2d", "gemm", "naive")
 
 
 def conv(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike,
@@ -302,8 +302,10 @@ def conv(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike,
       kernel: ``[*k, C_in, C_out]`` (flax / TF layout).
       strides: stride per spatial dimension.
       padding: 'SAME', 'VALID' (TF/lax definitions) or explicit non-negative ``((lo, hi), ...)``.
-      impl: 's2d' (default: space-to-depth, im2col for tiny outputs) or 'naive'
-        (``lax.conv_general_dilated`` directly).
+      impl: 's2d' (default: space-to-depth, im2col + matmul for tiny outputs), 'gemm' (always
+        im2col + matmul: also fast for second-order gradients such as the WGAN-GP double
+        backward, where XLA:CPU's convolution transposes run at ~3 GFLOP/s; costs k^2/s^2 x the
+        input's memory), or 'naive' (``lax.conv_general_dilated`` directly).
       precision: convolution precision.
 
     Returns:
@@ -322,10 +324,11 @@ def conv(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike,
     if impl == "naive":
         return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=dn,
                                         precision=precision)
-    if impl != "s2d":
+    if impl not in CONV_IMPLEMENTATIONS:
         raise ValueError(f"conv: impl {impl!r} unknown; use one of {CONV_IMPLEMENTATIONS}.")
+    limit = float("inf") if impl == "gemm" else None
     if all(s == 1 for s in strides):
-        return _conv_stride1(x, kernel, pads, dn, precision)
+        return _conv_stride1(x, kernel, pads, dn, precision, limit)
     if any(lo < 0 or hi < 0 for lo, hi in pads):
         raise ValueError(f"conv: negative padding {pads} is not supported by impl='s2d'.")
     ksize = kernel.shape[:nsp]
@@ -336,7 +339,7 @@ def conv(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike,
         xp = jnp.pad(x, ((0, 0),) + pads + ((0, 0),))
         xs = xp[(slice(None),) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in
                                        zip(outs, strides)) + (slice(None),)]
-        return _conv_stride1(xs, kernel, ((0, 0),) * nsp, dn, precision)
+        return _conv_stride1(xs, kernel, ((0, 0),) * nsp, dn, precision, limit)
     taps = tuple(-(-k // s) for k, s in zip(ksize, strides))  # kernel taps per block
     # Padded input length s * (out + taps - 1): enough for every tap, no more.
     lengths = tuple(s * (o + m - 1) for o, m, s in zip(outs, taps, strides))
@@ -359,7 +362,7 @@ def conv(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike,
     kperm = tuple(2 * i for i in range(nsp)) + tuple(2 * i + 1 for i in range(nsp)) + (
         2 * nsp, 2 * nsp + 1)
     kp = jnp.transpose(kp, kperm).reshape(taps + (int(np.prod(strides)) * c, kernel.shape[-1]))
-    return _conv_stride1(xs, kp, ((0, 0),) * nsp, dn, precision)
+    return _conv_stride1(xs, kp, ((0, 0),) * nsp, dn, precision, limit)
 
 
 class Conv(nn.Module):
@@ -371,7 +374,8 @@ class Conv(nn.Module):
       strides: stride per spatial dimension (default 1).
       padding: 'SAME', 'VALID' or explicit pairs (lax semantics).
       use_bias: add a per-channel bias.
-      impl: 's2d' (space-to-depth for strides > 1) or 'naive'.
+      impl: 's2d' (space-to-depth for strides > 1), 'gemm' (always im2col + matmul) or 'naive';
+        see :func:`conv`.
       kernel_init / bias_init: initialisers.
       dtype / param_dtype: computation and parameter dtypes.
       precision: convolution precision.

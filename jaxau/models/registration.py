@@ -23,7 +23,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
-from jax import lax
 
 from jaxau.models.layers import conv, conv_transpose
 

@@ -48,7 +48,7 @@ def test_init_is_normal_002_and_zero_bias():
 
 def test_compositing_and_heads(gen_setup):
     model, params, images, aus = gen_setup
-    out = jax.jit(model.apply)({"params": params}, images, aus)
+    out = jax.jit(model.apply)({"params": params}, images, aus)  # compiled once, reused below
     assert out.image.shape == (N, S, S, 3) and out.attention.shape == (N, S, S, 1)
     assert float(jnp.min(out.attention)) > 0 and float(jnp.max(out.attention)) < 1
     np.testing.assert_allclose(out.image, out.attention * images + (1 - out.attention) * out.color,
@@ -56,26 +56,29 @@ def test_compositing_and_heads(gen_setup):
     # Zero attention kernel: A = sigmoid(0) = 1/2 exactly, so fake = (src + C) / 2 in both formulas.
     half = jax.tree.map(lambda x: x, params)
     half["attention"] = {"kernel": jnp.zeros_like(params["attention"]["kernel"])}
+    applies = {"mask_source": jax.jit(model.apply),
+               "mask_color": jax.jit(Generator(conv_dim=4, num_blocks=2,
+                                               composite="mask_color").apply)}
     for composite in ganimation.COMPOSITES:
-        o = Generator(conv_dim=4, num_blocks=2, composite=composite).apply({"params": half},
-                                                                           images, aus)
+        o = applies[composite]({"params": half}, images, aus)
         np.testing.assert_allclose(o.attention, 0.5)
         np.testing.assert_allclose(o.image, 0.5 * images + 0.5 * o.color, atol=1e-6)
     # paper-v1 formula: A * C + (1 - A) * src.
-    o = Generator(conv_dim=4, num_blocks=2, composite="mask_color").apply({"params": params},
-                                                                          images, aus)
+    o = applies["mask_color"]({"params": params}, images, aus)
     np.testing.assert_allclose(o.image, o.attention * o.color + (1 - o.attention) * images,
                                atol=1e-6)
 
 
 def test_generator_conditions_on_aus_and_naive_impl_agrees(gen_setup):
     model, params, images, aus = gen_setup
-    a = model.apply({"params": params}, images, aus)
-    b = model.apply({"params": params}, images, 1.0 - aus)
+    apply = jax.jit(model.apply)
+    a = apply({"params": params}, images, aus)
+    b = apply({"params": params}, images, 1.0 - aus)
     assert float(jnp.max(jnp.abs(a.color - b.color))) > 1e-4
-    naive = Generator(conv_dim=4, num_blocks=2, conv_transpose_impl="naive")
-    np.testing.assert_allclose(naive.apply({"params": params}, images, aus).image, a.image,
-                               atol=1e-5)
+    # Plain lax convolutions and transposed convolutions everywhere: the same function.
+    naive = Generator(conv_dim=4, num_blocks=2, conv_transpose_impl="naive", conv_impl="naive")
+    np.testing.assert_allclose(jax.jit(naive.apply)({"params": params}, images, aus).image,
+                               a.image, atol=1e-5)
 
 
 def test_stargan_variant_outputs_colour_directly(gen_setup):
@@ -83,7 +86,7 @@ def test_stargan_variant_outputs_colour_directly(gen_setup):
     model = Generator(conv_dim=4, num_blocks=1, attention=False)
     params = ganimation.init_params(model, jax.random.key(2), images, aus)
     assert "attention" not in params
-    out = model.apply({"params": params}, images, aus)
+    out = jax.jit(model.apply)({"params": params}, images, aus)
     assert out.attention is None
     np.testing.assert_array_equal(out.image, out.color)
     assert float(jnp.max(jnp.abs(out.image))) <= 1.0
@@ -109,9 +112,13 @@ def test_discriminator_small_forward_is_finite():
     d = Discriminator(num_aus=K, image_size=S, conv_dim=4, num_layers=2)
     x = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (N, S, S, 3)), jnp.float32)
     params = ganimation.init_params(d, jax.random.key(3), x)
-    critic, aus = d.apply({"params": params}, x)
+    critic, aus = jax.jit(d.apply)({"params": params}, x)
     assert critic.shape == (N, 4, 4) and aus.shape == (N, K)
     assert np.all(np.isfinite(critic)) and np.all(np.isfinite(aus))
+    naive = Discriminator(num_aus=K, image_size=S, conv_dim=4, num_layers=2, conv_impl="naive")
+    critic_ref, aus_ref = jax.jit(naive.apply)({"params": params}, x)
+    np.testing.assert_allclose(critic, critic_ref, atol=1e-5)
+    np.testing.assert_allclose(aus, aus_ref, atol=1e-5)
 
 
 def test_bad_inputs():
