@@ -26,28 +26,40 @@ def get_config() -> ml_collections.ConfigDict:
 
     # ---- data: which dataset and where TFDS keeps it ('' = <workdir>/tfds).
     c.data = ml_collections.ConfigDict()
-    c.data.name = "synthfacs/fera_small"
+    c.data.name = "synthfacs/fera_demo"
     c.data.manual_dir = ""          # Licensed datasets: your copy, built into data_dir on first use.
     c.data.data_dir = ""
     c.data.aus = ",".join(au.FERA2017_AUS)
     c.data.image_size = 64          # Registered-frame size used by the generator and the estimator.
-    c.data.test_poses = "0"         # Headline numbers on these pose ids (frontal), per pose as well.
+    c.data.test_poses = "4"         # Headline numbers on the frontal view (SynthFACS fera: pose id 4).
 
-    # ---- registration network (PRNet resfcn256 at a reduced size).
+    # ---- registration network (PRNet resfcn256 at a reduced size; jaxau/train/registration.py).
     c.registration = ml_collections.ConfigDict()
     c.registration.image_size = 64
     c.registration.base_width = 4
     c.registration.batch_size = 8
-    c.registration.num_steps = 150
-    c.registration.learning_rate = 1e-3
+    c.registration.num_steps = 600
+    c.registration.learning_rate = 3e-3
+    c.registration.bn_momentum = 0.9       # PRNet's 0.999 needs far longer runs.
+    c.registration.rotation_deg = 5.0      # Light augmentation: a few hundred steps cannot absorb more.
+    c.registration.jitter_shift = 0.05
+    c.registration.jitter_scale = "0.95,1.05"
+    c.registration.color_jitter = 0.1
+    c.registration.checkpoint_every = 200
+    c.registration.log_every = 50
 
-    # ---- alignment.
+    # ---- alignment (jaxau/stages/register.py; output size: data.image_size).
     c.align = ml_collections.ConfigDict()
-    c.align.batch_size = 32         # Frames registered per jitted call (output size: data.image_size).
+    c.align.batch_size = 32         # Frames registered per jitted call.
+    c.align.chunk_size = 256        # Frames per resumable chunk.
+    c.align.boxes = "auto"          # Ground-truth landmark boxes when the dataset has them, else cascade.
+    c.align.max_fit_error = 0.15    # Registrations further from a similarity of the template fail.
     c.align2d = ml_collections.ConfigDict()
     c.align2d.template_scale = 0.8
+    c.align2d.pose = ""             # '' = frontal; 'yaw,pitch[,roll]' degrees.
     c.align3d = ml_collections.ConfigDict()
     c.align3d.occluded_black = True
+    c.align3d.pose = ""
 
     # ---- generator (GANimation with the idiosyncratic loss).
     c.generator = ml_collections.ConfigDict()
@@ -68,12 +80,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.estimator.width = 0.25
     c.estimator.batch_size = 16
     c.estimator.num_steps = 200
-    c.estimator.learning_rate = 3e-4
+    c.estimator.learning_rate = 1e-3
+    c.estimator.dropout = 0.2       # Paper: 0.5 (ImageNet-initialised); too strong from scratch here.
     c.estimator.per_level = 40      # Real-data balancing: N frames per AU per level (paper: 5,000).
     c.estimator.freeze = ""         # No ImageNet weights on this machine: train from scratch.
     c.estimator.pretrained = ""
     c.estimator.readout = "argmax"
 
     c.report = ml_collections.ConfigDict()
-    c.report.title = "jaxau demo on SynthFACS (fera_small)"
+    c.report.title = "jaxau demo on SynthFACS (fera_demo)"
     return c

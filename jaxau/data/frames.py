@@ -47,10 +47,19 @@ def select(frames: FrameSet, mask: np.ndarray) -> FrameSet:
 
 
 def with_aus(frames: FrameSet, aus: Sequence[str]) -> FrameSet:
-    """Keeps (and orders) the AU columns ``aus``."""
+    """Keeps (and orders) the AU columns ``aus``.
+
+    An optional ``target_au`` field (the AU column a balanced or synthetic entry was made for) is
+    re-indexed to the new columns (-1 where its AU is dropped).
+    """
     out = dict(frames)
-    out["au_intensity"] = au_lib.select_aus(frames["au_intensity"], list(frames["au_names"]), aus)
+    old = [str(a) for a in frames["au_names"]]
+    out["au_intensity"] = au_lib.select_aus(frames["au_intensity"], old, aus)
     out["au_names"] = np.asarray(au_lib.canonical_aus(aus))
+    if "target_au" in frames:
+        new = list(out["au_names"])
+        remap = np.asarray([new.index(a) if a in new else -1 for a in old] + [-1], np.int32)
+        out["target_au"] = remap[np.asarray(frames["target_au"])]  # -1 indexes the trailing -1.
     return out
 
 

@@ -19,11 +19,11 @@ def _estimator_cfg(config) -> dict:
     return cfg
 
 
-def _train_and_evaluate(config, stage_dir, train, pool, test_source_dir, val) -> dict:
+def _train_and_evaluate(config, stage_dir, train, pool, targets, test_source_dir, val) -> dict:
     from jaxau.train import estimator
 
-    result = estimator.train(_estimator_cfg(config), stage_dir, train, pool=pool, val_frames=val,
-                             seed=int(config.seed), name="estimator")
+    result = estimator.train(_estimator_cfg(config), stage_dir, train, pool=pool, pool_target_au=targets,
+                             val_frames=val, seed=int(config.seed), name="estimator")
     if result.preempted:
         raise SystemExit(143)
     from jaxau.train import estimator_runs
@@ -42,9 +42,9 @@ def run_real(config, stage_dir: str, inputs) -> dict:
     train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(source, "train")),
                                 frames_stage.aus(config))
     val = frames_lib.load(frames_stage.split_path(source, "validation"))
-    pool = estimator_runs.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
-                                        os.path.join(stage_dir, "balance.json"))
-    return _train_and_evaluate(config, stage_dir, train, pool, source, val)
+    pool, targets = estimator_runs.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
+                                                 os.path.join(stage_dir, "balance.json"))
+    return _train_and_evaluate(config, stage_dir, train, pool, targets, source, val)
 
 
 def run_synthetic(config, stage_dir: str, inputs) -> dict:
@@ -53,4 +53,4 @@ def run_synthetic(config, stage_dir: str, inputs) -> dict:
                                 frames_stage.aus(config))
     real = inputs["register_3d"]
     val = frames_lib.load(frames_stage.split_path(real, "validation"))
-    return _train_and_evaluate(config, stage_dir, train, None, real, val)
+    return _train_and_evaluate(config, stage_dir, train, None, None, real, val)

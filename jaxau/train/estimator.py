@@ -67,7 +67,12 @@ def make_train_step(model: vgg.VGG16, tx: optax.GradientTransformation) -> Calla
     def step(state: TrainState, batch, rng):
         rng = parallel.per_device_rng(rng)
         labels = batch["au_intensity"]
-        valid = (labels >= 0).astype(jnp.float32)
+        # An entry of a balanced plan trains only the head of the AU it was drawn for (target_au >= 0):
+        # the plan balances that AU's levels, while the frame's other AUs are mostly absent and
+        # would swamp every head with level 0. target_au = -1 trains every labelled head.
+        target = batch["target_au"][:, None]
+        own = (target < 0) | (jnp.arange(labels.shape[1])[None, :] == target)
+        valid = ((labels >= 0) & own).astype(jnp.float32)
         images = batch["image"].astype(jnp.float32) / 255.0
 
         def loss_fn(params):
@@ -114,8 +119,26 @@ def readout(logits: np.ndarray, mode: str = "argmax") -> np.ndarray:
     return np.asarray(readout_lib.intensity_from_logits(logits, mode))
 
 
+class PlanSource:
+    """Random access to (frame, target AU) entries of a sampling plan over a frame set."""
+
+    def __init__(self, frames: frames_lib.FrameSet, frame_index: np.ndarray, target_au: np.ndarray):
+        self.frames = {"image": frames["image"], "au_intensity": frames["au_intensity"]}
+        self.frame_index = np.asarray(frame_index, np.int64)
+        self.target_au = np.asarray(target_au, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+    def __getitem__(self, entries: np.ndarray) -> dict[str, np.ndarray]:
+        rows = self.frame_index[entries]
+        return {"image": self.frames["image"][rows], "au_intensity": self.frames["au_intensity"][rows],
+                "target_au": self.target_au[entries]}
+
+
 def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSet, *,
-          pool: np.ndarray | None = None, val_frames: frames_lib.FrameSet | None = None, seed: int = 0,
+          pool: np.ndarray | None = None, pool_target_au: np.ndarray | None = None,
+          val_frames: frames_lib.FrameSet | None = None, seed: int = 0,
           name: str = "estimator") -> loop.LoopResult:
     """Trains (or resumes) an estimator in ``workdir``.
 
@@ -124,7 +147,9 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
         learning_rate, freeze, pretrained, readout, ...).
       workdir: model directory (checkpoints, logs, ``estimator.json``).
       train_frames: training frame set (images already at ``image_size``).
-      pool: epoch pool of frame indices (default: every frame once).
+      pool: epoch pool of frame indices (default: every frame once), e.g. a balanced plan.
+      pool_target_au: per pool entry, the AU column whose head it trains (-1: all heads); default
+        the frame set's own ``target_au`` field (synthetic sets) or -1.
       val_frames: validation frames: mean ICC is logged every ``eval_every`` steps.
       seed: init and data-order seed.
     """
@@ -145,17 +170,23 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
             state.params, optimizer_config(cfg)["freeze"]))
     state = parallel.replicate(state, mesh)
     batch = int(cfg["batch_size"])
-    sampler = input_lib.StepSampler(np.arange(len(train_frames["image"])) if pool is None else pool, batch,
-                                    seed=seed, process_index=jax.process_index(),
-                                    process_count=jax.process_count())
-    source = input_lib.ArraySource({"image": train_frames["image"], "au_intensity": train_frames["au_intensity"]})
+    frame_index = np.arange(len(train_frames["image"])) if pool is None else np.asarray(pool)
+    if pool_target_au is None:
+        own = train_frames.get("target_au")
+        pool_target_au = np.full(len(frame_index), -1, np.int32) if own is None else np.asarray(own)[frame_index]
+    if len(pool_target_au) != len(frame_index):
+        raise ValueError(f"pool_target_au has {len(pool_target_au)} entries for a pool of {len(frame_index)}.")
+    source = PlanSource(train_frames, frame_index, pool_target_au)
+    sampler = input_lib.StepSampler(np.arange(len(frame_index)), batch, seed=seed,
+                                    process_index=jax.process_index(), process_count=jax.process_count())
     flip = bool(cfg.get("flip", True))
 
     def augment(b, step):
         import tensorflow as tf
 
         if flip:  # Bilateral AUs: a mirrored face keeps its intensity labels.
-            seeds = tf.stack([tf.cast(step, tf.int32), tf.range(tf.shape(b["image"])[0])], axis=1)
+            n = tf.shape(b["image"])[0]
+            seeds = tf.stack([tf.fill([n], tf.cast(step, tf.int32)), tf.range(n)], axis=1)
             b["image"] = tf.map_fn(lambda a: tf.image.stateless_random_flip_left_right(a[0], a[1]),
                                    (b["image"], seeds), fn_output_signature=tf.uint8)
         return b

@@ -30,14 +30,16 @@ def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> 
 
 
 def balanced_pool(frames: frames_lib.FrameSet, per_level: int, seed: int,
-                  record_path: str | None = None) -> np.ndarray | None:
-    """The real-data balancing plan (paper Sec. 4.2.2) as an epoch pool, or None for no balancing.
+                  record_path: str | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The real-data balancing plan (paper Sec. 4.2.2) as an epoch pool of (frame, target AU) entries.
+
+    Returns ``(frame_indices, target_aus)``, or ``(None, None)`` for no balancing.
 
     Writes the per-AU per-level frame counts before and after resampling to ``record_path`` (JSON)
     when given; the report plots them.
     """
     if not per_level:
-        return None
+        return None, None
     from jaxau.data import balance
     from jaxau.stages.data import label_histogram
 
@@ -49,19 +51,21 @@ def balanced_pool(frames: frames_lib.FrameSet, per_level: int, seed: int,
         io_utils.write_json(record_path, {
             "au_names": [str(a) for a in frames["au_names"]], "per_level": per_level,
             "before": label_histogram(frames["au_intensity"]).tolist(),
-            "after": label_histogram(frames["au_intensity"][plan.flat_indices]).tolist(),
+            # Per AU: the levels of the entries drawn for that AU (what its head is trained on).
+            "after": [np.bincount(plan.flat_target_level[plan.flat_target_au == k], minlength=6).tolist()
+                      for k in range(len(frames["au_names"]))],
             "skipped": [list(map(int, c)) for c in plan.skipped]})
-    return plan.flat_indices
+    return plan.flat_indices, plan.flat_target_au
 
 
 def train_on_real(config: Any, workdir: str) -> dict:
     """Trains on ``config.data``'s training split (balanced), then evaluates on its test split."""
     train = load_split(config, workdir, config.data.train_split, config.data.get("train_poses"))
     val = load_split(config, workdir, config.data.val_split, config.data.get("test_poses"))
-    pool = balanced_pool(train, int(config.estimator.per_level), int(config.seed),
-                         os.path.join(workdir, "balance.json"))
-    result = estimator.train(config.estimator, workdir, train, pool=pool, val_frames=val,
-                             seed=int(config.seed))
+    pool, targets = balanced_pool(train, int(config.estimator.per_level), int(config.seed),
+                                  os.path.join(workdir, "balance.json"))
+    result = estimator.train(config.estimator, workdir, train, pool=pool, pool_target_au=targets,
+                             val_frames=val, seed=int(config.seed))
     if result.preempted:
         raise SystemExit(143)
     return evaluate(config, workdir)

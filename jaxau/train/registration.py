@@ -15,7 +15,15 @@ Step (per device, pmap-shaped, run through `jaxau.train.parallel.data_parallel`)
   3. loss: weighted squared error with the region weight mask (landmark one-rings 16, eyes / nose /
      mouth 4, face 3, rest 0), normalised by the mask's sum;
   4. gradients and BatchNorm running statistics averaged over ``'data'`` (per-device batch
-     statistics in the forward pass, like unsynchronised BN).
+     statistics in the forward pass, like unsynchronised BN). The running statistics use
+     ``bn_momentum`` (PRNet's 0.999 needs thousands of steps before eval-mode outputs are usable;
+     short CPU runs use 0.9): the batch statistics are recovered exactly from Flax's update with the
+     module's fixed momentum and re-averaged with ``bn_momentum``.
+
+The network predicts the *offset from the training set's mean target map* (``mean_map.npz`` in the
+run directory): ``target - mean + 0.5``, so the sigmoid's neutral output is the mean shape and a
+short CPU training starts at the mean-shape baseline instead of a flat map (PRNet's released
+weights predict absolute maps: their mean map is zero).
 
 Because randomness comes from ``fold_in(rng, step)`` (the loop's rule), a resumed run is identical.
 
@@ -39,16 +47,17 @@ import optax
 
 from jaxau import io_utils
 from jaxau.align import canonical, crop as crop_lib
-from jaxau.models.registration import PRNet
+from jaxau.models.registration import BN_MOMENTUM, PRNet
 from jaxau.train import checkpoint as checkpoint_lib
 from jaxau.train import input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
 from jaxau.train.state import TrainState
 
 MODEL_FILE = "registration.json"
+MEAN_FILE = "mean_map.npz"
 DEFAULTS = dict(image_size=64, base_width=4, batch_size=8, num_steps=200, learning_rate=1e-3,
                 schedule="cosine", warmup_steps=0, jitter_shift=0.1, jitter_scale=(0.9, 1.1),
-                rotation_deg=10.0, color_jitter=0.2, checkpoint_every=500, log_every=20,
+                rotation_deg=10.0, color_jitter=0.2, bn_momentum=0.9, checkpoint_every=500, log_every=20,
                 max_train_frames=0, crop_scale=crop_lib.CROP_SCALE, crop_shift=crop_lib.CROP_SHIFT)
 
 
@@ -167,20 +176,65 @@ def optimizer_config(cfg: Mapping[str, Any]) -> dict:
             "end_learning_rate_factor": 0.05}
 
 
+def model_layers() -> list:
+    """PRNet's decoder layers (transposed convs), for naming the last one."""
+    from jaxau.models.registration import DECODER
+
+    return list(DECODER) + [None] * 3
+
+
 def init_state(cfg: Mapping[str, Any], seed: int) -> tuple[TrainState, optax.GradientTransformation, PRNet]:
     model = make_model(cfg)
     size = int(cfg["image_size"])
     variables = model.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)), train=False)
+    # Start at the mean shape: the last BN's scale at 0.1 (not 0, which would block the gradients
+    # of every earlier layer on step 1) keeps the first outputs near sigmoid(0) = 0.5, i.e. the mean
+    # target map (see the module docstring), instead of a random map far from any face.
+    params = jax.tree_util.tree_map(lambda x: x, variables["params"])
+    last = f"Conv2d_transpose_{len(model_layers()) - 1}"
+    params[last]["BatchNorm"]["scale"] = 0.1 * jnp.ones_like(params[last]["BatchNorm"]["scale"])
+    variables = {"params": params, "batch_stats": variables["batch_stats"]}
     tx = optimizers.make_optimizer(optimizer_config(cfg), variables["params"])
     return TrainState.create(variables["params"], tx, {"batch_stats": variables["batch_stats"]}), tx, model
 
 
-def make_train_step(model: PRNet, tx: optax.GradientTransformation, cfg: Mapping[str, Any]) -> Callable:
+def mean_target(train_data: Mapping[str, np.ndarray], cfg: Mapping[str, Any]) -> np.ndarray:
+    """Mean normalised crop-space target map ``[S, S, 3]`` over the training frames (unjittered)."""
+    cfg = settings(cfg)
+    size = int(cfg["image_size"])
+    mats = crop_lib.box_crop_matrix(train_data["box"], size, cfg["crop_scale"], cfg["crop_shift"])
+    fn = jax.jit(jax.vmap(lambda p, m: crop_target(p, m, size)))
+    total = np.zeros((size, size, 3), np.float64)
+    for lo in range(0, len(mats), 64):
+        total += np.asarray(fn(train_data["pos_map"][lo:lo + 64], mats[lo:lo + 64])).sum(0)
+    return (total / len(mats) / (1.1 * size)).astype(np.float32)
+
+
+def rescale_momentum(old, new, momentum: float):
+    """Running statistics with ``momentum`` instead of the module's fixed ``BN_MOMENTUM``.
+
+    Flax computes ``new = m0 * old + (1 - m0) * batch``; we recover ``batch`` and return
+    ``momentum * old + (1 - momentum) * batch``.
+    """
+    if momentum == BN_MOMENTUM:
+        return new
+
+    def one(o, n):
+        batch = (n - BN_MOMENTUM * o) / (1.0 - BN_MOMENTUM)
+        return momentum * o + (1.0 - momentum) * batch
+
+    return jax.tree.map(one, old, new)
+
+
+def make_train_step(model: PRNet, tx: optax.GradientTransformation, cfg: Mapping[str, Any],
+                    mean_map: np.ndarray) -> Callable:
     """The per-device training step (see the module docstring)."""
     size = int(cfg["image_size"])
+    offset = jnp.asarray(mean_map) - 0.5
     weights = jnp.asarray(canonical.weight_mask(size))
     aug = {k: cfg[k] for k in ("crop_scale", "crop_shift", "jitter_shift", "jitter_scale", "rotation_deg")}
     strength = float(cfg["color_jitter"])
+    bn_momentum = float(cfg["bn_momentum"])
 
     def prepare_batch(batch, rng):
         n = batch["image"].shape[0]
@@ -190,7 +244,7 @@ def make_train_step(model: PRNet, tx: optax.GradientTransformation, cfg: Mapping
         if strength > 0:
             images = jax.vmap(lambda k, im: color_jitter(k, im, strength))(keys[:, 1], images)
         targets = jax.vmap(lambda p, mm: crop_target(p, mm, size))(batch["pos_map"], mats)
-        return images, targets / model.max_pos
+        return images, targets / model.max_pos - offset
 
     def step(state: TrainState, batch, rng):
         images, targets = prepare_batch(batch, rng)
@@ -204,7 +258,8 @@ def make_train_step(model: PRNet, tx: optax.GradientTransformation, cfg: Mapping
 
         (loss, (pred, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = jax.lax.pmean(grads, parallel.AXIS)
-        model_state = jax.lax.pmean(dict(updates), parallel.AXIS)
+        model_state = jax.lax.pmean(rescale_momentum(state.model_state, dict(updates), bn_momentum),
+                                    parallel.AXIS)
         # Mean landmark-texel error in crop pixels: an interpretable training curve.
         lm = (weights == 16.0).astype(jnp.float32)
         px = jnp.sqrt(jnp.sum((pred[..., :2] - targets[..., :2]) ** 2, -1)) * model.max_pos
@@ -248,7 +303,9 @@ def train(cfg: Mapping[str, Any], workdir: str, train_data: Mapping[str, np.ndar
     def batches(start):
         return input_lib.make_dataset(source, sampler, start, int(cfg["num_steps"])).as_numpy_iterator()
 
-    step_fn = parallel.data_parallel(make_train_step(model, tx, cfg), mesh)
+    mean_map = mean_target(train_data, cfg)
+    io_utils.savez(os.path.join(workdir, MEAN_FILE), mean_map=mean_map)
+    step_fn = parallel.data_parallel(make_train_step(model, tx, cfg, mean_map), mesh)
     return loop.train(workdir=workdir, state=state, step_fn=step_fn, batches=batches, mesh=mesh,
                       num_steps=int(cfg["num_steps"]), global_batch_size=batch, rng=jax.random.key(seed + 1),
                       checkpoint_every=int(cfg["checkpoint_every"]), log_every=int(cfg["log_every"]),
@@ -260,7 +317,10 @@ def _plain(cfg: Mapping[str, Any]) -> dict:
 
 
 def load_model(model_dir: str) -> tuple[PRNet, dict, dict, int]:
-    """``(model, variables, settings, step)`` of a trained run directory (the latest checkpoint)."""
+    """``(model, variables, settings, step)`` of a trained run directory (the latest checkpoint).
+
+    ``settings['mean_map']`` holds the mean target map the network's output is added to.
+    """
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} not found: the registration model directory must come from "
@@ -281,6 +341,8 @@ def load_model(model_dir: str) -> tuple[PRNet, dict, dict, int]:
     state = ckpt.restore(step, target)
     ckpt.close()
     variables = {"params": state.params, **state.model_state}
+    with np.load(os.path.join(model_dir, MEAN_FILE)) as z:
+        cfg["mean_map"] = z["mean_map"]
     return model, jax.device_get(variables), cfg, step
 
 
@@ -293,41 +355,68 @@ def nme(pred_xy: np.ndarray, true_xy: np.ndarray, boxes: np.ndarray) -> np.ndarr
     return d / crop_lib.box_size(boxes)
 
 
-def mean_shape(train_data: Mapping[str, np.ndarray], cfg: Mapping[str, Any]) -> np.ndarray:
-    """The baseline: the training meshes' mean in (unjittered) crop coordinates, ``[Vm, 3]``."""
-    cfg = settings(cfg)
-    mats = crop_lib.box_crop_matrix(train_data["box"], int(cfg["image_size"]), cfg["crop_scale"], cfg["crop_shift"])
-    return crop_lib.apply(mats, train_data["vertices"]).mean(0)
-
-
 @dataclasses.dataclass
 class Evaluation:
-    landmark_nme: np.ndarray      # [N]
-    dense_nme: np.ndarray         # [N]
+    """Per-frame NMEs of the network, the mean-shape baseline and the map representation's floor."""
+
+    landmark_nme: np.ndarray
+    dense_nme: np.ndarray
     baseline_landmark_nme: np.ndarray
     baseline_dense_nme: np.ndarray
+    oracle_landmark_nme: np.ndarray
+    oracle_dense_nme: np.ndarray
     pose_id: np.ndarray
 
     def summary(self) -> dict:
         out = {"num_frames": int(self.pose_id.size)}
-        for k in ("landmark_nme", "dense_nme", "baseline_landmark_nme", "baseline_dense_nme"):
-            v = getattr(self, k)
-            out[k] = float(v.mean())
-            out[f"{k}_by_pose"] = {str(int(p)): float(v[self.pose_id == p].mean())
-                                   for p in np.unique(self.pose_id)}
+        for f in dataclasses.fields(self):
+            if f.name == "pose_id":
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = float(v.mean())
+            out[f"{f.name}_by_pose"] = {str(int(p)): float(v[self.pose_id == p].mean())
+                                        for p in np.unique(self.pose_id)}
         return out
 
 
-def evaluate(registrar, data: Mapping[str, np.ndarray], baseline_crop_mesh: np.ndarray) -> Evaluation:
-    """NME of a :class:`jaxau.align.register.Registrar` and of the mean-shape baseline on ``data``."""
+def evaluate(registrar, data: Mapping[str, np.ndarray]) -> Evaluation:
+    """NME on ``data`` (:func:`prepare` arrays) of a :class:`jaxau.align.register.Registrar`, of the
+    mean-shape baseline and of the oracle.
+
+    The baseline predicts the training set's mean target map (the registrar's ``offset + 0.5``) for
+    every frame; the oracle decodes each frame's exact target map. All three go through the same
+    crop and map decoding, so baseline vs network measures what the network learned, and the oracle
+    shows the floor set by the UV layout at this map size (vertices hidden where the cylindrical
+    projection folds, e.g. under the nose, cannot be read back from any map).
+    """
+    from jaxau.align import register
+
     m = canonical.registration_mesh()
+    size = registrar.size
     res = registrar(data["image"], data["box"])
-    mats = crop_lib.box_crop_matrix(data["box"], registrar.size, registrar.crop_scale, registrar.crop_shift)
-    base = crop_lib.apply(crop_lib.invert(mats), np.broadcast_to(baseline_crop_mesh, data["vertices"].shape))
+    mats = crop_lib.box_crop_matrix(data["box"], size, registrar.crop_scale, registrar.crop_shift)
+    max_pos = 1.1 * size
+    mean_map = jnp.asarray(registrar.offset + 0.5)
+
+    @jax.jit
+    def decode_both(pos_maps, mm):
+        oracle = jax.vmap(lambda p, x: crop_target(p, x, size))(pos_maps, mm) / max_pos
+        base = jnp.broadcast_to(mean_map, oracle.shape)
+        return register.decode(base, mm, max_pos), register.decode(oracle, mm, max_pos)
+
+    base, oracle = [], []
+    for lo in range(0, len(mats), 32):
+        b, o = decode_both(data["pos_map"][lo:lo + 32], mats[lo:lo + 32])
+        base.append(np.asarray(b))
+        oracle.append(np.asarray(o))
+    base, oracle = np.concatenate(base), np.concatenate(oracle)
     true = data["vertices"]
-    return Evaluation(
-        landmark_nme=nme(res.vertices[:, m.landmarks], true[:, m.landmarks], data["box"]),
-        dense_nme=nme(res.vertices, true, data["box"]),
-        baseline_landmark_nme=nme(base[:, m.landmarks], true[:, m.landmarks], data["box"]),
-        baseline_dense_nme=nme(base, true, data["box"]),
-        pose_id=np.asarray(data.get("pose_id", np.zeros(len(true), np.int32))))
+    lm = m.landmarks
+
+    def both(pred):
+        return nme(pred[:, lm], true[:, lm], data["box"]), nme(pred, true, data["box"])
+
+    (l, d), (bl, bd), (ol, od) = both(res.vertices), both(base), both(oracle)
+    return Evaluation(landmark_nme=l, dense_nme=d, baseline_landmark_nme=bl, baseline_dense_nme=bd,
+                      oracle_landmark_nme=ol, oracle_dense_nme=od,
+                      pose_id=np.asarray(data.get("pose_id", np.zeros(len(true), np.int32))))

@@ -30,7 +30,7 @@ def make_frames(n=96, size=32, seed=0):
 
 
 CFG = {"width": 1 / 16, "image_size": 32, "batch_size": 16, "num_steps": 60, "learning_rate": 3e-3,
-       "dropout": 0.0, "freeze": "", "pretrained": "", "readout": "argmax", "flip": False,
+       "dropout": 0.0, "freeze": "", "pretrained": "", "readout": "argmax", "flip": True,
        "checkpoint_every": 30, "log_every": 10, "eval_every": 0}
 
 
@@ -76,3 +76,25 @@ def test_predictor_and_scores(trained, tmp_path):
 def test_image_size_mismatch_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="image_size"):
         estimator.train({**CFG, "image_size": 64}, str(tmp_path), make_frames(8))
+
+
+def test_plan_entries_train_only_their_target_head():
+    import jax
+
+    from jaxau.models import vgg
+    from jaxau.train import optimizers
+    from jaxau.train.state import TrainState
+
+    frames = make_frames(8)
+    model = estimator.model_from_config({**CFG, "dropout": 0.0}, 2)
+    params = vgg.init_params(model, 32, 0)["params"]
+    tx = optimizers.make_optimizer({"learning_rate": 1e-2}, params)
+    source = estimator.PlanSource(frames, np.arange(8), np.zeros(8, np.int32))  # All entries for AU01.
+    batch = source[np.arange(8)]
+    assert set(batch) == {"image", "au_intensity", "target_au"}
+    step = jax.vmap(estimator.make_train_step(model, tx), in_axes=(None, 0, None), out_axes=(None, None),
+                    axis_name="data")
+    state, _ = step(TrainState.create(params, tx), jax.tree.map(lambda x: x[None], batch), jax.random.key(0))
+    old, new = params["head"]["kernel"], state.params["head"]["kernel"]
+    assert not np.allclose(old[:, :6], new[:, :6])         # AU01's six logits moved,
+    np.testing.assert_array_equal(old[:, 6:], new[:, 6:])   # AU12's head got exactly zero gradient.

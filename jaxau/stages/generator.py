@@ -1,0 +1,48 @@
+"""Stage ``generator``: train GANimation (+ idiosyncratic loss) on the 3D-registered training frames.
+
+Reads ``<register_3d>/train.npz``; writes the generator model directory (``generator.json``,
+``checkpoints/``, logs, ``grids/``) into the stage directory, ``preview_generator.png`` (the final
+sources x per-AU intensity sweep) and ``metrics.json`` (the last logged losses).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from jaxau import io_utils
+from jaxau.data import frames as frames_lib
+from jaxau.stages import frames as frames_stage
+
+
+def generator_config(config) -> dict:
+    """The ``generator`` section, checked against the registered-frame size it trains on."""
+    cfg = dict(config.generator)
+    size = int(config.data.image_size)
+    if int(cfg.get("image_size", size)) != size:
+        raise ValueError(f"config.generator.image_size={cfg['image_size']} differs from config.data."
+                         f"image_size={size}, the size of the registered frames it trains on: set both "
+                         "to the same value.")
+    cfg["image_size"] = size
+    return cfg
+
+
+def run(config, stage_dir: str, inputs) -> dict:
+    from jaxau.train import generator as gen_train
+    from jaxau.train import metrics as metrics_lib
+
+    train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(inputs["register_3d"], "train")),
+                                frames_stage.aus(config))
+    cfg = generator_config(config)
+    result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed))
+    if result.preempted:
+        raise SystemExit(143)
+    rows = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_metrics.jsonl"))
+    last = {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("time",)}
+    record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **last}
+    io_utils.write_json(os.path.join(stage_dir, "metrics.json"), record)
+    grid = os.path.join(stage_dir, "grids", f"step_{int(result.step):07d}_faces.png")
+    if os.path.exists(grid):
+        shutil.copyfile(grid, os.path.join(stage_dir, "preview_generator.png"))
+    keys = ("steps", "train_frames", "d_loss", "g_loss", "g_exp", "g_idt", "g_ids", "wasserstein")
+    return {k: record[k] for k in keys if k in record}

@@ -1,0 +1,401 @@
+"""Training the GANimation expression generator with the idiosyncratic loss (paper Sec. 3.2, Table S4).
+
+Data. Training examples are frames of a frame set (`jaxau.data.frames`: registered frames, or raw
+frontal SynthFACS frames). Each example is paired on the host with a *partner*: another frame of the
+same subject, drawn from ``(seed, step, position)``. The partner's AU vector (/5, plus U(-0.1, 0.1)
+noise) is the target expression, and the partner image is ``I_{y_t}`` of the idiosyncratic loss
+(Eq. 4). A subject with a single frame gets a partner from any subject and its idiosyncratic term is
+masked out. Targets always come from same-subject partners, with or without the idiosyncratic loss,
+so that switching ``lambda_ids`` to 0 changes only the loss (the ablation compares like with like);
+the target distribution is still that of real frames, as in the replicate's in-batch shuffle.
+
+Steps. Every iteration updates D; iterations with ``step % n_critic == 0`` also update G against the
+updated D (`jaxau.synthesis.gan_steps`). The two cases are two compiled data-parallel functions
+dispatched on the host, so D-only iterations never build the generator backward graph. The host keeps
+the iteration counter (read once from the restored state), so dispatch costs no device sync. D-only
+steps report the most recent G metrics (device arrays, no sync) so every logged row has every key.
+
+Model directory. ``generator.json`` (settings, AU names) next to ``checkpoints/`` (the whole
+:class:`jaxau.synthesis.gan_steps.GANState`); `load_generator` returns the generator and its
+parameters for synthesis. Image grids (sources x per-AU intensity sweeps 0..5, and attention masks)
+go to TensorBoard and ``grids/step_XXXXXXX_{faces,attention}.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from jaxau import io_utils
+from jaxau.data import frames as frames_lib
+from jaxau.models import ganimation
+from jaxau.synthesis import gan_steps
+from jaxau.synthesis.losses import MAX_INTENSITY, LossWeights
+from jaxau.train import checkpoint as checkpoint_lib
+from jaxau.train import loop, metrics as metrics_lib, parallel
+
+MODEL_FILE = "generator.json"
+LEVELS = 6  # AU intensity levels 0..5.
+
+# Defaults: the paper / replicate hyper-parameters at 128 x 128 (Table S4 variants via the fields
+# ``attention`` (GANimation vs StarGAN-style generator) and ``lambda_ids`` (0 disables Eq. 4)).
+DEFAULTS = {
+    "image_size": 128, "g_width": 64, "g_blocks": 6, "d_width": 64, "d_layers": 6,
+    "attention": True, "composite": "mask_source",
+    "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
+    "n_critic": 5, "learning_rate": 1e-4, "b1": 0.5, "b2": 0.999,
+    "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
+    "lambda_mask": 0.0, "lambda_tv": 0.0, "target_noise": 0.1,
+    "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
+}
+
+
+def settings(cfg: Mapping[str, Any] | None) -> dict:
+    """``DEFAULTS`` updated by ``cfg`` (a config section or dict); unknown keys are an error."""
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(DEFAULTS) - {"frames", "max_frames"})
+    if unknown:
+        raise ValueError(f"config.generator has unknown fields {unknown}; known: {sorted(DEFAULTS)}.")
+    out = dict(DEFAULTS)
+    out.update({k: v for k, v in cfg.items() if k in DEFAULTS})
+    return out
+
+
+def _decay_steps(s: Mapping[str, Any]) -> int:
+    return int(s["num_steps"]) // 3 if int(s["decay_steps"]) < 0 else int(s["decay_steps"])
+
+
+def modules(s: Mapping[str, Any], num_aus: int) -> tuple[ganimation.Generator, ganimation.Discriminator]:
+    """The generator and critic a settings dict describes."""
+    g = ganimation.Generator(conv_dim=int(s["g_width"]), num_blocks=int(s["g_blocks"]),
+                             attention=bool(s["attention"]), composite=str(s["composite"]))
+    d = ganimation.Discriminator(num_aus=num_aus, image_size=int(s["image_size"]),
+                                 conv_dim=int(s["d_width"]), num_layers=int(s["d_layers"]))
+    return g, d
+
+
+def loss_weights(s: Mapping[str, Any]) -> LossWeights:
+    return LossWeights(adv=float(s["lambda_adv"]), gp=float(s["lambda_gp"]), exp=float(s["lambda_exp"]),
+                       idt=float(s["lambda_idt"]), ids=float(s["lambda_ids"]),
+                       mask=float(s["lambda_mask"]), tv=float(s["lambda_tv"]))
+
+
+def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
+    decay = _decay_steps(s)
+    return gan_steps.OptimizerConfig(lr=float(s["learning_rate"]), b1=float(s["b1"]), b2=float(s["b2"]),
+                                     constant_iterations=max(int(s["num_steps"]) - decay, 0),
+                                     decay_iterations=decay, n_critic=int(s["n_critic"]))
+
+
+def init_state(s: Mapping[str, Any], num_aus: int, seed: int) -> gan_steps.GANState:
+    g, d = modules(s, num_aus)
+    return gan_steps.create_gan_state(jax.random.key(seed), g, d, int(s["image_size"]), num_aus,
+                                      optimizer_config(s))
+
+
+# ------------------------------------------------------------------------------------------- data
+class PairedSource:
+    """Deterministic GAN batches: step -> sources, same-subject partners, noisy target AUs.
+
+    Args:
+      frames: frame set with images at the generator's size.
+      global_batch_size: examples per step over all processes.
+      seed: data seed.
+      target_noise: half-width of the uniform noise added to the partner's AUs (0.1).
+      with_target_image: include ``target_image``/``target_image_mask`` (idiosyncratic loss).
+      process_index, process_count: this process's contiguous share of each global batch.
+    """
+
+    def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
+                 target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
+                 process_count: int = 1):
+        from jaxau.train import input as input_lib
+
+        self.images = frames["image"]
+        labels = np.asarray(frames["au_intensity"])
+        # Unknown labels (-1) condition G with 0 and are masked out of D's expression loss.
+        self.valid = labels >= 0
+        self.aus = np.where(self.valid, labels, 0).astype(np.float32) / MAX_INTENSITY
+        self.sampler = input_lib.StepSampler(np.arange(len(self.images)), global_batch_size, seed,
+                                             process_index=process_index, process_count=process_count)
+        self.seed = seed
+        self.noise = float(target_noise)
+        self.with_target_image = with_target_image
+        self.per_process = global_batch_size // process_count
+        self.lo = process_index * self.per_process
+        subjects = np.asarray(frames["subject"])
+        _, self.group, counts = np.unique(subjects, return_inverse=True, return_counts=True)
+        order = np.argsort(self.group, kind="stable")
+        self.members = order                                    # frames grouped by subject
+        self.start = np.concatenate([[0], np.cumsum(counts)])[self.group]
+        self.count = counts[self.group]
+        self.rank = np.empty(len(order), np.int64)
+        self.rank[order] = np.arange(len(order)) - np.concatenate([[0], np.cumsum(counts)])[self.group[order]]
+
+    def partners(self, indices: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Same-subject partners (never the frame itself) for ``u`` ~ U[0, 1); mask of real pairs."""
+        m = self.count[indices]
+        paired = m > 1
+        r = np.minimum((u * np.maximum(m - 1, 1)).astype(np.int64), np.maximum(m - 2, 0))
+        r = np.where(r >= self.rank[indices], r + 1, r)   # skip the frame's own slot
+        same = self.members[self.start[indices] + np.where(paired, r, 0)]
+        anyone = np.minimum((u * len(self.images)).astype(np.int64), len(self.images) - 1)
+        return np.where(paired, same, anyone), paired
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        """This process's batch of ``step`` (a pure function of ``(seed, step)``)."""
+        idx = self.sampler.global_indices(step)
+        rng = np.random.default_rng([self.seed, 7, step])
+        u = rng.random(len(idx))
+        noise = rng.uniform(-self.noise, self.noise, (len(idx), self.aus.shape[1])).astype(np.float32)
+        sl = slice(self.lo, self.lo + self.per_process)
+        idx, u, noise = idx[sl], u[sl], noise[sl]
+        partner, paired = self.partners(idx, u)
+        out = {"image": to_unit(self.images[idx]), "aus": self.aus[idx], "aus_valid": self.valid[idx],
+               "target_aus": self.aus[partner] + noise}
+        if self.with_target_image:
+            out["target_image"] = to_unit(self.images[partner])
+            out["target_image_mask"] = paired.astype(np.float32)
+        return out
+
+    def __call__(self, start: int):
+        step = start
+        while True:
+            yield self.batch(step)
+            step += 1
+
+
+def to_unit(images_uint8: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [-1, 1] (the generator's range)."""
+    return np.asarray(images_uint8, np.float32) / 127.5 - 1.0
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[-1, 1] -> uint8, rounded and clipped."""
+    return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------ steps
+def _hashable(s: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, s[k]) for k in DEFAULTS))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_steps(key: tuple, num_aus: int, mesh) -> tuple[Any, Any]:
+    # Cached so that runs with identical settings in one process (resume, tests, ablations with the
+    # same shapes) share one compilation per step kind.
+    s = dict(key)
+    g, d = modules(s, num_aus)
+    kw = dict(generator=g, discriminator=d, weights=loss_weights(s), axis_name=parallel.AXIS)
+    d_only = parallel.data_parallel(functools.partial(gan_steps.d_step, **kw), mesh)
+    d_and_g = parallel.data_parallel(functools.partial(gan_steps.d_g_step, **kw), mesh)
+    return d_only, d_and_g
+
+
+class StepDispatcher:
+    """``step_fn(state, batch, rng)`` for `jaxau.train.loop.train` choosing D-only or D+G per step."""
+
+    def __init__(self, d_only, d_and_g, n_critic: int):
+        self.d_only, self.d_and_g, self.n_critic = d_only, d_and_g, n_critic
+        self.step: int | None = None
+        self.g_metrics: dict = {}
+
+    def __call__(self, state, batch, rng):
+        if self.step is None:  # first call (fresh or restored state): one sync, then counted here
+            self.step = int(jax.device_get(state.step))
+        if gan_steps.trains_generator(self.step, self.n_critic):
+            state, metrics = self.d_and_g(state, batch, rng)
+            self.g_metrics = {k: v for k, v in metrics.items() if k.startswith(("g_", "attention"))}
+        else:
+            state, metrics = self.d_only(state, batch, rng)
+            metrics = {**self.g_metrics, **metrics}
+        self.step += 1
+        return state, metrics
+
+
+# ------------------------------------------------------------------------------------------ grids
+@functools.lru_cache(maxsize=4)
+def _generate_fn(generator: ganimation.Generator):
+    @jax.jit
+    def generate(params, images, aus):
+        out = generator.apply({"params": params}, images, aus)
+        return out.image, (out.attention if out.attention is not None else out.image[..., :1] * 0 + 1)
+
+    return generate
+
+
+def sweep_grids(generator: ganimation.Generator, params, images_uint8: np.ndarray, aus: np.ndarray,
+                levels: int = LEVELS) -> tuple[np.ndarray, np.ndarray]:
+    """Contact sheets of AU intensity sweeps.
+
+    Row ``(source s, AU k)`` shows the source, then the source re-rendered with AU ``k`` set to
+    0, 1/5, ..., 5/5 (the other AUs keep the source's values).
+
+    Args:
+      generator: the generator module.
+      params: its parameters.
+      images_uint8: ``[S, H, W, 3]`` sources.
+      aus: ``[S, K]`` their AUs in [0, 1].
+      levels: intensity levels per sweep.
+
+    Returns:
+      ``(faces, attention)`` uint8 sheets ``[S*K*H, (levels+1)*W, 3]``; the attention sheet shows
+      the mask A (white = keep the source pixel) and, in its first column, the source.
+    """
+    s, h, w, _ = images_uint8.shape
+    k = aus.shape[1]
+    rows_aus = np.repeat(aus[:, None, None, :], k, 1).repeat(levels, 2)      # [S, K, L, K]
+    for a in range(k):
+        rows_aus[:, a, :, a] = np.arange(levels) / (levels - 1)
+    src = np.repeat(images_uint8[:, None, None], k, 1).repeat(levels, 2)      # [S, K, L, H, W, 3]
+    fake, att = _generate_fn(generator)(params, to_unit(src.reshape(-1, h, w, 3)),
+                                        rows_aus.reshape(-1, k).astype(np.float32))
+    fake = to_uint8(np.asarray(fake)).reshape(s, k, levels, h, w, 3)
+    att = np.clip(np.rint(np.asarray(att) * 255), 0, 255).astype(np.uint8).reshape(s, k, levels, h, w, 1)
+    first = np.repeat(images_uint8[:, None, None], k, 1)
+
+    def sheet(tiles):
+        tiles = np.concatenate([first, tiles], axis=2)                        # [S, K, L+1, H, W, 3]
+        return tiles.transpose(0, 1, 3, 2, 4, 5).reshape(s * k * h, (levels + 1) * w, 3)
+
+    return sheet(fake), sheet(np.repeat(att, 3, -1))
+
+
+class GridHook:
+    """``hook(step, state)`` writing sweep grids every ``every`` steps (and at ``final_step``)."""
+
+    def __init__(self, workdir: str, generator, frames: frames_lib.FrameSet, every: int, num_sources: int,
+                 final_step: int, name: str = "generator"):
+        self.dir = os.path.join(workdir, "grids")
+        self.generator, self.every, self.final = generator, every, final_step
+        # Sources spread over the set (different subjects in a subject-ordered set).
+        idx = np.linspace(0, len(frames["image"]) - 1, max(1, num_sources)).astype(int)
+        self.images = frames["image"][idx]
+        labels = frames["au_intensity"][idx]
+        self.aus = np.where(labels >= 0, labels, 0).astype(np.float32) / MAX_INTENSITY
+        self.writer = metrics_lib.MetricWriter(workdir, f"{name}_grids") if jax.process_index() == 0 else None
+
+    def __call__(self, step: int, state) -> None:
+        if self.writer is None or not ((self.every and step % self.every == 0) or step == self.final):
+            return
+        faces, att = sweep_grids(self.generator, state.g.params, self.images, self.aus)
+        write_png(os.path.join(self.dir, f"step_{step:07d}_faces.png"), faces)
+        write_png(os.path.join(self.dir, f"step_{step:07d}_attention.png"), att)
+        self.writer.write_images(step, {"sweeps/faces": faces[None], "sweeps/attention": att[None]})
+        self.writer.flush()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def write_png(path: str, rgb: np.ndarray) -> None:
+    import cv2
+
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for {path}")
+    io_utils.write_bytes(path, data.tobytes())
+
+
+# ----------------------------------------------------------------------------------------- train
+def check_frames(frames: frames_lib.FrameSet, s: Mapping[str, Any], source: str = "training frames") -> None:
+    frames_lib.validate(frames, source)
+    size = int(s["image_size"])
+    if frames["image"].shape[1:3] != (size, size):
+        raise ValueError(f"{source}: images are {frames['image'].shape[1:3]} but config.generator."
+                         f"image_size is {size}: load them at that size (frames.load_tfds(image_size=...)) "
+                         "or set config.generator.image_size to match.")
+    if size % 4:
+        raise ValueError(f"config.generator.image_size={size} must be divisible by 4 (two stride-2 "
+                         "down- and up-samplings).")
+    if size // 2 ** int(s["d_layers"]) < 1:
+        raise ValueError(f"config.generator.d_layers={s['d_layers']} halves {size} below 1 pixel: use "
+                         f"at most {int(np.log2(size))}.")
+
+
+def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, seed: int = 0,
+          name: str = "generator", hooks=()) -> loop.LoopResult:
+    """Trains (or resumes) a generator in ``workdir`` on a frame set.
+
+    Args:
+      cfg: the ``generator`` config section (see ``DEFAULTS``).
+      workdir: model directory (``generator.json``, checkpoints, logs, grids).
+      frames: training frames at ``image_size``.
+      seed: initialisation and data seed.
+      name: log prefix.
+      hooks: extra ``hook(step, state)`` callables (the loop's).
+
+    Returns:
+      The loop's `LoopResult` (``state`` is the replicated GANState).
+    """
+    s = settings(cfg)
+    check_frames(frames, s)
+    au_names = [str(a) for a in frames["au_names"]]
+    io_utils.write_json(os.path.join(workdir, MODEL_FILE), {"config": s, "au_names": au_names, "seed": seed})
+    mesh = parallel.make_mesh()
+    batch = int(s["batch_size"])
+    if batch % jax.device_count():
+        raise ValueError(f"config.generator.batch_size={batch} must divide over {jax.device_count()} devices.")
+    state = init_state(s, len(au_names), seed)
+    if jax.process_index() == 0:
+        logging.info("%s", metrics_lib.parameter_summary(state.g.params, "generator"))
+        logging.info("%s", metrics_lib.parameter_summary(state.d.params, "critic"))
+    state = parallel.replicate(state, mesh)
+    source = PairedSource(frames, batch, seed, target_noise=float(s["target_noise"]),
+                          with_target_image=float(s["lambda_ids"]) > 0,
+                          process_index=jax.process_index(), process_count=jax.process_count())
+    d_only, d_and_g = _compiled_steps(_hashable(s), len(au_names), mesh)
+    dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]))
+    generator, _ = modules(s, len(au_names))
+    grid = GridHook(workdir, generator, frames, int(s["grid_every"]), int(s["grid_sources"]),
+                    int(s["num_steps"]), name)
+    try:
+        return loop.train(workdir=workdir, state=state, step_fn=dispatcher, batches=source, mesh=mesh,
+                          num_steps=int(s["num_steps"]), global_batch_size=batch,
+                          rng=jax.random.key(seed + 1), checkpoint_every=int(s["checkpoint_every"]),
+                          log_every=int(s["log_every"]), name=name, hooks=(grid, *hooks))
+    finally:
+        grid.close()
+
+
+@dataclasses.dataclass
+class TrainedGenerator:
+    """A trained generator loaded from its model directory."""
+
+    generator: ganimation.Generator
+    params: Any
+    au_names: tuple[str, ...]
+    image_size: int
+    step: int
+    config: dict
+
+
+def load_generator(model_dir: str) -> TrainedGenerator:
+    """Loads the latest checkpoint's generator from a directory written by `train`."""
+    path = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: the generator directory must be a run of "
+                                "launch/train_generator.py (or the pipeline's generator stage).")
+    with open(path, encoding="utf-8") as f:
+        meta = json.load(f)
+    s = settings(meta["config"])
+    au_names = tuple(meta["au_names"])
+    ckpt = checkpoint_lib.Checkpointer(model_dir)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the generator first.")
+        state = ckpt.restore(step, init_state(s, len(au_names), int(meta.get("seed", 0))))
+    finally:
+        ckpt.close()
+    generator, _ = modules(s, len(au_names))
+    return TrainedGenerator(generator, jax.device_get(state.g.params), au_names, int(s["image_size"]),
+                            step, s)
