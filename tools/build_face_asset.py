@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import sys
 
@@ -189,12 +188,6 @@ def pick_lip_contour(v, loop, n_upper_between, n_lower_between, outermost=False)
     return [right] + ups + [left] + lows
 
 
-# iBUG-68 left/right partners (the rest, 8 27-30 33 51 57 62 66, lie on the midline).
-IBUG_MIRROR_PAIRS = ([(k, 16 - k) for k in range(8)] + [(17 + k, 26 - k) for k in range(5)]
-                     + [(31, 35), (32, 34), (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
-                        (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)])
-
-
 def pick_landmarks(v, skin_tris, cav_eye_l, cav_eye_r, cav_mouth, lips, face_mask, brow_curve_fn,
                    skin_verts, mirror):
     """The 68 iBUG landmarks as vertex indices (see jaxau/face/landmarks.py for the semantics)."""
@@ -278,7 +271,9 @@ def pick_landmarks(v, skin_tris, cav_eye_l, cav_eye_r, cav_mouth, lips, face_mas
     lm = np.array(lm, np.int64)
     # The mesh is exactly symmetric: pick on the subject's left (x > 0) and mirror, so sparse or
     # asymmetrically sampled mask boundaries cannot make the two sides disagree.
-    for a, b in IBUG_MIRROR_PAIRS:
+    from jaxau.face.landmarks import MIRROR_PAIRS
+
+    for a, b in MIRROR_PAIRS:
         left, right = (a, b) if v[lm[a], 0] > v[lm[b], 0] else (b, a)
         lm[right] = mirror[lm[left]]
     return lm

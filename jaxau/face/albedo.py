@@ -114,8 +114,9 @@ def skin_albedo(p, masks, params: dict, eye_center):
     col = col * (1 - lip) + params["lips"] * lip
     # Eyelids slightly darker/pinker, lid margin dark (lashes).
     col = col * (1.0 - 0.08 * masks["eyelids"][..., None])
-    lash = jnp.clip(masks["lid_margin"] * 1.3 - 0.15, 0, 1)[..., None]
-    col = col * (1 - 0.85 * lash) + params["hair"] * 0.5 * lash * 0.85
+    # Only the margin itself is lash-dark; its one ring (0.45) gets a light shadow.
+    lash = jnp.clip(masks["lid_margin"] * 1.2 - 0.3, 0, 1)[..., None]
+    col = col * (1 - 0.6 * lash) + params["hair"] * 0.6 * lash * 0.5
     # Brows: painted on the rest pose, with hair-strand texture.
     bd = brows.brow_density(x, y, eye_center[0], eye_center[1], jnp, params["brow_thickness"])
     strands = 0.75 + 0.25 * _hash_noise(p * jnp.array([1.0, 0.25, 1.0]), 260.0)
@@ -145,7 +146,7 @@ def eye_albedo(eye_dir, params: dict):
     sclera = jnp.array([0.75, 0.70, 0.66])
     # Vessels / shading toward the corners.
     sclera = sclera * (0.85 + 0.15 * c[..., None])
-    iris_r, pupil_r = 0.50, 0.20
+    iris_r, pupil_r = 0.43, 0.16  # radians on the eyeball: ~5.5 mm iris, ~2 mm pupil
     theta = jnp.arctan2(d[..., 1], d[..., 0])
     striation = 0.8 + 0.2 * jnp.sin(theta * 37.0) * jnp.sin(theta * 13.0 + 1.0)
     iris = params["iris"] * striation[..., None] * (0.7 + 0.6 * (ang / iris_r))[..., None]

@@ -109,7 +109,7 @@ def height_field(p, strengths: dict, age, front):
     cw = jnp.exp(-((x / 0.13) ** 2 + ((y + 0.97) / 0.09) ** 2))
     bumps = (jnp.sin(x * 180.0 + 1.3) * jnp.sin(y * 170.0) + 0.5 * jnp.sin((x + y) * 260.0)) / 1.5
     sulcus = jnp.exp(-((y + 0.84 + 0.6 * x * x) / 0.02) ** 2) * _window(ax, -1.0, 0.16, 0.05)
-    h_chin = strengths["chin"] * (0.004 * bumps * cw - 0.007 * sulcus)
+    h_chin = strengths["chin"] * (0.008 * bumps * cw - 0.009 * sulcus)
 
     groove = jnp.clip(g_fh + g_gl + g_cf + g_nw + 0.8 * g_nl, 0.0, 1.5)
     h = -0.006 * (g_fh + g_gl + g_cf + g_nw) + h_cheek + h_nl + h_chin

@@ -1,8 +1,7 @@
 """Rendering SynthFACS frames with ``jaxau.geometry.rasterize`` (batched, jit-compiled).
 
 Camera: weak perspective. Head coordinates (decimetres, Y up, face toward +Z) are rotated by
-``R = Ry(yaw) @ Rx(pitch) @ Rz(roll)`` (yaw > 0 turns the face toward the subject's left, i.e. image
-right... see :func:`rotation_matrix`), scaled by ``scale`` pixels per decimetre and translated, giving
+``R = Ry(yaw) @ Rx(pitch) @ Rz(roll)`` (see :func:`rotation_matrix` for the signs), scaled by ``scale`` pixels per decimetre and translated, giving
 image-space vertices (x right, y down, pixels; z = scale * Z, larger nearer) as the rasterizer expects.
 
 Shading: Lambertian (hemispherical ambient + one directional light) plus a Blinn-Phong sheen, with
@@ -29,22 +28,25 @@ from jaxau.face.asset import (PART_EYE_L, PART_EYE_R, PART_SKIN, PART_TEETH_LOW,
                               PART_TONGUE, FaceAsset)
 
 CAVITY_DEPTH_BIAS = 0.08  # decimetres
+# Squinting lids (AU06/AU07) sink into the low-poly eyeballs; eyes lose such depth ties by 1.5 mm.
+EYE_DEPTH_BIAS = 0.015
 BUMP_STRENGTH = 1.0
 
 
-def rotation_matrix(yaw, pitch, roll=0.0):
+def rotation_matrix(yaw, pitch, roll=0.0, xp=jnp):
     """``Ry(yaw) @ Rx(pitch) @ Rz(roll)`` (radians) in head coordinates (Y up, +Z toward camera).
 
     Positive yaw turns the face toward +X (the subject's left, which appears on the image right);
-    positive pitch tilts the face up (chin forward/up). Works on numpy or jax scalars.
+    positive pitch tilts the face down (the nose tip moves to -Y, image down). ``xp`` is
+    ``jax.numpy`` (traceable) or ``numpy`` (cheap for per-frame camera set-up outside jit).
     """
-    cy, sy = jnp.cos(yaw), jnp.sin(yaw)
-    cp, sp = jnp.cos(pitch), jnp.sin(pitch)
-    cr, sr = jnp.cos(roll), jnp.sin(roll)
-    one, zero = jnp.ones_like(cy), jnp.zeros_like(cy)
-    ry = jnp.stack([jnp.stack([cy, zero, sy]), jnp.stack([zero, one, zero]), jnp.stack([-sy, zero, cy])])
-    rx = jnp.stack([jnp.stack([one, zero, zero]), jnp.stack([zero, cp, -sp]), jnp.stack([zero, sp, cp])])
-    rz = jnp.stack([jnp.stack([cr, -sr, zero]), jnp.stack([sr, cr, zero]), jnp.stack([zero, zero, one])])
+    cy, sy = xp.cos(yaw), xp.sin(yaw)
+    cp, sp = xp.cos(pitch), xp.sin(pitch)
+    cr, sr = xp.cos(roll), xp.sin(roll)
+    one, zero = xp.ones_like(cy), xp.zeros_like(cy)
+    ry = xp.stack([xp.stack([cy, zero, sy]), xp.stack([zero, one, zero]), xp.stack([-sy, zero, cy])])
+    rx = xp.stack([xp.stack([one, zero, zero]), xp.stack([zero, cp, -sp]), xp.stack([zero, sp, cp])])
+    rz = xp.stack([xp.stack([cr, -sr, zero]), xp.stack([sr, cr, zero]), xp.stack([zero, zero, one])])
     return ry @ rx @ rz
 
 
@@ -96,7 +98,10 @@ class Renderer:
         outer[np.unique(tris[skin_t & ~a.triangle_cavity])] = True
         cav_v = np.zeros(nv, bool)
         cav_v[np.unique(tris[cav_t])] = True
-        self.cavity_only = jnp.asarray((cav_v & ~outer).astype(np.float32))
+        self.depth_bias = jnp.asarray(
+            (cav_v & ~outer) * CAVITY_DEPTH_BIAS
+            + ((a.vertex_part == PART_EYE_L) | (a.vertex_part == PART_EYE_R)) * EYE_DEPTH_BIAS,
+            jnp.float32)
         # Lid margin (skin/eye-socket boundary) and its one ring: eyelash darkening.
         eye_cav = cav_t & (a.vertices[tris].mean(1)[:, 1] > -0.3)
         margin = np.intersect1d(np.unique(tris[eye_cav]), np.unique(tris[skin_t & ~a.triangle_cavity]))
@@ -128,7 +133,7 @@ class Renderer:
     # ------------------------------------------------------------------------------------------
     def _shade(self, verts_img, verts_head, rotation, scene, au_intensity, height, width, ss):
         a_attr = self.static_attr
-        zb = verts_img[:, 2] - self.cavity_only * CAVITY_DEPTH_BIAS * scene["scale"]
+        zb = verts_img[:, 2] - self.depth_bias * scene["scale"]
         v_ss = jnp.stack([verts_img[:, 0] * ss, verts_img[:, 1] * ss, zb], -1)
         frags = geometry.rasterize(v_ss, self.triangles, height * ss, width * ss)
         n_head = vertex_normals(verts_head, self.triangles)

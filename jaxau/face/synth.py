@@ -22,8 +22,6 @@ from jaxau.face import albedo, au_mapping, model, sequences
 from jaxau.face.asset import load_asset
 
 SPLITS = ("train", "validation", "test")
-# Template point that lands at the image centre (between the eyes and the mouth, decimetres).
-FACE_CENTRE = np.array([0.0, -0.42, 0.0], np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +42,7 @@ class SynthConfig:
         lighting variants.
       image_size, supersample, uv_size: output image side, supersampling, position-map side (0: none).
       face_size: decimetres of the template that span the image height (smaller = closer camera).
+      face_centre_y: template height (dm; eyes at 0, mouth ~-0.67) put at the image centre.
       occupancy: event base rates (see :mod:`jaxau.face.sequences`).
       light, background: style names (see :func:`sample_scene`).
       seed: base seed.
@@ -64,6 +63,7 @@ class SynthConfig:
     supersample: int = 2
     uv_size: int = 256
     face_size: float = 2.4
+    face_centre_y: float = -0.42
     occupancy: Mapping[str, float] = dataclasses.field(default_factory=dict)
     light: str = "studio"
     background: str = "dark"
@@ -120,14 +120,19 @@ def _configs() -> dict:
         SynthConfig(name="fera", subjects={"train": 41, "validation": 20, "test": 30}, sessions=8,
                     frames=60, **fera),
         SynthConfig(name="fera_small", subjects={"train": 4, "validation": 2, "test": 2}, sessions=1,
-                    frames=3, image_size=128, uv_size=128, **fera),
+                    frames=2, image_size=128, uv_size=128, **fera),
+        # The demo's size: 3 frontal-row views (yaw -40/0/40), frames spread over ~5 s per session so
+        # that AU episodes rise and fall within the few kept frames; ~840 images, ~1.5 min on 2 cores.
+        SynthConfig(name="fera_demo", subjects={"train": 8, "validation": 2, "test": 4}, sessions=2,
+                    frames=10, frame_stride=15, image_size=96, uv_size=64,
+                    **{**fera, "poses": FERA_POSES[3:6]}),
         SynthConfig(name="disfa", subjects={"train": 18, "validation": 4, "test": 5}, sessions=4,
                     frames=400, **disfa),
         SynthConfig(name="disfa_small", subjects={"train": 4, "validation": 2, "test": 2}, sessions=2,
                     frames=8, image_size=128, uv_size=128, **disfa),
         SynthConfig(name="multipie", subjects={"train": 200, "validation": 37, "test": 100},
                     sessions=len(sequences.POSED), frames=4, image_size=512, uv_size=256, **mpie),
-        SynthConfig(name="multipie_small", subjects={"train": 4, "validation": 2, "test": 2},
+        SynthConfig(name="multipie_small", subjects={"train": 3, "validation": 1, "test": 1},
                     sessions=len(sequences.POSED), frames=2, image_size=128, uv_size=128, **mpie),
     )}
 
@@ -186,15 +191,13 @@ def sample_background(style: str, rng: np.random.Generator) -> dict:
 def camera(config: SynthConfig, yaw_deg, pitch_deg, roll_deg, rng: np.random.Generator,
            jitter=True) -> dict:
     """Weak-perspective camera: rotation, pixels-per-decimetre scale and translation."""
-    import jax.numpy as jnp
-
     from jaxau.face.render import rotation_matrix
 
     size = config.image_size
     scale = size / config.face_size * (rng.uniform(0.95, 1.05) if jitter else 1.0)
-    r = np.asarray(rotation_matrix(jnp.deg2rad(yaw_deg), jnp.deg2rad(pitch_deg), jnp.deg2rad(roll_deg)),
-                   np.float32)
-    c = r @ FACE_CENTRE
+    r = rotation_matrix(np.deg2rad(float(yaw_deg)), np.deg2rad(float(pitch_deg)),
+                        np.deg2rad(float(roll_deg)), xp=np).astype(np.float32)
+    c = r @ np.array([0.0, config.face_centre_y, 0.0], np.float32)
     shift = rng.uniform(-0.03, 0.03, 2) * size if jitter else np.zeros(2)
     t = np.array([size / 2 - scale * c[0], size / 2 + scale * c[1]]) + shift
     return {"rotation": r, "scale": np.float32(scale), "translation": t.astype(np.float32)}

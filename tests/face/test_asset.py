@@ -90,3 +90,14 @@ def test_uv_layout_fills_square_with_face(a):
     # Position-map triangles never wrap around the cylinder's seam.
     t = a.position_map_triangles
     assert (np.ptp(a.uv[t], axis=1).max(1) < 0.25).all()
+
+
+def test_landmark_module_matches_asset(a):
+    from jaxau.face import landmarks
+
+    perm = landmarks.flip_permutation()
+    assert sorted(perm.tolist()) == list(range(68)) and (perm[perm] == np.arange(68)).all()
+    # Flipping the mesh maps each landmark onto its iBUG partner.
+    np.testing.assert_array_equal(a.mirror[a.landmarks], a.landmarks[perm])
+    p = landmarks.landmark_positions(a, a.vertices)
+    np.testing.assert_allclose(p[list(landmarks.MIDLINE), 0], 0.0, atol=1e-6)
