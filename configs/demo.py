@@ -61,19 +61,30 @@ def get_config() -> ml_collections.ConfigDict:
     c.align3d.occluded_black = True
     c.align3d.pose = ""
 
-    # ---- generator (GANimation with the idiosyncratic loss).
+    # ---- generator (GANimation with the idiosyncratic loss; jaxau/train/generator.py). ~150 ms per
+    # iteration on 2 busy cores + ~30 s of compilation: ~1.5 minutes. A weak generator at this size.
     c.generator = ml_collections.ConfigDict()
-    c.generator.image_size = 64
+    c.generator.image_size = 64     # Must equal data.image_size (it trains on the registered frames).
     c.generator.g_width = 16
+    c.generator.g_blocks = 3        # Paper: 6.
     c.generator.d_width = 16
+    c.generator.d_layers = 5        # 64 / 2**5 = 2: the paper's 2x2 AU-head kernel at 128 with 6.
     c.generator.batch_size = 8
-    c.generator.num_steps = 150
+    c.generator.num_steps = 400     # D iterations; G updates every n_critic-th (80 G updates).
     c.generator.n_critic = 5
-    c.generator.lambda_ids = 1.0
+    c.generator.lambda_ids = 1.0    # Table S4 variants: 0 disables the idiosyncratic loss;
+    c.generator.attention = True    # False: StarGAN-style generator (no attention mask).
+    c.generator.checkpoint_every = 200
+    c.generator.log_every = 50
+    c.generator.grid_every = 0      # Only the final sweep grid (preview_generator.png).
+    c.generator.grid_sources = 2
 
-    # ---- semantic resampling.
+    # ---- semantic resampling (jaxau/synthesis; 12 AUs x 6 levels x per_level images).
     c.synthesis = ml_collections.ConfigDict()
     c.synthesis.per_level = 20      # N images per AU per level (paper: 5,000).
+    c.synthesis.batch_size = 32
+    c.synthesis.chunk_size = 256    # Resumable unit.
+    c.synthesis.targets = ""        # Cross-domain: another frame set's .npz for the target labels.
 
     # ---- estimator (VGG16 with a 6-way head per AU).
     c.estimator = ml_collections.ConfigDict()

@@ -94,10 +94,26 @@ def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
                                      decay_iterations=decay, n_critic=int(s["n_critic"]))
 
 
-def init_state(s: Mapping[str, Any], num_aus: int, seed: int) -> gan_steps.GANState:
+@functools.lru_cache(maxsize=8)
+def _static_parts(key: tuple, num_aus: int) -> tuple:
+    s = dict(key)
     g, d = modules(s, num_aus)
-    return gan_steps.create_gan_state(jax.random.key(seed), g, d, int(s["image_size"]), num_aus,
-                                      optimizer_config(s))
+    g_tx, d_tx = gan_steps.make_optimizers(optimizer_config(s))
+    return g, d, g_tx, d_tx
+
+
+def init_state(s: Mapping[str, Any], num_aus: int, seed: int) -> gan_steps.GANState:
+    """A fresh GANState (unreplicated).
+
+    The flax TrainStates carry ``apply_fn`` and ``tx`` as static pytree data, and jit keys its cache
+    on them: states built with fresh module/optimizer objects would recompile the (expensive, WGAN-GP
+    double backward) steps on every run. Identical settings therefore share one set of objects.
+    """
+    g, d, g_tx, d_tx = _static_parts(_hashable(s), num_aus)
+    state = gan_steps.create_gan_state(jax.random.key(seed), g, d, int(s["image_size"]), num_aus,
+                                       optimizer_config(s))
+    return state.replace(g=state.g.replace(apply_fn=g.apply, tx=g_tx),
+                         d=state.d.replace(apply_fn=d.apply, tx=d_tx))
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -364,6 +380,29 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
                           log_every=int(s["log_every"]), name=name, hooks=(grid, *hooks))
     finally:
         grid.close()
+
+
+def load_training_frames(config: Any, workdir: str) -> frames_lib.FrameSet:
+    """The frames a launcher config names: ``generator.frames`` (.npz) or ``data`` via TFDS.
+
+    TFDS frames are read at ``generator.image_size`` with ``data.train_poses`` (frontal for raw
+    SynthFACS, until registered frame sets exist); ``generator.max_frames`` (0 = all) caps them.
+    """
+    aus = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    if config.generator.get("frames"):
+        frames = frames_lib.with_aus(frames_lib.load(config.generator.frames), aus)
+    else:
+        from jaxau.data import resolve
+
+        directory = resolve.data_dir(config, workdir)
+        resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
+        frames = frames_lib.load_tfds(config.data.name, config.data.get("train_split", "train"),
+                                      data_dir=directory, image_size=int(config.generator.image_size),
+                                      aus=aus, pose_ids=resolve.poses(config.data.get("train_poses")))
+    limit = int(config.generator.get("max_frames", 0) or 0)
+    if limit:
+        frames = frames_lib.select(frames, np.arange(len(frames["image"])) < limit)
+    return frames
 
 
 @dataclasses.dataclass

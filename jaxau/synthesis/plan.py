@@ -1,0 +1,120 @@
+"""Semantic resampling plan (paper Sec. 4.2.2): which source frame is re-rendered with which AU vector.
+
+For every AU ``k`` and level ``l`` in 0..5 the plan holds exactly ``N`` entries ``(source, target)``:
+
+* the *source* is a frame in which AU ``k`` is known to be absent (label 0), so the generator has to
+  produce AU ``k`` rather than copy it ("no source shows its target AU");
+* the *target* is a real frame whose AU ``k`` has level ``l``; its whole label vector (all AUs) is the
+  generator's condition and becomes the synthetic image's labels, so co-occurring AUs stay realistic.
+
+Level 0 means the same thing: the target vector comes from a real frame in which AU ``k`` is absent
+(other AUs may be present), so the level-0 cell of AU ``k`` is balanced like the others.
+
+Sources and targets may come from different frame sets (cross-domain synthesis: identities of one
+dataset, expressions of another), which must share AU columns. Draws are uniform without replacement
+while a cell's candidates last, then with replacement, from a generator seeded by ``(seed, k, l)``: a
+plan is a pure function of its inputs and one cell does not depend on the others. A cell without
+candidates (no real frame has AU ``k`` at level ``l``, or no source lacks AU ``k``) is skipped and
+reported, never filled with something else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+
+LEVELS = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisPlan:
+    """A semantic resampling plan; entry ``i`` re-renders ``source_index[i]`` with ``target_labels[i]``.
+
+    Attributes:
+      source_index: ``[M]`` rows of the source frame set.
+      target_index: ``[M]`` rows of the target-label frame set.
+      target_labels: ``[M, K]`` int32 label vectors (0..5, -1 unknown): the synthetic labels.
+      au: ``[M]`` the AU (column) the entry balances.
+      level: ``[M]`` its level.
+      per_level: N.
+      skipped: ``[(au, level), ...]`` cells with no candidates.
+    """
+
+    source_index: np.ndarray
+    target_index: np.ndarray
+    target_labels: np.ndarray
+    au: np.ndarray
+    level: np.ndarray
+    per_level: int
+    skipped: tuple
+
+    def __len__(self) -> int:
+        return len(self.source_index)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"source_index": self.source_index, "target_index": self.target_index,
+                "target_labels": self.target_labels, "au": self.au, "level": self.level,
+                "per_level": np.int64(self.per_level),
+                "skipped": np.asarray(self.skipped, np.int64).reshape(-1, 2)}
+
+    def fingerprint(self) -> str:
+        """A digest of the plan (resumed synthesis checks it matches the finished chunks')."""
+        h = hashlib.sha256()
+        for k, v in sorted(self.arrays().items()):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+        return h.hexdigest()[:16]
+
+
+def _draw(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of ``candidates``: a permutation first, then uniform draws with replacement."""
+    perm = candidates[rng.permutation(len(candidates))]
+    if n <= len(perm):
+        return perm[:n]
+    return np.concatenate([perm, candidates[rng.integers(0, len(candidates), n - len(perm))]])
+
+
+def semantic_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = None, *, per_level: int,
+                  seed: int = 0, levels: int = LEVELS) -> SynthesisPlan:
+    """Builds the plan.
+
+    Args:
+      source_labels: ``[Ns, K]`` int labels of the source frames (0..5, -1 unknown).
+      target_labels: ``[Nt, K]`` labels of the frames whose vectors are the targets (default: the
+        source frames; another dataset's for cross-domain synthesis). Same AU columns.
+      per_level: N, entries per AU per level.
+      seed: plan seed.
+      levels: intensity levels (6: 0..5).
+
+    Returns:
+      A :class:`SynthesisPlan` of ``K * levels * N`` entries minus skipped cells, ordered by AU then
+      level.
+    """
+    source_labels = np.asarray(source_labels)
+    target_labels = source_labels if target_labels is None else np.asarray(target_labels)
+    if source_labels.ndim != 2 or target_labels.ndim != 2 or source_labels.shape[1] != target_labels.shape[1]:
+        raise ValueError(f"semantic_plan: source labels {source_labels.shape} and target labels "
+                         f"{target_labels.shape} must be [N, K] with the same K (select the same AUs).")
+    if per_level <= 0:
+        raise ValueError(f"semantic_plan: per_level={per_level} must be positive.")
+    k_count = source_labels.shape[1]
+    parts: dict[str, list] = {"source_index": [], "target_index": [], "au": [], "level": []}
+    skipped = []
+    for k in range(k_count):
+        sources = np.flatnonzero(source_labels[:, k] == 0)
+        for level in range(levels):
+            targets = np.flatnonzero(target_labels[:, k] == level)
+            if not len(sources) or not len(targets):
+                skipped.append((k, level))
+                continue
+            rng = np.random.default_rng([seed, k, level])
+            parts["source_index"].append(_draw(rng, sources, per_level))
+            parts["target_index"].append(_draw(rng, targets, per_level))
+            parts["au"].append(np.full(per_level, k))
+            parts["level"].append(np.full(per_level, level))
+    cat = {name: (np.concatenate(v) if v else np.zeros(0, np.int64)).astype(np.int64) for name, v in parts.items()}
+    return SynthesisPlan(source_index=cat["source_index"], target_index=cat["target_index"],
+                         target_labels=target_labels[cat["target_index"]].astype(np.int32).reshape(-1, k_count),
+                         au=cat["au"], level=cat["level"], per_level=int(per_level), skipped=tuple(skipped))

@@ -1,0 +1,238 @@
+"""Generating a synthetic frame set from a resampling plan: jit-compiled, sharded, resumable by chunks.
+
+The plan (`jaxau.synthesis.plan`) is cut into chunks of ``chunk_size`` entries. Each chunk is generated
+in fixed-size batches (one compilation; the last batch is padded) split over the local devices, and
+written atomically to ``<out_dir>/chunks/chunk_XXXXX.npz``. A re-run skips finished chunks, so a killed
+synthesis resumes where it stopped; ``chunks/plan.json`` records the plan's fingerprint and a re-run
+with a different plan (other config, other sources) is refused instead of mixing the two. With several
+processes, process ``p`` generates the chunks ``c`` with ``c % P == p``. Generation is deterministic
+(the generator has no noise and instance norm is per sample, so padding does not change results).
+
+The result is a frame set whose ``au_intensity`` are the *target* labels, ``subject`` / ``pose_id`` the
+source frame's, ``sequence`` ``'synthetic'`` and ``frame`` the plan index; it also carries
+``source_index``, ``target_au`` and ``target_level`` (the plan cell of each image).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxau import io_utils
+from jaxau.data import frames as frames_lib
+from jaxau.synthesis.losses import MAX_INTENSITY
+from jaxau.synthesis.plan import SynthesisPlan
+from jaxau.train import parallel
+
+
+@functools.lru_cache(maxsize=4)
+def _generate_fn(generator):
+    @jax.jit
+    def generate(params, images_uint8, labels):
+        images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
+        aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
+        fake = generator.apply({"params": params}, images, aus).image
+        # uint8 on the device: a quarter of the bytes to bring back.
+        return jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+
+    return generate
+
+
+def _chunk_path(out_dir: str, c: int) -> str:
+    return os.path.join(out_dir, "chunks", f"chunk_{c:05d}.npz")
+
+
+def _check_plan(out_dir: str, fingerprint: str, chunk_size: int) -> None:
+    path = os.path.join(out_dir, "chunks", "plan.json")
+    record = {"fingerprint": fingerprint, "chunk_size": chunk_size}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        if old != record:
+            raise ValueError(f"{path}: the finished chunks belong to another plan or chunk size ({old}, now "
+                             f"{record}); delete {os.path.dirname(path)} to synthesize from scratch.")
+    elif jax.process_index() == 0:
+        io_utils.write_json(path, record)
+
+
+def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: SynthesisPlan,
+               out_dir: str, *, au_names, batch_size: int = 64, chunk_size: int = 1024,
+               log_every_chunks: int = 1) -> frames_lib.FrameSet:
+    """Generates every plan entry (resuming from finished chunks) and returns the synthetic set.
+
+    Args:
+      generator: the `jaxau.models.ganimation.Generator` module.
+      params: its parameters.
+      sources: the source frame set (images at the generator's size; the plan's source rows).
+      plan: the resampling plan; its label columns are ``au_names``.
+      out_dir: where ``chunks/`` go.
+      au_names: the AU names of the plan's label columns (the generator's conditioning order).
+      batch_size: images per jitted call; a multiple of the local device count.
+      chunk_size: plan entries per resumable chunk; a multiple of ``batch_size`` keeps batches full.
+      log_every_chunks: progress line period.
+
+    Returns:
+      The synthetic frame set (see the module docstring); not yet saved.
+    """
+    frames_lib.validate(sources, "synthesis sources")
+    n_local = jax.local_device_count()
+    if batch_size <= 0 or batch_size % n_local:
+        raise ValueError(f"synthesis batch_size={batch_size} must be a positive multiple of the "
+                         f"{n_local} local devices.")
+    if chunk_size <= 0:
+        raise ValueError(f"synthesis chunk_size={chunk_size} must be positive.")
+    if plan.target_labels.shape[1] != len(au_names):
+        raise ValueError(f"plan has {plan.target_labels.shape[1]} AU columns, au_names {len(au_names)}.")
+    if len(plan) and plan.source_index.max() >= len(sources["image"]):
+        raise ValueError("plan.source_index points past the source frame set: build the plan from these sources.")
+    os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
+    _check_plan(out_dir, plan.fingerprint(), chunk_size)
+
+    mesh = parallel.make_mesh(jax.local_devices())
+    # A mesh of this process's devices only (processes work on disjoint chunks), so plain device_put.
+    p_rep = jax.device_put(params, parallel.replicated(mesh))
+    split = parallel.batch_sharded(mesh)
+    generate = _generate_fn(generator)
+    num_chunks = -(-len(plan) // chunk_size)
+    mine = [c for c in range(num_chunks) if c % jax.process_count() == jax.process_index()]
+    todo = [c for c in mine if not os.path.exists(_chunk_path(out_dir, c))]
+    if len(todo) < len(mine):
+        logging.info("synthesis: %d of %d chunks already finished in %s; resuming.", len(mine) - len(todo),
+                     len(mine), out_dir)
+    t0, done = time.perf_counter(), 0
+    images = sources["image"]
+    for i, c in enumerate(todo):
+        lo, hi = c * chunk_size, min((c + 1) * chunk_size, len(plan))
+        out = []
+        for b in range(lo, hi, batch_size):
+            e = min(b + batch_size, hi)
+            src = images[plan.source_index[b:e]]
+            lab = plan.target_labels[b:e]
+            pad = batch_size - (e - b)
+            if pad:
+                src = np.concatenate([src, np.zeros((pad,) + src.shape[1:], src.dtype)])
+                lab = np.concatenate([lab, np.zeros((pad, lab.shape[1]), lab.dtype)])
+            src, lab = jax.device_put((src, lab), split)
+            out.append(np.asarray(generate(p_rep, src, lab))[:e - b])
+        io_utils.savez(_chunk_path(out_dir, c), image=np.concatenate(out))
+        done += hi - lo
+        if (i + 1) % log_every_chunks == 0 or i + 1 == len(todo):
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            left = sum(min((k + 1) * chunk_size, len(plan)) - k * chunk_size for k in todo[i + 1:])
+            logging.info("synthesis: chunk %d/%d, %d images, %.1f images/s, ETA %.0f s", c + 1, num_chunks,
+                         done, rate, left / rate)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxau_synthesis_chunks")
+    return assemble(sources, plan, out_dir, au_names, chunk_size)
+
+
+def assemble(sources: frames_lib.FrameSet, plan: SynthesisPlan, out_dir: str, au_names,
+             chunk_size: int) -> frames_lib.FrameSet:
+    """The synthetic frame set from finished chunks (all must exist)."""
+    num_chunks = -(-len(plan) // chunk_size)
+    missing = [c for c in range(num_chunks) if not os.path.exists(_chunk_path(out_dir, c))]
+    if missing:
+        raise FileNotFoundError(f"synthesis chunks {missing[:5]}... missing in {out_dir}/chunks: run synthesize.")
+    parts = []
+    for c in range(num_chunks):
+        with np.load(_chunk_path(out_dir, c)) as f:
+            parts.append(f["image"])
+    size = sources["image"].shape[1:]
+    image = np.concatenate(parts) if parts else np.zeros((0,) + size, np.uint8)
+    idx = plan.source_index
+    frames = {"image": image, "au_intensity": plan.target_labels.astype(np.int32),
+              "subject": np.asarray(sources["subject"])[idx], "sequence": np.full(len(plan), "synthetic"),
+              "frame": np.arange(len(plan), dtype=np.int32),
+              "pose_id": np.asarray(sources["pose_id"])[idx].astype(np.int32),
+              "au_names": np.asarray([str(a) for a in au_names]), "source_index": idx.astype(np.int32),
+              "target_au": plan.au.astype(np.int32), "target_level": plan.level.astype(np.int32)}
+    frames_lib.validate(frames, f"synthetic set from {out_dir}")
+    return frames
+
+
+def chunk_files(out_dir: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(out_dir, "chunks", "chunk_*.npz")))
+
+
+def contact_sheet(sources: frames_lib.FrameSet, synthetic: frames_lib.FrameSet, plan: SynthesisPlan) -> np.ndarray:
+    """uint8 sheet: one row per AU, per level a (source, synthetic) pair from that plan cell."""
+    h, w = synthetic["image"].shape[1:3] if len(synthetic["image"]) else sources["image"].shape[1:3]
+    k_count = plan.target_labels.shape[1]
+    levels = int(plan.level.max()) + 1 if len(plan) else 1
+    sheet = np.zeros((k_count * h, levels * 2 * w, 3), np.uint8)
+    for k in range(k_count):
+        for level in range(levels):
+            hit = np.flatnonzero((plan.au == k) & (plan.level == level))
+            if len(hit):
+                i = hit[0]
+                src = sources["image"][plan.source_index[i]]
+                sheet[k * h:(k + 1) * h, 2 * level * w:(2 * level + 1) * w] = src
+                sheet[k * h:(k + 1) * h, (2 * level + 1) * w:(2 * level + 2) * w] = synthetic["image"][i]
+    return sheet
+
+
+def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
+                   targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
+                   chunk_size: int = 256) -> dict:
+    """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
+
+    Args:
+      generator_dir: a trained generator's model directory.
+      sources: frame set of source identities (at the generator's size).
+      out_dir: writes ``synthetic.npz``, ``plan.npz``, ``chunks/``, ``synthesis.json`` and
+        ``preview_synthesis.png`` here.
+      per_level: N per AU per level.
+      targets: frame set whose label vectors are the targets (default: ``sources``); another
+        dataset's for cross-domain synthesis (MultiPIE identities, FERA expressions).
+      seed: plan seed.
+      batch_size, chunk_size: see `synthesize`.
+
+    Returns:
+      The record written to ``synthesis.json``.
+    """
+    from jaxau.synthesis import plan as plan_lib
+    from jaxau.train import generator as gen_train
+
+    trained = gen_train.load_generator(generator_dir)
+    aus = list(trained.au_names)
+    sources = frames_lib.with_aus(sources, aus)
+    if sources["image"].shape[1:3] != (trained.image_size, trained.image_size):
+        raise ValueError(f"source images are {sources['image'].shape[1:3]}, the generator in {generator_dir} "
+                         f"was trained at {trained.image_size}: use frames of that size.")
+    target_labels = None if targets is None else frames_lib.with_aus(targets, aus)["au_intensity"]
+    plan = plan_lib.semantic_plan(sources["au_intensity"], target_labels, per_level=per_level, seed=seed)
+    if plan.skipped:
+        logging.warning("synthesis: %d (AU, level) cells have no candidates and are skipped: %s",
+                        len(plan.skipped), [(aus[k], lvl) for k, lvl in plan.skipped])
+    io_utils.savez(os.path.join(out_dir, "plan.npz"), **plan.arrays())
+    t0 = time.perf_counter()
+    before = set(chunk_files(out_dir))
+    synthetic = synthesize(trained.generator, trained.params, sources, plan, out_dir, au_names=aus,
+                           batch_size=batch_size, chunk_size=chunk_size)
+    elapsed = time.perf_counter() - t0
+    new = [int(os.path.basename(f)[6:11]) for f in set(chunk_files(out_dir)) - before]
+    generated = len(new)
+    new_images = sum(min((c + 1) * chunk_size, len(plan)) - c * chunk_size for c in new)
+    frames_lib.save(os.path.join(out_dir, "synthetic.npz"), synthetic)
+    from jaxau.train.generator import write_png
+
+    write_png(os.path.join(out_dir, "preview_synthesis.png"), contact_sheet(sources, synthetic, plan))
+    record = {"num_images": int(len(plan)), "per_level": int(per_level), "au_names": aus,
+              "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
+              "generator_step": int(trained.step), "cross_domain": targets is not None,
+              "seconds": elapsed, "chunks_generated": int(generated),
+              "images_per_second": (new_images / elapsed) if generated else None,
+              "plan_fingerprint": plan.fingerprint()}
+    io_utils.write_json(os.path.join(out_dir, "synthesis.json"), record)
+    return record

@@ -1,0 +1,81 @@
+"""Pipeline stages ``generator`` -> ``synthesis`` on tiny SynthFACS frames: a validated synthetic.npz."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jaxau.data import frames as frames_lib
+
+# The same generator settings as tests/train/test_generator_training.py: one compilation per session.
+GEN = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=6,
+           n_critic=2, log_every=1, checkpoint_every=2, grid_every=3, grid_sources=2)
+
+
+@pytest.fixture(scope="module")
+def stages(request, tmp_path_factory):
+    import configs.demo as demo
+    from jaxau.stages import generator as generator_stage
+    from jaxau.stages import synthesis as synthesis_stage
+    from tests.stages import tiny_synthfacs
+
+    data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
+    config = demo.get_config()
+    config.data.data_dir = data_dir
+    config.data.image_size = 16
+    for k, v in GEN.items():
+        config.generator[k] = v
+    config.synthesis.per_level = 3
+    config.synthesis.batch_size = 8
+    config.synthesis.chunk_size = 32
+    root = tmp_path_factory.mktemp("gen_stages")
+    # Stand-in for the register_3d stage's output: the tiny set's frames as a frame set at 16 x 16.
+    reg = str(root / "register_3d")
+    os.makedirs(reg)
+    frames = frames_lib.load_tfds("synthfacs/fera_small", "train", data_dir=data_dir, image_size=16)
+    frames_lib.save(os.path.join(reg, "train.npz"), frames)
+    gen_dir, syn_dir = str(root / "generator"), str(root / "synthesis")
+    os.makedirs(gen_dir)
+    os.makedirs(syn_dir)
+    gen_summary = generator_stage.run(config, gen_dir, {"register_3d": reg})
+    syn_summary = synthesis_stage.run(config, syn_dir, {"register_3d": reg, "generator": gen_dir})
+    return config, frames, gen_dir, syn_dir, gen_summary, syn_summary
+
+
+def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
+    _, frames, gen_dir, _, summary, _ = stages
+    assert summary["steps"] == 6 and summary["train_frames"] == len(frames["image"])
+    assert np.isfinite(summary["d_loss"]) and np.isfinite(summary["g_ids"])
+    with open(os.path.join(gen_dir, "metrics.json")) as f:
+        assert json.load(f)["steps"] == 6
+    assert os.path.getsize(os.path.join(gen_dir, "preview_generator.png")) > 100
+
+
+def test_synthesis_stage_writes_a_frame_set_the_estimator_stage_can_load(stages):
+    config, frames, _, syn_dir, _, summary = stages
+    syn = frames_lib.load(os.path.join(syn_dir, "synthetic.npz"))
+    k = len(syn["au_names"])
+    assert list(syn["au_names"]) == [a for a in config.data.aus.split(",")]
+    assert summary["num_images"] == len(syn["image"]) == (k * 6 - len(summary["skipped_cells"])) * 3
+    assert syn["image"].shape[1:] == (16, 16, 3) and set(syn["sequence"]) == {"synthetic"}
+    # Balanced by construction: 3 images per non-empty (AU, level) cell, whose target shows that level.
+    counts = np.zeros((k, 6), int)
+    np.add.at(counts, (syn["target_au"], syn["target_level"]), 1)
+    assert set(counts.ravel()) <= {0, 3}
+    np.testing.assert_array_equal(syn["au_intensity"][np.arange(len(syn["image"])), syn["target_au"]],
+                                  syn["target_level"])
+    src = frames_lib.with_aus(frames, list(syn["au_names"]))
+    np.testing.assert_array_equal(src["au_intensity"][syn["source_index"], syn["target_au"]], 0)
+    # What the estimator_synthetic_3d stage does with it.
+    frames_lib.with_aus(syn, [a for a in config.data.aus.split(",")])
+
+
+def test_generator_stage_rejects_a_size_mismatch(stages, tmp_path):
+    from jaxau.stages import generator as generator_stage
+
+    config = stages[0]
+    config = config.copy_and_resolve_references()
+    config.generator.image_size = 32
+    with pytest.raises(ValueError, match="config.data.image_size=16"):
+        generator_stage.generator_config(config)

@@ -1,0 +1,71 @@
+"""Semantic resampling plan: exactly N per AU per level, sources never show the AU, labels are targets."""
+
+import numpy as np
+import pytest
+
+from jaxau.synthesis import plan as plan_lib
+
+
+def labels(n=300, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    lab = rng.choice(6, size=(n, k), p=[0.6, 0.1, 0.1, 0.1, 0.05, 0.05]).astype(np.int32)
+    lab[rng.random((n, k)) < 0.05] = -1          # some unknown labels
+    return lab
+
+
+def test_exactly_n_per_au_and_level_and_sources_lack_the_au():
+    lab = labels()
+    p = plan_lib.semantic_plan(lab, per_level=25, seed=1)
+    assert len(p) == 4 * 6 * 25 and not p.skipped
+    counts = np.zeros((4, 6), int)
+    np.add.at(counts, (p.au, p.level), 1)
+    np.testing.assert_array_equal(counts, 25)
+    # No source shows (or has an unknown label for) the AU it is re-rendered with.
+    np.testing.assert_array_equal(lab[p.source_index, p.au], 0)
+    # The synthetic labels are the target frames' whole vectors, and the target has the AU at the level
+    # (level 0: a real frame where the AU is absent).
+    np.testing.assert_array_equal(p.target_labels, lab[p.target_index])
+    np.testing.assert_array_equal(p.target_labels[np.arange(len(p)), p.au], p.level)
+
+
+def test_draws_without_replacement_while_candidates_last_then_with():
+    lab = np.zeros((10, 1), np.int32)
+    lab[:3, 0] = 5                                  # 3 frames at level 5, 7 absent
+    p = plan_lib.semantic_plan(lab, per_level=5, seed=0)
+    cell = p.level == 5
+    assert set(p.target_index[cell][:3]) == {0, 1, 2}   # every candidate before any repeat
+    lvl0 = p.level == 0
+    assert len(set(p.source_index[lvl0])) == 5 and set(p.source_index) <= set(range(3, 10))
+    # A rare cell does not change other cells: cells are seeded independently.
+    lab2 = lab.copy()
+    lab2[2, 0] = 4
+    q = plan_lib.semantic_plan(lab2, per_level=5, seed=0)
+    assert (0, 4) in p.skipped and (0, 4) not in q.skipped
+    np.testing.assert_array_equal(q.target_index[q.level == 0], p.target_index[p.level == 0])
+
+
+def test_empty_cells_are_skipped_and_reported():
+    lab = np.zeros((20, 2), np.int32)
+    lab[:5, 0] = np.arange(1, 6)
+    lab[:, 1] = 3                                    # AU 1 never absent: no source for it
+    p = plan_lib.semantic_plan(lab, per_level=4, seed=0)
+    assert set(p.skipped) == {(1, lvl) for lvl in range(6)}
+    assert len(p) == 6 * 4 and set(p.au) == {0}
+
+
+def test_cross_domain_targets_come_from_the_other_set_and_plan_is_deterministic():
+    src, tgt = labels(200, 3, 1), labels(150, 3, 2)
+    p = plan_lib.semantic_plan(src, tgt, per_level=10, seed=4)
+    assert p.source_index.max() < 200 and p.target_index.max() < 150
+    np.testing.assert_array_equal(p.target_labels, tgt[p.target_index])
+    np.testing.assert_array_equal(src[p.source_index, p.au], 0)
+    again = plan_lib.semantic_plan(src, tgt, per_level=10, seed=4)
+    assert again.fingerprint() == p.fingerprint()
+    assert plan_lib.semantic_plan(src, tgt, per_level=10, seed=5).fingerprint() != p.fingerprint()
+
+
+def test_bad_inputs_are_rejected():
+    with pytest.raises(ValueError, match="same K"):
+        plan_lib.semantic_plan(labels(10, 3), labels(10, 4), per_level=2)
+    with pytest.raises(ValueError, match="per_level"):
+        plan_lib.semantic_plan(labels(10, 3), per_level=0)
