@@ -63,3 +63,16 @@ def test_missing_config(tmp_path):
     rc, errors, _ = _launch("evaluate.py", f"--workdir={tmp_path}")
     assert rc == 2
     assert errors == ["error: --config is required: pass --config=configs/<experiment>.py."]
+
+
+@pytest.mark.parametrize("script, config, override, expected", [
+    ("train_generator.py", "configs/generator/synthfacs.py", "--config.generator.batch_size=6",
+     "not divisible by the 4 devices"),
+    ("train_generator.py", "configs/generator/synthfacs.py", "--config.data.aus=AU99", "Unknown AU 'AU99'"),
+    ("synthesize.py", "configs/generator/synthfacs.py", "--config.synthesis.per_level=20",
+     "config.synthesis.generator_dir='': trained generator directory not found"),
+])
+def test_generator_launchers_reject_bad_values(tmp_path, script, config, override, expected):
+    rc, errors, stderr = _launch(script, f"--config={config}", f"--workdir={tmp_path / 'run'}", override)
+    assert rc == 2, stderr[-2000:]
+    assert len(errors) == 1 and expected in errors[0], stderr[-2000:]
