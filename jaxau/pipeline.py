@@ -141,10 +141,17 @@ def run_pipeline(stages: Sequence[Stage], config: Any, root: str, *,
         summary = dict(fn(config, directory, {d: results[d].directory for d in stage.deps}) or {})
         seconds = time.time() - t0
         io_utils.write_json(done_path, {"stage": stage.name, "key": key, "seconds": seconds,
-                                        "summary": summary, "finished": time.time()})
+                                        "summary": summary, "finished": time.time(),
+                                        "inputs": {d: results[d].directory for d in stage.deps}})
         results[stage.name] = StageResult(stage.name, "done", directory, seconds, summary)
         logging.info("[pipeline] %-22s done in %.1f s", stage.name, seconds)
     return [results[s.name] for s in stages if s.name in results]
+
+
+def stage_inputs(stage_dir: str) -> dict[str, str]:
+    """The dependency directories a finished stage was run with (from its DONE.json)."""
+    with open(os.path.join(stage_dir, DONE_FILE), encoding="utf-8") as f:
+        return dict(json.load(f).get("inputs", {}))
 
 
 def _closure(by_name: Mapping[str, Stage], names: Sequence[str]) -> list[str]:

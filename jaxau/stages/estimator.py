@@ -13,16 +13,27 @@ from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 
 
-def _estimator_cfg(config) -> dict:
+def _estimator_cfg(config, source_dir: str) -> dict:
+    """The estimator section plus how its frames were made, so `launch/predict.py` can redo it."""
+    from jaxau import pipeline
+
     cfg = dict(config.estimator)
     cfg["image_size"] = int(config.data.image_size)
+    name = os.path.basename(source_dir.rstrip("/")).rsplit("-", 1)[0]
+    mode = {"register_2d": "2d", "register_3d": "3d"}.get(name, "none")
+    alignment = {"mode": mode, "image_size": int(config.data.image_size)}
+    if mode != "none":
+        alignment["registration_dir"] = pipeline.stage_inputs(source_dir)["registration"]
+        alignment.update({k: dict(config[k]) for k in ("align", "align2d", "align3d")})
+    cfg["alignment"] = alignment
     return cfg
 
 
 def _train_and_evaluate(config, stage_dir, train, pool, targets, test_source_dir, val) -> dict:
     from jaxau.train import estimator
 
-    result = estimator.train(_estimator_cfg(config), stage_dir, train, pool=pool, pool_target_au=targets,
+    result = estimator.train(_estimator_cfg(config, test_source_dir), stage_dir, train, pool=pool,
+                             pool_target_au=targets,
                              val_frames=val, seed=int(config.seed), name="estimator")
     if result.preempted:
         raise SystemExit(143)

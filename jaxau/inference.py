@@ -1,0 +1,177 @@
+"""Batch AU inference on videos and images: frames -> faces -> alignment -> AU intensities -> CSV.
+
+`FramePredictor` redoes, for any frame, what the estimator's training frames went through: the model
+directory's ``estimator.json`` records the alignment (``none``: the face crop; ``2d``/``3d``: the
+registration model and alignment settings of the pipeline that produced the training set). Faces are
+found with OpenCV's Haar cascade. Frames that cannot be read or show no face become rows with
+``success = 0`` (AU columns 0, as OpenFace writes them) and are counted, never dropped.
+
+The CSV follows OpenFace 2's per-frame layout for the columns it shares: ``frame`` (1-based),
+``timestamp`` (s), ``success``, ``confidence``, ``pose_Rx``/``pose_Ry``/``pose_Rz`` (radians: pitch,
+yaw, roll) and one ``AUxx_r`` intensity (0..5) per AU of the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import os
+import time
+from typing import Iterator
+
+import numpy as np
+
+from jaxau import io_utils
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# 'none' alignment: a square crop this many times the detected face box, like the rendered frames.
+FACE_CROP_SCALE = 1.6
+
+
+@dataclasses.dataclass
+class Frame:
+    index: int                 # 0-based position in the input.
+    timestamp: float           # Seconds (video) or 0.0 (images).
+    image: np.ndarray | None   # RGB uint8, or None when it could not be read.
+    source: str
+
+
+def iter_input(spec: str) -> Iterator[Frame]:
+    """Frames of a video file, an image directory or a glob of images, in order.
+
+    Undecodable video frames and unreadable images are yielded with ``image=None`` at their place.
+    """
+    import cv2
+
+    from jaxau.data import video
+
+    if os.path.isfile(spec) and spec.lower().endswith(VIDEO_EXTENSIONS):
+        info = video.video_info(spec)
+        fps = info.fps or 0.0
+        report = video.DecodeReport(path=spec)
+        nxt = 0
+        for index, image in video.iter_frames(spec, report):
+            for missing in range(nxt, index):  # Frames the decoder rejected.
+                yield Frame(missing, missing / fps if fps else 0.0, None, spec)
+            yield Frame(index, index / fps if fps else 0.0, image, spec)
+            nxt = index + 1
+        for missing in range(nxt, max(report.expected_frames, nxt)):
+            yield Frame(missing, missing / fps if fps else 0.0, None, spec)
+        return
+    if os.path.isdir(spec):
+        paths = sorted(p for p in glob.glob(os.path.join(spec, "*")) if p.lower().endswith(IMAGE_EXTENSIONS))
+    else:
+        paths = sorted(glob.glob(spec))
+    if not paths:
+        raise FileNotFoundError(f"--input={spec!r}: no video file, image directory or matching images "
+                                f"(videos: {', '.join(VIDEO_EXTENSIONS)}; images: {', '.join(IMAGE_EXTENSIONS)}).")
+    for i, path in enumerate(paths):
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        yield Frame(i, 0.0, None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), path)
+
+
+class FramePredictor:
+    """A trained estimator plus the alignment its training frames had."""
+
+    def __init__(self, model_dir: str, batch_size: int = 16):
+        from jaxau.train import estimator
+
+        self.estimator = estimator.Predictor(model_dir, batch_size=batch_size)
+        self.au_names = self.estimator.au_names
+        self.size = self.estimator.image_size
+        self.alignment = dict(self.estimator.config.get("alignment") or {"mode": "none"})
+        self.mode = self.alignment["mode"]
+        self.aligner = None
+        if self.mode != "none":
+            import ml_collections
+
+            from jaxau.stages.register import Aligner
+
+            cfg = ml_collections.ConfigDict({
+                "data": {"image_size": self.size},
+                "align": {**self.alignment.get("align", {}), "boxes": "cascade", "batch_size": batch_size},
+                "align2d": self.alignment.get("align2d", {}), "align3d": self.alignment.get("align3d", {})})
+            self.aligner = Aligner(cfg, self.mode, self.alignment["registration_dir"])
+
+    def _crop(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        import cv2
+
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        half = FACE_CROP_SCALE * max(box[2] - box[0], box[3] - box[1]) / 2
+        src = np.float32([[cx - half, cy - half], [cx + half, cy - half], [cx - half, cy + half]])
+        dst = np.float32([[0, 0], [self.size, 0], [0, self.size]])
+        return cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (self.size, self.size),
+                              flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """``images`` uint8 [N, H, W, 3] (one size) -> success, confidence, pose [N, 3] (rad), au [N, K]."""
+        n = len(images)
+        pose = np.zeros((n, 3), np.float32)
+        if self.aligner is None:
+            from jaxau.align import detect
+
+            boxes, ok = detect.detect_faces(images)
+            aligned = np.stack([self._crop(im, b) if f else np.zeros((self.size, self.size, 3), np.uint8)
+                                for im, b, f in zip(images, boxes, ok)])
+            confidence = ok.astype(np.float32)
+        else:
+            aligned, ok, _, res = self.aligner({"image": images})
+            fit = np.asarray(res.fit_error, np.float32)
+            confidence = np.where(ok, np.clip(1.0 - fit / self.aligner.max_fit_error, 0.0, 1.0), 0.0)
+            yaw, pitch, roll = np.deg2rad(np.asarray(res.pose, np.float32)).T
+            pose = np.stack([pitch, yaw, roll], -1) * ok[:, None]
+        au = np.asarray(self.estimator.intensities(aligned), np.float32) * ok[:, None]
+        return {"success": ok, "confidence": confidence, "pose": pose, "au": au}
+
+
+def predict_to_csv(spec: str, output: str, model_dir: str, *, batch_size: int = 16,
+                   log_every: int = 100) -> dict:
+    """Runs `FramePredictor` over ``spec`` and writes the per-frame CSV atomically; returns a summary."""
+    predictor = FramePredictor(model_dir, batch_size)
+    header = (["frame", "timestamp", "success", "confidence", "pose_Rx", "pose_Ry", "pose_Rz"]
+              + [f"{a}_r" for a in predictor.au_names])
+    rows: list[list[str]] = []
+    counts = {"frames": 0, "success": 0, "unreadable": 0, "no_face": 0}
+    t0 = time.perf_counter()
+    pending: list[Frame] = []
+
+    def flush():
+        if not pending:
+            return
+        out = predictor(np.stack([f.image for f in pending]))
+        for j, f in enumerate(pending):
+            ok = bool(out["success"][j])
+            counts["success" if ok else "no_face"] += 1
+            rows.append([str(f.index + 1), f"{f.timestamp:.3f}", str(int(ok)), f"{out['confidence'][j]:.3f}",
+                         *(f"{v:.3f}" for v in out["pose"][j]), *(f"{v:.2f}" for v in out["au"][j])])
+        pending.clear()
+
+    for frame in iter_input(spec):
+        counts["frames"] += 1
+        if frame.image is None:
+            flush()
+            counts["unreadable"] += 1
+            rows.append([str(frame.index + 1), f"{frame.timestamp:.3f}", "0", "0.000", "0.000", "0.000", "0.000",
+                         *(["0.00"] * len(predictor.au_names))])
+            logging.warning("frame %d of %s could not be read", frame.index + 1, frame.source)
+            continue
+        if pending and pending[0].image.shape != frame.image.shape:
+            flush()
+        pending.append(frame)
+        if len(pending) == batch_size:
+            flush()
+        if counts["frames"] % log_every == 0:
+            dt = time.perf_counter() - t0
+            logging.info("predict: %d frames, %.1f frames/s", counts["frames"], counts["frames"] / dt)
+    flush()
+    rows.sort(key=lambda r: int(r[0]))
+    with io_utils.atomic_open(output, "w", encoding="utf-8") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join(r) + "\n")
+    seconds = time.perf_counter() - t0
+    counts["frames_per_second"] = counts["frames"] / seconds if seconds > 0 else float("nan")
+    logging.info("predict: %s -> %s: %s", spec, output, counts)
+    return counts
