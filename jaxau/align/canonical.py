@@ -84,7 +84,12 @@ def uv_raster(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = load_asset()
     depth = a.vertices[m.vertex_index, 2]
     uvz = np.stack([m.uv[:, 0] * size, m.uv[:, 1] * size, depth], -1).astype(np.float32)
-    frags = geometry.rasterize(jnp.asarray(uvz), jnp.asarray(m.triangles), size, size)
+    import jax
+
+    # Constant data: evaluate eagerly even when first needed inside a jit trace.
+    with jax.ensure_compile_time_eval():
+        frags = geometry.rasterize(jnp.asarray(uvz), jnp.asarray(m.triangles), size, size)
+        frags = jax.tree.map(np.asarray, frags)
     tid = np.asarray(frags.triangle_id)
     mask = np.asarray(frags.mask)
     corners = m.triangles[np.maximum(tid, 0)]
@@ -115,4 +120,23 @@ def weight_mask(size: int) -> np.ndarray:
     patches around the 68 points), eyes/nose/mouth 4, the rest of the face 3, elsewhere 0."""
     m = registration_mesh()
     corners, _, mask = uv_raster(size)
-    return (m.weights[corners].max(-1) * mask).astype(np.float32)
+    w = m.weights[corners].max(-1) * mask
+    # Landmarks inside a fold of the layout (inner lips) have their one-ring hidden under other
+    # surface; mark the texel at the landmark's UV itself too (when the map covers it).
+    rc = np.minimum((m.uv[m.landmarks][:, ::-1] * size).astype(np.int64), size - 1)
+    w[rc[:, 0], rc[:, 1]] = np.where(mask[rc[:, 0], rc[:, 1]], REGION_WEIGHTS[-1], w[rc[:, 0], rc[:, 1]])
+    return w.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def fill_index(size: int) -> np.ndarray:
+    """``[S * S]`` flat index of the nearest covered texel of every texel (itself when covered).
+
+    Gathering a position map with it extends the face outward, so bilinear samples at vertices on the
+    map's border never mix in the undefined texels outside (zeros in targets, free in predictions).
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    mask = uv_raster(size)[2]
+    _, (rows, cols) = distance_transform_edt(~mask, return_indices=True)
+    return (rows * size + cols).reshape(-1).astype(np.int32)

@@ -70,7 +70,9 @@ def decode(position_maps, mats, max_pos: float):
     """Normalised crop-space position maps -> image-space registration vertices ``[B, Vm, 3]``."""
     m = canonical.registration_mesh()
     size = position_maps.shape[1]
-    verts = sample_position_map(position_maps * max_pos, jnp.asarray(m.uv))
+    flat = position_maps.reshape(position_maps.shape[0], size * size, 3)
+    filled = flat[:, jnp.asarray(canonical.fill_index(size))].reshape(position_maps.shape)
+    verts = sample_position_map(filled * max_pos, jnp.asarray(m.uv))
     verts = verts.at[..., 2].add(-size / 2.0)
     return crop_lib.apply(crop_lib.invert(mats), verts)
 
@@ -110,11 +112,16 @@ class Registrar:
         self.crop_scale = float(settings["crop_scale"])
         self.crop_shift = float(settings["crop_shift"])
         self.batch_size = int(batch_size)
+        mean = settings.get("mean_map")
+        # Output = network + (mean map - 0.5): see jaxau.train.registration (zero for absolute maps).
+        self.offset = (np.zeros((self.size, self.size, 3), np.float32) if mean is None
+                       else np.asarray(mean, np.float32) - 0.5)
+        canonical.fill_index(self.size)  # build the constant UV raster outside any trace
         self._fn = jax.jit(self._apply)
 
     def _apply(self, variables, images, mats):
         crops = jax.vmap(lambda im, mm: crop_lib.warp_affine(im, mm, self.size))(images, mats) / 255.0
-        maps = self.model.apply(variables, crops, train=False)
+        maps = self.model.apply(variables, crops, train=False) + self.offset
         verts = decode(maps, mats, self.model.max_pos)
         s, r, t, err = jax.vmap(fit_pose)(verts)
         yaw, pitch, roll = head_angles(r)

@@ -1,0 +1,114 @@
+"""3-D alignment: move a registered mesh to the canonical frontal frame (or any chosen head pose),
+colour its vertices from the frame and rasterize it to N x N (issue #6, item 4; paper Sec. 3.1).
+
+Steps for one frame (all JAX, batched with ``vmap``):
+  1. visibility: rasterize the registered mesh in the input frame; a vertex is visible when its
+     depth is within ``tolerance`` (fraction of the face size) of the nearest surface at its pixel;
+  2. colour: bilinear samples of the frame at the vertices' image positions (times visibility, so
+     self-occluded surface comes out black, as in the paper's non-frontal experiments);
+  3. pose removal: ``canonical = R^T (v - t) / s`` with the fitted similarity
+     (:func:`jaxau.align.register.fit_pose`) -- identity and expression stay, pose / scale go;
+  4. target pose: rotate by the image-convention rotation of the wanted (yaw, pitch, roll)
+     (identity = frontal; other poses give the paper's 3-D pose augmentation, Fig. 5 c) and place
+     with a fixed output similarity so the template's face lands where the landmark-box crop of
+     :mod:`jaxau.align.crop` would put it;
+  5. rasterize with ``jaxau.geometry.rasterize`` and interpolate the colours; background black.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxau import geometry
+from jaxau.align import canonical, crop as crop_lib
+from jaxau.geometry.texture import sample_texture
+
+
+def output_placement(size: int, crop_scale: float = crop_lib.CROP_SCALE, crop_shift: float = crop_lib.CROP_SHIFT):
+    """``(scale, translation [2])`` placing canonical (decimetre) points in an N x N output.
+
+    The template's landmark box is cropped exactly as a detected face's would be.
+    """
+    m = canonical.registration_mesh()
+    box = crop_lib.landmark_box(m.canonical[m.landmarks])
+    mat = crop_lib.box_crop_matrix(box, size, crop_scale, crop_shift)
+    return float(mat[0, 0]), np.asarray(mat[:, 2], np.float32)
+
+
+def vertex_visibility(vertices, triangles, height: int, width: int, tolerance):
+    """1.0 for vertices not hidden behind other surface in the frame, else 0.0 (``[V]``)."""
+    frags = geometry.rasterize(vertices, triangles, height, width)
+    col = jnp.clip(jnp.floor(vertices[:, 0]).astype(jnp.int32), 0, width - 1)
+    row = jnp.clip(jnp.floor(vertices[:, 1]).astype(jnp.int32), 0, height - 1)
+    depth = jnp.where(frags.mask, frags.depth, -jnp.inf)[row, col]
+    inside = (vertices[:, 0] >= 0) & (vertices[:, 0] < width) & (vertices[:, 1] >= 0) & (vertices[:, 1] < height)
+    return (inside & (vertices[:, 2] >= depth - tolerance)).astype(jnp.float32)
+
+
+def vertex_colors(image, vertices):
+    """Bilinear colours ``[V, C]`` of a frame ``[H, W, C]`` at image-space vertices ``[V, 2+]``."""
+    return sample_texture(jnp.asarray(image, jnp.float32), vertices[:, None, :2], texel_units=True)[:, 0]
+
+
+def place(vertices, scale, rotation, translation, target_rotation, out_scale, out_translation):
+    """Image-space vertices -> output-frame vertices: undo the fitted similarity, apply the target
+    rotation (image convention) and the output placement."""
+    canon = jnp.einsum("ji,vj->vi", rotation, vertices - translation) / scale  # R^T (v - t) / s
+    posed = canon @ target_rotation.T
+    xy = out_scale * posed[:, :2] + out_translation
+    return jnp.concatenate([xy, out_scale * posed[:, 2:]], -1)
+
+
+def render_vertex_colors(vertices, colors, triangles, size: int):
+    """Rasterizes coloured vertices to ``size`` x ``size``: ``(image [N, N, C], mask [N, N])``."""
+    frags = geometry.rasterize(vertices, triangles, size, size)
+    img = geometry.interpolate(colors, triangles, frags)
+    return jnp.where(frags.mask[..., None], img, 0.0), frags.mask
+
+
+def frontalize(image, vertices, scale, rotation, translation, size: int, *, target_rotation=None,
+               occluded_black: bool = True, tolerance: float = 0.03, placement=None):
+    """3-D alignment of one frame (see the module docstring).
+
+    Args:
+      image: ``[H, W, 3]`` frame (uint8 or float; output in the same value range, float32).
+      vertices: ``[Vm, 3]`` registered image-space vertices (:class:`jaxau.align.register.Registrar`).
+      scale, rotation, translation: the fitted similarity (``fit_pose``).
+      size: output side N.
+      target_rotation: ``[3, 3]`` image-convention rotation of the output pose (None = frontal;
+        :func:`jaxau.align.register.pose_rotation` builds one from yaw / pitch / roll).
+      occluded_black: black out surface hidden in the input frame.
+      tolerance: visibility depth tolerance as a fraction of the fitted face size.
+      placement: ``(out_scale, out_translation)``; default :func:`output_placement`.
+
+    Returns:
+      ``(aligned [N, N, 3] float32, mask [N, N] bool)``.
+    """
+    m = canonical.registration_mesh()
+    tris = jnp.asarray(m.triangles)
+    h, w = image.shape[:2]
+    colors = vertex_colors(image, vertices)
+    if occluded_black:
+        from jaxau.align.register import _template_size
+
+        tol = tolerance * scale * _template_size()
+        colors = colors * vertex_visibility(vertices, tris, h, w, tol)[:, None]
+    if target_rotation is None:
+        target_rotation = jnp.eye(3, dtype=jnp.float32)
+    out_scale, out_t = output_placement(size) if placement is None else placement
+    out_v = place(vertices, scale, rotation, translation, target_rotation, out_scale, jnp.asarray(out_t))
+    return render_vertex_colors(out_v, colors, tris, size)
+
+
+@functools.partial(jax.jit, static_argnames=("size", "occluded_black"))
+def frontalize_batch(images, vertices, scale, rotation, translation, target_rotation, *, size: int,
+                     occluded_black: bool = True):
+    """`frontalize` over a batch (one target rotation ``[3, 3]`` or one per frame ``[B, 3, 3]``)."""
+    target_rotation = jnp.broadcast_to(target_rotation, (images.shape[0], 3, 3))
+    fn = lambda im, v, s, r, t, tr: frontalize(im, v, s, r, t, size, target_rotation=tr,  # noqa: E731
+                                               occluded_black=occluded_black)
+    return jax.vmap(fn)(images, vertices, scale, rotation, translation, target_rotation)

@@ -1,0 +1,52 @@
+"""2-D alignment: Procrustes of the 68 landmarks onto a frontal template and a similarity warp
+(issue #6, item 4; the paper's 2-D registration baseline).
+
+The template is the canonical head's landmarks (:mod:`jaxau.align.canonical`), seen frontally (or
+from a chosen head pose, for 2-D pose augmentation), scaled so that its frontal landmark box's mean
+side is ``template_scale`` x N and centred in the N x N output.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxau.align import canonical, crop as crop_lib
+from jaxau.geometry.procrustes import procrustes_2d, similarity_matrix_2d
+
+
+def template(size: int, template_scale: float = 0.8, rotation=None) -> np.ndarray:
+    """``[68, 2]`` template landmarks in an N x N output (``rotation``: image-convention [3, 3])."""
+    m = canonical.registration_mesh()
+    lm = m.canonical[m.landmarks].astype(np.float64)
+    box = crop_lib.landmark_box(lm)
+    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 0.0])
+    scale = template_scale * size / ((box[2] - box[0] + box[3] - box[1]) / 2)
+    pts = lm - centre
+    if rotation is not None:
+        pts = pts @ np.asarray(rotation, np.float64).T
+    return (scale * pts[:, :2] + size / 2.0).astype(np.float32)
+
+
+def alignment_matrix(landmarks, template_points):
+    """2x3 similarity taking frame landmarks ``[68, 2]`` onto the template (least squares)."""
+    s, r, t = procrustes_2d(jnp.asarray(landmarks)[:, :2], jnp.asarray(template_points))
+    return similarity_matrix_2d(s, r, t)
+
+
+_align = jax.jit(jax.vmap(alignment_matrix, in_axes=(0, None)))
+
+
+def align_2d(images, landmarks, size: int, template_points) -> tuple[np.ndarray, np.ndarray]:
+    """Aligns a batch: ``(aligned [B, N, N, 3] float32 in the input range, matrices [B, 2, 3])``."""
+    mats = _align(jnp.asarray(landmarks, jnp.float32), jnp.asarray(template_points, jnp.float32))
+    out = _warp(jnp.asarray(images), mats, size)
+    return np.asarray(out), np.asarray(mats)
+
+
+def _warp_impl(images, mats, size):
+    return jax.vmap(lambda im, m: crop_lib.warp_affine(im, m, size))(images, mats)
+
+
+_warp = jax.jit(_warp_impl, static_argnums=2)

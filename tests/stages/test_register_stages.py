@@ -1,0 +1,118 @@
+"""End to end on a tiny SynthFACS build: registration stage (a few steps) -> register_2d / register_3d
+write valid frame sets, count failures instead of dropping them, resume from chunks, and preview."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jaxau.data import frames as frames_lib
+
+
+def split_sizes(data_dir):
+    from jaxau.data import registry
+
+    info = registry.builder("synthfacs/fera_small", data_dir=data_dir).info
+    return {k: v.num_examples for k, v in info.splits.items()}
+
+
+def make_config(data_dir):
+    import configs.demo as demo
+
+    c = demo.get_config()
+    c.data.name = "synthfacs/fera_small"  # what tiny_synthfacs builds (the demo may use another config)
+    c.data.data_dir = data_dir
+    c.data.image_size = 32
+    c.registration.num_steps = 8
+    c.registration.log_every = 4
+    c.registration.checkpoint_every = 8
+    c.align.batch_size = 16
+    c.align.chunk_size = 32
+    return c
+
+
+@pytest.fixture(scope="module")
+def setup(request, tmp_path_factory):
+    from jaxau.stages import registration
+    from tests.stages import tiny_synthfacs
+
+    data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
+    config = make_config(data_dir)
+    root = tmp_path_factory.mktemp("stages")
+    reg_dir = str(root / "registration")
+    os.makedirs(reg_dir)
+    summary = registration.run(config, reg_dir, {"data": str(root / "data")})
+    return config, root, reg_dir, summary
+
+
+def test_registration_stage_writes_model_metrics_and_preview(setup):
+    config, _, reg_dir, summary = setup
+    assert summary["steps"] == 8 and summary["num_frames"] == split_sizes(config.data.data_dir)["test"]
+    with open(os.path.join(reg_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert set(metrics["landmark_nme_by_pose"]) == {str(p) for p in range(9)}
+    assert os.path.getsize(os.path.join(reg_dir, "preview_registration.png")) > 1000
+
+
+@pytest.mark.parametrize("mode", ["2d", "3d"])
+def test_register_stage_writes_valid_frame_sets(setup, mode):
+    from jaxau.stages import register
+
+    config, root, reg_dir, _ = setup
+    out = str(root / f"register_{mode}")
+    os.makedirs(out)
+    run = register.run_2d if mode == "2d" else register.run_3d
+    summary = run(config, out, {"data": str(root / "data"), "registration": reg_dir})
+    total = split_sizes(config.data.data_dir)
+    for split, n in total.items():
+        fs = frames_lib.load(os.path.join(out, f"{split}.npz"))
+        assert fs["image"].shape[1:] == (32, 32, 3)
+        assert list(fs["au_names"]) == config.data.aus.split(",")
+        assert summary[f"{split}_frames"] + summary[f"{split}_failed"] == n
+        assert len(fs["image"]) == summary[f"{split}_frames"]
+        assert fs["image"].mean() > 5  # not black frames
+    test = frames_lib.load(os.path.join(out, "test.npz"))
+    assert sorted(set(test["pose_id"].tolist())) == list(range(9)) or summary["test_failed"] > 0
+    assert os.path.getsize(os.path.join(out, f"preview_{mode}.png")) > 1000
+
+
+def test_failures_are_counted_and_listed_and_chunks_resume(setup, tmp_path):
+    from jaxau.stages import register
+
+    config, root, reg_dir, _ = setup
+    # Boxes from a CSV that has only the test subject's pose-4 frames: every other frame "no face".
+    import tensorflow_datasets as tfds
+
+    from jaxau.data import registry
+
+    ds = registry.builder(config.data.name, data_dir=config.data.data_dir).as_dataset(split="test")
+    rows = ["key,x0,y0,x1,y1"]
+    n_test = 0
+    for ex in tfds.as_numpy(ds):
+        n_test += 1
+        if int(ex["pose"]["id"]) == 4:
+            lm = ex["landmarks_2d"]
+            rows.append(f"{ex['sequence'].decode()}/{int(ex['frame'])},{lm[:, 0].min()},{lm[:, 1].min()},"
+                        f"{lm[:, 0].max()},{lm[:, 1].max()}")
+    csv_path = tmp_path / "boxes.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    config.align.boxes = str(csv_path)
+    out = str(tmp_path / "out")
+    os.makedirs(out)
+    summary = register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
+    n_ok = len(rows) - 1
+    assert 0 < n_ok < n_test
+    assert summary == {"test_frames": n_ok, "test_failed": n_test - n_ok}
+    with open(os.path.join(out, "failures.json")) as f:
+        failures = json.load(f)["test"]
+    assert failures["count"] == n_test - n_ok and len(failures["frames"]) == n_test - n_ok
+    assert {r["reason"] for r in failures["frames"]} == {"no face"}
+    # Resume: a finished chunk is not recomputed (we corrupt its image to detect recomputation).
+    chunk = os.path.join(out, "chunks", "test-00000.npz")
+    with np.load(chunk) as z:
+        saved = {k: z[k] for k in z.files}
+    saved["image"] = np.full_like(saved["image"], 7)
+    np.savez(chunk, **saved)
+    register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
+    assert np.all(frames_lib.load(os.path.join(out, "test.npz"))["image"][:len(saved["image"])] == 7)
