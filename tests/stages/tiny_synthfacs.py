@@ -9,6 +9,7 @@ directory (keyed by ``VERSION``), so it is built once per checkout.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 
 VERSION = "v1"
@@ -18,10 +19,21 @@ MAX_FRAMES = {"train": None, "validation": 9, "test": None}
 
 def build(root: str) -> str:
     """Builds (once) and returns the TFDS data_dir holding the tiny ``synthfacs/fera_small``."""
+    data_dir = os.path.join(root, f"tfds_{VERSION}")
+    os.makedirs(root, exist_ok=True)
+    # pytest-xdist workers may ask at the same time: one builds, the others wait for it.
+    with open(os.path.join(root, f"build_{VERSION}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _build(data_dir)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(data_dir: str) -> str:
     from jaxau.data import resolve
     from jaxau.face import synth
 
-    data_dir = os.path.join(root, f"tfds_{VERSION}")
     original = synth.generate_examples
 
     def small(config, split, **kwargs):
