@@ -97,6 +97,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.estimator.freeze = ""         # No ImageNet weights on this machine: train from scratch.
     c.estimator.pretrained = ""
     c.estimator.readout = "argmax"
+    c.estimator.normalization = "none"  # Paper Sec. 4.5 / Table 3: 'au0' or 'mean' (personal normalisation).
 
     c.report = ml_collections.ConfigDict()
     c.report.title = "jaxau demo on SynthFACS (fera_demo)"

@@ -80,6 +80,11 @@ class FramePredictor:
 
         self.estimator = estimator.Predictor(model_dir, batch_size=batch_size)
         self.au_names = self.estimator.au_names
+        if self.estimator.config.get("normalization", "none") != "none":
+            # Needs per-person reference images (a neutral or mean face) before the first estimate.
+            raise ValueError(f"{model_dir} was trained with personal normalisation "
+                             f"'{self.estimator.config['normalization']}'; launch/predict.py supports "
+                             "normalization='none' models only (see BUILD_NOTES.md, known limits).")
         self.size = self.estimator.image_size
         self.alignment = dict(self.estimator.config.get("alignment") or {"mode": "none"})
         self.mode = self.alignment["mode"]

@@ -46,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.estimator.pretrained = ""        # Path to vgg16_weights_tf_dim_ordering_tf_kernels.h5 (user supplied).
     c.estimator.preprocessing = "caffe"
     c.estimator.readout = "argmax"
+    c.estimator.normalization = "none"  # Paper Sec. 4.5 / Table 3: 'au0' or 'mean' (personal normalisation).
     c.estimator.flip = True
     c.estimator.eval_every = 200
     c.estimator.checkpoint_every = 200

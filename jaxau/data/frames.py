@@ -129,3 +129,22 @@ def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | 
         frames = with_aus(frames, aus)
     validate(frames, f"{name}:{split}")
     return frames
+
+
+def normalized(frames: FrameSet, kind: str, mode: str = "half") -> FrameSet:
+    """Personal normalisation of a frame set (paper Sec. 4.5; `jaxau.data.normalize`).
+
+    ``kind``: 'none' (unchanged), 'mean' (frame minus the subject's mean image over this set) or 'au0'
+    (frame minus the subject's neutral frame: the mean of frames flagged ``neutral`` when the set has
+    that field, else the frame nearest the subject's median image). No AU labels are used, so the same
+    call serves training and test sets. The 'half' difference 0.5 + 0.5 d is stored back as uint8.
+    """
+    if kind == "none":
+        return frames
+    from jaxau.data import normalize
+
+    refs = normalize.references_for(kind, frames["image"], frames["subject"], frames.get("neutral"))
+    diff = normalize.normalize_frames(frames["image"], frames["subject"], refs, mode)
+    out = dict(frames)
+    out["image"] = np.clip(np.round(diff * 255.0), 0, 255).astype(np.uint8)
+    return out

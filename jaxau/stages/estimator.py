@@ -29,6 +29,11 @@ def _estimator_cfg(config, source_dir: str) -> dict:
     return cfg
 
 
+def _load(config, path: str) -> frames_lib.FrameSet:
+    """A frame set, personally normalised per ``config.estimator.normalization`` (Sec. 4.5)."""
+    return frames_lib.normalized(frames_lib.load(path), config.estimator.get("normalization", "none"))
+
+
 def _train_and_evaluate(config, stage_dir, train, pool, targets, test_source_dir, val) -> dict:
     from jaxau.train import estimator
 
@@ -39,7 +44,7 @@ def _train_and_evaluate(config, stage_dir, train, pool, targets, test_source_dir
         raise SystemExit(143)
     from jaxau.train import estimator_runs
 
-    test = frames_lib.load(frames_stage.split_path(test_source_dir, "test"))
+    test = _load(config, frames_stage.split_path(test_source_dir, "test"))
     record = estimator_runs.score(config, stage_dir, test, os.path.join(stage_dir, "eval"))
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],
             "train_examples": int(len(pool) if pool is not None else len(train["image"]))}
@@ -50,9 +55,8 @@ def run_real(config, stage_dir: str, inputs) -> dict:
     from jaxau.train import estimator_runs
 
     (source,) = [d for name, d in inputs.items() if name != "data"]
-    train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(source, "train")),
-                                frames_stage.aus(config))
-    val = frames_lib.load(frames_stage.split_path(source, "validation"))
+    train = frames_lib.with_aus(_load(config, frames_stage.split_path(source, "train")), frames_stage.aus(config))
+    val = _load(config, frames_stage.split_path(source, "validation"))
     pool, targets = estimator_runs.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
                                                  os.path.join(stage_dir, "balance.json"))
     return _train_and_evaluate(config, stage_dir, train, pool, targets, source, val)
@@ -60,8 +64,8 @@ def run_real(config, stage_dir: str, inputs) -> dict:
 
 def run_synthetic(config, stage_dir: str, inputs) -> dict:
     """The synthetic balanced set written by the ``synthesis`` stage; tested on real registered frames."""
-    train = frames_lib.with_aus(frames_lib.load(os.path.join(inputs["synthesis"], "synthetic.npz")),
+    train = frames_lib.with_aus(_load(config, os.path.join(inputs["synthesis"], "synthetic.npz")),
                                 frames_stage.aus(config))
     real = inputs["register_3d"]
-    val = frames_lib.load(frames_stage.split_path(real, "validation"))
+    val = _load(config, frames_stage.split_path(real, "validation"))
     return _train_and_evaluate(config, stage_dir, train, None, None, real, val)

@@ -21,12 +21,14 @@ from jaxau.train import estimator
 
 
 def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> frames_lib.FrameSet:
+    """A split of ``config.data`` at the estimator's size, personally normalised as configured."""
     directory = resolve.data_dir(config, workdir)
     resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
     aus = [a for a in str(config.data.aus).replace(",", " ").split() if a]
-    return frames_lib.load_tfds(config.data.name, split, data_dir=directory,
-                                image_size=int(config.estimator.image_size), aus=aus,
-                                pose_ids=resolve.poses(pose_spec))
+    frames = frames_lib.load_tfds(config.data.name, split, data_dir=directory,
+                                  image_size=int(config.estimator.image_size), aus=aus,
+                                  pose_ids=resolve.poses(pose_spec))
+    return frames_lib.normalized(frames, config.estimator.get("normalization", "none"))
 
 
 def balanced_pool(frames: frames_lib.FrameSet, per_level: int, seed: int,

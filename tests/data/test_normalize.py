@@ -60,3 +60,19 @@ def test_normalize_frames_and_modes():
     with pytest.raises(ValueError, match="Unknown normalization"):
         normalize.references_for("median", images, subjects)
     assert normalize.references_for("none", images, subjects) is None
+
+
+def test_frame_set_normalisation_is_per_subject_and_label_free():
+    from jaxau.data import frames as frames_lib
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (6, 4, 4, 3)).astype(np.uint8)
+    fs = {"image": img, "subject": np.asarray(["a", "a", "a", "b", "b", "b"]),
+          "au_intensity": np.full((6, 1), -1, np.int32), "au_names": np.asarray(["AU01"])}
+    out = frames_lib.normalized(fs, "mean")
+    for subj in ("a", "b"):
+        m = fs["subject"] == subj
+        expected = 0.5 + 0.5 * (img[m] / 255.0 - (img[m] / 255.0).mean(0))
+        np.testing.assert_allclose(out["image"][m], np.round(expected * 255), atol=1)
+    assert frames_lib.normalized(fs, "none") is fs
+    assert frames_lib.normalized(fs, "au0")["image"].dtype == np.uint8
