@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/rasterizer.py [--quick]`` from the repository root. Reports ms per image for
 rasterize + interpolate (forward) and forward + backward through ``interpolate`` (gradients w.r.t.
-per-vertex colours and vertex positions), at several resolutions, batch sizes and mesh densities.
+per-vertex colours and vertex positions), at several resolutions, batch sizes and mesh densities;
+then ``soft_silhouette`` (forward, forward + backward) and ``render_attributes`` with supersampling.
 """
 
 import argparse
@@ -16,7 +17,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxau.geometry import interpolate, rasterize  # noqa: E402
+from jaxau.geometry import interpolate, rasterize, render_attributes, soft_silhouette  # noqa
 
 
 def face_mesh(grid=256, image=256, coverage=0.6, seed=0):
@@ -93,6 +94,24 @@ def run(grid, size, batch, reps):
           f"fwd+bwd {ms(bwd[0]):6.1f} ms/img (cpu {ms(bwd[1]):6.1f})", flush=True)
 
 
+def run_soft(size, reps):
+    verts, tris = face_mesh(grid=256, image=size)
+    colors = np.random.default_rng(1).uniform(size=(len(verts), 3)).astype(np.float32)
+    for sigma in (0.5, 1.0):
+        fwd = jax.jit(lambda v, s=sigma: soft_silhouette(v, tris, size, size, sigma=s))
+        bwd = jax.jit(jax.grad(lambda v, s=sigma: jnp.sum(
+            soft_silhouette(v, tris, size, size, sigma=s) ** 2)))
+        f, b = timeit(fwd, verts, reps=reps), timeit(bwd, verts, reps=reps)
+        print(f"soft_silhouette T={len(tris)} {size}x{size} sigma {sigma}: forward {1e3 * f[0]:6.1f} "
+              f"ms (cpu {1e3 * f[1]:6.1f})  fwd+bwd {1e3 * b[0]:6.1f} ms (cpu {1e3 * b[1]:6.1f})",
+              flush=True)
+    for k in (2, 4):
+        ren = jax.jit(lambda v, c, k=k: render_attributes(v, tris, c, size, size, supersample=k))
+        r = timeit(ren, verts, colors, reps=reps)
+        print(f"render_attributes T={len(tris)} {size}x{size} supersample {k}: {1e3 * r[0]:6.1f} ms "
+              f"(cpu {1e3 * r[1]:6.1f})", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="256x256 batch 1 only")
@@ -105,6 +124,8 @@ def main():
         (512, 512, 1)]
     for grid, size, batch in configs:
         run(grid, size, batch, args.reps)
+    if not args.quick:
+        run_soft(256, args.reps)
 
 
 if __name__ == "__main__":
