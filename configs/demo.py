@@ -4,14 +4,18 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: <= 15 minutes on a 2-core CPU with no GPU (stages already finished in the same
-workdir are reused, so a re-run takes seconds). Outputs: ``workdir/demo/report.md`` and
-``report.html`` with a Table-2-style ICC table (2D/3D registration x real/synthetic training),
-synthesized contact sheets, learning curves, label distributions and per-stage timings.
+Expected runtime: ~7 minutes on a quiet 2-core CPU with no GPU (measured 2026-11-24: SynthFACS
+``fera_demo`` build ~1.5-2.5 min, registration 73 s, both registrations 19 s, generator 27 s,
+synthesis 2 s, four estimators ~20 s each); stages already finished in the same workdir are reused,
+so a re-run takes seconds. Outputs: ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style
+ICC table (no / 2D / 3D registration x real / synthetic training), per-pose ICC, label distributions
+before and after resampling, learning curves, registration / alignment / synthesis contact sheets and
+per-stage timings.
 
-What it should reproduce: the paper's Table 2 ordering on SynthFACS's FERA-like domain — 3D
-registration >= 2D, synthetic (balanced) training >= real training in mean ICC — at a small scale.
-The absolute ICCs are not the paper's (different data, tiny models, minutes of CPU training).
+What it shows: the whole pipeline running end to end, cached and resumable. It does NOT reproduce the
+paper's numbers or their ordering: at this size (480 training frames, networks trained from scratch for
+a few hundred steps on 2 cores) the estimators are close to constant predictors (mean ICC ~0, see
+BUILD_NOTES.md "Main job"). Paper-sized experiment configs (``configs/paper/``) are not written yet.
 """
 
 import ml_collections
