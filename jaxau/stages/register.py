@@ -88,7 +88,7 @@ class Aligner:
         """``(aligned uint8 [n_ok, S, S, 3], ok [n] bool, reasons [n], registration)``."""
         boxes, found = self.face_boxes(batch)
         images = batch["image"]
-        res = self.registrar(images, np.where(found[:, None], boxes, _dummy_box(images)))
+        res = self.registrar(images, np.where(found[:, None], boxes, _centre_box(images)))
         ok = found & (res.fit_error <= self.max_fit_error)
         reasons = ["" if o else ("no face" if not f else f"fit error {e:.3f} > {self.max_fit_error}")
                    for o, f, e in zip(ok, found, res.fit_error)]
@@ -120,7 +120,7 @@ class Aligner:
         return np.concatenate(outs) if outs else np.zeros((0, self.size, self.size, 3), np.uint8)
 
 
-def _dummy_box(images):
+def _centre_box(images):
     h, w = images.shape[1:3]
     return np.array([w * 0.25, h * 0.25, w * 0.75, h * 0.75], np.float32)
 

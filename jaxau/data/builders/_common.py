@@ -366,3 +366,19 @@ def load_bp4d_labels(occurrence: Path, intensity: Mapping[str, Path], dataset: s
         for frame, code in read_frame_code_file(path, dataset).items():
             table.set_code("au_intensity", a, frame, code)
     return table
+
+
+def intensity_files(int_dir, subj: str, task: str, aus, missing: list) -> dict:
+    """BP4D / BP4D+ per-AU intensity files ``<int_dir>/AUxx/<subj>_<task>_AUxx.csv`` (any case).
+
+    Returns ``{AU: path}`` for the files found; appends ``(what, expected path)`` to ``missing`` for the
+    others, so a build can report every missing file at once.
+    """
+    found_files = {}
+    for a in aus:
+        found = match_entries(int_dir / a, rf"{subj}_{task}_{a}\.csv")
+        if found:
+            found_files[a] = found[0]
+        else:
+            missing.append((f"{a} intensity labels of {subj}_{task}", int_dir / a / f"{subj}_{task}_{a}.csv"))
+    return found_files

@@ -118,14 +118,7 @@ class Bp4d(_base.AuDatasetBuilder):
         sources, missing = [], []
         for occ in _common.match_entries(occ_dir, _SEQ.pattern):
             subj, task = (g.upper() for g in _SEQ.fullmatch(occ.name).groups())
-            ints = {}
-            for a in INTENSITY_AUS:
-                found = _common.match_entries(int_dir / a, rf"{subj}_{task}_{a}\.csv")
-                if found:
-                    ints[a] = found[0]
-                else:
-                    missing.append((f"{a} intensity labels of {subj}_{task}",
-                                    int_dir / a / f"{subj}_{task}_{a}.csv"))
+            ints = _common.intensity_files(int_dir, subj, task, INTENSITY_AUS, missing)
             folder = image_root / subj / task
             if not folder.is_dir():
                 missing.append((f"images of {subj}_{task}", folder))
