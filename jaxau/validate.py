@@ -90,15 +90,14 @@ def existing_dir(config: Any, field: str, *, what: str = "directory") -> str:
 
 
 def workdir(path: str | None) -> str:
-    """The launcher's --workdir: required; created if missing (its parent must exist)."""
+    """The launcher's --workdir: required; created with its parents if missing."""
     if not path:
         raise ConfigError("--workdir is required: pass --workdir=/path/to/run (created if missing).")
     path = os.path.abspath(os.path.expanduser(path))
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise ConfigError(f"--workdir={path}: its parent directory {parent} does not exist; create it "
-                          "or choose another path.")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(f"--workdir={path} is a file, not a directory: choose another path.")
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--workdir={path} cannot be created ({e.strerror}): choose a writable path.") from None
     return path

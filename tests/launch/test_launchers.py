@@ -54,9 +54,18 @@ def test_missing_workdir():
     assert errors == ["error: --workdir is required: pass --workdir=/path/to/run (created if missing)."], stderr
 
 
-def test_workdir_with_missing_parent(tmp_path):
-    rc, errors, _ = _launch("reproduce.py", "--config=configs/demo.py", f"--workdir={tmp_path / 'a' / 'b'}")
-    assert rc == 2 and "its parent directory" in errors[0]
+def test_workdir_that_is_a_file(tmp_path):
+    (tmp_path / "a").write_text("x")
+    rc, errors, _ = _launch("reproduce.py", "--config=configs/demo.py", f"--workdir={tmp_path / 'a'}")
+    assert rc == 2 and errors == [f"error: --workdir={tmp_path / 'a'} is a file, not a directory: choose another path."]
+
+
+def test_workdir_parents_are_created(tmp_path):
+    # The README's main command uses workdir/demo in a fresh clone, where workdir/ does not exist yet.
+    from jaxau import validate
+
+    assert validate.workdir(str(tmp_path / "a" / "b")) == str(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
 
 
 def test_missing_config(tmp_path):
