@@ -4,9 +4,9 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: ~7 minutes on a quiet 2-core CPU with no GPU (measured 2026-11-24: SynthFACS
-``fera_demo`` build ~1.5-2.5 min, registration 73 s, both registrations 19 s, generator 27 s,
-synthesis 2 s, four estimators ~20 s each); stages already finished in the same workdir are reused,
+Expected runtime: ~4-5 minutes on a quiet 2-core CPU with no GPU (measured 2026-11-24 from a fresh
+clone, venv and install included: 4 min 37 s; SynthFACS ``fera_demo`` build 34 s, registration 72 s,
+both registrations 17 s, generator 28 s, synthesis 2 s, four estimators 14-22 s each); stages already finished in the same workdir are reused,
 so a re-run takes seconds. Outputs: ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style
 ICC table (no / 2D / 3D registration x real / synthetic training), per-pose ICC, label distributions
 before and after resampling, learning curves, registration / alignment / synthesis contact sheets and
