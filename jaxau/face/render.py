@@ -59,16 +59,6 @@ def to_image(vertices, rotation, scale, translation):
                       s * r[..., 2]], -1)
 
 
-def vertex_normals(vertices, triangles):
-    """Area-weighted vertex normals ``[V,3]`` (jax; unit length)."""
-    v0, v1, v2 = (vertices[triangles[:, k]] for k in range(3))
-    fn = jnp.cross(v1 - v0, v2 - v0)
-    n = jnp.zeros_like(vertices)
-    for k in range(3):
-        n = n.at[triangles[:, k]].add(fn)
-    return n / jnp.maximum(jnp.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
-
-
 def _one_ring_mask(tris, seeds, nv):
     m = np.zeros(nv, np.float32)
     m[seeds] = 1.0
@@ -136,7 +126,7 @@ class Renderer:
         zb = verts_img[:, 2] - self.depth_bias * scene["scale"]
         v_ss = jnp.stack([verts_img[:, 0] * ss, verts_img[:, 1] * ss, zb], -1)
         frags = geometry.rasterize(v_ss, self.triangles, height * ss, width * ss)
-        n_head = vertex_normals(verts_head, self.triangles)
+        n_head = geometry.vertex_normals(verts_head, self.triangles)
         n_view = n_head @ rotation.T
         attr = geometry.interpolate(jnp.concatenate([a_attr, n_view], 1), self.triangles, frags)
         p, eye_dir, kind = attr[..., 0:3], attr[..., 3:6], attr[..., 6:12]
