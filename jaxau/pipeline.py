@@ -1,14 +1,17 @@
-"""Stages, their content-addressed caching, and running a paper experiment as a chain of stages.
+"""Stages, their content-addressed caching, and running an experiment as a graph of stages.
 
-A stage reads its dependencies' artifact directories and writes its own under
-``<root>/stages/<name>-<key>``, where ``key`` hashes the config subtree the stage declares it depends
-on, the stage's code version, and the keys of its dependencies. Consequences:
+A stage reads its inputs' artifact directories and writes its own under
+``<root>/stages/<name>-<key>``, where ``key`` hashes the config subtrees the stage declares it depends
+on, the stage's code version, and the keys of its inputs. An experiment is a graph of `Node`s (a stage
+bound to a config and to the nodes filling its input roles; `jaxau.stages.graph` builds them from an
+experiment config). Consequences:
 
-* re-running an experiment skips every stage whose key is unchanged (its ``DONE.json`` exists);
-* two experiments sharing a root share identical stages (a sweep over the estimator does not redo
-  registration or generator training);
+* re-running an experiment skips every node whose key is unchanged (its ``DONE.json`` exists);
+* experiments sharing a root share identical nodes (a sweep over the estimator does not redo
+  registration or generator training; Table 3 after Table 2 trains two estimators);
 * an interrupted stage resumes in place (its checkpoints live in its directory), and ``DONE.json`` is
-  written atomically last, so a half-finished stage is never taken as done.
+  written atomically last, so a half-finished stage is never taken as done;
+* a stage that raises is reported as failed and only its dependents are skipped.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class Stage:
       impl: ``"module:function"`` implementing ``fn(config, stage_dir, inputs) -> summary dict``,
         where ``inputs`` maps dependency names to their stage directories. Imported lazily.
       version: bump when the implementation changes its output for the same config.
+      ignore: dotted paths inside ``config_keys`` that do not change this stage's output (e.g.
+        ``data.test_poses`` for everything but scoring), left out of the hash so experiments that
+        differ only there share the stage.
     """
 
     name: str
@@ -47,6 +53,7 @@ class Stage:
     deps: tuple[str, ...] = ()
     impl: str = ""
     version: int = 1
+    ignore: tuple[str, ...] = ()
 
     def load(self) -> Callable[..., Mapping[str, Any]] | None:
         """The implementation, or None when that part of jaxau is not built (module missing)."""
@@ -79,12 +86,75 @@ def _plain(value: Any) -> Any:
 
 def stage_key(stage: Stage, config: Any, dep_keys: Sequence[str]) -> str:
     """Content hash of what defines a stage's output."""
-    payload = {
-        "stage": stage.name, "version": stage.version, "deps": list(dep_keys),
-        "config": {k: _plain(_lookup(config, k)) for k in stage.config_keys},
-    }
+    hashed = {k: _plain(_lookup(config, k)) for k in stage.config_keys}
+    for path in stage.ignore:
+        section, _, leaf = path.rpartition(".")
+        node = hashed.get(section.split(".")[0]) if section else hashed
+        for part in section.split(".")[1:] if section else ():
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    payload = {"stage": stage.name, "version": stage.version, "deps": list(dep_keys), "config": hashed}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One instance of a stage in an experiment graph.
+
+    Paper experiments run the same stage several times with different inputs or settings (2-D and
+    3-D registration of two datasets, generators with and without the idiosyncratic loss, ...). A
+    node binds a `Stage` to the config it sees and to the nodes that fill its input roles.
+
+    Attributes:
+      name: unique name in the graph; `GraphBuilder` uses ``<stage>-<key>``, so identical work
+        (same stage, config and inputs) is one node however many experiment columns need it.
+      stage: the stage it runs.
+      config: the config the stage sees (an experiment's config with a domain's ``data`` section
+        and a column's overrides applied).
+      deps: role -> node name; the roles are what the implementation reads from ``inputs``.
+      key: the content hash (`node_key`), also the suffix of the stage directory.
+    """
+
+    name: str
+    stage: Stage
+    config: Any
+    deps: Mapping[str, str]
+    key: str
+
+
+def node_key(stage: Stage, config: Any, deps: Mapping[str, str], keys: Mapping[str, str]) -> str:
+    """A node's content hash: the stage's config subtrees plus its inputs' keys, by role.
+
+    The stage's declared ``deps`` come first in their declared order (so a plain pipeline keeps the
+    keys it always had); extra roles are appended as ``role=key``, sorted.
+    """
+    ordered = [keys[deps[r]] for r in stage.deps]
+    ordered += [f"{r}={keys[deps[r]]}" for r in sorted(set(deps) - set(stage.deps))]
+    return stage_key(stage, config, ordered)
+
+
+class GraphBuilder:
+    """Collects nodes in dependency order, merging identical ones (same stage, config and inputs)."""
+
+    def __init__(self):
+        self.nodes: dict[str, Node] = {}
+
+    def add(self, stage: Stage, config: Any, deps: Mapping[str, str] | None = None) -> str:
+        """Adds (or finds) the node running ``stage`` on ``config`` with ``deps``; returns its name."""
+        deps = dict(deps or {})
+        missing = [r for r in stage.deps if r not in deps]
+        if missing:
+            raise ValueError(f"stage {stage.name!r} needs inputs {missing}; given {sorted(deps)}.")
+        key = node_key(stage, config, deps, {n: self.nodes[n].key for n in deps.values()})
+        name = f"{stage.name}-{key}"
+        if name not in self.nodes:
+            self.nodes[name] = Node(name, stage, config, deps, key)
+        return name
+
+    def graph(self) -> list[Node]:
+        return list(self.nodes.values())
 
 
 @dataclasses.dataclass
@@ -95,57 +165,87 @@ class StageResult:
     seconds: float
     summary: Mapping[str, Any]
     message: str = ""
+    stage: str = ""        # the stage a graph node runs (== name for a plain pipeline)
 
 
 def run_pipeline(stages: Sequence[Stage], config: Any, root: str, *,
                  only: Sequence[str] | None = None) -> list[StageResult]:
-    """Runs ``stages`` in order under ``root``, reusing finished ones.
+    """Runs ``stages`` in order under ``root`` with one config, reusing finished ones.
 
-    A stage whose implementation is not built yet is reported as ``'not built'`` and everything that
-    depends on it as ``'blocked'``; the others still run. ``only`` restricts execution to the named
-    stages (their dependencies must already be done or are run first).
+    Each stage's inputs are the stages named in its ``deps`` (role == stage name). A stage whose
+    implementation is not built yet is reported as ``'not built'`` and everything that depends on
+    it as ``'blocked'``; the others still run. ``only`` restricts execution to the named stages
+    (their dependencies must already be done or are run first).
     """
-    by_name = {s.name: s for s in stages}
-    keys: dict[str, str] = {}
-    results: dict[str, StageResult] = {}
-    wanted = _closure(by_name, only) if only else [s.name for s in stages]
+    nodes, keys = [], {}
     for stage in stages:
-        if stage.name not in wanted:
+        if any(d not in keys for d in stage.deps):
+            raise ValueError(f"stage {stage.name!r} depends on {stage.deps}, not all listed before it.")
+        deps = {d: d for d in stage.deps}
+        keys[stage.name] = node_key(stage, config, deps, keys)
+        nodes.append(Node(stage.name, stage, config, deps, keys[stage.name]))
+    return run_graph(nodes, root, only=only)
+
+
+def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = None) -> list[StageResult]:
+    """Runs graph ``nodes`` (dependencies first) under ``root``, reusing finished ones.
+
+    ``only``: run just these nodes and what they need; an entry may be a node name or a stage name
+    (every node of that stage).
+    """
+    by_name = {n.name: n for n in nodes}
+    results: dict[str, StageResult] = {}
+    if only:
+        stages_named = {n.stage.name for n in nodes}
+        unknown = [o for o in only if o not in by_name and o not in stages_named]
+        if unknown:
+            raise KeyError(f"Unknown stage {unknown[0]!r}; stages are {sorted(stages_named)}.")
+        wanted = set(_closure(by_name, [n.name for n in nodes if n.name in only or n.stage.name in only]))
+    else:
+        wanted = set(by_name)
+    for node in nodes:
+        if node.name not in wanted:
             continue
-        missing = [d for d in stage.deps if results.get(d) is None or results[d].status not in ("done", "cached")]
+        stage = node.stage
+        missing = [d for d in node.deps.values()
+                   if results.get(d) is None or results[d].status not in ("done", "cached")]
         if missing:
-            results[stage.name] = StageResult(stage.name, "blocked", None, 0.0, {},
-                                              f"needs {', '.join(missing)}")
-            logging.warning("[pipeline] %-22s blocked: needs %s", stage.name, ", ".join(missing))
+            results[node.name] = StageResult(node.name, "blocked", None, 0.0, {},
+                                             f"needs {', '.join(missing)}", stage.name)
+            logging.warning("[pipeline] %-22s blocked: needs %s", node.name, ", ".join(missing))
             continue
-        key = stage_key(stage, config, [keys[d] for d in stage.deps])
-        keys[stage.name] = key
-        directory = os.path.join(root, "stages", f"{stage.name}-{key}")
+        directory = os.path.join(root, "stages", f"{stage.name}-{node.key}")
         done_path = os.path.join(directory, DONE_FILE)
         if os.path.exists(done_path):
             with open(done_path, encoding="utf-8") as f:
                 record = json.load(f)
-            results[stage.name] = StageResult(stage.name, "cached", directory, record.get("seconds", 0.0),
-                                              record.get("summary", {}))
-            logging.info("[pipeline] %-22s cached (%s)", stage.name, directory)
+            results[node.name] = StageResult(node.name, "cached", directory, record.get("seconds", 0.0),
+                                             record.get("summary", {}), "", stage.name)
+            logging.info("[pipeline] %-22s cached (%s)", node.name, directory)
             continue
         fn = stage.load()
         if fn is None:
-            results[stage.name] = StageResult(stage.name, "not built", None, 0.0, {},
-                                              f"{stage.impl} is not built yet")
-            logging.warning("[pipeline] %-22s NOT BUILT YET (%s)", stage.name, stage.impl)
+            results[node.name] = StageResult(node.name, "not built", None, 0.0, {},
+                                             f"{stage.impl} is not built yet", stage.name)
+            logging.warning("[pipeline] %-22s NOT BUILT YET (%s)", node.name, stage.impl)
             continue
         os.makedirs(directory, exist_ok=True)
-        logging.info("[pipeline] %-22s running: %s -> %s", stage.name, stage.description, directory)
+        logging.info("[pipeline] %-22s running: %s -> %s", node.name, stage.description, directory)
         t0 = time.time()
-        summary = dict(fn(config, directory, {d: results[d].directory for d in stage.deps}) or {})
+        inputs = {role: results[d].directory for role, d in node.deps.items()}
+        try:
+            summary = dict(fn(node.config, directory, inputs) or {})
+        except Exception as e:  # noqa: BLE001 -- recorded, dependents blocked, the others still run.
+            logging.exception("[pipeline] %-22s FAILED", node.name)
+            results[node.name] = StageResult(node.name, "failed", directory, time.time() - t0, {},
+                                             f"{type(e).__name__}: {e}".splitlines()[0][:300], stage.name)
+            continue
         seconds = time.time() - t0
-        io_utils.write_json(done_path, {"stage": stage.name, "key": key, "seconds": seconds,
-                                        "summary": summary, "finished": time.time(),
-                                        "inputs": {d: results[d].directory for d in stage.deps}})
-        results[stage.name] = StageResult(stage.name, "done", directory, seconds, summary)
-        logging.info("[pipeline] %-22s done in %.1f s", stage.name, seconds)
-    return [results[s.name] for s in stages if s.name in results]
+        io_utils.write_json(done_path, {"stage": stage.name, "key": node.key, "seconds": seconds,
+                                        "summary": summary, "finished": time.time(), "inputs": inputs})
+        results[node.name] = StageResult(node.name, "done", directory, seconds, summary, "", stage.name)
+        logging.info("[pipeline] %-22s done in %.1f s", node.name, seconds)
+    return [results[n.name] for n in nodes if n.name in results]
 
 
 def stage_inputs(stage_dir: str) -> dict[str, str]:
@@ -154,13 +254,11 @@ def stage_inputs(stage_dir: str) -> dict[str, str]:
         return dict(json.load(f).get("inputs", {}))
 
 
-def _closure(by_name: Mapping[str, Stage], names: Sequence[str]) -> list[str]:
+def _closure(by_name: Mapping[str, Node], names: Sequence[str]) -> list[str]:
     out: list[str] = []
 
     def visit(n):
-        if n not in by_name:
-            raise KeyError(f"Unknown stage {n!r}; stages are {sorted(by_name)}.")
-        for d in by_name[n].deps:
+        for d in by_name[n].deps.values():
             visit(d)
         if n not in out:
             out.append(n)
@@ -172,7 +270,7 @@ def _closure(by_name: Mapping[str, Stage], names: Sequence[str]) -> list[str]:
 
 def format_results(results: Sequence[StageResult]) -> str:
     """A plain-text table of stage outcomes (printed at the end of every pipeline run)."""
-    lines = [f"{'stage':<24}{'status':<12}{'seconds':>9}  note"]
+    lines = [f"{'stage':<28}{'status':<12}{'seconds':>9}  note"]
     for r in results:
-        lines.append(f"{r.name:<24}{r.status:<12}{r.seconds:>9.1f}  {r.message or (r.directory or '')}")
+        lines.append(f"{r.name:<28}{r.status:<12}{r.seconds:>9.1f}  {r.message or (r.directory or '')}")
     return "\n".join(lines)

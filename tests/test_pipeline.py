@@ -3,6 +3,7 @@
 import json
 
 import ml_collections
+import pytest
 
 from jaxau import pipeline
 
@@ -56,17 +57,48 @@ def test_only_runs_requested_stage_and_its_needs(tmp_path):
     assert [r.name for r in results] == ["produce"] and CALLS == [("produce", 1)]
 
 
-def test_interrupted_stage_is_not_taken_as_done(tmp_path):
+def test_failed_stage_is_not_taken_as_done_and_blocks_only_its_dependents(tmp_path):
     def boom(config, directory, inputs):
-        raise RuntimeError("killed")
+        raise RuntimeError("killed\nsecond line")
 
     import sys
     sys.modules[__name__].boom = boom
-    stages = (pipeline.Stage("produce", "x", ("a",), impl=f"{__name__}:boom"),)
-    try:
-        pipeline.run_pipeline(stages, _config(), str(tmp_path))
-    except RuntimeError:
-        pass
+    stages = (pipeline.Stage("produce", "x", ("a",), impl=f"{__name__}:boom"),
+              pipeline.Stage("consume", "reads it", ("b",), deps=("produce",), impl=f"{__name__}:consume"),
+              pipeline.Stage("other", "independent", ("a",), impl=f"{__name__}:produce"))
+    CALLS.clear()
+    results = {r.name: r for r in pipeline.run_pipeline(stages, _config(), str(tmp_path))}
+    assert results["produce"].status == "failed" and results["produce"].message == "RuntimeError: killed"
+    assert results["consume"].status == "blocked" and results["other"].status == "done"
     CALLS.clear()
     results = pipeline.run_pipeline(STAGES[:1], _config(), str(tmp_path))
     assert results[0].status == "done" and CALLS == [("produce", 1)]
+
+
+def test_graph_nodes_merge_identical_work_and_key_by_role(tmp_path):
+    g = pipeline.GraphBuilder()
+    a1 = g.add(STAGES[0], _config(n=1))
+    a1_again = g.add(STAGES[0], _config(n=1, m=5))   # 'b' is not produce's config: same node.
+    a2 = g.add(STAGES[0], _config(n=2))
+    c1 = g.add(STAGES[1], _config(), {"produce": a1})
+    c2 = g.add(STAGES[1], _config(), {"produce": a2})
+    assert a1 == a1_again and a1 != a2 and c1 != c2 and len(g.graph()) == 4
+    with pytest.raises(ValueError, match="needs inputs"):
+        g.add(STAGES[1], _config(), {})
+    CALLS.clear()
+    results = {r.name: r for r in pipeline.run_graph(g.graph(), str(tmp_path))}
+    assert results[c1].summary == {"read": "1"} and results[c2].summary == {"read": "2"}
+    # Only by stage name: every node of that stage plus what they need.
+    CALLS.clear()
+    again = pipeline.run_graph(g.graph(), str(tmp_path), only=["consume"])
+    assert {r.status for r in again} == {"cached"} and CALLS == []
+    with pytest.raises(KeyError, match="Unknown stage"):
+        pipeline.run_graph(g.graph(), str(tmp_path), only=["nope"])
+
+
+def test_ignored_config_paths_do_not_change_the_key():
+    stage = pipeline.Stage("s", "x", ("a",), ignore=("a.skip",))
+    k1 = pipeline.stage_key(stage, ml_collections.ConfigDict({"a": {"n": 1, "skip": 1}}), [])
+    k2 = pipeline.stage_key(stage, ml_collections.ConfigDict({"a": {"n": 1, "skip": 2}}), [])
+    k3 = pipeline.stage_key(stage, ml_collections.ConfigDict({"a": {"n": 2, "skip": 1}}), [])
+    assert k1 == k2 != k3

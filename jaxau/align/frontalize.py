@@ -93,9 +93,9 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     h, w = image.shape[:2]
     colors = vertex_colors(image, vertices)
     if occluded_black:
-        from jaxau.align.register import _template_size
+        from jaxau.align.register import template_size
 
-        tol = tolerance * scale * _template_size()
+        tol = tolerance * scale * template_size()
         colors = colors * vertex_visibility(vertices, tris, h, w, tol)[:, None]
     if target_rotation is None:
         target_rotation = jnp.eye(3, dtype=jnp.float32)

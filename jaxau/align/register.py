@@ -46,7 +46,8 @@ def pose_rotation(yaw, pitch, roll=0.0):
 
 
 @functools.lru_cache(maxsize=1)
-def _template_size() -> float:
+def template_size() -> float:
+    """Size of the template's 68-landmark box (canonical units): the unit of fit errors and tolerances."""
     m = canonical.registration_mesh()
     return float(crop_lib.box_size(crop_lib.landmark_box(m.canonical[m.landmarks])))
 
@@ -63,7 +64,7 @@ def fit_pose(vertices):
     s, r, t = umeyama(canon, vertices, w)
     res = vertices - (s * canon @ r.T + t)
     rms = jnp.sqrt(jnp.sum(w * jnp.sum(res ** 2, -1)) / jnp.sum(w))
-    return s, r, t, rms / (s * _template_size())
+    return s, r, t, rms / (s * template_size())
 
 
 def decode(position_maps, mats, max_pos: float):

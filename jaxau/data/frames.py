@@ -63,6 +63,21 @@ def with_aus(frames: FrameSet, aus: Sequence[str]) -> FrameSet:
     return out
 
 
+def concatenate(sets: Sequence[FrameSet]) -> FrameSet:
+    """Rows of several frame sets with the same AU columns; fields not in every set are dropped."""
+    if not sets:
+        raise ValueError("concatenate needs at least one frame set.")
+    names = [list(map(str, s["au_names"])) for s in sets]
+    if any(n != names[0] for n in names):
+        raise ValueError(f"frame sets have different AU columns {names}: apply with_aus first.")
+    if len(sets) == 1:
+        return dict(sets[0])
+    keys = [k for k in sets[0] if k != "au_names" and all(k in s for s in sets)]
+    out = {k: np.concatenate([np.asarray(s[k]) for s in sets]) for k in keys}
+    out["au_names"] = np.asarray(sets[0]["au_names"])
+    return out
+
+
 def save(path: str, frames: FrameSet) -> None:
     validate(frames, path)
     io_utils.savez(path, **{k: np.asarray(v) for k, v in frames.items()})

@@ -1,9 +1,10 @@
 """The experiment report: ``report.md`` and a self-contained ``report.html`` in the run's root.
 
 Rebuilt after every pipeline run from whatever has finished: stage outcomes and timings, the
-Table-2-style ICC table (one row per trained estimator, with the paper's numbers beside ours when the
-config gives them), per-pose ICC, label distributions before and after resampling, learning curves
-and every preview image the stages wrote (``preview*.png``, ``contact_sheet*.png``).
+paper-style ICC table (one row per experiment column, the paper's numbers beside ours when the column
+names them, `jaxau.report.paper`), per-AU bar charts, per-pose ICC (and the Fig. 5 plot), the Fig. 3
+sweep plot for parameter sweeps, label distributions before and after resampling, learning curves and
+every preview image the stages wrote (``preview*.png``, ``contact_sheet*.png``).
 """
 
 from __future__ import annotations
@@ -20,21 +21,12 @@ import numpy as np
 
 from jaxau import io_utils
 
-# Row labels of Table 2 (paper) for our estimator stages.
-METHOD_NAMES = {
-    "estimator_real_raw": "Real, no registration",
-    "estimator_real_2d": "Real, 2D registration",
-    "estimator_real_3d": "Real, 3D registration",
-    "estimator_synthetic_3d": "Synthetic, 3D registration",
-}
-
-
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
-def _plot_curves(results, out_png: str) -> bool:
+def _plot_curves(results, out_png: str, labels: Mapping[str, str] | None = None) -> bool:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +42,8 @@ def _plot_curves(results, out_png: str) -> bool:
         for path in sorted(glob.glob(os.path.join(r.directory, "*_metrics.jsonl"))):
             rows = [x for x in read_jsonl(path) if isinstance(x.get("loss"), (int, float))]
             if len(rows) > 1:
-                label = f"{r.name}/{os.path.basename(path).replace('_metrics.jsonl', '')}"
+                what = (labels or {}).get(r.name, r.name)
+                label = f"{what}/{os.path.basename(path).replace('_metrics.jsonl', '')}"
                 ax.plot([x["step"] for x in rows], [x["loss"] for x in rows], label=label)
                 drawn = True
     if drawn:
@@ -79,78 +72,217 @@ def _plot_levels(au_names: Sequence[str], panels: Mapping[str, np.ndarray], out_
     plt.close(fig)
 
 
-def write_report(root: str, config: Any, results: Sequence[Any]) -> dict:
-    """Writes ``report.md``, ``report.html`` and ``results.json`` under ``root``; returns the results dict."""
-    from jaxau.evaluation import tables
+def _plot_bars(au_names: Sequence[str], ours: Mapping[str, Mapping[str, float]],
+               paper: Mapping[str, Mapping[str, float]], out_png: str) -> None:
+    """Grouped per-AU ICC bars: ours solid, the paper's hatched in the same colour."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(ours)
+    k, n = len(au_names) + 1, max(len(names), 1)
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(6, k * 1.1), 3.6))
+    for j, name in enumerate(names):
+        x = np.arange(k) + (j - (n - 1) / 2) * width
+        vals = [ours[name].get(a, np.nan) for a in au_names] + [ours[name].get("mean", np.nan)]
+        colour = f"C{j % 10}"
+        ax.bar(x, np.nan_to_num(vals), width * (0.5 if name in paper else 1.0),
+               color=colour, label=name, align="edge" if name in paper else "center")
+        if name in paper:
+            pv = [paper[name].get(a, np.nan) for a in au_names] + [paper[name].get("mean", np.nan)]
+            ax.bar(x, np.nan_to_num(pv), -width * 0.5, color="white", edgecolor=colour, hatch="//",
+                   align="edge")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(np.arange(k), list(au_names) + ["Mean"]), ax.set_ylabel("ICC(3,1)")
+    ax.set_title("ours (solid) vs paper (hatched, left of each bar)" if paper else "ICC per AU", fontsize=9)
+    ax.legend(fontsize=7, ncol=2), fig.tight_layout(), fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def _plot_lines(x_labels: Sequence[str], series: Mapping[str, Sequence[float]], xlabel: str,
+                out_png: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, ys in series.items():
+        ax.plot(range(len(x_labels)), ys, marker="o", label=name)
+    ax.set_xticks(range(len(x_labels)), x_labels), ax.set_xlabel(xlabel), ax.set_ylabel("ICC(3,1)")
+    ax.legend(fontsize=7), fig.tight_layout(), fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def _sweep_value(overrides: str, param: str):
+    from jaxau.stages import graph
+
+    return dict(graph.parse_overrides(overrides)).get(param)
+
+
+def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = None) -> dict:
+    """Writes ``report.md``, ``report.html`` and ``results.json`` under ``root``; returns the results dict.
+
+    Args:
+      root: the experiment's workdir.
+      config: the experiment config.
+      results: `jaxau.pipeline.StageResult` of every node run (or found cached).
+      planned: the `jaxau.stages.graph.Planned` graph: which node scores which column.
+    """
+    from jaxau.evaluation import tables
+    from jaxau.report import paper as paper_lib
+    from jaxau.stages import graph
+
+    if planned is None:
+        planned = graph.plan(config, _stages())
     fig_dir = os.path.join(root, "report_files")
     os.makedirs(fig_dir, exist_ok=True)
     title = config.get("report", {}).get("title", config.get("name", "jaxau experiment"))
     md: list[str] = [f"# {title}", ""]
+    doc = str(config.get("report", {}).get("description", "") or "")
+    if doc:
+        md += [doc, ""]
     images: list[tuple[str, str]] = []
-    summary: dict[str, Any] = {"name": config.get("name"), "stages": {}, "icc": {}, "mae": {}, "by_pose": {}}
+    summary: dict[str, Any] = {"name": config.get("name"), "stages": {}, "icc": {}, "mae": {}, "by_pose": {},
+                               "paper": {}, "columns": {}}
+    by_node = {r.name: r for r in results}
+    used_by: dict[str, list[str]] = {}
+    graph_nodes = {n.name: n for n in planned.nodes}
+    for col in planned.columns:
+        out = planned.outputs[col.id]
+        used_by.setdefault(out, []).append(col.label)
+        model = graph_nodes[out].deps.get("model") if out in graph_nodes else None
+        if model and col.label not in used_by.setdefault(model, []):
+            used_by[model].append(col.label)  # Learning curves and balancing are the model's.
+    # Every node's columns (its dependents' transitive closure), to caption shared previews.
+    serves: dict[str, set[str]] = {}
+
+    def mark(name, label):
+        if name in graph_nodes and label not in serves.setdefault(name, set()):
+            serves[name].add(label)
+            for dep in graph_nodes[name].deps.values():
+                mark(dep, label)
+
+    for col in planned.columns:
+        mark(planned.outputs[col.id], col.label)
+    all_labels = {c.label for c in planned.columns}
 
     md += ["## Stages", "", "| stage | status | seconds | note |", "|---|---|---:|---|"]
     for r in results:
-        md.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {r.message} |")
-        summary["stages"][r.name] = {"status": r.status, "seconds": r.seconds, "summary": dict(r.summary)}
+        note = r.message or (("for: " + "; ".join(used_by[r.name])) if r.name in used_by else "")
+        md.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {note} |")
+        summary["stages"][r.name] = {"status": r.status, "seconds": r.seconds, "summary": dict(r.summary),
+                                     "stage": r.stage or r.name}
     total = sum(r.seconds for r in results if r.status == "done")
     md += ["", f"Time spent in stages run now: {total:.0f} s.", ""]
 
     au_names: list[str] = []
-    for r in results:
-        metrics_path = os.path.join(r.directory or "", "eval", "metrics.json")
-        if r.directory and os.path.exists(metrics_path):
+    paper_rows: dict[str, dict] = {}
+    for col in planned.columns:
+        r = by_node.get(planned.outputs[col.id])
+        ref = paper_lib.lookup(col.paper)
+        entry = {"label": col.label, "train": col.train, "test": col.test, "overrides": col.overrides,
+                 "paper": ref, "status": r.status if r else "not run", "directory": r.directory if r else None}
+        if ref:
+            paper_rows[col.label] = ref
+        metrics_path = os.path.join(r.directory or "", "eval", "metrics.json") if r else ""
+        if r and r.directory and os.path.exists(metrics_path):
             rec = _load_json(metrics_path)
-            name = METHOD_NAMES.get(r.name, r.name)
-            summary["icc"][name] = rec["icc"]
-            summary["mae"][name] = rec["mae"]
-            summary["by_pose"][name] = {p: v["icc"]["mean"] for p, v in rec["by_pose"].items()}
-            au_names = au_names or [a for a in rec["icc"] if a != "mean"]
-    paper = dict(config.get("report", {}).get("paper", {}) or {})
-    md += ["## ICC(3,1) per AU (Table 2 style)", ""]
+            summary["icc"][col.label] = rec["icc"]
+            summary["mae"][col.label] = rec["mae"]
+            summary["by_pose"][col.label] = {p: v["icc"]["mean"] for p, v in rec["by_pose"].items()}
+            entry.update(icc=rec["icc"], mae=rec["mae"], num_frames=rec.get("num_frames"))
+            for a in rec["icc"]:
+                if a != "mean" and a not in au_names:
+                    au_names.append(a)
+        summary["columns"][col.id] = entry
+    summary["paper"] = paper_rows
+    md += ["## ICC(3,1) per AU", ""]
     if summary["icc"]:
-        rows = dict(summary["icc"])
-        rows.update({f"paper: {k}": v for k, v in paper.items()})
-        md += [tables.format_table(rows, au_names), "",
-               "Poses: " + str(config.data.get("test_poses", "all")) + ". Unknown labels dropped.", "",
+        rows: dict[str, Mapping[str, float]] = {}
+        for col in planned.columns:
+            if col.label in summary["icc"]:
+                rows[col.label] = summary["icc"][col.label]
+            if col.label in paper_rows:
+                rows[f"paper: {col.label}"] = paper_rows[col.label]
+        md += [tables.format_table(rows, au_names, higher_is_better=None), "",
+               "Ours: this run; paper: the published number for the same column (its mean is over the "
+               "paper's AUs). Poses: " + str(config.data.get("test_poses", "") or "all") +
+               " (cross-domain columns: the test domain's). Unknown labels dropped; '-' = AU not scored.", "",
                "### MAE per AU", "", tables.format_table(summary["mae"], au_names, higher_is_better=False), ""]
+        bars = os.path.join(fig_dir, "icc_per_au.png")
+        _plot_bars(au_names, summary["icc"], paper_rows, bars)
+        images.insert(0, ("ICC per AU (ours vs paper)", bars))
         poses = sorted({p for v in summary["by_pose"].values() for p in v}, key=lambda p: int(p))
         md += ["### Mean ICC per head pose", "", "| method | " + " | ".join(f"pose {p}" for p in poses) + " |",
                "|---|" + "---:|" * len(poses)]
         for name, per in summary["by_pose"].items():
             md.append(f"| {name} | " + " | ".join(f"{per[p]:.3f}" if p in per else "" for p in poses) + " |")
         md.append("")
+        if len(poses) > 1:
+            path = os.path.join(fig_dir, "icc_per_pose.png")
+            _plot_lines([str(p) for p in poses], {n: [per.get(p, np.nan) for p in poses]
+                                                  for n, per in summary["by_pose"].items()}, "pose id", path)
+            images.insert(1, ("Mean ICC per head pose (Fig. 5 style)", path))
+        sweep = str(config.get("experiment", {}).get("sweep", "") or "")
+        if sweep:
+            swept = [(col, _sweep_value(col.overrides, sweep)) for col in planned.columns
+                     if col.label in summary["icc"]]
+            swept = [(c, v) for c, v in swept if v is not None]
+            if swept:
+                md += [f"### Sweep over {sweep} (Fig. 3 style)", "",
+                       "| " + sweep + " | " + " | ".join(au_names) + " | mean |",
+                       "|---:|" + "---:|" * (len(au_names) + 1)]
+                for c, v in swept:
+                    icc = summary["icc"][c.label]
+                    md.append(f"| {v} | " + " | ".join(f"{icc.get(a, float('nan')):.3f}" for a in au_names) +
+                              f" | {icc['mean']:.3f} |")
+                md.append("")
+                path = os.path.join(fig_dir, "sweep.png")
+                _plot_lines([str(v) for _, v in swept],
+                            {a: [summary["icc"][c.label].get(a, np.nan) for c, _ in swept]
+                             for a in au_names + ["mean"]}, sweep, path)
+                images.insert(1, (f"ICC vs {sweep}", path))
     else:
         md += ["No estimator has finished yet.", ""]
+        if paper_rows:
+            md += ["The paper's numbers for these columns:", "", tables.format_table(paper_rows), ""]
 
     # Label distributions: the dataset, and after each balancing.
     panels, level_aus = {}, []
     for r in results:
-        if r.name == "data" and r.directory and os.path.exists(os.path.join(r.directory, "label_stats.json")):
+        stage = r.stage or r.name
+        if stage == "data" and r.directory and os.path.exists(os.path.join(r.directory, "label_stats.json")):
             stats = _load_json(os.path.join(r.directory, "label_stats.json"))
             wanted = [a for a in str(config.data.aus).replace(",", " ").split() if a in stats["au_names"]]
             idx = [stats["au_names"].index(a) for a in wanted]
-            if "train" in stats["splits"]:
-                panels["dataset train split"] = np.asarray(stats["splits"]["train"]["level_counts"])[idx]
-                level_aus = wanted
+            if "train" in stats["splits"] and wanted:
+                panels[f"dataset train split ({r.name})"] = np.asarray(stats["splits"]["train"]["level_counts"])[idx]
+                level_aus = level_aus or wanted
         bal = os.path.join(r.directory or "", "balance.json")
         if r.directory and os.path.exists(bal):
             b = _load_json(bal)
-            panels[f"after resampling ({r.name}, {b['per_level']} per level)"] = np.asarray(b["after"])
-            level_aus = level_aus or b["au_names"]
+            if list(b["au_names"]) == list(level_aus or b["au_names"]):
+                label = "; ".join(used_by.get(r.name, [r.name]))
+                panels[f"after resampling ({label}, {b['per_level']} per level)"] = np.asarray(b["after"])
+                level_aus = level_aus or b["au_names"]
     if panels and level_aus:
         path = os.path.join(fig_dir, "label_distributions.png")
         _plot_levels(level_aus, panels, path)
         images.append(("Label distributions (frames per AU and level, log scale)", path))
     curves = os.path.join(fig_dir, "learning_curves.png")
-    if _plot_curves(results, curves):
+    if _plot_curves(results, curves, {n: "; ".join(v) for n, v in used_by.items()}):
         images.append(("Learning curves", curves))
     for r in results:
         if r.directory:
             for p in sorted(glob.glob(os.path.join(r.directory, "preview*.png")) +
                             glob.glob(os.path.join(r.directory, "contact_sheet*.png"))):
-                images.append((f"{r.name}: {os.path.basename(p)}", p))
+                cols = serves.get(r.name, set())
+                scope = "" if not cols or cols == all_labels else " (" + "; ".join(
+                    c.label for c in planned.columns if c.label in cols) + ")"
+                images.append((f"{r.stage or r.name}{scope}: {os.path.basename(p)}", p))
 
     md += ["## Figures", ""]
     for caption, path in images:
@@ -164,6 +296,12 @@ def write_report(root: str, config: Any, results: Sequence[Any]) -> dict:
     io_utils.write_text(os.path.join(root, "report.html"), _to_html(text, root))
     io_utils.write_json(os.path.join(root, "results.json"), summary)
     return summary
+
+
+def _stages():
+    from jaxau.stages import STAGES
+
+    return STAGES
 
 
 def _to_html(markdown: str, root: str) -> str:

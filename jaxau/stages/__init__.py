@@ -1,15 +1,23 @@
 """The paper's pipeline as stages (see `jaxau.pipeline`): what each reads, writes and depends on.
 
-Each stage's implementation lives in its own module of this package, named in ``impl``; a module that
-does not exist yet makes `jaxau.pipeline.run_pipeline` report the stage as "not built yet" and its
-dependents as blocked, while every other stage still runs. The report is not a stage: it is rebuilt
-after every run from whatever has finished (`jaxau.report`).
+``STAGES`` defines each stage once: the config sections that define its output and the input roles
+its implementation reads. `jaxau.stages.graph.plan` instantiates them per experiment column (2-D and
+3-D registration of several datasets, generator variants, combined training sets, ...). Each stage's
+implementation lives in its own module of this package, named in ``impl``; a module that does not
+exist makes `jaxau.pipeline.run_graph` report the stage as "not built yet" and its dependents as
+blocked, while every other stage still runs. The report is not a stage: it is rebuilt after every run
+from whatever has finished (`jaxau.report`).
 """
+
+import dataclasses
 
 from jaxau.pipeline import Stage
 
-# The main job / paper pipeline, in execution order.
-PIPELINE = (
+# Which poses are scored only matters to scoring: other stages leave it out of their hash, so
+# Fig. 5 (all poses) shares registration, generators and estimators with Table 2 (frontal).
+_SCORING_ONLY = ("data.test_poses",)
+
+_STAGE_LIST = (
     Stage("data", "build the AU video dataset (SynthFACS by default) as TFDS",
           ("data",), impl="jaxau.stages.data:run"),
     Stage("frames_raw", "unregistered baseline: frames as captured, resized to data.image_size",
@@ -21,15 +29,19 @@ PIPELINE = (
     Stage("register_3d", "register every frame: 3D frontalisation and rasterisation",
           ("data", "align", "align3d"), deps=("data", "registration"), impl="jaxau.stages.register:run_3d"),
     Stage("generator", "train the GANimation generator with the idiosyncratic loss",
-          ("data", "generator"), deps=("register_3d",), impl="jaxau.stages.generator:run"),
+          ("data", "generator"), deps=("frames",), impl="jaxau.stages.generator:run", version=2),
+    # Optional role 'targets': another frame set whose labels give the target AU vectors.
     Stage("synthesis", "semantic resampling into a balanced synthetic training set",
-          ("data", "synthesis"), deps=("register_3d", "generator"), impl="jaxau.stages.synthesis:run"),
-    Stage("estimator_real_raw", "train VGG16 on real unregistered frames (balanced resampling)",
-          ("data", "estimator"), deps=("frames_raw",), impl="jaxau.stages.estimator:run_real"),
-    Stage("estimator_real_2d", "train VGG16 on real 2D-registered frames (balanced resampling)",
-          ("data", "estimator"), deps=("register_2d",), impl="jaxau.stages.estimator:run_real"),
-    Stage("estimator_real_3d", "train VGG16 on real 3D-registered frames (balanced resampling)",
-          ("data", "estimator"), deps=("register_3d",), impl="jaxau.stages.estimator:run_real"),
-    Stage("estimator_synthetic_3d", "train VGG16 on the synthetic balanced set",
-          ("data", "estimator"), deps=("register_3d", "synthesis"), impl="jaxau.stages.estimator:run_synthetic"),
+          ("data", "synthesis"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=2),
+    Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
+          ("data", "augment", "align2d"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
+    # Roles besides validation: train_real<i> (balanced here) and train_set<i> (already balanced).
+    Stage("estimator", "train VGG16 on the column's training set",
+          ("data", "estimator"), deps=("validation",), impl="jaxau.stages.estimator:run", version=2),
+    Stage("score", "score a trained estimator on a real test set",
+          ("data", "estimator", "eval"), deps=("model", "test"), impl="jaxau.stages.estimator:run_score"),
+    Stage("internal", "score the GANimation critic's AU regressor as an estimator (Table S4)",
+          ("data", "eval"), deps=("generator", "test"), impl="jaxau.stages.internal:run"),
 )
+STAGES = {s.name: s if s.name in ("score", "internal") else dataclasses.replace(s, ignore=_SCORING_ONLY)
+          for s in _STAGE_LIST}

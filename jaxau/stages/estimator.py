@@ -1,29 +1,48 @@
-"""Estimator stages: train VGG16 on real (resampled) or synthetic frames, evaluate on real test frames.
+"""Stages ``estimator`` (train VGG16 on a column's training set) and ``score`` (test it on real frames).
 
-Each reads frame sets written by its input stage (``frames_raw``, ``register_2d``, ``register_3d``;
-``synthesis`` for the synthetic training set) and writes the model directory, ``eval/metrics.json``
-(per-AU ICC/PCC/MAE overall and per pose) and ``eval/predictions.csv``.
+Training and scoring are separate stages so one trained model is scored on several test sets
+without retraining (Table 2's 3D-synthetic model is Table 4's FERA -> DISFA model). Roles
+(`jaxau.stages.graph` wires them):
+
+* ``train_real<i>``: a registration stage (``frames_raw``, ``register_2d``, ``register_3d``) whose
+  ``train.npz`` frames are balanced per AU and level by majority under- / minority over-sampling
+  (``estimator.per_level``, paper Sec. 4.2.2);
+* ``train_set<i>``: an already balanced set (``synthesis`` -> ``synthetic.npz``, ``augment`` ->
+  ``train.npz``), used whole, each image training the head of the AU it was made for;
+* several parts form a combined training set (paper Tables S1/S2);
+* ``validation``: frames of the training registration (validation split) for the logged ICC; its
+  registration is also what `launch/predict.py` redoes on new videos;
+* score stage: ``model`` (an estimator stage) and ``test`` (the registration stage to score on);
+  ``config.eval`` gives the test splits (``'test'`` or every split), poses and the AUs it labels
+  (cross-domain test sets label fewer AUs).
+
+The estimator stage writes the model directory and ``balance.json`` (label counts before/after the
+real-data balancing); the score stage ``eval/metrics.json`` (per-AU ICC/PCC/MAE overall and per
+pose) and ``eval/predictions.csv``.
 """
 
 from __future__ import annotations
 
 import os
 
+import ml_collections
+import numpy as np
+
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 
 
-def _estimator_cfg(config, source_dir: str) -> dict:
+def _estimator_cfg(config, frames_dir: str) -> dict:
     """The estimator section plus how its frames were made, so `launch/predict.py` can redo it."""
     from jaxau import pipeline
 
     cfg = dict(config.estimator)
     cfg["image_size"] = int(config.data.image_size)
-    name = os.path.basename(source_dir.rstrip("/")).rsplit("-", 1)[0]
+    name = os.path.basename(frames_dir.rstrip("/")).rsplit("-", 1)[0]
     mode = {"register_2d": "2d", "register_3d": "3d"}.get(name, "none")
     alignment = {"mode": mode, "image_size": int(config.data.image_size)}
     if mode != "none":
-        alignment["registration_dir"] = pipeline.stage_inputs(source_dir)["registration"]
+        alignment["registration_dir"] = pipeline.stage_inputs(frames_dir)["registration"]
         alignment.update({k: dict(config[k]) for k in ("align", "align2d", "align3d")})
     cfg["alignment"] = alignment
     return cfg
@@ -34,38 +53,86 @@ def _load(config, path: str) -> frames_lib.FrameSet:
     return frames_lib.normalized(frames_lib.load(path), config.estimator.get("normalization", "none"))
 
 
-def _train_and_evaluate(config, stage_dir, train, pool, targets, test_source_dir, val) -> dict:
+def balanced_set_path(stage_dir: str) -> str:
+    """The frame set a balanced-set stage wrote (``synthetic.npz`` or ``train.npz``)."""
+    for name in ("synthetic.npz", "train.npz"):
+        path = os.path.join(stage_dir, name)
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError(f"{stage_dir} has neither synthetic.npz nor train.npz: is it a synthesis or "
+                            "augment stage that finished?")
+
+
+def eval_settings(config) -> dict:
+    """The scoring settings (``config.eval``): test splits, poses and AUs, with their defaults."""
+    ev = config.get("eval") or {}
+    return {"splits": str(ev.get("splits", "test") or "test"),
+            "poses": str(ev.get("poses", config.data.get("test_poses", "")) or ""),
+            "aus": str(ev.get("aus", "") or config.data.aus)}
+
+
+def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, np.ndarray, np.ndarray]:
+    """The column's training frames and its epoch pool ``(frames, pool, pool_target_au)``."""
+    from jaxau.train import estimator_runs
+
+    aus = frames_stage.aus(config)
+    sets, pools, targets = [], [], []
+    offset = 0
+    parts = sorted(r for r in inputs if r.startswith("train_"))
+    if not parts:
+        raise ValueError("the estimator stage got no train_real<i> / train_set<i> input.")
+    for role in parts:
+        if role.startswith("train_real"):
+            frames = frames_lib.with_aus(_load(config, frames_stage.split_path(inputs[role], "train")), aus)
+            record = os.path.join(stage_dir, "balance.json" if not pools else f"balance_{role}.json")
+            pool, target = estimator_runs.balanced_pool(frames, int(config.estimator.per_level),
+                                                        int(config.seed), record)
+            if pool is None:  # per_level = 0: every frame once, all heads.
+                pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
+        else:
+            frames = frames_lib.with_aus(_load(config, balanced_set_path(inputs[role])), aus)
+            pool = np.arange(len(frames["image"]))
+            target = frames.get("target_au", np.full(len(pool), -1))
+        sets.append(frames)
+        pools.append(np.asarray(pool) + offset)
+        targets.append(np.asarray(target, np.int32))
+        offset += len(frames["image"])
+    return frames_lib.concatenate(sets), np.concatenate(pools), np.concatenate(targets)
+
+
+def test_set(config, test_dir: str) -> frames_lib.FrameSet:
+    """The test frames (every split named in ``config.eval.splits``), normalised like training."""
+    splits = eval_settings(config)["splits"].split(",")
+    return frames_lib.concatenate([_load(config, frames_stage.split_path(test_dir, s)) for s in splits])
+
+
+def score_config(config) -> ml_collections.ConfigDict:
+    """The config `estimator_runs.score` sees: the test set's poses as ``data.test_poses``."""
+    out = ml_collections.ConfigDict(config.to_dict())
+    out.data.test_poses = eval_settings(config)["poses"]
+    return out
+
+
+def run(config, stage_dir: str, inputs) -> dict:
+    """Stage ``estimator``: trains (or resumes) the model in ``stage_dir``."""
     from jaxau.train import estimator
 
-    result = estimator.train(_estimator_cfg(config, test_source_dir), stage_dir, train, pool=pool,
-                             pool_target_au=targets,
-                             val_frames=val, seed=int(config.seed), name="estimator")
+    train, pool, targets = training_set(config, stage_dir, inputs)
+    val = _load(config, frames_stage.split_path(inputs["validation"], "validation"))
+    result = estimator.train(_estimator_cfg(config, inputs["validation"]), stage_dir, train, pool=pool,
+                             pool_target_au=targets, val_frames=val, seed=int(config.seed), name="estimator")
     if result.preempted:
         raise SystemExit(143)
+    return {"steps": int(result.step), "train_examples": int(len(pool)),
+            "train_images": int(len(train["image"]))}
+
+
+def run_score(config, stage_dir: str, inputs) -> dict:
+    """Stage ``score``: the model of role ``model`` on the test frames of role ``test``."""
     from jaxau.train import estimator_runs
 
-    test = _load(config, frames_stage.split_path(test_source_dir, "test"))
-    record = estimator_runs.score(config, stage_dir, test, os.path.join(stage_dir, "eval"))
+    aus = [a for a in eval_settings(config)["aus"].replace(",", " ").split() if a]
+    record = estimator_runs.score(score_config(config), inputs["model"], test_set(config, inputs["test"]),
+                                  os.path.join(stage_dir, "eval"), aus=aus)
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],
-            "train_examples": int(len(pool) if pool is not None else len(train["image"]))}
-
-
-def run_real(config, stage_dir: str, inputs) -> dict:
-    """Real frames of the input stage, balanced by majority under- / minority over-sampling."""
-    from jaxau.train import estimator_runs
-
-    (source,) = [d for name, d in inputs.items() if name != "data"]
-    train = frames_lib.with_aus(_load(config, frames_stage.split_path(source, "train")), frames_stage.aus(config))
-    val = _load(config, frames_stage.split_path(source, "validation"))
-    pool, targets = estimator_runs.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
-                                                 os.path.join(stage_dir, "balance.json"))
-    return _train_and_evaluate(config, stage_dir, train, pool, targets, source, val)
-
-
-def run_synthetic(config, stage_dir: str, inputs) -> dict:
-    """The synthetic balanced set written by the ``synthesis`` stage; tested on real registered frames."""
-    train = frames_lib.with_aus(_load(config, os.path.join(inputs["synthesis"], "synthetic.npz")),
-                                frames_stage.aus(config))
-    real = inputs["register_3d"]
-    val = _load(config, frames_stage.split_path(real, "validation"))
-    return _train_and_evaluate(config, stage_dir, train, None, None, real, val)
+            "test_frames": record["num_frames"]}

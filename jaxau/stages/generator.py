@@ -1,6 +1,6 @@
-"""Stage ``generator``: train GANimation (+ idiosyncratic loss) on the 3D-registered training frames.
+"""Stage ``generator``: train GANimation (+ idiosyncratic loss) on registered training frames.
 
-Reads ``<register_3d>/train.npz``; writes the generator model directory (``generator.json``,
+Reads ``<frames>/train.npz`` (role ``frames``: the 3D- or 2D-registered main data); writes the generator model directory (``generator.json``,
 ``checkpoints/``, logs, ``grids/``) into the stage directory, ``preview_generator.png`` (the final
 sources x per-AU intensity sweep) and ``metrics.json`` (the last logged losses).
 """
@@ -31,7 +31,7 @@ def run(config, stage_dir: str, inputs) -> dict:
     from jaxau.train import generator as gen_train
     from jaxau.train import metrics as metrics_lib
 
-    train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(inputs["register_3d"], "train")),
+    train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(inputs["frames"], "train")),
                                 frames_stage.aus(config))
     cfg = generator_config(config)
     result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed))

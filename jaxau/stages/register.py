@@ -29,7 +29,7 @@ SPLITS = ("train", "validation", "test")
 FRAME_FIELDS = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")
 
 
-def _pose(spec) -> tuple[float, float, float] | None:
+def parse_pose(spec) -> tuple[float, float, float] | None:
     """'' -> None (frontal); 'yaw,pitch[,roll]' degrees -> tuple."""
     if spec is None or str(spec).strip() == "":
         return None
@@ -59,11 +59,11 @@ class Aligner:
         if mode == "2d":
             from jaxau.align import procrustes2d
 
-            pose = _pose(config.align2d.get("pose", ""))
+            pose = parse_pose(config.align2d.get("pose", ""))
             rot = None if pose is None else np.asarray(register.pose_rotation(*np.deg2rad(pose)))
             self.template = procrustes2d.template(self.size, float(config.align2d.template_scale), rot)
         else:
-            pose = _pose(config.align3d.get("pose", ""))
+            pose = parse_pose(config.align3d.get("pose", ""))
             self.target = (np.eye(3, dtype=np.float32) if pose is None
                            else np.asarray(register.pose_rotation(*np.deg2rad(pose)), np.float32))
             self.occluded_black = bool(config.align3d.occluded_black)

@@ -1,8 +1,10 @@
-"""Stage ``synthesis``: semantic resampling of the 3D-registered training frames with the trained generator.
+"""Stage ``synthesis``: semantic resampling of registered training frames with the trained generator.
 
-Sources and target label vectors both come from ``<register_3d>/train.npz`` (``config.synthesis.targets``
-may name another frame set's .npz for cross-domain synthesis). Writes ``synthetic.npz`` (the balanced
-synthetic frame set the ``estimator_synthetic_3d`` stage trains on), ``plan.npz``, ``chunks/``
+Roles: ``generator``; ``sources`` (a registration stage: its ``train.npz`` frames are re-animated);
+optional ``targets`` (a registration stage whose ``train.npz`` labels give the target AU vectors, for
+cross-domain synthesis: paper Sec. 4.7 re-animates MultiPIE faces with FERA's label distribution;
+default the sources; ``config.synthesis.targets`` may name any frame-set .npz instead). Writes ``synthetic.npz`` (the balanced
+synthetic frame set ``estimator`` stages train on), ``plan.npz``, ``chunks/``
 (resumable), ``synthesis.json`` (counts, skipped cells, images/s) and ``preview_synthesis.png``.
 """
 
@@ -15,8 +17,10 @@ from jaxau.stages import frames as frames_stage
 def run(config, stage_dir: str, inputs) -> dict:
     from jaxau.synthesis import synthesize
 
-    sources = frames_lib.load(frames_stage.split_path(inputs["register_3d"], "train"))
+    sources = frames_lib.load(frames_stage.split_path(inputs["sources"], "train"))
     targets_path = str(config.synthesis.get("targets", "") or "")
+    if inputs.get("targets"):
+        targets_path = frames_stage.split_path(inputs["targets"], "train")
     targets = frames_lib.load(targets_path) if targets_path else None
     record = synthesize.synthesize_set(
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),

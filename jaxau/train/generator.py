@@ -438,3 +438,38 @@ def load_generator(model_dir: str) -> TrainedGenerator:
     generator, _ = modules(s, len(au_names))
     return TrainedGenerator(generator, jax.device_get(state.g.params), au_names, int(s["image_size"]),
                             step, s)
+
+
+def load_critic(model_dir: str) -> tuple[ganimation.Discriminator, Any, TrainedGenerator]:
+    """Loads the latest checkpoint's critic D (with its AU-regression head) from a generator directory.
+
+    GANimation's D regresses every AU's intensity / 5 on real frames (the expression loss), so it is an
+    AU estimator in its own right: the paper's "GANimation internal classifier" (Table S4).
+
+    Args:
+      model_dir: a directory written by `train` (``generator.json`` + ``checkpoints/``).
+
+    Returns:
+      ``(discriminator, critic_params, trained)``: the Linen module, its parameters (host arrays) and
+      the generator restored from the same checkpoint (its ``au_names``, ``image_size``, ``step`` and
+      ``config`` describe the critic too).
+    """
+    path = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: the generator directory must be a run of "
+                                "launch/train_generator.py (or the pipeline's generator stage).")
+    with open(path, encoding="utf-8") as f:
+        meta = json.load(f)
+    s = settings(meta["config"])
+    au_names = tuple(meta["au_names"])
+    ckpt = checkpoint_lib.Checkpointer(model_dir)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the generator first.")
+        state = ckpt.restore(step, init_state(s, len(au_names), int(meta.get("seed", 0))))
+    finally:
+        ckpt.close()
+    generator, discriminator = modules(s, len(au_names))
+    trained = TrainedGenerator(generator, jax.device_get(state.g.params), au_names, int(s["image_size"]), step, s)
+    return discriminator, jax.device_get(state.d.params), trained

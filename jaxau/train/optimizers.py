@@ -7,6 +7,10 @@ parameters go through ``optax.set_to_zero()`` inside ``optax.multi_transform``: 
 exactly zero (so ``optax.apply_updates`` leaves them bit-identical) and no Adam moments are allocated
 for them.
 
+The trainable branch is wrapped in :func:`after_all_gradients`, a scheduling-only change (values are
+bit-identical) that lets XLA update donated parameters in place instead of copying all of them first
+(on CPU, VGG16's 134M parameters: ~0.5 GB copied per step; see that function).
+
 Config fields (a ``ml_collections.ConfigDict`` or any mapping; all optional):
   learning_rate (5e-5), b1 (0.9), b2 (0.999), eps (1e-8 -- optax's default; Keras uses 1e-7),
   weight_decay (0.0; > 0 switches to AdamW), grad_clip_norm (None), schedule ('constant', 'cosine',
@@ -20,6 +24,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -131,6 +136,54 @@ def make_schedule(config: Any) -> optax.Schedule | float:
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
 
 
+def _depend_on_all(grads: Any) -> Any:
+    """``grads`` unchanged in value, but every leaf made data-dependent on one element of every leaf."""
+    leaves = [g for g in jax.tree_util.tree_leaves(grads)
+              if jnp.issubdtype(jnp.result_type(g), jnp.floating) and np.size(g)]
+    if len(leaves) < 2:
+        return grads
+    probe = sum(jnp.ravel(g)[0].astype(jnp.float32) for g in leaves)
+    # |probe| < -1 is false for every probe, NaN and inf included, so the select always returns g
+    # bit for bit; XLA cannot prove that (no range analysis through abs), so the dependency stays.
+    never = jnp.abs(probe) < -1.0
+
+    def tie(g):
+        if not (jnp.issubdtype(jnp.result_type(g), jnp.floating) and np.size(g)):
+            return g
+        return jnp.where(never, jnp.asarray(jnp.nan, g.dtype), g)
+
+    return jax.tree_util.tree_map(tie, grads)
+
+
+def after_all_gradients(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+    """``inner`` with every update ordered after the computation of every gradient.
+
+    Why: a jitted step that donates its parameters writes the new parameters into the old buffers.
+    The backward pass still reads a layer's old weights (its input gradient ``dy @ W.T``), and
+    nothing orders that read before the layer's update, which depends only on the layer's own
+    weight gradient. XLA's copy insertion then copies *every* parameter before the step (measured:
+    all 23 VGG16 parameter tensors, 0.5 GB per step). Making each update depend on all gradients
+    (the input gradient of the last layer feeds the first layer's weight gradient) proves the order,
+    and the copies disappear. Gradient clipping by global norm creates the same dependency as a side
+    effect. Values are unchanged bit for bit, and the optimizer state keeps ``inner``'s structure
+    (checkpoints stay compatible).
+
+    Args:
+      inner: the transformation to wrap (e.g. Adam).
+
+    Returns:
+      A transformation with ``inner``'s ``init`` and state.
+    """
+
+    def update(updates, state, params=None, **extra_args):
+        updates = _depend_on_all(updates)
+        if isinstance(inner, optax.GradientTransformationExtraArgs):
+            return inner.update(updates, state, params, **extra_args)
+        return inner.update(updates, state, params)
+
+    return optax.GradientTransformationExtraArgs(inner.init, update)
+
+
 def make_optimizer(config: Any, params: Any) -> optax.GradientTransformation:
     """Adam(W) with schedule, optional clipping and regex freezing (fields in the module docstring).
 
@@ -150,6 +203,7 @@ def make_optimizer(config: Any, params: Any) -> optax.GradientTransformation:
     clip = _get(config, "grad_clip_norm")
     # Clipping sits inside the trainable branch so the norm is over trainable gradients only.
     train_tx = optax.chain(optax.clip_by_global_norm(float(clip)), adam) if clip else adam
+    train_tx = after_all_gradients(train_tx)
     patterns = list(_get(config, "freeze") or ())
     if not patterns:
         return train_tx

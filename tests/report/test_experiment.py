@@ -7,8 +7,9 @@ import ml_collections
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.pipeline import StageResult
+from jaxau.pipeline import Node, Stage, StageResult
 from jaxau.report import experiment
+from jaxau.stages.graph import Column, Planned
 
 AUS = ["AU01", "AU12"]
 
@@ -19,34 +20,79 @@ def _metrics(icc):
     return {**per, "by_pose": {"0": per, "4": per}}
 
 
-def test_report_has_every_section(tmp_path):
-    root = tmp_path
+def _node(name, stage, deps=None):
+    return Node(name, Stage(stage, "", ()), None, deps or {}, name.split("-")[-1])
+
+
+def _experiment(root, columns, iccs):
+    """Finished data / estimator / score directories for ``columns`` with the given ICCs."""
     data_dir = root / "stages" / "data-x"
-    est_dir = root / "stages" / "estimator_real_raw-y"
     io_utils.write_json(str(data_dir / "label_stats.json"), {
         "au_names": ["AU01", "AU04", "AU12"],
         "splits": {"train": {"num_examples": 10, "level_counts": [[8, 1, 1, 0, 0, 0]] * 3}}})
-    io_utils.write_json(str(est_dir / "eval" / "metrics.json"), _metrics([0.25, 0.75]))
-    io_utils.write_json(str(est_dir / "balance.json"), {"au_names": AUS, "per_level": 5,
-                                                        "after": [[5] * 6, [5] * 6], "before": [], "skipped": []})
-    with open(est_dir / "estimator_metrics.jsonl", "w") as f:
-        for s, loss in ((10, 2.0), (20, 1.0), (30, 0.5)):
-            f.write(json.dumps({"step": s, "loss": loss}) + "\n")
-    results = [StageResult("data", "done", str(data_dir), 3.0, {}),
-               StageResult("estimator_real_raw", "cached", str(est_dir), 12.0, {}),
-               StageResult("generator", "not built", None, 0.0, {}, "jaxau.stages.generator:run is not built yet")]
-    config = ml_collections.ConfigDict({"name": "t", "data": {"aus": "AU01,AU12", "test_poses": "0"},
-                                        "report": {"title": "Test report",
-                                                   "paper": {"Synthetic, 3D": {"AU01": 0.4, "AU12": 0.8}}}})
-    summary = experiment.write_report(str(root), config, results)
-    md = (root / "report.md").read_text()
-    for section in ("# Test report", "## Stages", "## ICC(3,1) per AU", "### MAE per AU",
-                    "### Mean ICC per head pose", "## Figures", "Label distributions", "Learning curves",
+    nodes = [_node("data-x", "data")]
+    results = [StageResult("data-x", "done", str(data_dir), 3.0, {}, "", "data")]
+    outputs = {}
+    for i, (col, icc) in enumerate(zip(columns, iccs)):
+        est_dir, score_dir = root / "stages" / f"estimator-e{i}", root / "stages" / f"score-s{i}"
+        io_utils.write_json(str(score_dir / "eval" / "metrics.json"), _metrics(icc))
+        io_utils.write_json(str(est_dir / "balance.json"), {"au_names": AUS, "per_level": 5,
+                                                            "after": [[5] * 6, [5] * 6], "before": [], "skipped": []})
+        with open(est_dir / "estimator_metrics.jsonl", "w") as f:
+            for s, loss in ((10, 2.0), (20, 1.0), (30, 0.5)):
+                f.write(json.dumps({"step": s, "loss": loss}) + "\n")
+        nodes += [_node(f"estimator-e{i}", "estimator"), _node(f"score-s{i}", "score", {"model": f"estimator-e{i}"})]
+        results += [StageResult(f"estimator-e{i}", "cached", str(est_dir), 12.0, {}, "", "estimator"),
+                    StageResult(f"score-s{i}", "done", str(score_dir), 1.0, {}, "", "score")]
+        outputs[col.id] = f"score-s{i}"
+    return Planned(nodes, list(columns), outputs), results
+
+
+def _config(**experiment):
+    return ml_collections.ConfigDict({"name": "t", "data": {"aus": "AU01,AU12", "test_poses": "0"},
+                                      "experiment": {"columns": {}, "sweep": "", **experiment},
+                                      "report": {"title": "Test report", "description": "What it shows."}})
+
+
+def test_report_has_every_section_and_the_papers_numbers(tmp_path):
+    cols = [Column("a", "3D Synthetic", "synthetic:3d", paper="table2/3D Synthetic"),
+            Column("b", "Real, no registration", "real:raw")]
+    planned, results = _experiment(tmp_path, cols, [[0.25, 0.75], [0.1, 0.2]])
+    results.append(StageResult("generator-g", "not built", None, 0.0, {}, "jaxau.stages.generator:run is not built yet",
+                               "generator"))
+    summary = experiment.write_report(str(tmp_path), _config(), results, planned)
+    md = (tmp_path / "report.md").read_text()
+    for section in ("# Test report", "What it shows.", "## Stages", "## ICC(3,1) per AU", "### MAE per AU",
+                    "### Mean ICC per head pose", "## Figures", "ICC per AU (ours vs paper)",
+                    "Mean ICC per head pose (Fig. 5 style)", "Label distributions", "Learning curves",
                     "## Not built yet"):
         assert section in md, section
-    assert "| Real, no registration | 0.250 | 0.750 | 0.500 |" in md
-    assert "| paper: Synthetic, 3D | **0.400** | **0.800** | **0.600** |" in md
-    html = (root / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "<table>" in html
-    assert summary["icc"]["Real, no registration"]["mean"] == 0.5
-    assert os.path.exists(root / "results.json")
+    # Ours, then the paper's row for the same column (its mean is the printed one).
+    assert ("| 3D Synthetic | 0.250 | 0.750 | 0.500 |\n| paper: 3D Synthetic | 0.381 | 0.795 | 0.525 |\n"
+            "| Real, no registration | 0.100 | 0.200 | 0.150 |") in md
+    assert "| estimator-e0 | cached | 12.0 | for: 3D Synthetic |" in md
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html
+    assert summary["icc"]["3D Synthetic"]["mean"] == 0.5
+    assert summary["columns"]["a"]["paper"]["mean"] == 0.525 and summary["columns"]["b"]["paper"] is None
+    assert json.load(open(tmp_path / "results.json"))["columns"]["b"]["icc"]["AU12"] == 0.2
+
+
+def test_sweep_table_and_plot(tmp_path):
+    cols = [Column(f"v{v}", f"lambda_exp={v}", "synthetic:3d", overrides=f"generator.lambda_exp={v}")
+            for v in (10, 160)]
+    planned, results = _experiment(tmp_path, cols, [[0.1, 0.3], [0.2, 0.6]])
+    experiment.write_report(str(tmp_path), _config(sweep="generator.lambda_exp"), results, planned)
+    md = (tmp_path / "report.md").read_text()
+    assert "### Sweep over generator.lambda_exp (Fig. 3 style)" in md
+    assert "| 10 | 0.100 | 0.300 | 0.200 |" in md and "| 160 | 0.200 | 0.600 | 0.400 |" in md
+    assert os.path.exists(tmp_path / "report_files" / "sweep.png")
+
+
+def test_nothing_finished_yet_shows_the_papers_numbers(tmp_path):
+    cols = [Column("a", "3D Synthetic", "synthetic:3d", paper="table2/3D Synthetic")]
+    planned = Planned([_node("score-s0", "score")], cols, {"a": "score-s0"})
+    results = [StageResult("score-s0", "blocked", None, 0.0, {}, "needs x", "score")]
+    experiment.write_report(str(tmp_path), _config(), results, planned)
+    md = (tmp_path / "report.md").read_text()
+    assert "No estimator has finished yet." in md and "| 3D Synthetic | 0.381 |" in md

@@ -1,0 +1,190 @@
+"""3-D pose augmentation of frontal registered faces (paper Sec. 4.6, Fig. 5 scenario c).
+
+A 3-D registered frame (:mod:`jaxau.align.frontalize`, identity target pose) is the registration mesh
+seen frontally and placed by :func:`jaxau.align.frontalize.output_placement`. Treating it as the
+*canonical* mesh (:mod:`jaxau.align.canonical`) so rendered, every vertex gets a colour: a bilinear
+sample of the image at the placed canonical vertex, zero for vertices hidden in that frontal view
+(the same depth test as frontalization). The coloured mesh is then rotated to a head pose
+(:func:`jaxau.align.register.pose_rotation`, the convention of ``frontalize``'s ``target_rotation``
+and of SynthFACS's pose labels), optionally normalised exactly as the ``register_2d`` stage
+normalises real frames (a least-squares similarity of the 68 landmarks onto the
+:func:`jaxau.align.procrustes2d.template`) and rasterized.
+
+Every image is lifted onto the *same* mesh, so the geometry of one pose -- posed vertices, landmark
+projections, the 2-D similarity and the rasterization -- is shared by all images: it is computed once
+per pose (:func:`pose_geometry`) and each image costs two gathers (:func:`augment_batch`). The 2-D
+similarity is applied to the vertices before rasterizing rather than warping a rendered image: the
+two are the same map (a similarity commutes with the orthographic projection), but this way the
+image is resampled once, not twice, and nothing is cut off at the intermediate image's border.
+
+Limits (by construction): the depth of every face is the template's (the individual's shape is not
+in a frontal image); surface hidden in the frontal view (under the chin, nostrils, eye sockets) and
+the eye holes of the registration mesh render black; the background is black.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxau import geometry
+from jaxau.align import canonical, crop as crop_lib, frontalize, procrustes2d
+
+# Visibility depth tolerance as a fraction of the face size: frontalize's default.
+VISIBILITY_TOLERANCE = 0.03
+
+
+@dataclasses.dataclass(frozen=True)
+class Lifting:
+    """How a frontal ``size`` x ``size`` image maps onto the canonical mesh.
+
+    Attributes:
+      size: side of the frontal images.
+      placement: ``(out_scale, out_translation [2])`` of :func:`frontalize.output_placement`.
+      vertices: ``[Vm, 3]`` the placed canonical vertices (output-image pixels).
+      visible: ``[Vm]`` 1.0 where the vertex is the visible surface in the frontal render, else 0.0.
+    """
+
+    size: int
+    placement: tuple
+    vertices: np.ndarray
+    visible: np.ndarray
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def _lifting(out_scale, out_t, tolerance, *, size: int):
+    m = canonical.registration_mesh()
+    v = frontalize.place(jnp.asarray(m.canonical), 1.0, jnp.eye(3), jnp.zeros(3), jnp.eye(3), out_scale, out_t)
+    return v, frontalize.vertex_visibility(v, jnp.asarray(m.triangles), size, size, tolerance)
+
+
+@functools.lru_cache(maxsize=8)
+def lifting(size: int) -> Lifting:
+    """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data)."""
+    from jaxau.align import register  # Lazy, like frontalize's: register imports the model stack.
+
+    out_scale, out_t = frontalize.output_placement(size)
+    # Jitted, not eager: op-by-op rasterization is slower than compiling it.
+    v, visible = _lifting(jnp.float32(out_scale), jnp.asarray(out_t, jnp.float32),
+                          jnp.float32(VISIBILITY_TOLERANCE * out_scale * register.template_size()), size=size)
+    return Lifting(size, (out_scale, np.asarray(out_t, np.float32)), np.asarray(v, np.float32),
+                   np.asarray(visible, np.float32))
+
+
+def _lift(images, vertices, visible):
+    colors = jax.vmap(lambda im: frontalize.vertex_colors(im, vertices))(images.astype(jnp.float32))
+    return colors * visible[None, :, None]
+
+
+def lift_colors(images, lift: Lifting):
+    """Per-vertex colours ``[B, Vm, C]`` of frontal images ``[B, S, S, C]`` (0 on hidden vertices)."""
+    return _lift(jnp.asarray(images), jnp.asarray(lift.vertices), jnp.asarray(lift.visible))
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseGeometry:
+    """The shared geometry of one output pose.
+
+    Attributes:
+      rotation: ``[3, 3]`` image-convention head rotation.
+      posed: ``[Vm, 3]`` the rotated mesh with the frontal placement (before 2-D normalisation):
+        where :func:`frontalize.place` puts a registered face for this target rotation.
+      matrix: ``[2, 3]`` the 2-D normalisation (posed landmarks -> template), identity without one.
+      vertices: ``[Vm, 3]`` final output-image vertices (``matrix`` applied to ``posed``).
+      landmarks: ``[68, 2]`` final landmark positions in the output image.
+      fragments: rasterization of ``vertices`` at ``size`` x ``size``.
+      size: output side.
+    """
+
+    rotation: np.ndarray
+    posed: np.ndarray
+    matrix: np.ndarray
+    vertices: np.ndarray
+    landmarks: np.ndarray
+    fragments: geometry.Fragments
+    size: int
+
+
+def pose_rotation_deg(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
+    """Image-convention rotation of head angles in degrees (SynthFACS / FERA pose-label convention)."""
+    from jaxau.align.register import pose_rotation
+
+    with jax.ensure_compile_time_eval():
+        r = pose_rotation(*np.deg2rad([yaw, pitch, roll]))
+    return np.asarray(r, np.float32)
+
+
+@functools.partial(jax.jit, static_argnames=("size", "normalize"))
+def _pose_geometry(rotation, template, out_scale, out_t, *, size: int, normalize: bool):
+    m = canonical.registration_mesh()
+    posed = frontalize.place(jnp.asarray(m.canonical), 1.0, jnp.eye(3), jnp.zeros(3), rotation, out_scale, out_t)
+    if normalize:
+        mat = procrustes2d.alignment_matrix(posed[jnp.asarray(m.landmarks), :2], template)
+    else:
+        mat = jnp.eye(2, 3, dtype=jnp.float32)
+    final = crop_lib.apply(mat, posed)
+    frags = geometry.rasterize(final, jnp.asarray(m.triangles), size, size)
+    return posed, mat, final, frags
+
+
+def pose_geometry(rotation, size: int, template=None, placement=None) -> PoseGeometry:
+    """The geometry of one pose, shared by every image rendered at it.
+
+    Args:
+      rotation: ``[3, 3]`` image-convention rotation (:func:`pose_rotation_deg`).
+      size: output side N.
+      template: ``[68, 2]`` 2-D normalisation template in the N x N output
+        (:func:`jaxau.align.procrustes2d.template`, what ``register_2d`` uses); None renders the
+        rotated mesh with the frontal placement instead (no normalisation).
+      placement: ``(out_scale, out_translation)`` of the rotated mesh before normalisation; default
+        :func:`frontalize.output_placement` (size). With a template the result does not depend on it.
+
+    Returns:
+      A :class:`PoseGeometry`.
+    """
+    out_scale, out_t = frontalize.output_placement(size) if placement is None else placement
+    normalize = template is not None
+    tmpl = jnp.zeros((68, 2), jnp.float32) if template is None else jnp.asarray(template, jnp.float32)
+    if tmpl.shape != (68, 2):
+        raise ValueError(f"pose_geometry: template must be [68, 2] landmark positions, got {tmpl.shape}.")
+    posed, mat, final, frags = _pose_geometry(jnp.asarray(rotation, jnp.float32), tmpl, jnp.float32(out_scale),
+                                              jnp.asarray(out_t, jnp.float32), size=size, normalize=normalize)
+    lm = canonical.registration_mesh().landmarks
+    final = np.asarray(final)
+    return PoseGeometry(np.asarray(rotation, np.float32), np.asarray(posed), np.asarray(mat), final,
+                        final[lm, :2], jax.tree.map(np.asarray, frags), size)
+
+
+@jax.jit
+def _render(images, lift_vertices, visible, triangles, triangle_id, barycentric, mask):
+    colors = _lift(images, lift_vertices, visible)
+    frags = geometry.Fragments(triangle_id, barycentric, jnp.zeros(mask.shape, jnp.float32), mask)
+    # The fragments are shared: only the colours vary per image, so the batch is two gathers.
+    out = jax.vmap(lambda c: geometry.interpolate(c, triangles, frags))(colors)
+    return jnp.where(mask[None, ..., None], out, 0.0)
+
+
+def augment_batch(images, lift: Lifting, pose: PoseGeometry) -> jax.Array:
+    """Re-renders frontal registered images at a pose.
+
+    Args:
+      images: ``[B, S, S, 3]`` frontal 3-D registered images (uint8 or float), ``S == lift.size``.
+      lift: :func:`lifting` (S).
+      pose: :func:`pose_geometry` of the wanted pose (any output size).
+
+    Returns:
+      ``[B, N, N, 3]`` float32 in the input's value range; 0 (black) off the face and on surface
+      hidden in the frontal view. One compilation per (B, S, N).
+    """
+    images = jnp.asarray(images)
+    if images.ndim != 4 or images.shape[1:3] != (lift.size, lift.size):
+        raise ValueError(f"augment_batch: images must be [B, {lift.size}, {lift.size}, C] (the lifting's "
+                         f"size), got {images.shape}.")
+    f = pose.fragments
+    return _render(images, jnp.asarray(lift.vertices), jnp.asarray(lift.visible),
+                   jnp.asarray(canonical.registration_mesh().triangles), jnp.asarray(f.triangle_id),
+                   jnp.asarray(f.barycentric), jnp.asarray(f.mask))

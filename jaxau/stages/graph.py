@@ -1,0 +1,271 @@
+"""Experiment graphs: the stages a paper experiment needs, wired per result column.
+
+An experiment config lists result columns (``config.experiment.columns``), each a trained estimator
+(or the generator's internal classifier) evaluated on a real test set::
+
+    c.experiment.columns.synthetic_3d = dict(
+        label="3D Synthetic",          # column title in the report
+        train="synthetic:3d",          # what it trains on (grammar below)
+        test="",                       # where it is tested ('' = the training registration, own data)
+        overrides="",                  # 'generator.lambda_ids=0; estimator.normalization=au0'
+        paper="table2/3D Synthetic")   # the paper's numbers for this column (jaxau.report.paper)
+
+Training-set grammar (parts joined by ``+`` form a combined set, paper Tables S1/S2):
+
+* ``real:<reg>[@<domain>]`` -- real frames, balanced per AU and level (``estimator.per_level``);
+* ``synthetic:<reg>[@<domain>]`` -- GANimation trained on the main data's ``<reg>`` frames, sources
+  for the semantic resampling taken from ``<domain>``'s frames (cross-domain synthesis, Table 4);
+* ``augmented`` -- the 3-D synthetic set re-rendered at every head pose and 2-D normalised
+  (Fig. 5 scenario c);
+* ``internal`` -- no estimator: the GANimation critic's AU regressor (Table S4).
+
+``<reg>`` is ``raw`` (no registration), ``2d`` or ``3d``. A test spec is ``<reg>[@<domain>][/all]``;
+``/all`` tests on every split of that domain (the paper tests on the whole of DISFA and UNBC).
+Domains are named in ``config.domains``: each entry overrides fields of ``config.data`` (''
+= ``config.data`` itself). The registration network trains on ``config.registration.domain``
+(`registration_domain`).
+
+Every node's directory is named by the content hash of its config and inputs
+(`jaxau.pipeline.GraphBuilder`), so columns, experiments and sweeps sharing a root share every stage
+they have in common: a lambda sweep trains one registration network and one 3-D registration, and
+only the generators, syntheses and estimators that differ.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from typing import Any
+
+import ml_collections
+
+from jaxau import pipeline
+from jaxau.validate import ConfigError
+
+REGISTRATIONS = ("raw", "2d", "3d")
+STAGE_FOR_REGISTRATION = {"raw": "frames_raw", "2d": "register_2d", "3d": "register_3d"}
+
+# The main job's columns (configs/demo.py and any config without an experiment section).
+DEFAULT_COLUMNS = (
+    ("real_raw", "Real, no registration", "real:raw"),
+    ("real_2d", "Real, 2D registration", "real:2d"),
+    ("real_3d", "Real, 3D registration", "real:3d"),
+    ("synthetic_3d", "Synthetic, 3D registration", "synthetic:3d"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One result column of an experiment (see the module docstring for the fields)."""
+
+    id: str
+    label: str
+    train: str
+    test: str = ""
+    overrides: str = ""
+    paper: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """An experiment graph: the nodes in run order and, per column, the node that scores it."""
+
+    nodes: list[pipeline.Node]
+    columns: list[Column]
+    outputs: dict[str, str]    # column id -> node name of its scores (score or internal stage)
+
+
+def columns(config: Any) -> list[Column]:
+    """The experiment's columns (the main job's four when the config has none)."""
+    exp = config.get("experiment")
+    spec = exp.get("columns") if exp is not None else None
+    if not spec:
+        return [Column(i, label, train) for i, label, train in DEFAULT_COLUMNS]
+    out = []
+    for cid, col in spec.items():
+        col = dict(col)
+        unknown = set(col) - {f.name for f in dataclasses.fields(Column)} - {"id"}
+        if unknown:
+            raise ConfigError(f"config.experiment.columns.{cid} has unknown fields {sorted(unknown)}; "
+                              "known: label, train, test, overrides, paper.")
+        if not col.get("train"):
+            raise ConfigError(f"config.experiment.columns.{cid}.train is empty: e.g. 'synthetic:3d'.")
+        out.append(Column(cid, str(col.get("label") or cid), str(col["train"]), str(col.get("test", "")),
+                          str(col.get("overrides", "")), str(col.get("paper", ""))))
+    return out
+
+
+def parse_overrides(text: str) -> list[tuple[str, Any]]:
+    """``'a.b=1; c.d=au0'`` -> ``[('a.b', 1), ('c.d', 'au0')]`` (values as Python literals or strings)."""
+    out = []
+    for item in filter(None, (s.strip() for s in str(text).split(";"))):
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"override {item!r}: write 'section.field=value' (';' between overrides).")
+        raw = raw.strip()
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out.append((path.strip(), value))
+    return out
+
+
+def _copy(config: Any) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+
+
+def apply_overrides(config: Any, text: str, where: str = "overrides") -> ml_collections.ConfigDict:
+    """A copy of ``config`` with dotted-path overrides applied (the path must exist)."""
+    out = _copy(config)
+    for path, value in parse_overrides(text):
+        parent, _, leaf = path.rpartition(".")
+        node = out
+        try:
+            for part in filter(None, parent.split(".")):
+                node = node[part]
+            if leaf not in node:
+                raise KeyError(leaf)
+            node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], (int, float, bool, str)) and \
+                not isinstance(value, type(node[leaf])) else value
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: cannot set {path}={value!r} ({e}); the field must exist in the config.") from None
+    return out
+
+
+def domain_config(config: Any, domain: str) -> ml_collections.ConfigDict:
+    """``config`` with ``data`` replaced by the named domain's data section ('' = unchanged)."""
+    out = _copy(config)
+    if not domain:
+        return out
+    domains = config.get("domains") or {}
+    if domain not in domains:
+        raise ConfigError(f"domain {domain!r} is not defined: add config.domains.{domain} (fields of "
+                          f"config.data that differ, e.g. name='synthfacs/disfa'); defined: {sorted(domains)}.")
+    data = dict(out.data)
+    data.update(dict(domains[domain]))
+    out.data = ml_collections.ConfigDict(data)
+    return out
+
+
+def registration_domain(config: Any) -> str:
+    """The domain the registration network trains on.
+
+    ``config.registration.domain``: a domain name, '' (the main data) or ``'auto'``: the main data
+    when it is SynthFACS, else ``domains.synthfacs`` (real datasets have no meshes to train on).
+    """
+    domain = str(config.registration.get("domain", "") or "")
+    if domain == "auto":
+        is_synthetic = str(config.data.name).startswith("synthfacs/")
+        domain = "" if is_synthetic or "synthfacs" not in (config.get("domains") or {}) else "synthfacs"
+    return domain
+
+
+def _parse_part(part: str, where: str) -> tuple[str, str, str]:
+    """``'synthetic:3d@multipie'`` -> ``('synthetic', '3d', 'multipie')``."""
+    kind, _, rest = part.strip().partition(":")
+    reg, _, domain = rest.partition("@")
+    if kind in ("augmented", "internal"):
+        if rest:
+            raise ConfigError(f"{where}: {kind!r} takes no registration/domain (it is built from 'synthetic:3d').")
+        return kind, "3d", ""
+    if kind not in ("real", "synthetic") or reg not in REGISTRATIONS:
+        raise ConfigError(f"{where}: {part!r} is not one of real:<reg>[@domain], synthetic:<reg>[@domain], "
+                          f"augmented, internal (reg in {REGISTRATIONS}).")
+    return kind, reg, domain
+
+
+def _parse_test(spec: str, default_reg: str, where: str) -> tuple[str, str, str]:
+    """``'3d@disfa/all'`` -> ``('3d', 'disfa', 'train,validation,test')``."""
+    body, _, splits = spec.partition("/")
+    reg, _, domain = body.partition("@")
+    reg = reg or default_reg
+    if reg not in REGISTRATIONS:
+        raise ConfigError(f"{where}: test registration {reg!r} must be one of {REGISTRATIONS}.")
+    if splits not in ("", "all"):
+        raise ConfigError(f"{where}: test split suffix {splits!r}: use '/all' or nothing (test split).")
+    return reg, domain, "train,validation,test" if splits == "all" else "test"
+
+
+class _Builder:
+    def __init__(self, stages: dict[str, pipeline.Stage]):
+        self.stages = stages
+        self.g = pipeline.GraphBuilder()
+
+    def add(self, stage: str, config, deps=None) -> str:
+        return self.g.add(self.stages[stage], config, deps)
+
+    def data(self, config, domain: str) -> str:
+        return self.add("data", domain_config(config, domain))
+
+    def registration(self, config) -> str:
+        domain = registration_domain(config)
+        name = str(domain_config(config, domain).data.name)
+        if not name.startswith("synthfacs/"):
+            raise ConfigError(
+                f"the registration network trains on exact meshes, which {name!r} does not have: train "
+                "it on SynthFACS with --config.registration.domain=synthfacs (config.domains.synthfacs.name "
+                "names the SynthFACS set, e.g. 'synthfacs/fera').")
+        return self.add("registration", domain_config(config, domain), {"data": self.data(config, domain)})
+
+    def frames(self, config, reg: str, domain: str) -> str:
+        dcfg = domain_config(config, domain)
+        deps = {"data": self.data(config, domain)}
+        if reg != "raw":
+            deps["registration"] = self.registration(config)
+        return self.add(STAGE_FOR_REGISTRATION[reg], dcfg, deps)
+
+    def generator(self, config, reg: str) -> str:
+        return self.add("generator", config, {"frames": self.frames(config, reg, "")})
+
+    def synthesis(self, config, reg: str, source_domain: str) -> str:
+        deps = {"generator": self.generator(config, reg), "sources": self.frames(config, reg, source_domain)}
+        if source_domain:  # Target label vectors still come from the generator's own training frames.
+            deps["targets"] = self.frames(config, reg, "")
+        return self.add("synthesis", config, deps)
+
+
+def _eval_config(config, test_domain: str, splits: str) -> ml_collections.ConfigDict:
+    """The scoring settings a column's test set implies: its splits, poses and labelled AUs."""
+    test_data = domain_config(config, test_domain).data
+    main = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    labelled = [a for a in str(test_data.aus).replace(",", " ").split() if a]
+    out = _copy(config)
+    out.eval = ml_collections.ConfigDict({
+        "splits": splits, "poses": str(test_data.get("test_poses", "") or ""),
+        "aus": ",".join(a for a in main if a in labelled), "domain": test_domain})
+    return out
+
+
+def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
+    """The experiment graph of ``config`` (see the module docstring)."""
+    b = _Builder(stages)
+    cols = columns(config)
+    outputs = {}
+    for col in cols:
+        where = f"config.experiment.columns.{col.id}"
+        cfg = apply_overrides(config, col.overrides, f"{where}.overrides")
+        parts = [_parse_part(p, f"{where}.train") for p in col.train.split("+")]
+        kinds = [k for k, _, _ in parts]
+        if ("internal" in kinds or "augmented" in kinds) and len(parts) > 1:
+            raise ConfigError(f"{where}.train: 'internal' and 'augmented' cannot be combined with other sets.")
+        default_reg = "2d" if kinds == ["augmented"] else parts[0][1]
+        test_reg, test_domain, splits = _parse_test(col.test, default_reg, f"{where}.test")
+        ecfg = _eval_config(cfg, test_domain, splits)
+        if not ecfg.eval.aus:
+            raise ConfigError(f"{where}: the test domain {test_domain!r} labels none of config.data.aus.")
+        test = b.frames(cfg, test_reg, test_domain)
+        if kinds == ["internal"]:
+            outputs[col.id] = b.add("internal", ecfg, {"generator": b.generator(cfg, "3d"), "test": test})
+            continue
+        deps = {"validation": b.frames(cfg, parts[0][1] if kinds != ["augmented"] else "2d", "")}
+        for i, (kind, reg, domain) in enumerate(parts):
+            if kind == "real":
+                deps[f"train_real{i}"] = b.frames(cfg, reg, domain)
+            elif kind == "synthetic":
+                deps[f"train_set{i}"] = b.synthesis(cfg, reg, domain)
+            else:  # augmented
+                deps[f"train_set{i}"] = b.add("augment", cfg, {"synthesis": b.synthesis(cfg, "3d", "")})
+        model = b.add("estimator", cfg, deps)
+        outputs[col.id] = b.add("score", ecfg, {"model": model, "test": test})
+    return Planned(b.g.graph(), cols, outputs)

@@ -1,0 +1,84 @@
+"""Stage ``internal``: GANimation's critic as an AU-intensity estimator (paper Table S4, "GANimation
+internal classifier D_exp").
+
+The critic's AU head is trained (expression loss, `jaxau.synthesis.losses.expression_loss`) to
+regress ``level / MAX_INTENSITY`` of every AU on real frames, so ``round(MAX_INTENSITY * output)``
+clipped to 0..5 is its intensity estimate. Roles: ``generator`` (a generator stage / model
+directory: `jaxau.train.generator.load_critic`) and ``test`` (a registration stage whose frames are
+at the critic's size; the splits, poses and AUs scored follow ``config.eval`` exactly as the
+``score`` stage does). Writes ``eval/metrics.json``, ``eval/predictions.csv`` and ``eval/table.md``
+in the format of `jaxau.train.estimator_runs.score`, so reports treat it like any estimator.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxau.data import frames as frames_lib
+from jaxau.stages import frames as frames_stage
+from jaxau.synthesis.losses import MAX_INTENSITY
+
+NUM_LEVELS = 6
+
+
+def regression_levels(outputs) -> np.ndarray:
+    """AU regression outputs in the expression loss's units (level / MAX_INTENSITY) -> levels 0..5.
+
+    Rounds to the nearest level (halves to even, numpy's rule) and clips: the head is unbounded.
+    """
+    scaled = np.asarray(outputs, np.float64) * MAX_INTENSITY
+    if not np.all(np.isfinite(scaled)):
+        raise ValueError("critic AU outputs contain NaN/inf: the generator checkpoint is broken.")
+    return np.clip(np.rint(scaled), 0, NUM_LEVELS - 1).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=4)
+def _critic_fn(discriminator):
+    @jax.jit
+    def aus(params, images_uint8):
+        # The generator's range: uint8 -> [-1, 1] (`jaxau.train.generator.to_unit`).
+        images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
+        return discriminator.apply({"params": params}, images)[1]
+
+    return aus
+
+
+def critic_outputs(discriminator, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The critic's AU regression ``[N, K]`` for uint8 images, in fixed-size batches (one compilation)."""
+    fn = _critic_fn(discriminator)
+    out = []
+    for lo in range(0, len(images), batch_size):
+        chunk = images[lo:lo + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+        out.append(np.asarray(fn(params, chunk))[:batch_size - pad])
+    return np.concatenate(out) if out else np.zeros((0, discriminator.num_aus), np.float32)
+
+
+def run(config, stage_dir: str, inputs) -> dict:
+    """The stage: the critic of ``inputs['generator']`` scored on ``inputs['test']``."""
+    from jaxau.stages import estimator as estimator_stage
+    from jaxau.train import estimator_runs, generator as gen_train
+
+    discriminator, params, trained = gen_train.load_critic(inputs["generator"])
+    # The splits, poses and AUs the score stage reads (config.eval), but never personally normalised:
+    # the critic was trained on the registered frames as they are (the generator stage).
+    splits = estimator_stage.eval_settings(config)["splits"].split(",")
+    test = frames_lib.concatenate([frames_lib.load(frames_stage.split_path(inputs["test"], s)) for s in splits])
+    size = trained.image_size
+    if test["image"].shape[1:3] != (size, size):
+        raise ValueError(f"test frames in {inputs['test']} are {test['image'].shape[1:3]}, the critic in "
+                         f"{inputs['generator']} takes {size} x {size}: score it on the registration stage "
+                         "its generator was trained on (config.data.image_size = config.generator.image_size).")
+    pred = regression_levels(critic_outputs(discriminator, params, test["image"]))
+    aus = [a for a in estimator_stage.eval_settings(config)["aus"].replace(",", " ").split() if a]
+    record = estimator_runs.score_predictions(estimator_stage.score_config(config), test, pred, trained.au_names, aus,
+                          trained.step, os.path.join(stage_dir, "eval"))
+    return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],
+            "test_frames": record["num_frames"]}

@@ -1,0 +1,66 @@
+"""The estimator stage's training-set assembly (real balanced + synthetic parts) and test-set splits."""
+
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxau.data import frames as frames_lib
+from jaxau.stages import estimator as stage
+
+AUS = ["AU01", "AU12"]
+
+
+def _frames(n, seed, aus=AUS, target=False):
+    rng = np.random.default_rng(seed)
+    f = {"image": rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
+         "au_intensity": rng.integers(0, 6, (n, len(aus))).astype(np.int32),
+         "subject": np.asarray([f"s{i % 3}" for i in range(n)]), "sequence": np.asarray(["q"] * n),
+         "frame": np.arange(n, dtype=np.int32), "pose_id": np.full(n, 4, np.int32), "au_names": np.asarray(aus)}
+    if target:
+        f["target_au"] = (np.arange(n) % len(aus)).astype(np.int32)
+    return f
+
+
+def _config(per_level=3):
+    return ml_collections.ConfigDict({"seed": 0, "data": {"aus": ",".join(AUS), "test_poses": "4"},
+                                      "estimator": {"per_level": per_level, "normalization": "none"},
+                                      "eval": {"splits": "train,validation,test", "poses": "", "aus": "AU12"}})
+
+
+def test_combined_training_set_is_balanced_real_plus_whole_synthetic(tmp_path):
+    real_dir, synth_dir, out = tmp_path / "real", tmp_path / "synth", tmp_path / "out"
+    for d in (real_dir, synth_dir, out):
+        d.mkdir()
+    real = _frames(40, 0)
+    # The synthetic set labels one more AU, in another order: columns are matched by name.
+    synth = _frames(10, 1, aus=["AU12", "AU04", "AU01"], target=True)
+    frames_lib.save(str(real_dir / "train.npz"), real)
+    frames_lib.save(str(synth_dir / "synthetic.npz"), synth)
+    frames, pool, target = stage.training_set(_config(), str(out), {"train_real0": str(real_dir),
+                                                                    "train_set1": str(synth_dir)})
+    assert list(frames["au_names"]) == AUS and len(frames["image"]) == 50
+    real_part, synth_part = pool < 40, pool >= 40
+    # Real: per_level entries per AU and level (levels without frames are skipped, logged).
+    assert real_part.sum() <= 3 * 6 * 2 and set(target[real_part]) <= {0, 1}
+    np.testing.assert_array_equal(pool[synth_part], 40 + np.arange(10))
+    # Synthetic target AUs re-indexed to the estimator's columns: AU12 (0 there) -> 1, AU04 -> -1, AU01 -> 0.
+    np.testing.assert_array_equal(target[synth_part], np.asarray([1, -1, 0] * 4)[:10])
+    np.testing.assert_array_equal(frames["au_intensity"][40:], synth["au_intensity"][:, [2, 0]])
+    assert (out / "balance.json").exists()
+
+
+def test_test_set_concatenates_the_configured_splits(tmp_path):
+    for i, split in enumerate(("train", "validation", "test")):
+        frames_lib.save(str(tmp_path / f"{split}.npz"), _frames(5 + i, i))
+    assert len(stage.test_set(_config(), str(tmp_path))["image"]) == 5 + 6 + 7
+    c = _config()
+    c.eval.splits = "test"
+    assert len(stage.test_set(c, str(tmp_path))["image"]) == 7
+    assert stage.score_config(_config()).data.test_poses == ""
+
+
+def test_concatenate_rejects_different_au_columns():
+    with pytest.raises(ValueError, match="with_aus"):
+        frames_lib.concatenate([_frames(2, 0), _frames(2, 1, aus=["AU12", "AU01"])])
+    both = frames_lib.concatenate([_frames(2, 0, target=True), _frames(3, 1)])
+    assert len(both["image"]) == 5 and "target_au" not in both  # Only fields every set has.

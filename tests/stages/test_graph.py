@@ -1,0 +1,145 @@
+"""Experiment graphs: column grammar, domains, overrides, and stage sharing across experiments."""
+
+import collections
+import importlib
+
+import pytest
+
+from jaxau.stages import STAGES, graph
+from jaxau.validate import ConfigError
+
+PAPER_CONFIGS = ("table2", "table3", "table4", "table_s1", "table_s2", "table_s3", "table_s4", "table_s5",
+                 "fig3", "fig5")
+
+
+def _config(name, arg="cpu"):
+    return importlib.import_module(f"configs.paper.{name}").get_config(arg)
+
+
+def _by_stage(planned):
+    out = collections.defaultdict(list)
+    for n in planned.nodes:
+        out[n.stage.name].append(n)
+    return out
+
+
+def _node(planned, name):
+    return next(n for n in planned.nodes if n.name == name)
+
+
+def test_demo_has_the_main_jobs_four_columns():
+    import configs.demo as demo
+
+    p = graph.plan(demo.get_config(), STAGES)
+    assert [c.label for c in p.columns] == [label for _, label, _ in graph.DEFAULT_COLUMNS]
+    counts = {k: len(v) for k, v in _by_stage(p).items()}
+    assert counts == {"data": 1, "frames_raw": 1, "registration": 1, "register_2d": 1, "register_3d": 1,
+                      "generator": 1, "synthesis": 1, "estimator": 4, "score": 4}
+    # Dependencies come before their dependents.
+    seen = set()
+    for n in p.nodes:
+        assert set(n.deps.values()) <= seen, n.name
+        seen.add(n.name)
+
+
+def test_overrides_parse_convert_and_reject_unknown_fields():
+    assert graph.parse_overrides("a.b=1; c.d = au0 ;e.f=False") == [("a.b", 1), ("c.d", "au0"), ("e.f", False)]
+    c = _config("table2")
+    out = graph.apply_overrides(c, "generator.lambda_exp=40; estimator.normalization=mean")
+    assert out.generator.lambda_exp == 40.0 and isinstance(out.generator.lambda_exp, float)
+    assert out.estimator.normalization == "mean" and c.estimator.normalization == "none"
+    with pytest.raises(ConfigError, match="generator.lambda_typo"):
+        graph.apply_overrides(c, "generator.lambda_typo=1")
+    with pytest.raises(ConfigError, match="section.field=value"):
+        graph.parse_overrides("generator.lambda_exp")
+
+
+def test_bad_column_specs_are_config_errors_naming_the_column():
+    c = _config("table2")
+    c.experiment.columns.real_2d.train = "real:4d"
+    with pytest.raises(ConfigError, match="columns.real_2d.train"):
+        graph.plan(c, STAGES)
+    c = _config("table2")
+    c.experiment.columns.real_2d.test = "3d@mars"
+    with pytest.raises(ConfigError, match="domain 'mars' is not defined"):
+        graph.plan(c, STAGES)
+    c = _config("table2")
+    c.experiment.columns.real_2d.train = "internal+real:2d"
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        graph.plan(c, STAGES)
+
+
+def test_real_data_trains_registration_on_synthfacs():
+    c = _config("table2")
+    c.data.name = "fera2017"
+    c.registration.domain = ""   # Explicitly the main data: impossible for a real dataset.
+    with pytest.raises(ConfigError, match="registration.domain=synthfacs"):
+        graph.plan(c, STAGES)
+    c.registration.domain = "auto"   # The default.
+    p = graph.plan(c, STAGES)
+    (reg,) = _by_stage(p)["registration"]
+    assert reg.config.data.name == "synthfacs/fera_demo"
+    assert sorted(n.config.data.name for n in _by_stage(p)["data"]) == ["fera2017", "synthfacs/fera_demo"]
+
+
+def test_cross_domain_columns_wire_sources_targets_and_test_sets():
+    p = graph.plan(_config("table4"), STAGES)
+    stages = _by_stage(p)
+    assert len(stages["generator"]) == 1 and len(stages["synthesis"]) == 2 and len(stages["estimator"]) == 2
+    # MultiPIE -> FERA: sources re-animated from MultiPIE, target labels from FERA training frames.
+    score = _node(p, p.outputs["multipie_fera"])
+    synth = _node(p, _node(p, score.deps["model"]).deps["train_set0"])
+    assert _node(p, synth.deps["sources"]).config.data.name == "synthfacs/multipie_small"
+    assert _node(p, synth.deps["targets"]).config.data.name == "synthfacs/fera_demo"
+    assert score.config.eval.splits == "test" and score.config.eval.poses == "4"
+    # FERA -> DISFA: every DISFA split, only the FERA AUs DISFA codes, all poses.
+    score = _node(p, p.outputs["fera_disfa"])
+    assert _node(p, score.deps["test"]).config.data.name == "synthfacs/disfa_small"
+    assert score.config.eval.splits == "train,validation,test" and score.config.eval.poses == ""
+    assert score.config.eval.aus == "AU01,AU04,AU06,AU12,AU17"
+    # The same trained model scores FERA -> DISFA and is Table 2's 3D-synthetic model.
+    t2 = graph.plan(_config("table2"), STAGES)
+    assert _node(t2, t2.outputs["synthetic_3d"]).deps["model"] == score.deps["model"]
+
+
+def test_combined_internal_and_augmented_columns():
+    p = graph.plan(_config("table_s1"), STAGES)
+    model = _node(p, _node(p, p.outputs["fera_real_multipie_synthetic"]).deps["model"])
+    assert sorted(model.deps) == ["train_real0", "train_set1", "validation"]
+    p = graph.plan(_config("table_s4"), STAGES)
+    internal = _node(p, p.outputs["internal"])
+    assert internal.stage.name == "internal" and sorted(internal.deps) == ["generator", "test"]
+    gens = _by_stage(p)["generator"]
+    assert sorted(g.config.generator.attention for g in gens) == [False, True]
+    p = graph.plan(_config("fig5"), STAGES)
+    model = _node(p, _node(p, p.outputs["c_augmented"]).deps["model"])
+    assert _node(p, model.deps["train_set0"]).stage.name == "augment"
+    assert _node(p, _node(p, p.outputs["c_augmented"]).deps["test"]).stage.name == "register_2d"
+
+
+def test_experiments_share_every_stage_they_have_in_common():
+    nodes = {name: {n.name for n in graph.plan(_config(name), STAGES).nodes} for name in PAPER_CONFIGS}
+    new = lambda name, *before: sorted(n.split("-")[0] for n in nodes[name] - set().union(*(nodes[b] for b in before)))
+    assert new("table3", "table2") == ["estimator", "estimator", "score", "score"]
+    assert new("fig5", "table2") == ["augment", "estimator", "score", "score", "score"]
+    assert new("table_s2", "table_s1", "table4") == ["score"] * 4
+    assert new("table_s3", "table2") == ["estimator", "generator", "score", "synthesis"]
+    # Four lambda_exp values, one of them the baseline (Table 2's chain).
+    assert new("fig3", "table2") == sorted(["estimator", "generator", "score", "synthesis"] * 3)
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_every_paper_config_plans_at_both_sizes_and_documents_itself(name):
+    from jaxau.report import paper
+
+    module = importlib.import_module(f"configs.paper.{name}")
+    for arg in ("paper", "cpu"):
+        p = graph.plan(module.get_config(arg), STAGES)
+        assert p.columns and all(c.id in p.outputs for c in p.columns)
+        for c in p.columns:
+            paper.lookup(c.paper)  # Every paper reference resolves.
+    doc = module.__doc__
+    assert "python launch/reproduce.py --config=configs/paper/" in doc and "Expected cost" in doc
+    assert "aper" in doc  # The paper's number (or why there is none).
+    with pytest.raises(ValueError):
+        module.get_config("gpu")
