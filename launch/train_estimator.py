@@ -28,6 +28,8 @@ def check_config(config):
     validate.positive_float(config, "estimator.learning_rate")
     validate.one_of(config, "estimator.readout", ("argmax", "expected"))
     validate.one_of(config, "estimator.normalization", ("none", "au0", "mean"))
+    if "norm" in config.estimator:
+        validate.one_of(config, "estimator.norm", ("none", "batch"))
     if config.estimator.image_size < 32:
         raise validate.ConfigError(f"config.estimator.image_size={config.estimator.image_size} must be >= 32 "
                                    "(VGG16 pools five times): pass --config.estimator.image_size=64.")

@@ -2,7 +2,7 @@
 
 ``base_config('paper')``: the paper's sizes (224 x 224 registered frames, VGG16 at width 1, 5,000
 images per AU and level, GANimation at full width) on SynthFACS's full ``fera`` / ``multipie`` /
-``disfa`` sets; runs on GPUs/TPUs. ``base_config('cpu')``: the demo's sizes (64 x 64, small widths,
+``disfa`` / ``unbc`` sets; runs on GPUs/TPUs. ``base_config('cpu')``: the demo's sizes (64 x 64, small widths,
 a few hundred steps, ``*_demo`` / ``*_small`` SynthFACS sets); every experiment runs end to end on a
 2-core CPU in minutes, showing the plumbing, not the paper's numbers.
 
@@ -45,11 +45,14 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.data = _data("synthfacs/fera" if paper else "synthfacs/fera_demo", au.FERA2017_AUS, "4", px)
     c.domains = ml_collections.ConfigDict({
         "synthfacs": {"name": "synthfacs/fera" if paper else "synthfacs/fera_demo"},
-        "multipie": {"name": "synthfacs/multipie" if paper else "synthfacs/multipie_small", "test_poses": ""},
+        # Each domain labels its own AUs (SynthFACS multipie: jaxau.face.synth.MULTIPIE_AUS).
+        "multipie": {"name": "synthfacs/multipie" if paper else "synthfacs/multipie_small", "test_poses": "",
+                     "aus": "AU01,AU02,AU04,AU05,AU06,AU07,AU09,AU10,AU12,AU17,AU20,AU25,AU26"},
         "disfa": {"name": "synthfacs/disfa" if paper else "synthfacs/disfa_small",
                   "aus": ",".join(au.DISFA_AUS), "test_poses": ""},
-        "unbc": {"name": "unbc_pain", "aus": "AU04,AU06,AU07,AU09,AU10,AU12,AU20,AU25,AU26,AU43",
-                 "test_poses": ""},
+        # SynthFACS simulates UNBC's AUs but AU43 (eyes closed); real UNBC: name='unbc_pain'.
+        "unbc": {"name": "synthfacs/unbc" if paper else "synthfacs/unbc_small",
+                 "aus": "AU04,AU06,AU07,AU09,AU10,AU12,AU20,AU25,AU26", "test_poses": ""},
     })
 
     # ---- registration network (PRNet resfcn256; trained on SynthFACS's exact UV maps).

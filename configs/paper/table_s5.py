@@ -3,16 +3,15 @@
 Columns: FERA -> UNBC and MultiPIE -> UNBC (the FERA-trained generator; sources from FERA or
 MultiPIE; tested on the whole of UNBC on the FERA AUs it codes: 4, 6, 10, 12).
 
-Command (UNBC has no SynthFACS counterpart: this experiment needs your copy of UNBC Pain)::
+Command (SynthFACS's ``unbc`` domain by default: pain episodes, UNBC's AUs but AU43; your copy of
+UNBC Pain with ``--config.domains.unbc.name=unbc_pain --config.domains.unbc.manual_dir=/data/UNBC``)::
 
-    python launch/reproduce.py --config=configs/paper/table_s5.py --workdir=runs/paper \\
-        --config.domains.unbc.manual_dir=/data/UNBC-McMaster
+    python launch/reproduce.py --config=configs/paper/table_s5.py --workdir=runs/paper
+    python launch/reproduce.py --config=configs/paper/table_s5.py:cpu --workdir=runs/paper_cpu
 
-Without it the ``data`` stage of the UNBC domain stops with an error naming the missing directory
-and what to download; every other stage still runs and is reused later.
-
-Expected cost: after Table 4 in the same workdir, UNBC registration (~48k frames) ~0.5 h and two
-estimators ~1 h on one GPU (estimate, not measured).
+Expected cost: ``:cpu`` ~2 minutes after Table 4 (the ``unbc_small`` build and its registration; the
+models are Table 4's); paper size after Table 4: the ``unbc`` build and registration (40,000 frames)
+~0.5 h on one GPU (estimate, not measured), no training.
 
 Paper numbers it targets: mean ICC 0.266 (FERA -> UNBC), 0.247 (MultiPIE -> UNBC).
 """

@@ -46,15 +46,28 @@ def select(frames: FrameSet, mask: np.ndarray) -> FrameSet:
     return {k: (v if k == "au_names" else v[mask]) for k, v in frames.items()}
 
 
-def with_aus(frames: FrameSet, aus: Sequence[str]) -> FrameSet:
+def with_aus(frames: FrameSet, aus: Sequence[str], missing: str = "error") -> FrameSet:
     """Keeps (and orders) the AU columns ``aus``.
 
     An optional ``target_au`` field (the AU column a balanced or synthetic entry was made for) is
-    re-indexed to the new columns (-1 where its AU is dropped).
+    re-indexed to the new columns (-1 where its AU is dropped). ``missing``: what to do with AUs the
+    frame set does not label: ``'error'`` (KeyError naming them) or ``'unknown'`` (a column of -1,
+    e.g. MultiPIE faces as synthesis sources for an AU MultiPIE does not code).
     """
+    if missing not in ("error", "unknown"):
+        raise ValueError(f"with_aus: missing={missing!r}; use 'error' or 'unknown'.")
     out = dict(frames)
     old = [str(a) for a in frames["au_names"]]
-    out["au_intensity"] = au_lib.select_aus(frames["au_intensity"], old, aus)
+    if missing == "unknown":
+        have = set(au_lib.canonical_aus(old))
+        wanted = au_lib.canonical_aus(aus)
+        present = [a for a in wanted if a in have]
+        cols = au_lib.select_aus(frames["au_intensity"], old, present)
+        filled = np.full(cols.shape[:-1] + (len(wanted),), -1, np.int32)
+        filled[..., [wanted.index(a) for a in present]] = cols
+        out["au_intensity"] = filled
+    else:
+        out["au_intensity"] = au_lib.select_aus(frames["au_intensity"], old, aus)
     out["au_names"] = np.asarray(au_lib.canonical_aus(aus))
     if "target_au" in frames:
         new = list(out["au_names"])

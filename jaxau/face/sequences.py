@@ -43,6 +43,10 @@ EVENTS: dict[str, dict[str, tuple[float, float]]] = {
                  "AU25": (0.8, 0.9)},
     "upper_lip": {"AU10": (1.0, 1.0), "AU25": (0.5, 0.4)},
     "blink": {"AU45": (1.0, 1.0)},
+    # Pain (Prkachin & Solomon: brow lowering, orbit tightening, levator contraction, eye closure;
+    # eye closure AU43 is not simulated): the UNBC-McMaster shoulder-pain domain.
+    "pain": {"AU04": (0.8, 0.7), "AU06": (1.0, 0.85), "AU07": (0.9, 0.8), "AU09": (0.5, 0.3),
+             "AU10": (0.6, 0.45), "AU20": (0.3, 0.1), "AU25": (0.4, 0.3), "AU26": (0.3, 0.15)},
 }
 
 # Mean onset / apex / offset durations in seconds (blinks are much faster).

@@ -71,8 +71,8 @@ class SynthConfig:
     batch_size: int = 16
 
     def __post_init__(self):
-        if self.domain not in ("fera", "multipie", "disfa"):
-            raise ValueError(f"SynthConfig {self.name}: domain must be fera|multipie|disfa, got "
+        if self.domain not in ("fera", "multipie", "disfa", "unbc"):
+            raise ValueError(f"SynthConfig {self.name}: domain must be fera|multipie|disfa|unbc, got "
                              f"{self.domain!r}.")
         au_lib.canonical_aus(self.aus)
         missing = [a for a in self.aus if a not in au_mapping.SIMULATED_AUS]
@@ -96,6 +96,10 @@ class SynthConfig:
 FERA_OCCUPANCY = {"smile": 0.28, "talk": 0.22, "brow_raise": 0.06, "frown": 0.06, "disgust": 0.03,
                   "chin_raise": 0.09, "sad": 0.03, "dimpler": 0.10, "lip_stretch": 0.03,
                   "surprise": 0.02, "upper_lip": 0.08, "blink": 0.06}
+# Shoulder-pain tests (UNBC-McMaster): mostly neutral, pain episodes during painful movements.
+UNBC_OCCUPANCY = {"pain": 0.22, "smile": 0.05, "talk": 0.04, "frown": 0.03, "blink": 0.07}
+# UNBC's FACS AUs that SynthFACS simulates (AU43, eyes closed, is not simulated, so not labelled).
+UNBC_AUS = ("AU04", "AU06", "AU07", "AU09", "AU10", "AU12", "AU20", "AU25", "AU26")
 # Film watching (DISFA): silent, mostly neutral, smiles during comedy, some surprise/disgust.
 DISFA_OCCUPANCY = {"smile": 0.14, "talk": 0.03, "brow_raise": 0.05, "frown": 0.05, "disgust": 0.03,
                    "chin_raise": 0.04, "sad": 0.02, "dimpler": 0.03, "lip_stretch": 0.03,
@@ -114,6 +118,8 @@ def _configs() -> dict:
                 occupancy=FERA_OCCUPANCY, light="studio", background="dark", face_size=2.5)
     disfa = dict(domain="disfa", aus=au_lib.DISFA_AUS, occupancy=DISFA_OCCUPANCY, light="office",
                  background="room", face_size=2.9, frame_stride=4)
+    unbc = dict(domain="unbc", aus=UNBC_AUS, occupancy=UNBC_OCCUPANCY, light="office", background="room",
+                face_size=2.7, frame_stride=4)
     mpie = dict(domain="multipie", aus=MULTIPIE_AUS, posed=True, light="flash", background="grey",
                 face_size=2.2, occupancy={})
     return {c.name: c for c in (
@@ -130,10 +136,22 @@ def _configs() -> dict:
                     frames=400, **disfa),
         SynthConfig(name="disfa_small", subjects={"train": 4, "validation": 2, "test": 2}, sessions=2,
                     frames=8, image_size=128, uv_size=128, **disfa),
+        # UNBC-McMaster's role (Table S5): 25 subjects, frontal, pain episodes. Tested whole.
+        SynthConfig(name="unbc", subjects={"train": 15, "validation": 4, "test": 6}, sessions=8,
+                    frames=200, **unbc),
+        SynthConfig(name="unbc_small", subjects={"train": 3, "validation": 1, "test": 2}, sessions=2,
+                    frames=8, image_size=128, uv_size=0, **unbc),
         SynthConfig(name="multipie", subjects={"train": 200, "validation": 37, "test": 100},
                     sessions=len(sequences.POSED), frames=4, image_size=512, uv_size=256, **mpie),
         SynthConfig(name="multipie_small", subjects={"train": 3, "validation": 1, "test": 1},
                     sessions=len(sequences.POSED), frames=2, image_size=128, uv_size=128, **mpie),
+        # Estimator-sized FERA domain (issue #5): frontal view only (pose id 4, as in `fera`), many
+        # subjects and short sessions of well-spaced frames (1.5 s apart), so AU episodes of many
+        # identities under many lights are sampled; 64 px, no position maps: ~4,300 images, a few
+        # minutes to build on 2 cores.
+        SynthConfig(name="fera_frontal", subjects={"train": 60, "validation": 10, "test": 20},
+                    sessions=8, frames=6, frame_stride=45, image_size=64, uv_size=0,
+                    **{**fera, "poses": (FERA_POSES[4],)}),
     )}
 
 

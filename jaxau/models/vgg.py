@@ -19,6 +19,11 @@ Keras does. torchvision flattens NCHW; :mod:`jaxau.models.vgg_import` permutes t
 Dropout 0.5 (paper) follows the ReLU of ``fc1`` and of ``fc2`` (torchvision's placement; Keras's VGG16
 has no dropout). The penultimate features (``fc2`` after ReLU, before dropout: torchvision's "fc7")
 are returned on request for the Fréchet distance.
+
+``norm='batch'`` gives VGG16-BN (BatchNorm between each convolution and its ReLU, as torchvision's
+``vgg16_bn``) for training from scratch, where no ImageNet weights exist: plain VGG16 at CPU sizes
+stays a near-constant predictor for hundreds of steps (BUILD_NOTES.md). The default ``'none'`` keeps
+the parameter tree, Keras parity and the weight importer exactly as above.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxau.models import pooling
+
 # (block, number of convolutions, channels at width 1) of VGG16 configuration "D".
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
 FC_WIDTH = 4096
@@ -42,6 +49,7 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
 TORCH_RGB_STD = (0.229, 0.224, 0.225)
 PREPROCESSING_MODES = ("caffe", "torch", "none")
+NORMS = ("none", "batch")
 
 CONV_LAYERS = tuple(f"block{b}_conv{i}" for b, n, _ in VGG16_BLOCKS for i in range(1, n + 1))
 DENSE_LAYERS = ("fc1", "fc2", "head")
@@ -85,6 +93,11 @@ class VGG16(nn.Module):
       preprocessing: 'caffe', 'torch' or 'none' (see :func:`preprocess`).
       num_levels: classes per AU head (6: absent, A..E).
       dtype: computation dtype (parameters stay float32), e.g. bfloat16 on accelerators.
+      norm: 'none' (VGG16 as published; Keras parity and ImageNet import) or 'batch' (VGG16-BN:
+        BatchNorm between every convolution and its ReLU, for training from scratch). The BN layers
+        are named ``<conv>_bn`` and keep running statistics in the ``batch_stats`` collection.
+      bn_momentum: running-statistics momentum of the BN layers. 0.9 rather than Flax's 0.99: short
+        CPU runs (a few hundred steps) would otherwise evaluate with statistics still near their init.
     """
 
     num_aus: int
@@ -93,6 +106,8 @@ class VGG16(nn.Module):
     preprocessing: str = "caffe"
     num_levels: int = NUM_LEVELS
     dtype: jnp.dtype = jnp.float32
+    norm: str = "none"
+    bn_momentum: float = 0.9
 
     @nn.compact
     def __call__(self, images: jnp.ndarray, *, train: bool = False,
@@ -101,7 +116,9 @@ class VGG16(nn.Module):
 
         Args:
           images: float [B, H, W, 3] RGB in [0, 1]; H, W >= 32 (five 2x2 poolings).
-          train: enables dropout (needs a 'dropout' rng).
+          train: enables dropout (needs a 'dropout' rng) and, with ``norm='batch'``, normalises with
+            the batch's statistics and updates the running ones (apply with
+            ``mutable=['batch_stats']``); at test time the running statistics are used.
           return_features: also return intermediate features.
 
         Returns:
@@ -113,13 +130,19 @@ class VGG16(nn.Module):
             raise ValueError(f"VGG16 expects images [B, H, W, 3] RGB in [0, 1]; got shape {images.shape}.")
         if images.shape[1] < 32 or images.shape[2] < 32:
             raise ValueError(f"VGG16 needs H, W >= 32 (five 2x2 poolings); got {images.shape[1:3]}.")
+        if self.norm not in NORMS:
+            raise ValueError(f"VGG16 norm={self.norm!r} unknown: use one of {NORMS} ('batch' = VGG16-BN).")
         x = preprocess(images.astype(jnp.float32), self.preprocessing).astype(self.dtype)
         for block, num_convs, channels in VGG16_BLOCKS:
             for i in range(1, num_convs + 1):
                 x = nn.Conv(scaled_width(channels, self.width), (3, 3), padding="SAME",
                             dtype=self.dtype, name=f"block{block}_conv{i}")(x)
+                if self.norm == "batch":
+                    x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                     epsilon=1e-5, dtype=self.dtype, name=f"block{block}_conv{i}_bn")(x)
                 x = nn.relu(x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+            # = nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID"), without its slow CPU gradient.
+            x = pooling.max_pool_2x2(x)
         block5_pool = x
         # NHWC flatten, as Keras's Flatten; torchvision weights are permuted to this order on import.
         x = x.reshape((x.shape[0], -1))
@@ -137,7 +160,8 @@ class VGG16(nn.Module):
 
 
 def init_params(model: VGG16, image_size: int | Sequence[int] = 224, seed: int = 0) -> dict:
-    """Initial ``{'params': ...}`` drawn with numpy instead of ``model.init``.
+    """Initial ``{'params': ...}`` (plus ``'batch_stats'`` for VGG16-BN) drawn with numpy instead of
+    ``model.init``.
 
     Same distributions as Flax's defaults (kernels LeCun-normal truncated at 2 standard deviations,
     biases zero), but no XLA random kernels to compile: on the 2-core CPU ``jax.jit(model.init)``
@@ -153,8 +177,11 @@ def init_params(model: VGG16, image_size: int | Sequence[int] = 224, seed: int =
     trunc_std = 0.87962566103423978
 
     def draw(path, s):
-        if path[-1].key == "bias":
+        # BatchNorm (norm='batch'): scale 1, bias 0; running mean 0, variance 1 (Flax's defaults).
+        if path[-1].key in ("bias", "mean"):
             return jnp.zeros(s.shape, s.dtype)
+        if path[-1].key in ("scale", "var"):
+            return jnp.ones(s.shape, s.dtype)
         fan_in = int(np.prod(s.shape[:-1]))
         x = rng.standard_normal(s.shape, dtype=np.float32)
         bad = np.abs(x) > 2
@@ -249,4 +276,6 @@ def freeze_patterns(fine_tune_from: str | None) -> list[str]:
         raise ValueError(f"Unknown fine_tune_from {fine_tune_from!r}: use a block ('block3'), a layer "
                          f"of {list(LAYER_ORDER)}, 'third_block', 'third_conv' or 'all'.")
     frozen = LAYER_ORDER[:LAYER_ORDER.index(name)]
+    # Conv/dense layers only: the BN layers of VGG16-BN (``<conv>_bn``, from-scratch training, no
+    # ImageNet weights to keep) stay trainable.
     return [f"{re.escape(layer)}/.*" for layer in frozen]

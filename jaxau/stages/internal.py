@@ -50,14 +50,10 @@ def _critic_fn(discriminator):
 
 def critic_outputs(discriminator, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The critic's AU regression ``[N, K]`` for uint8 images, in fixed-size batches (one compilation)."""
+    from jaxau import batching
+
     fn = _critic_fn(discriminator)
-    out = []
-    for lo in range(0, len(images), batch_size):
-        chunk = images[lo:lo + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-        out.append(np.asarray(fn(params, chunk))[:batch_size - pad])
+    out = batching.map_padded(lambda chunk: fn(params, chunk), images, batch_size)
     return np.concatenate(out) if out else np.zeros((0, discriminator.num_aus), np.float32)
 
 

@@ -85,12 +85,13 @@ def estimator_features(model_dir: str, images: np.ndarray, batch_size: int = 32)
     model = predictor.model
 
     @jax.jit
-    def fc2(params, batch):
-        _, feats = model.apply({"params": params}, batch.astype(np.float32) / 255.0, train=False,
+    def fc2(variables, batch):  # variables: params + VGG16-BN's running statistics, if any.
+        _, feats = model.apply(variables, batch.astype(np.float32) / 255.0, train=False,
                                return_features=True)
         return feats["fc2"]
 
-    return _batched(lambda b: fc2(predictor.params, b), images, batch_size)
+    variables = predictor.variables
+    return _batched(lambda b: fc2(variables, b), images, batch_size)
 
 
 def keras_features(model_path: str, images: np.ndarray, batch_size: int = 32,
@@ -127,13 +128,9 @@ def keras_features(model_path: str, images: np.ndarray, batch_size: int = 32,
 
 
 def _batched(fn: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
-    out = []
-    for lo in range(0, len(images), batch_size):
-        chunk = images[lo:lo + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-        out.append(np.asarray(fn(chunk), np.float64)[:batch_size - pad])
+    from jaxau import batching
+
+    out = batching.map_padded(lambda chunk: np.asarray(fn(chunk), np.float64), images, batch_size)
     if not out:
         raise ValueError("no images to compute features of.")
     return np.concatenate(out)

@@ -103,7 +103,10 @@ def semantic_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = 
     parts: dict[str, list] = {"source_index": [], "target_index": [], "au": [], "level": []}
     skipped = []
     for k in range(k_count):
-        sources = np.flatnonzero(source_labels[:, k] == 0)
+        # Sources without the target AU. A source set that does not code AU k at all (every label
+        # -1: another domain's faces, paper Sec. 4.7) cannot be filtered for it: all are eligible.
+        coded = (source_labels[:, k] >= 0).any()
+        sources = np.flatnonzero(source_labels[:, k] == 0) if coded else np.arange(len(source_labels))
         for level in range(levels):
             targets = np.flatnonzero(target_labels[:, k] == level)
             if not len(sources) or not len(targets):

@@ -206,7 +206,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
 
     trained = gen_train.load_generator(generator_dir)
     aus = list(trained.au_names)
-    sources = frames_lib.with_aus(sources, aus)
+    # Cross-domain sources may not code every AU (MultiPIE has no AU14): unknown there, not an error.
+    sources = frames_lib.with_aus(sources, aus, missing="error" if targets is None else "unknown")
     if sources["image"].shape[1:3] != (trained.image_size, trained.image_size):
         raise ValueError(f"source images are {sources['image'].shape[1:3]}, the generator in {generator_dir} "
                          f"was trained at {trained.image_size}: use frames of that size.")

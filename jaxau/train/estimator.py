@@ -35,7 +35,8 @@ MODEL_FILE = "estimator.json"
 def model_from_config(cfg: Mapping[str, Any], num_aus: int) -> vgg.VGG16:
     return vgg.VGG16(num_aus=num_aus, width=float(cfg["width"]),
                      dropout_rate=float(cfg.get("dropout", 0.5)),
-                     preprocessing=str(cfg.get("preprocessing", "caffe")))
+                     preprocessing=str(cfg.get("preprocessing", "caffe")),
+                     norm=str(cfg.get("norm", "none")), bn_momentum=float(cfg.get("bn_momentum", 0.9)))
 
 
 def optimizer_config(cfg: Mapping[str, Any]) -> dict:
@@ -48,7 +49,8 @@ def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[Tra
     """Fresh parameters (optionally ImageNet weights from ``cfg['pretrained']``) and the optimizer."""
     size = int(cfg["image_size"])
     # numpy draws: jit(model.init) would spend ~16 s compiling one random kernel per layer.
-    params = vgg.init_params(model, size, seed)["params"]
+    variables = vgg.init_params(model, size, seed)
+    params = variables["params"]
     if cfg.get("pretrained"):
         from jaxau.models import vgg_import
 
@@ -58,7 +60,9 @@ def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[Tra
                              f"config.estimator.preprocessing={report.preprocessing}.")
         logging.info("Loaded ImageNet weights from %s: %s", cfg["pretrained"], report)
     tx = optimizers.make_optimizer(optimizer_config(cfg), params)
-    return TrainState.create(params, tx), tx
+    # VGG16-BN's running statistics ride in model_state (empty for the plain VGG16).
+    model_state = {k: v for k, v in variables.items() if k != "params"}
+    return TrainState.create(params, tx, model_state), tx
 
 
 def make_train_step(model: vgg.VGG16, tx: optax.GradientTransformation) -> Callable:
@@ -76,39 +80,45 @@ def make_train_step(model: vgg.VGG16, tx: optax.GradientTransformation) -> Calla
         images = batch["image"].astype(jnp.float32) / 255.0
 
         def loss_fn(params):
-            logits = model.apply({"params": params}, images, train=True, rngs={"dropout": rng})
+            logits, updates = model.apply({"params": params, **state.model_state}, images, train=True,
+                                          rngs={"dropout": rng}, mutable=list(state.model_state))
             ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(labels, 0))
             loss = jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1.0)
-            return loss, logits
+            return loss, (logits, updates)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = jax.lax.pmean(grads, parallel.AXIS)
+        # VGG16-BN normalises with per-device batch statistics; the running ones are averaged so the
+        # replicated state stays identical on every device.
+        model_state = jax.lax.pmean(dict(updates), parallel.AXIS)
         correct = jnp.sum((jnp.argmax(logits, -1) == labels) * valid) / jnp.maximum(jnp.sum(valid), 1.0)
         metrics = {"loss": loss, "accuracy": correct}
         metrics = jax.lax.pmean(metrics, parallel.AXIS)
-        return state.apply_gradients(grads, tx), metrics
+        return state.apply_gradients(grads, tx, model_state=model_state), metrics
 
     return step
 
 
 def make_predict_fn(model: vgg.VGG16) -> Callable:
+    """Jitted ``predict(params, images_uint8, model_state=None) -> logits`` (test mode).
+
+    ``model_state`` holds the non-parameter collections (VGG16-BN's ``batch_stats``).
+    """
+
     @jax.jit
-    def predict(params, images_uint8):
-        return model.apply({"params": params}, images_uint8.astype(jnp.float32) / 255.0, train=False)
+    def predict(params, images_uint8, model_state=None):
+        variables = {"params": params, **(model_state or {})}
+        return model.apply(variables, images_uint8.astype(jnp.float32) / 255.0, train=False)
 
     return predict
 
 
-def predict_logits(predict: Callable, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def predict_logits(predict: Callable, params, images: np.ndarray, batch_size: int = 64,
+                   model_state=None) -> np.ndarray:
     """Logits [N, K, 6] for uint8 images, in fixed-size batches (one compilation; the last padded)."""
-    out = []
-    n = len(images)
-    for lo in range(0, n, batch_size):
-        chunk = images[lo:lo + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-        out.append(np.asarray(predict(params, chunk))[:batch_size - pad])
+    from jaxau import batching
+
+    out = batching.map_padded(lambda chunk: predict(params, chunk, model_state), images, batch_size)
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
@@ -203,8 +213,9 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
         def eval_fn(state, step):
             from jaxau.evaluation import metrics as eval_metrics
 
-            params = jax.device_get(state.params)
-            pred = readout(predict_logits(predict, params, val["image"]), cfg.get("readout", "argmax"))
+            params, model_state = jax.device_get((state.params, state.model_state))
+            pred = readout(predict_logits(predict, params, val["image"], model_state=model_state),
+                           cfg.get("readout", "argmax"))
             scores = eval_metrics.evaluate(val["au_intensity"], pred, au_names)
             return {"icc_mean": scores.mean["icc"], "mae_mean": scores.mean["mae"],
                     **{f"icc_{a}": v for a, v in zip(au_names, scores.icc)}}
@@ -232,20 +243,29 @@ class Predictor:
         self.batch_size = batch_size
         self.model = model_from_config(self.config, len(self.au_names))
         size = self.image_size
-        abstract = jax.eval_shape(self.model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))["params"]
+        variables = jax.eval_shape(self.model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))
+        abstract = variables["params"]
         ckpt = checkpoint_lib.Checkpointer(model_dir)
         step = ckpt.latest_step()
         if step is None:
             raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the model first.")
         tx = optimizers.make_optimizer(optimizer_config(self.config), abstract)
-        target = jax.eval_shape(lambda p: TrainState.create(p, tx), abstract)
-        self.params = ckpt.restore(step, target).params
+        abstract_state = {k: v for k, v in variables.items() if k != "params"}
+        target = jax.eval_shape(lambda p, m: TrainState.create(p, tx, m), abstract, abstract_state)
+        restored = ckpt.restore(step, target)
+        self.params = restored.params
+        self.model_state = restored.model_state  # VGG16-BN running statistics; {} otherwise.
         ckpt.close()
         self.step = step
         self._predict = make_predict_fn(self.model)
 
+    @property
+    def variables(self) -> dict:
+        """``{'params': ..., **model_state}``: what ``self.model.apply`` takes."""
+        return {"params": self.params, **self.model_state}
+
     def logits(self, images: np.ndarray) -> np.ndarray:
-        return predict_logits(self._predict, self.params, images, self.batch_size)
+        return predict_logits(self._predict, self.params, images, self.batch_size, self.model_state)
 
     def intensities(self, images: np.ndarray, mode: str | None = None) -> np.ndarray:
         return readout(self.logits(images), mode or self.config.get("readout", "argmax"))

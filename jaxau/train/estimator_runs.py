@@ -74,18 +74,43 @@ def train_on_real(config: Any, workdir: str) -> dict:
 
 
 def score(config: Any, model_dir: str, test: frames_lib.FrameSet, out_dir: str,
-          title: str | None = None) -> dict:
+          title: str | None = None, aus: Any = None) -> dict:
     """Scores the model in ``model_dir`` on a frame set; writes metrics.json, predictions.csv, table.md.
 
     The headline numbers use the poses in ``config.data.test_poses`` (all when empty); the per-pose
-    breakdown (paper Fig. 5) always covers every pose.
+    breakdown (paper Fig. 5) always covers every pose. ``aus`` restricts scoring to the AUs a test set
+    labels (default: every AU the model predicts), e.g. the 5 FERA AUs DISFA codes.
+    """
+    predictor = estimator.Predictor(model_dir)
+    pred = predictor.intensities(test["image"])
+    return score_predictions(config, test, pred, predictor.au_names, aus, predictor.step, out_dir, title)
+
+
+def score_predictions(config: Any, test: frames_lib.FrameSet, pred: np.ndarray, model_aus, aus, step: int,
+                      out_dir: str, title: str | None = None) -> dict:
+    """Scores predicted levels against a frame set's labels; writes metrics.json, predictions.csv, table.md.
+
+    Args:
+      config: the experiment config; ``config.data.test_poses`` selects the headline poses.
+      test: the test frame set (any AU columns, matched by name).
+      pred: ``[N, len(model_aus)]`` predicted levels.
+      model_aus: the AU columns of ``pred``.
+      aus: the AUs to score (None: all of ``model_aus``); those the model lacks are ignored.
+      step: the model's training step (recorded).
+      out_dir: output directory.
+      title: table title.
+
+    Returns:
+      The metrics record (per-AU and mean ICC/PCC/MAE, per pose, frames scored).
     """
     from jaxau.evaluation import metrics, predictions_csv, tables
 
-    predictor = estimator.Predictor(model_dir)
-    aus = list(predictor.au_names)
+    model_aus = [str(a) for a in model_aus]
+    aus = model_aus if aus is None else [a for a in model_aus if a in set(aus)]
+    if not aus:
+        raise ValueError(f"none of the requested AUs is predicted by the model ({model_aus}).")
     test = frames_lib.with_aus(test, aus)
-    pred = predictor.intensities(test["image"])
+    pred = np.asarray(pred)[:, [model_aus.index(a) for a in aus]]
     poses = resolve.poses(config.data.get("test_poses"))
     mask = np.ones(len(pred), bool) if poses is None else np.isin(test["pose_id"], poses)
     if not mask.any():
@@ -95,7 +120,7 @@ def score(config: Any, model_dir: str, test: frames_lib.FrameSet, out_dir: str,
     predictions_csv.write_predictions_csv(os.path.join(out_dir, "predictions.csv"), subject=test["subject"],
                                           sequence=test["sequence"], frame=test["frame"],
                                           y_true=test["au_intensity"], y_pred=pred, au_names=aus)
-    record = {"poses": poses, "step": predictor.step, "num_frames": int(mask.sum()),
+    record = {"poses": poses, "step": int(step), "num_frames": int(mask.sum()),
               "unknown_labels": scores.unknown, **scores.as_dict(),
               "by_pose": {str(k): v.as_dict() for k, v in by_pose.items()}}
     io_utils.write_json(os.path.join(out_dir, "metrics.json"), record)

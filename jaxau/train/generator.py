@@ -417,8 +417,8 @@ class TrainedGenerator:
     config: dict
 
 
-def load_generator(model_dir: str) -> TrainedGenerator:
-    """Loads the latest checkpoint's generator from a directory written by `train`."""
+def _restore(model_dir: str) -> tuple[dict, tuple[str, ...], int, gan_steps.GANState]:
+    """``(settings, au_names, step, state)`` of the latest checkpoint in a generator directory."""
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} not found: the generator directory must be a run of "
@@ -435,6 +435,12 @@ def load_generator(model_dir: str) -> TrainedGenerator:
         state = ckpt.restore(step, init_state(s, len(au_names), int(meta.get("seed", 0))))
     finally:
         ckpt.close()
+    return s, au_names, step, state
+
+
+def load_generator(model_dir: str) -> TrainedGenerator:
+    """Loads the latest checkpoint's generator from a directory written by `train`."""
+    s, au_names, step, state = _restore(model_dir)
     generator, _ = modules(s, len(au_names))
     return TrainedGenerator(generator, jax.device_get(state.g.params), au_names, int(s["image_size"]),
                             step, s)
@@ -454,22 +460,7 @@ def load_critic(model_dir: str) -> tuple[ganimation.Discriminator, Any, TrainedG
       the generator restored from the same checkpoint (its ``au_names``, ``image_size``, ``step`` and
       ``config`` describe the critic too).
     """
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: the generator directory must be a run of "
-                                "launch/train_generator.py (or the pipeline's generator stage).")
-    with open(path, encoding="utf-8") as f:
-        meta = json.load(f)
-    s = settings(meta["config"])
-    au_names = tuple(meta["au_names"])
-    ckpt = checkpoint_lib.Checkpointer(model_dir)
-    try:
-        step = ckpt.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the generator first.")
-        state = ckpt.restore(step, init_state(s, len(au_names), int(meta.get("seed", 0))))
-    finally:
-        ckpt.close()
+    s, au_names, step, state = _restore(model_dir)
     generator, discriminator = modules(s, len(au_names))
     trained = TrainedGenerator(generator, jax.device_get(state.g.params), au_names, int(s["image_size"]), step, s)
     return discriminator, jax.device_get(state.d.params), trained

@@ -21,7 +21,8 @@ def test_common_aus_matches_paper_table4():
 def test_synthfacs_entry():
     e = registry.get("synthfacs/fera_small")
     assert e.module == "jaxau.data.synthfacs"
-    assert {"fera", "multipie", "disfa", "fera_small", "fera_demo", "multipie_small", "disfa_small"} == set(e.configs)
+    assert {"fera", "multipie", "disfa", "fera_small", "fera_demo", "multipie_small", "disfa_small",
+            "fera_frontal", "unbc", "unbc_small"} == set(e.configs)
     assert registry.au_names("synthfacs/disfa_small") == au_lib.DISFA_AUS
     assert registry.common_aus("synthfacs/fera", "fera2017") == au_lib.FERA2017_AUS
     assert registry.common_aus("synthfacs/disfa", "disfa/left") == au_lib.DISFA_AUS

@@ -80,6 +80,10 @@ def test_missing_config(tmp_path):
     ("train_generator.py", "configs/generator/synthfacs.py", "--config.data.aus=AU99", "Unknown AU 'AU99'"),
     ("synthesize.py", "configs/generator/synthfacs.py", "--config.synthesis.per_level=20",
      "config.synthesis.generator_dir='': trained generator directory not found"),
+    ("train_estimator.py", "configs/estimator/synthfacs_real.py", "--config.estimator.norm=layer",
+     "estimator.norm"),
+    ("reproduce.py", "configs/paper/table2.py:cpu", "--config.experiment.columns.real_2d.train=real:4d",
+     "columns.real_2d.train"),
 ])
 def test_generator_launchers_reject_bad_values(tmp_path, script, config, override, expected):
     rc, errors, stderr = _launch(script, f"--config={config}", f"--workdir={tmp_path / 'run'}", override)

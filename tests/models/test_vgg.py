@@ -99,3 +99,87 @@ def test_bad_input():
         jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
     with pytest.raises(ValueError, match=r"\[B, H, W, 3\]"):
         jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
+
+
+# --- VGG16-BN (norm='batch') ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_bn():
+    model = vgg.VGG16(num_aus=3, width=1 / 16, norm="batch", bn_momentum=0.9)
+    variables = vgg.init_params(model, 32, seed=1)
+    x = jax.random.uniform(jax.random.key(4), (4, 32, 32, 3))
+    return model, variables, x
+
+
+def _bn_reference(z, mean, var, eps=1e-5):
+    return (z - mean) / np.sqrt(var + eps)
+
+
+def test_bn_variables_and_init(tiny_bn):
+    model, variables, _ = tiny_bn
+    assert set(variables) == {"params", "batch_stats"}
+    names = [n for n in variables["params"]]
+    assert [n for n in names if not n.endswith("_bn")] == list(vgg.LAYER_ORDER)
+    assert [n for n in names if n.endswith("_bn")] == [f"{c}_bn" for c in vgg.CONV_LAYERS]
+    bn = variables["params"]["block2_conv1_bn"]
+    np.testing.assert_array_equal(bn["scale"], np.ones(8))
+    np.testing.assert_array_equal(bn["bias"], np.zeros(8))
+    stats = variables["batch_stats"]["block2_conv1_bn"]
+    np.testing.assert_array_equal(stats["mean"], np.zeros(8))
+    np.testing.assert_array_equal(stats["var"], np.ones(8))
+    # Same shapes and collections as Flax's own init.
+    ref = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    assert jax.tree.map(lambda a: a.shape, ref) == jax.tree.map(lambda a: np.shape(a), variables)
+
+
+def test_bn_train_mode_against_numpy(tiny_bn):
+    model, variables, x = tiny_bn
+    # Non-trivial running statistics and affine parameters, so every term of the formula matters.
+    rng = np.random.default_rng(0)
+    variables = jax.tree.map(np.asarray, variables)
+    for name in ("block1_conv1_bn",):
+        variables["params"][name]["scale"] = rng.uniform(0.5, 2, 4).astype(np.float32)
+        variables["params"][name]["bias"] = rng.normal(0, 1, 4).astype(np.float32)
+        variables["batch_stats"][name]["mean"] = rng.normal(0, 1, 4).astype(np.float32)
+        variables["batch_stats"][name]["var"] = rng.uniform(0.5, 2, 4).astype(np.float32)
+
+    def run(v, x, train):
+        out, state = model.apply(v, x, train=train, mutable=["batch_stats", "intermediates"],
+                                 rngs={"dropout": jax.random.key(1)},
+                                 capture_intermediates=lambda mdl, _: mdl.name in (
+                                     "block1_conv1", "block1_conv1_bn"))
+        return out, state
+
+    _, train_state = jax.jit(run, static_argnums=2)(variables, x, True)
+    conv = np.asarray(train_state["intermediates"]["block1_conv1"]["__call__"][0], np.float64)
+    bn = np.asarray(train_state["intermediates"]["block1_conv1_bn"]["__call__"][0])
+    p, s = variables["params"]["block1_conv1_bn"], variables["batch_stats"]["block1_conv1_bn"]
+    mean, var = conv.mean((0, 1, 2)), conv.var((0, 1, 2))  # biased batch variance, as BN
+    np.testing.assert_allclose(bn, _bn_reference(conv, mean, var) * p["scale"] + p["bias"],
+                               rtol=1e-4, atol=1e-4)
+    # Running statistics: r <- 0.9 r + 0.1 batch (Flax stores the biased variance).
+    new = train_state["batch_stats"]["block1_conv1_bn"]
+    np.testing.assert_allclose(new["mean"], 0.9 * s["mean"] + 0.1 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new["var"], 0.9 * s["var"] + 0.1 * var, rtol=1e-4, atol=1e-6)
+    # Test mode: the running statistics, not the batch's, and nothing is updated.
+    _, test_state = jax.jit(run, static_argnums=2)(variables, x, False)
+    conv_t = np.asarray(test_state["intermediates"]["block1_conv1"]["__call__"][0], np.float64)
+    bn_t = np.asarray(test_state["intermediates"]["block1_conv1_bn"]["__call__"][0])
+    np.testing.assert_allclose(conv_t, conv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bn_t, _bn_reference(conv_t, s["mean"], s["var"]) * p["scale"] + p["bias"],
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(test_state["batch_stats"]["block1_conv1_bn"]["mean"], s["mean"])
+
+
+def test_bn_test_mode_is_per_image(tiny_bn):
+    # With running statistics an image's logits do not depend on the rest of the batch (in training
+    # they do: the batch statistics are checked against numpy above).
+    model, variables, x = tiny_bn
+    apply = jax.jit(model.apply)
+    np.testing.assert_allclose(apply(variables, x[:1]), apply(variables, x)[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_norm_choice_is_checked():
+    with pytest.raises(ValueError, match="norm='layer'"):
+        jax.eval_shape(vgg.VGG16(num_aus=1, width=1 / 16, norm="layer").init, jax.random.key(0),
+                       jnp.zeros((1, 32, 32, 3)))

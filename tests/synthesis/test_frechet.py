@@ -71,7 +71,8 @@ def test_keras_features_from_a_user_supplied_model_file(tmp_path):
         frechet.keras_features(str(tmp_path / "missing.keras"), images)
 
 
-def test_estimator_fc2_features_match_the_vgg_penultimate_layer(tmp_path):
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_estimator_fc2_features_match_the_vgg_penultimate_layer(tmp_path, norm):
     import os
 
     import jax
@@ -81,7 +82,8 @@ def test_estimator_fc2_features_match_the_vgg_penultimate_layer(tmp_path):
     from jaxau.train import estimator
     from jaxau.train.state import TrainState
 
-    cfg = {"width": 0.0625, "image_size": 32, "learning_rate": 1e-3, "num_steps": 1, "readout": "argmax"}
+    cfg = {"width": 0.0625, "image_size": 32, "learning_rate": 1e-3, "num_steps": 1, "readout": "argmax",
+           "norm": norm}
     model = estimator.model_from_config(cfg, 2)
     state, _ = estimator.init_state(cfg, model, 0)
     io_utils.write_json(os.path.join(tmp_path, estimator.MODEL_FILE), {"config": cfg, "au_names": ["AU01", "AU12"]})
@@ -90,6 +92,8 @@ def test_estimator_fc2_features_match_the_vgg_penultimate_layer(tmp_path):
     ckpt.close()
     images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     feats = frechet.estimator_features(str(tmp_path), images, batch_size=4)
-    _, ref = model.apply({"params": state.params}, images.astype(np.float32) / 255.0, return_features=True)
+    # VGG16-BN: the running statistics are part of the model (test mode uses them).
+    _, ref = model.apply({"params": state.params, **state.model_state}, images.astype(np.float32) / 255.0,
+                         return_features=True)
     assert isinstance(state, TrainState) and feats.shape == ref["fc2"].shape
     np.testing.assert_allclose(feats, np.asarray(jax.device_get(ref["fc2"])), rtol=1e-4, atol=1e-5)

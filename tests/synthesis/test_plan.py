@@ -69,3 +69,15 @@ def test_bad_inputs_are_rejected():
         plan_lib.semantic_plan(labels(10, 3), labels(10, 4), per_level=2)
     with pytest.raises(ValueError, match="per_level"):
         plan_lib.semantic_plan(labels(10, 3), per_level=0)
+
+
+def test_a_source_set_that_does_not_code_an_au_offers_every_source_for_it():
+    from jaxau.synthesis import plan as plan_lib
+
+    # Source column 1 is unknown everywhere (another domain's faces); column 0 is coded.
+    sources = np.array([[0, -1], [2, -1], [0, -1], [1, -1]])
+    targets = np.array([[0, 0], [1, 3], [2, 5], [0, 1]])
+    p = plan_lib.semantic_plan(sources, targets, per_level=4, seed=0, levels=6)
+    for k, allowed in ((0, {0, 2}), (1, {0, 1, 2, 3})):
+        used = set(p.source_index[p.au == k].tolist())
+        assert used <= allowed and (k == 0 or len(used) > 2)

@@ -6,6 +6,7 @@ The frames are a fixture (a bright square whose brightness encodes the AU level)
 import json
 import os
 
+import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -79,7 +80,6 @@ def test_image_size_mismatch_is_a_clear_error(tmp_path):
 
 
 def test_plan_entries_train_only_their_target_head():
-    import jax
 
     from jaxau.models import vgg
     from jaxau.train import optimizers
@@ -92,8 +92,9 @@ def test_plan_entries_train_only_their_target_head():
     source = estimator.PlanSource(frames, np.arange(8), np.zeros(8, np.int32))  # All entries for AU01.
     batch = source[np.arange(8)]
     assert set(batch) == {"image", "au_intensity", "target_au"}
-    step = jax.vmap(estimator.make_train_step(model, tx), in_axes=(None, 0, None), out_axes=(None, None),
-                    axis_name="data")
+    # jit: the eager vmapped step dispatched op by op and took over a minute on the loaded CPU.
+    step = jax.jit(jax.vmap(estimator.make_train_step(model, tx), in_axes=(None, 0, None),
+                            out_axes=(None, None), axis_name="data"))
     state, _ = step(TrainState.create(params, tx), jax.tree.map(lambda x: x[None], batch), jax.random.key(0))
     old, new = params["head"]["kernel"], state.params["head"]["kernel"]
     assert not np.allclose(old[:, :6], new[:, :6])         # AU01's six logits moved,
@@ -104,3 +105,52 @@ def test_flip_augmentation_runs(tmp_path):
     # The fixture's squares encode AU identity by position, so flipping is only exercised here.
     result = estimator.train({**CFG, "flip": True, "num_steps": 2}, str(tmp_path), make_frames(16))
     assert result.step == 2
+
+
+def test_batchnorm_variant_trains_and_restores_statistics(tmp_path):
+    frames = make_frames(64)
+    cfg = {**CFG, "norm": "batch", "num_steps": 40, "checkpoint_every": 40}
+    result = estimator.train(cfg, str(tmp_path), frames, seed=0)
+    stats = result.state.model_state["batch_stats"]
+    assert set(stats) == {f"{c}_bn" for c in estimator.vgg.CONV_LAYERS}
+    assert np.abs(np.asarray(stats["block1_conv1_bn"]["mean"])).max() > 0.1  # moved from the zero init
+    rows = [json.loads(line) for line in open(tmp_path / "estimator_metrics.jsonl")]
+    assert rows[-1]["loss"] < 0.75 * rows[0]["loss"]
+    pred = estimator.Predictor(str(tmp_path), batch_size=32)
+    np.testing.assert_array_equal(pred.model_state["batch_stats"]["block3_conv2_bn"]["var"],
+                                  stats["block3_conv2_bn"]["var"])
+    direct = estimator.predict_logits(estimator.make_predict_fn(pred.model), result.state.params,
+                                      frames["image"][:32], 32, model_state=result.state.model_state)
+    np.testing.assert_allclose(pred.logits(frames["image"][:32]), direct, rtol=1e-5, atol=1e-5)
+    # With the initial statistics (mean 0, variance 1) the logits differ: the trained ones are used.
+    fresh = {"batch_stats": estimator.vgg.init_params(pred.model, 32)["batch_stats"]}
+    bare = estimator.predict_logits(estimator.make_predict_fn(pred.model), result.state.params,
+                                    frames["image"][:32], 32, model_state=fresh)
+    assert not np.allclose(bare, direct, atol=1e-3)
+
+
+def test_batchnorm_statistics_are_averaged_over_devices():
+    # Two vmapped "devices" with half a batch each: the new running statistics are the mean of what
+    # each device's half alone would give (flax momentum update on each, then averaged).
+    from jaxau.train import optimizers
+    from jaxau.train.state import TrainState
+
+    frames = make_frames(8)
+    cfg = {**CFG, "norm": "batch"}
+    model = estimator.model_from_config(cfg, 2)
+    variables = estimator.vgg.init_params(model, 32, 0)
+    tx = optimizers.make_optimizer({"learning_rate": 1e-2}, variables["params"])
+    state = TrainState.create(variables["params"], tx, {"batch_stats": variables["batch_stats"]})
+    source = estimator.PlanSource(frames, np.arange(8), np.full(8, -1, np.int32))
+    batch = jax.tree.map(lambda x: x.reshape((2, 4) + x.shape[1:]), source[np.arange(8)])
+    step = jax.jit(jax.vmap(estimator.make_train_step(model, tx), in_axes=(None, 0, None),
+                            out_axes=(None, None), axis_name="data"))
+    new, _ = step(state, batch, jax.random.key(0))
+    stats = jax.jit(lambda x: model.apply(variables, x.astype(np.float32) / 255.0, train=True,
+                                          mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}
+                                          )[1]["batch_stats"])
+    halves = [stats(batch["image"][d]) for d in range(2)]
+    for name in ("block1_conv1_bn", "block5_conv3_bn"):
+        for k in ("mean", "var"):
+            want = (np.asarray(halves[0][name][k]) + np.asarray(halves[1][name][k])) / 2
+            np.testing.assert_allclose(new.model_state["batch_stats"][name][k], want, rtol=1e-4, atol=1e-5)
