@@ -199,6 +199,8 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
                     au_names.append(a)
         summary["columns"][col.id] = entry
     summary["paper"] = paper_rows
+    order = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    au_names.sort(key=lambda a: order.index(a) if a in order else len(order))
     md += ["## ICC(3,1) per AU", ""]
     if summary["icc"]:
         rows: dict[str, Mapping[str, float]] = {}
@@ -250,24 +252,32 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
         if paper_rows:
             md += ["The paper's numbers for these columns:", "", tables.format_table(paper_rows), ""]
 
-    # Label distributions: the dataset, and after each balancing.
-    panels, level_aus = {}, []
+    # Label distributions: every dataset (domain) and every balancing, on the experiment's AUs (an
+    # AU a domain does not label shows no bars there).
+    level_aus = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    panels: dict[str, np.ndarray] = {}
+
+    def aligned(names, counts):
+        counts = np.asarray(counts, float)
+        out = np.zeros((len(level_aus), 6))
+        for j, a in enumerate(level_aus):
+            if a in names:
+                out[j] = counts[list(names).index(a)]
+        return out
+
     for r in results:
         stage = r.stage or r.name
         if stage == "data" and r.directory and os.path.exists(os.path.join(r.directory, "label_stats.json")):
             stats = _load_json(os.path.join(r.directory, "label_stats.json"))
-            wanted = [a for a in str(config.data.aus).replace(",", " ").split() if a in stats["au_names"]]
-            idx = [stats["au_names"].index(a) for a in wanted]
-            if "train" in stats["splits"] and wanted:
-                panels[f"dataset train split ({r.name})"] = np.asarray(stats["splits"]["train"]["level_counts"])[idx]
-                level_aus = level_aus or wanted
+            if "train" in stats["splits"] and set(level_aus) & set(stats["au_names"]):
+                name = str(r.summary.get("name", "")) or r.name
+                panels[f"dataset train split ({name})"] = aligned(stats["au_names"],
+                                                                  stats["splits"]["train"]["level_counts"])
         bal = os.path.join(r.directory or "", "balance.json")
         if r.directory and os.path.exists(bal):
             b = _load_json(bal)
-            if list(b["au_names"]) == list(level_aus or b["au_names"]):
-                label = "; ".join(used_by.get(r.name, [r.name]))
-                panels[f"after resampling ({label}, {b['per_level']} per level)"] = np.asarray(b["after"])
-                level_aus = level_aus or b["au_names"]
+            label = "; ".join(used_by.get(r.name, [r.name]))
+            panels[f"after resampling ({label}, {b['per_level']} per level)"] = aligned(b["au_names"], b["after"])
     if panels and level_aus:
         path = os.path.join(fig_dir, "label_distributions.png")
         _plot_levels(level_aus, panels, path)

@@ -37,4 +37,5 @@ def run(config, stage_dir: str, inputs) -> dict:
         stats["splits"][split] = {"num_examples": int(info.num_examples),
                                   "level_counts": label_histogram(labels).tolist()}
     io_utils.write_json(os.path.join(stage_dir, "label_stats.json"), stats)
-    return {"data_dir": directory, **{f"{s}_examples": v["num_examples"] for s, v in stats["splits"].items()}}
+    return {"name": str(config.data.name), "data_dir": directory,
+            **{f"{s}_examples": v["num_examples"] for s, v in stats["splits"].items()}}

@@ -96,3 +96,16 @@ def test_nothing_finished_yet_shows_the_papers_numbers(tmp_path):
     experiment.write_report(str(tmp_path), _config(), results, planned)
     md = (tmp_path / "report.md").read_text()
     assert "No estimator has finished yet." in md and "| 3D Synthetic | 0.381 |" in md
+
+
+def test_label_distributions_of_domains_with_other_aus(tmp_path):
+    """Cross-domain experiments: a test domain labelling other AUs (DISFA) joins the same figure."""
+    cols = [Column("a", "FERA->DISFA", "synthetic:3d", test="3d@disfa/all")]
+    planned, results = _experiment(tmp_path, cols, [[0.25, 0.75]])
+    disfa = tmp_path / "stages" / "data-d"
+    io_utils.write_json(str(disfa / "label_stats.json"), {
+        "au_names": ["AU12", "AU02"], "splits": {"train": {"num_examples": 4, "level_counts": [[2, 2, 0, 0, 0, 0]] * 2}}})
+    results.append(StageResult("data-d", "done", str(disfa), 1.0, {"name": "synthfacs/disfa_small"}, "", "data"))
+    experiment.write_report(str(tmp_path), _config(), results, planned)
+    assert "Label distributions" in (tmp_path / "report.md").read_text()
+    assert os.path.exists(tmp_path / "report_files" / "label_distributions.png")
