@@ -115,6 +115,22 @@ def _copy(config: Any) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(config.to_dict() if hasattr(config, "to_dict") else dict(config))
 
 
+def _coerce(current: Any, value: Any) -> Any:
+    """``value`` in the type of the field it replaces; only lossless conversions (int -> float,
+    anything -> str) are made, anything else is a TypeError."""
+    if isinstance(current, bool) or isinstance(value, bool):
+        if type(current) is not type(value):
+            raise TypeError(f"expected {type(current).__name__}, got {type(value).__name__}")
+        return value
+    if isinstance(current, float) and isinstance(value, int):
+        return float(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        return str(value)
+    if current is not None and not isinstance(value, type(current)):
+        raise TypeError(f"expected {type(current).__name__}, got {type(value).__name__}")
+    return value
+
+
 def apply_overrides(config: Any, text: str, where: str = "overrides") -> ml_collections.ConfigDict:
     """A copy of ``config`` with dotted-path overrides applied (the path must exist)."""
     out = _copy(config)
@@ -126,8 +142,7 @@ def apply_overrides(config: Any, text: str, where: str = "overrides") -> ml_coll
                 node = node[part]
             if leaf not in node:
                 raise KeyError(leaf)
-            node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], (int, float, bool, str)) and \
-                not isinstance(value, type(node[leaf])) else value
+            node[leaf] = _coerce(node[leaf], value)
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{where}: cannot set {path}={value!r} ({e}); the field must exist in the config.") from None
     return out

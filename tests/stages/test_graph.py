@@ -50,6 +50,12 @@ def test_overrides_parse_convert_and_reject_unknown_fields():
     assert out.estimator.normalization == "mean" and c.estimator.normalization == "none"
     with pytest.raises(ConfigError, match="generator.lambda_typo"):
         graph.apply_overrides(c, "generator.lambda_typo=1")
+    # No lossy conversions: an int field does not silently truncate 0.5, a bool is not an int.
+    with pytest.raises(ConfigError, match="expected int, got float"):
+        graph.apply_overrides(c, "generator.num_steps=0.5")
+    with pytest.raises(ConfigError, match="expected bool, got int"):
+        graph.apply_overrides(c, "generator.attention=0")
+    assert graph.apply_overrides(c, "align2d.pose=30").align2d.pose == "30"
     with pytest.raises(ConfigError, match="section.field=value"):
         graph.parse_overrides("generator.lambda_exp")
 
@@ -78,19 +84,21 @@ def test_real_data_trains_registration_on_synthfacs():
     c.registration.domain = "auto"   # The default.
     p = graph.plan(c, STAGES)
     (reg,) = _by_stage(p)["registration"]
-    assert reg.config.data.name == "synthfacs/fera_demo"
-    assert sorted(n.config.data.name for n in _by_stage(p)["data"]) == ["fera2017", "synthfacs/fera_demo"]
+    synthfacs = c.domains.synthfacs.name
+    assert reg.config.data.name == synthfacs and synthfacs.startswith("synthfacs/")
+    assert sorted(n.config.data.name for n in _by_stage(p)["data"]) == ["fera2017", synthfacs]
 
 
 def test_cross_domain_columns_wire_sources_targets_and_test_sets():
-    p = graph.plan(_config("table4"), STAGES)
+    c = _config("table4")
+    p = graph.plan(c, STAGES)
     stages = _by_stage(p)
     assert len(stages["generator"]) == 1 and len(stages["synthesis"]) == 2 and len(stages["estimator"]) == 2
     # MultiPIE -> FERA: sources re-animated from MultiPIE, target labels from FERA training frames.
     score = _node(p, p.outputs["multipie_fera"])
     synth = _node(p, _node(p, score.deps["model"]).deps["train_set0"])
     assert _node(p, synth.deps["sources"]).config.data.name == "synthfacs/multipie_small"
-    assert _node(p, synth.deps["targets"]).config.data.name == "synthfacs/fera_demo"
+    assert _node(p, synth.deps["targets"]).config.data.name == c.data.name
     assert score.config.eval.splits == "test" and score.config.eval.poses == "4"
     # FERA -> DISFA: every DISFA split, only the FERA AUs DISFA codes, all poses.
     score = _node(p, p.outputs["fera_disfa"])
