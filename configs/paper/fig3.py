@@ -11,7 +11,7 @@ Each value trains its own generator, synthesis and estimator (3D registration, F
 the value equal to the baseline reuses Table 2's. The report tabulates and plots ICC per AU against
 the weight.
 
-Expected cost: ``:cpu`` ~1.5 minutes per value; paper size ~6 GPU-hours per value (estimate).
+Expected cost: ``:cpu`` ~3 minutes per value; paper size ~6 GPU-hours per value (estimate).
 
 Paper: Fig. 3 is a plot without printed numbers; its conclusions: lambda_idt hardly matters, and
 lambda_exp and lambda_adv have a global optimum at the baseline values (mean 0.525 there).

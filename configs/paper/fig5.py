@@ -10,7 +10,7 @@ Command::
     python launch/reproduce.py --config=configs/paper/fig5.py --workdir=runs/paper
     python launch/reproduce.py --config=configs/paper/fig5.py:cpu --workdir=runs/paper_cpu
 
-Expected cost: ``:cpu`` ~3 minutes after Table 2 (fera_demo has three of the poses: yaw -40/0/+40);
+Expected cost: ``:cpu`` ~2 minutes after Table 2 (``fera_demo_large`` has three of the poses: yaw -40/0/+40);
 paper size after Table 2: pose augmentation ~0.2 h and three estimators ~1.5 h (estimate).
 
 Paper: Fig. 5 is a plot without printed numbers. The claim: (a) and (b) drop far from frontal, (c)

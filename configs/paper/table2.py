@@ -5,7 +5,8 @@ Command (one GPU, paper sizes; CPU demo sizes with ``:cpu``)::
     python launch/reproduce.py --config=configs/paper/table2.py --workdir=runs/paper
     python launch/reproduce.py --config=configs/paper/table2.py:cpu --workdir=runs/paper_cpu
 
-Expected cost: ``:cpu`` ~6 minutes on a 2-core CPU (the demo's stages plus a 2-D generator). Paper
+Expected cost: ``:cpu`` ~11 minutes on a quiet 2-core CPU (the demo's stages, 12.4 min measured
+under load, plus a 2-D generator). Paper
 size on one GPU: roughly 16 GPU-hours (estimate, not measured — no GPU was available: SynthFACS
 ``fera`` build ~2 h, registration network ~3 h, two generators ~5 h each, four estimators ~0.5 h
 each). Later experiments in the same workdir reuse all of it.

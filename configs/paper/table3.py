@@ -9,7 +9,7 @@ Normalisations (paper Sec. 4.5, `jaxau.data.normalize`): none; AU0 (frame minus 
 frame); personal mean texture (frame minus the subject's mean registered image). Applied to training
 and test frames alike.
 
-Expected cost: after Table 2 in the same workdir only two new estimators: ``:cpu`` ~1 minute,
+Expected cost: after Table 2 in the same workdir only two new estimators: ``:cpu`` ~3 minutes,
 paper size ~1 GPU-hour (estimate, not measured); alone, add Table 2's registration and 3D generator
 (~11 GPU-hours).
 

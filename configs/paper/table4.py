@@ -12,7 +12,7 @@ Command::
     #            --config.domains.disfa.name=disfa --config.domains.disfa.manual_dir=... \\
     #            --config.domains.multipie.name=multipie --config.domains.multipie.manual_dir=...
 
-Expected cost: ``:cpu`` ~4 minutes (two more SynthFACS builds and registrations); paper size, after
+Expected cost: ``:cpu`` ~5 minutes after Table 2 (two more SynthFACS builds and registrations); paper size, after
 Table 2 in the same workdir: SynthFACS ``multipie`` and ``disfa`` builds + registration ~2 h, two
 syntheses and three estimators ~2 h (estimate, not measured).
 

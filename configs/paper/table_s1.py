@@ -11,7 +11,7 @@ Command::
     python launch/reproduce.py --config=configs/paper/table_s1.py:cpu --workdir=runs/paper_cpu
 
 Expected cost: after Tables 2 and 4 in the same workdir only the combined estimators are new:
-``:cpu`` ~2 minutes, paper size ~2 GPU-hours (estimate, not measured).
+``:cpu`` ~5 minutes, paper size ~2 GPU-hours (estimate, not measured).
 
 Paper numbers it targets: S1 mean ICC 0.489 / 0.525 / 0.534 / 0.479 / 0.505 / **0.540**;
 S2 0.495 / 0.482 / 0.493 / 0.494 / **0.527** / 0.495.

@@ -10,7 +10,7 @@ Command::
     python launch/reproduce.py --config=configs/paper/table_s3.py --workdir=runs/paper
     python launch/reproduce.py --config=configs/paper/table_s3.py:cpu --workdir=runs/paper_cpu
 
-Expected cost: after Table 2 one new generator, synthesis and estimator: ``:cpu`` ~2 minutes, paper
+Expected cost: after Table 2 one new generator, synthesis and estimator: ``:cpu`` ~3 minutes, paper
 size ~6 GPU-hours (estimate, not measured).
 
 Paper numbers it targets: mean ICC 0.525 without, 0.523 with (no ICC gain; image quality improves).

@@ -7,7 +7,7 @@ Command::
     python launch/reproduce.py --config=configs/paper/table_s4.py:cpu --workdir=runs/paper_cpu
 
 Expected cost: after Table 2 one new (StarGAN-style) generator, its synthesis and estimator, and the
-critic's scoring: ``:cpu`` ~2 minutes, paper size ~6 GPU-hours (estimate, not measured).
+critic's scoring: ``:cpu`` ~3 minutes, paper size ~6 GPU-hours (estimate, not measured).
 
 Paper numbers it targets: mean ICC 0.525 (GANimation), 0.523 (StarGAN), 0.454 (internal classifier).
 """

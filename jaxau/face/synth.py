@@ -152,6 +152,13 @@ def _configs() -> dict:
         SynthConfig(name="fera_frontal", subjects={"train": 60, "validation": 10, "test": 20},
                     sessions=8, frames=6, frame_stride=45, image_size=64, uv_size=0,
                     **{**fera, "poses": (FERA_POSES[4],)}),
+        # The demo's estimator-sized set (issue #8): fera_demo's 3 frontal-row views (yaw -40/0/40)
+        # with position maps for registration, but many subjects in short sessions of frames 1.5 s
+        # apart (as fera_frontal) so the estimators learn instead of memorising 8 identities:
+        # 45/6/10 subjects x 4 sessions x 4 frames x 3 views = 2,928 images at 64 px.
+        SynthConfig(name="fera_demo_large", subjects={"train": 45, "validation": 6, "test": 10},
+                    sessions=4, frames=4, frame_stride=45, image_size=64, uv_size=64,
+                    **{**fera, "poses": FERA_POSES[3:6]}),
     )}
 
 
