@@ -23,7 +23,7 @@ def _launch(script, *args, devices=4):
     ("--config.estimator.batch_size=-2", "config.estimator.batch_size=-2 must be a positive integer"),
     ("--config.estimator.batch_size=6", "not divisible by the 4 devices: pass --config.estimator.batch_size=4"),
     ("--config.data.aus=AU01,AU99", "config.data.aus: Unknown AU 'AU99'"),
-    ("--config.data.aus=AU01,AU43", "['AU43'] are not labelled in 'synthfacs/fera_demo'"),
+    ("--config.data.aus=AU01,AU43", "['AU43'] are not labelled in 'synthfacs/fera_frontal'"),
     ("--config.estimator.image_size=16", "config.estimator.image_size=16 must be >= 32"),
     ("--config.estimator.readout=median", "config.estimator.readout='median' is not one of"),
     ("--config.data.name=ferra2017", "config.data.name: Unknown dataset 'ferra2017'"),

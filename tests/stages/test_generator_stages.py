@@ -38,8 +38,8 @@ def stages(request, tmp_path_factory):
     gen_dir, syn_dir = str(root / "generator"), str(root / "synthesis")
     os.makedirs(gen_dir)
     os.makedirs(syn_dir)
-    gen_summary = generator_stage.run(config, gen_dir, {"register_3d": reg})
-    syn_summary = synthesis_stage.run(config, syn_dir, {"register_3d": reg, "generator": gen_dir})
+    gen_summary = generator_stage.run(config, gen_dir, {"frames": reg})
+    syn_summary = synthesis_stage.run(config, syn_dir, {"sources": reg, "generator": gen_dir})
     return config, frames, gen_dir, syn_dir, gen_summary, syn_summary
 
 
@@ -67,7 +67,7 @@ def test_synthesis_stage_writes_a_frame_set_the_estimator_stage_can_load(stages)
                                   syn["target_level"])
     src = frames_lib.with_aus(frames, list(syn["au_names"]))
     np.testing.assert_array_equal(src["au_intensity"][syn["source_index"], syn["target_au"]], 0)
-    # What the estimator_synthetic_3d stage does with it.
+    # What an estimator stage does with it.
     frames_lib.with_aus(syn, [a for a in config.data.aus.split(",")])
 
 
