@@ -4,9 +4,9 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: ~10-12 minutes on a 2-core CPU with no GPU. Measured 2026-11-24 in a fresh workdir
-(TFDS build included), with other jobs on the machine (load 1.7 at the start rising to 7): 12 min 24 s
-wall; stages: SynthFACS ``fera_demo_large`` build 55 s (2,928 images), registration 97 s, 2D / 3D
+Expected runtime: ~8-12 minutes on a 2-core CPU with no GPU. Measured 2026-11-24: the README's
+command 1 from a fresh clone (venv, install and this run) 8 min 39 s on a quiet machine; in a fresh
+workdir with other jobs on the machine (load 1.7 rising to 7) 12 min 24 s wall; stages: SynthFACS ``fera_demo_large`` build 55 s (2,928 images), registration 97 s, 2D / 3D
 registration of every frame 17 / 26 s, generator 52 s, synthesis 5 s, the four estimators (600
 steps of batch 32 each) 83 / 142 / 124 / 128 s (83 s at ~9.5 steps/s before the load rose), scoring
 1-2 s each. Stages already finished in the same workdir are reused, so a re-run takes seconds.
