@@ -40,7 +40,8 @@ def main(config, workdir):
                         [dict(name=r.name, stage=r.stage, status=r.status, directory=r.directory, seconds=r.seconds,
                               summary=dict(r.summary), message=r.message) for r in results])
     report.write_report(workdir, config, results, planned)
-    print(f"Report: {os.path.join(workdir, 'report.md')} and report.html", flush=True)
+    print(f"Report: {os.path.join(workdir, 'reports', str(config.get('name')), 'report.md')} and report.html "
+          f"(latest run's copy: {os.path.join(workdir, 'report.md')})", flush=True)
     not_built = [r.name for r in results if r.status == "not built"]
     if not_built:
         print(f"Not built yet: {', '.join(not_built)} (see BUILD_NOTES.md for the plan).", flush=True)

@@ -94,7 +94,8 @@ def test_a_paper_experiment_in_the_same_workdir_trains_only_what_is_new(demo_run
     assert no_norm.status == "cached" and no_norm.directory in {r.directory for r in first}
     summary = experiment.write_report(root, config, results, planned)
     assert set(summary["icc"]) == {"No norm", "AU0 norm", "Mean norm"}
-    assert "paper: Mean norm" in open(os.path.join(root, "report.md")).read()
+    assert "paper: Mean norm" in open(os.path.join(root, "reports", "table3", "report.md")).read()
+    assert "paper: Mean norm" not in open(os.path.join(root, "reports", "demo", "report.md")).read()
 
 
 def test_a_trained_model_is_scored_on_another_test_set_without_retraining(demo_run, tmp_path):

@@ -1,4 +1,8 @@
-"""The experiment report: ``report.md`` and a self-contained ``report.html`` in the run's root.
+"""The experiment report: ``report.md``, a self-contained ``report.html`` and ``results.json``.
+
+Experiments share a workdir to share stages, so each one's report lives in
+``<workdir>/reports/<config.name>/``; ``<workdir>/report.{md,html}`` and ``results.json`` are copies of
+the latest run's (the demo's, after the README's main command).
 
 Rebuilt after every pipeline run from whatever has finished: stage outcomes and timings, the
 paper-style ICC table (one row per experiment column, the paper's numbers beside ours when the column
@@ -123,7 +127,7 @@ def _sweep_value(overrides: str, param: str):
 
 
 def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = None) -> dict:
-    """Writes ``report.md``, ``report.html`` and ``results.json`` under ``root``; returns the results dict.
+    """Writes the experiment's report (see the module docstring); returns the results dict.
 
     Args:
       root: the experiment's workdir.
@@ -137,7 +141,8 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
 
     if planned is None:
         planned = graph.plan(config, _stages())
-    fig_dir = os.path.join(root, "report_files")
+    out_dir = os.path.join(root, "reports", str(config.get("name") or "experiment"))
+    fig_dir = os.path.join(out_dir, "report_files")
     os.makedirs(fig_dir, exist_ok=True)
     title = config.get("report", {}).get("title", config.get("name", "jaxau experiment"))
     md: list[str] = [f"# {title}", ""]
@@ -294,17 +299,19 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
                     c.label for c in planned.columns if c.label in cols) + ")"
                 images.append((f"{r.stage or r.name}{scope}: {os.path.basename(p)}", p))
 
-    md += ["## Figures", ""]
-    for caption, path in images:
-        md += [f"### {caption}", "", f"![{caption}]({os.path.relpath(path, root)})", ""]
     not_built = [r.name for r in results if r.status in ("not built", "blocked")]
+    tail = []
     if not_built:
-        md += ["## Not built yet", "", "These stages have no implementation yet, or depend on one that "
-               "has none: " + ", ".join(not_built) + ".", ""]
-    text = "\n".join(md)
-    io_utils.write_text(os.path.join(root, "report.md"), text)
-    io_utils.write_text(os.path.join(root, "report.html"), _to_html(text, root))
-    io_utils.write_json(os.path.join(root, "results.json"), summary)
+        tail = ["## Not built yet", "", "These stages have no implementation yet, or depend on one that "
+                "has none: " + ", ".join(not_built) + ".", ""]
+    for base in (out_dir, root):  # The experiment's own report, then the workdir's latest copy.
+        figures = ["## Figures", ""]
+        for caption, path in images:
+            figures += [f"### {caption}", "", f"![{caption}]({os.path.relpath(path, base)})", ""]
+        text = "\n".join(md + figures + tail)
+        io_utils.write_text(os.path.join(base, "report.md"), text)
+        io_utils.write_text(os.path.join(base, "report.html"), _to_html(text, base))
+        io_utils.write_json(os.path.join(base, "results.json"), summary)
     return summary
 
 

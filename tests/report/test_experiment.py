@@ -76,6 +76,11 @@ def test_report_has_every_section_and_the_papers_numbers(tmp_path):
     assert summary["icc"]["3D Synthetic"]["mean"] == 0.5
     assert summary["columns"]["a"]["paper"]["mean"] == 0.525 and summary["columns"]["b"]["paper"] is None
     assert json.load(open(tmp_path / "results.json"))["columns"]["b"]["icc"]["AU12"] == 0.2
+    # The experiment's own copy (experiments sharing a workdir keep theirs), images inlined from it too.
+    own = tmp_path / "reports" / "t"
+    assert (own / "report.md").read_text().replace("](report_files/", "](reports/t/report_files/") == md
+    assert (own / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert json.load(open(own / "results.json")) == json.load(open(tmp_path / "results.json"))
 
 
 def test_sweep_table_and_plot(tmp_path):
@@ -86,7 +91,7 @@ def test_sweep_table_and_plot(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "### Sweep over generator.lambda_exp (Fig. 3 style)" in md
     assert "| 10 | 0.100 | 0.300 | 0.200 |" in md and "| 160 | 0.200 | 0.600 | 0.400 |" in md
-    assert os.path.exists(tmp_path / "report_files" / "sweep.png")
+    assert os.path.exists(tmp_path / "reports" / "t" / "report_files" / "sweep.png")
 
 
 def test_nothing_finished_yet_shows_the_papers_numbers(tmp_path):
@@ -108,4 +113,4 @@ def test_label_distributions_of_domains_with_other_aus(tmp_path):
     results.append(StageResult("data-d", "done", str(disfa), 1.0, {"name": "synthfacs/disfa_small"}, "", "data"))
     experiment.write_report(str(tmp_path), _config(), results, planned)
     assert "Label distributions" in (tmp_path / "report.md").read_text()
-    assert os.path.exists(tmp_path / "report_files" / "label_distributions.png")
+    assert os.path.exists(tmp_path / "reports" / "t" / "report_files" / "label_distributions.png")
