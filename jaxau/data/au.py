@@ -63,6 +63,11 @@ def canonical_aus(names: Iterable[str | int]) -> tuple[str, ...]:
     return out
 
 
+def parse_aus(text: str) -> list[str]:
+    """A config's AU list as written (``'AU01,AU04'`` or ``'AU01 AU04'``) -> ``['AU01', 'AU04']``."""
+    return [a for a in str(text).replace(",", " ").split() if a]
+
+
 def shared_aus(*au_sets: Sequence[str]) -> tuple[str, ...]:
     """AUs present in every given set, in the order of the first set.
 

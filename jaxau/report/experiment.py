@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.data import au as au_lib
 
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
@@ -204,7 +205,7 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
                     au_names.append(a)
         summary["columns"][col.id] = entry
     summary["paper"] = paper_rows
-    order = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    order = au_lib.parse_aus(config.data.aus)
     au_names.sort(key=lambda a: order.index(a) if a in order else len(order))
     md += ["## ICC(3,1) per AU", ""]
     if summary["icc"]:
@@ -259,7 +260,7 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
 
     # Label distributions: every dataset (domain) and every balancing, on the experiment's AUs (an
     # AU a domain does not label shows no bars there).
-    level_aus = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    level_aus = order
     panels: dict[str, np.ndarray] = {}
 
     def aligned(names, counts):

@@ -28,6 +28,7 @@ import os
 import ml_collections
 import numpy as np
 
+from jaxau.data import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 
@@ -131,7 +132,7 @@ def run_score(config, stage_dir: str, inputs) -> dict:
     """Stage ``score``: the model of role ``model`` on the test frames of role ``test``."""
     from jaxau.train import estimator_runs
 
-    aus = [a for a in eval_settings(config)["aus"].replace(",", " ").split() if a]
+    aus = au_lib.parse_aus(eval_settings(config)["aus"])
     record = estimator_runs.score(score_config(config), inputs["model"], test_set(config, inputs["test"]),
                                   os.path.join(stage_dir, "eval"), aus=aus)
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],

@@ -18,7 +18,9 @@ def split_path(stage_dir: str, split: str) -> str:
 
 
 def aus(config) -> list[str]:
-    return [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    from jaxau.data import au as au_lib
+
+    return au_lib.parse_aus(config.data.aus)
 
 
 def run_raw(config, stage_dir: str, inputs) -> dict:

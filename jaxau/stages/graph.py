@@ -40,6 +40,7 @@ from typing import Any
 import ml_collections
 
 from jaxau import pipeline
+from jaxau.data import au as au_lib
 from jaxau.validate import ConfigError
 
 REGISTRATIONS = ("raw", "2d", "3d")
@@ -210,22 +211,23 @@ class _Builder:
     def add(self, stage: str, config, deps=None) -> str:
         return self.g.add(self.stages[stage], config, deps)
 
-    def data(self, config, domain: str) -> str:
-        return self.add("data", domain_config(config, domain))
+    def data(self, dcfg) -> str:
+        """The data node of a domain config (`domain_config`)."""
+        return self.add("data", dcfg)
 
     def registration(self, config) -> str:
-        domain = registration_domain(config)
-        name = str(domain_config(config, domain).data.name)
+        dcfg = domain_config(config, registration_domain(config))
+        name = str(dcfg.data.name)
         if not name.startswith("synthfacs/"):
             raise ConfigError(
                 f"the registration network trains on exact meshes, which {name!r} does not have: train "
                 "it on SynthFACS with --config.registration.domain=synthfacs (config.domains.synthfacs.name "
                 "names the SynthFACS set, e.g. 'synthfacs/fera').")
-        return self.add("registration", domain_config(config, domain), {"data": self.data(config, domain)})
+        return self.add("registration", dcfg, {"data": self.data(dcfg)})
 
     def frames(self, config, reg: str, domain: str) -> str:
         dcfg = domain_config(config, domain)
-        deps = {"data": self.data(config, domain)}
+        deps = {"data": self.data(dcfg)}
         if reg != "raw":
             deps["registration"] = self.registration(config)
         return self.add(STAGE_FOR_REGISTRATION[reg], dcfg, deps)
@@ -243,8 +245,8 @@ class _Builder:
 def _eval_config(config, test_domain: str, splits: str) -> ml_collections.ConfigDict:
     """The scoring settings a column's test set implies: its splits, poses and labelled AUs."""
     test_data = domain_config(config, test_domain).data
-    main = [a for a in str(config.data.aus).replace(",", " ").split() if a]
-    labelled = [a for a in str(test_data.aus).replace(",", " ").split() if a]
+    main = au_lib.parse_aus(config.data.aus)
+    labelled = au_lib.parse_aus(test_data.aus)
     out = _copy(config)
     out.eval = ml_collections.ConfigDict({
         "splits": splits, "poses": str(test_data.get("test_poses", "") or ""),

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxau.data import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.synthesis.losses import MAX_INTENSITY
@@ -73,7 +74,7 @@ def run(config, stage_dir: str, inputs) -> dict:
                          f"{inputs['generator']} takes {size} x {size}: score it on the registration stage "
                          "its generator was trained on (config.data.image_size = config.generator.image_size).")
     pred = regression_levels(critic_outputs(discriminator, params, test["image"]))
-    aus = [a for a in estimator_stage.eval_settings(config)["aus"].replace(",", " ").split() if a]
+    aus = au_lib.parse_aus(estimator_stage.eval_settings(config)["aus"])
     record = estimator_runs.score_predictions(estimator_stage.score_config(config), test, pred, trained.au_names, aus,
                           trained.step, os.path.join(stage_dir, "eval"))
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],

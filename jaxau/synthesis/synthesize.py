@@ -2,7 +2,7 @@
 
 The plan (`jaxau.synthesis.plan`) is cut into chunks of ``chunk_size`` entries. Each chunk is generated
 in fixed-size batches (one compilation; the last batch is padded) split over the local devices, and
-written atomically to ``<out_dir>/chunks/chunk_XXXXX.npz``. A re-run skips finished chunks, so a killed
+written atomically to ``<out_dir>/chunks/chunk_<5-digit index>.npz``. A re-run skips finished chunks, so a killed
 synthesis resumes where it stopped; ``chunks/plan.json`` records the plan's fingerprint and a re-run
 with a different plan (other config, other sources) is refused instead of mixing the two. With several
 processes, process ``p`` generates the chunks ``c`` with ``c % P == p``. Generation is deterministic

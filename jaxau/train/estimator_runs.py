@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.data import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.data import resolve
 from jaxau.train import estimator
@@ -24,7 +25,7 @@ def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> 
     """A split of ``config.data`` at the estimator's size, personally normalised as configured."""
     directory = resolve.data_dir(config, workdir)
     resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
-    aus = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    aus = au_lib.parse_aus(config.data.aus)
     frames = frames_lib.load_tfds(config.data.name, split, data_dir=directory,
                                   image_size=int(config.estimator.image_size), aus=aus,
                                   pose_ids=resolve.poses(pose_spec))

@@ -34,6 +34,7 @@ import jax
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.data import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.models import ganimation
 from jaxau.synthesis import gan_steps
@@ -388,7 +389,7 @@ def load_training_frames(config: Any, workdir: str) -> frames_lib.FrameSet:
     TFDS frames are read at ``generator.image_size`` with ``data.train_poses`` (frontal for raw
     SynthFACS, until registered frame sets exist); ``generator.max_frames`` (0 = all) caps them.
     """
-    aus = [a for a in str(config.data.aus).replace(",", " ").split() if a]
+    aus = au_lib.parse_aus(config.data.aus)
     if config.generator.get("frames"):
         frames = frames_lib.with_aus(frames_lib.load(config.generator.frames), aus)
     else:
