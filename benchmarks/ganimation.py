@@ -38,7 +38,7 @@ def worker(impl: str, iters: int, size: int, batch: int, num_aus: int, n_critic:
     import numpy as np
 
     from jaxau.models.ganimation import Discriminator, Generator
-    from jaxau.synthesis import gan_steps
+    from jaxau.train import gan_steps
 
     if impl == "allnaive":  # plain lax convolutions everywhere: what a direct port gets
         g = Generator(conv_transpose_impl="naive", conv_impl="naive")

@@ -30,7 +30,7 @@ def worker(impl: str, conv_impl: str, iters: int, batch: int, size: int, width: 
     import numpy as np
     import optax
 
-    from jaxau.models.registration import PRNet
+    from jaxau.models.prnet import PRNet
 
     model = PRNet(size=size, width=width, impl=impl, conv_impl=conv_impl, scale_output=False)
     rng = np.random.default_rng(0)

@@ -57,9 +57,9 @@ def main():
     p.add_argument("--skip_train", action="store_true")
     a = p.parse_args()
 
-    from jaxau.align import canonical, crop, frontalize, register
-    from jaxau.models.registration import PRNet
-    from jaxau.train import registration as reg_train
+    from jaxau.align import canonical, crop, frontalize, registrar as register
+    from jaxau.models.prnet import PRNet
+    from jaxau.train import prnet as reg_train
 
     model = PRNet(size=a.size, width=a.width, scale_output=False)
     variables = model.init(jax.random.key(0), jnp.zeros((1, a.size, a.size, 3)), train=False)

@@ -54,7 +54,7 @@ def one_of(config: Any, field: str, choices: Iterable[Any]) -> Any:
 
 
 def au_names(config: Any, field: str) -> tuple[str, ...]:
-    from jaxau.data import au
+    from jaxau import au
 
     value = _get(config, field)
     if isinstance(value, str):

@@ -25,7 +25,8 @@ _STAGES = flags.DEFINE_list("stages", None, "Run only these (and what they need)
 
 
 def main(config, workdir):
-    from jaxau import io_utils, pipeline
+    from jaxau import io_utils
+    from jaxau.stages import runner as pipeline
     from jaxau.report import experiment as report
     from jaxau.stages import STAGES, graph
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from jaxau import pipeline
+from jaxau.stages import runner as pipeline
 from jaxau.report import experiment
 from jaxau.stages import STAGES, graph
 

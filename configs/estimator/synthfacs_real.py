@@ -33,7 +33,7 @@ Paper-sized run (one GPU, ImageNet weights): ``--config.estimator.norm=none
 
 import ml_collections
 
-from jaxau.data import au
+from jaxau import au
 
 
 def get_config() -> ml_collections.ConfigDict:

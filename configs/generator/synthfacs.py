@@ -23,7 +23,7 @@ loss than without (BUILD_NOTES.md).
 
 import ml_collections
 
-from jaxau.data import au
+from jaxau import au
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -21,7 +21,7 @@ check one frame of each view and pass it as ``data.test_poses``.
 
 import ml_collections
 
-from jaxau.data import au
+from jaxau import au
 
 SIZES = ("paper", "cpu")
 

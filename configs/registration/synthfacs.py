@@ -19,7 +19,7 @@ mean-shape baseline at every pose of the test split; numbers in BUILD_NOTES.md.
 
 import ml_collections
 
-from jaxau.data import au
+from jaxau import au
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -7,7 +7,7 @@ Steps for one frame (all JAX, batched with ``vmap``):
   2. colour: bilinear samples of the frame at the vertices' image positions (times visibility, so
      self-occluded surface comes out black, as in the paper's non-frontal experiments);
   3. pose removal: ``canonical = R^T (v - t) / s`` with the fitted similarity
-     (:func:`jaxau.align.register.fit_pose`) -- identity and expression stay, pose / scale go;
+     (:func:`jaxau.align.registrar.fit_pose`) -- identity and expression stay, pose / scale go;
   4. target pose: rotate by the image-convention rotation of the wanted (yaw, pitch, roll)
      (identity = frontal; other poses give the paper's 3-D pose augmentation, Fig. 5 c) and place
      with a fixed output similarity so the template's face lands where the landmark-box crop of
@@ -76,11 +76,11 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
 
     Args:
       image: ``[H, W, 3]`` frame (uint8 or float; output in the same value range, float32).
-      vertices: ``[Vm, 3]`` registered image-space vertices (:class:`jaxau.align.register.Registrar`).
+      vertices: ``[Vm, 3]`` registered image-space vertices (:class:`jaxau.align.registrar.Registrar`).
       scale, rotation, translation: the fitted similarity (``fit_pose``).
       size: output side N.
       target_rotation: ``[3, 3]`` image-convention rotation of the output pose (None = frontal;
-        :func:`jaxau.align.register.pose_rotation` builds one from yaw / pitch / roll).
+        :func:`jaxau.align.registrar.pose_rotation` builds one from yaw / pitch / roll).
       occluded_black: black out surface hidden in the input frame.
       tolerance: visibility depth tolerance as a fraction of the fitted face size.
       placement: ``(out_scale, out_translation)``; default :func:`output_placement`.
@@ -93,7 +93,7 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     h, w = image.shape[:2]
     colors = vertex_colors(image, vertices)
     if occluded_black:
-        from jaxau.align.register import template_size
+        from jaxau.align.registrar import template_size
 
         tol = tolerance * scale * template_size()
         colors = colors * vertex_visibility(vertices, tris, h, w, tol)[:, None]

@@ -5,7 +5,7 @@ seen frontally and placed by :func:`jaxau.align.frontalize.output_placement`. Tr
 *canonical* mesh (:mod:`jaxau.align.canonical`) so rendered, every vertex gets a colour: a bilinear
 sample of the image at the placed canonical vertex, zero for vertices hidden in that frontal view
 (the same depth test as frontalization). The coloured mesh is then rotated to a head pose
-(:func:`jaxau.align.register.pose_rotation`, the convention of ``frontalize``'s ``target_rotation``
+(:func:`jaxau.align.registrar.pose_rotation`, the convention of ``frontalize``'s ``target_rotation``
 and of SynthFACS's pose labels), optionally normalised exactly as the ``register_2d`` stage
 normalises real frames (a least-squares similarity of the 68 landmarks onto the
 :func:`jaxau.align.procrustes2d.template`) and rasterized.
@@ -65,7 +65,7 @@ def _lifting(out_scale, out_t, tolerance, *, size: int):
 @functools.lru_cache(maxsize=8)
 def lifting(size: int) -> Lifting:
     """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data)."""
-    from jaxau.align import register  # Lazy, like frontalize's: register imports the model stack.
+    from jaxau.align import registrar as register  # Lazy, like frontalize's: register imports the model stack.
 
     out_scale, out_t = frontalize.output_placement(size)
     # Jitted, not eager: op-by-op rasterization is slower than compiling it.
@@ -111,7 +111,7 @@ class PoseGeometry:
 
 def pose_rotation_deg(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
     """Image-convention rotation of head angles in degrees (SynthFACS / FERA pose-label convention)."""
-    from jaxau.align.register import pose_rotation
+    from jaxau.align.registrar import pose_rotation
 
     with jax.ensure_compile_time_eval():
         r = pose_rotation(*np.deg2rad([yaw, pitch, roll]))

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from jaxau.data.au import NUM_LEVELS, UNKNOWN
+from jaxau.au import NUM_LEVELS, UNKNOWN
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,7 +45,7 @@ def au_metadata(au_names: Sequence[str]):
     """``tfds.core.MetadataDict`` recording the AU column names of ``au_intensity``."""
     import tensorflow_datasets as tfds
 
-    from jaxau.data import au
+    from jaxau import au
 
     md = tfds.core.MetadataDict()
     md["au_names"] = list(au.canonical_aus(au_names))

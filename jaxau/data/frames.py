@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 
 FrameSet = dict  # str -> np.ndarray
 

@@ -14,7 +14,7 @@ import importlib
 import math
 from typing import Any, Mapping
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 
 _NAN = math.nan
 

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from jaxau.data.au import UNKNOWN
+from jaxau.au import UNKNOWN
 
 UNKNOWN_POLICIES = ("drop", "as_zero")
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxau.data.au import canonical_aus
+from jaxau.au import canonical_aus
 
 ID_COLUMNS = ("subject", "sequence", "frame")
 

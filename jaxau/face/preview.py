@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.face import au_mapping, synth
 
 SHEET_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",

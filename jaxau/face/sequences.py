@@ -7,7 +7,7 @@ offset ramp; its apex intensity is skewed low (``0.5 + 4.5 * Beta(a, b)``). Each
 co-occurring AUs (AU06+AU12 in a smile, AU01+AU02 in a brow raise, AU04 with AU07, AU17 with
 AU15/AU24, ...), each included per episode with a probability and scaled by a relative weight. An AU's
 intensity at a frame is the max over active events, plus a little jitter; labels are
-:func:`jaxau.data.au.level_from_intensity` of it.
+:func:`jaxau.au.level_from_intensity` of it.
 
 An event's ``occupancy`` (the long-run fraction of frames inside its episodes) is the configured base
 rate; gaps are exponential with mean ``L * (1 - occ) / occ`` for mean episode length L, and a session
@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 
 FPS = 30
 

@@ -17,7 +17,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.face import albedo, au_mapping, model, sequences
 from jaxau.face.asset import load_asset
 

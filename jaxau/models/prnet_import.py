@@ -5,7 +5,7 @@ The checkpoint is user-supplied: only ``256_256_resfcn256_weight.index`` is in y
 ``resfcn256/<layer>/weights`` and ``resfcn256/<layer>/BatchNorm/{gamma,beta,moving_mean,
 moving_variance}``; Adam slots (``.../Adam``, ``.../Adam_1``) and ``beta1_power`` / ``beta2_power``
 are training state and are ignored. Our parameter names mirror the scopes (see
-:mod:`jaxau.models.registration`), so the mapping is mechanical and every shape is checked.
+:mod:`jaxau.models.prnet`), so the mapping is mechanical and every shape is checked.
 
 Reading uses ``tf.train.load_checkpoint`` (TensorFlow is imported lazily, only by
 :func:`read_tf_checkpoint`); :func:`convert_prnet_variables` is TF-free.
@@ -151,13 +151,13 @@ def load_prnet_weights(path: str, model: Any = None) -> dict:
 
     Args:
       path: checkpoint prefix, ``.index`` file or folder.
-      model: a :class:`jaxau.models.registration.PRNet`; defaults to ``PRNet()`` (256, width 16).
+      model: a :class:`jaxau.models.prnet.PRNet`; defaults to ``PRNet()`` (256, width 16).
 
     Returns:
       ``{'params': ..., 'batch_stats': ...}`` usable as ``model.apply(variables, images)``.
     """
     if model is None:
-        from jaxau.models.registration import PRNet
+        from jaxau.models.prnet import PRNet
         model = PRNet()
     import jax.numpy as jnp
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
@@ -133,7 +133,7 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
     Args:
       root: the experiment's workdir.
       config: the experiment config.
-      results: `jaxau.pipeline.StageResult` of every node run (or found cached).
+      results: `jaxau.stages.runner.StageResult` of every node run (or found cached).
       planned: the `jaxau.stages.graph.Planned` graph: which node scores which column.
     """
     from jaxau.evaluation import tables

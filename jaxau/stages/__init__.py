@@ -1,17 +1,17 @@
-"""The paper's pipeline as stages (see `jaxau.pipeline`): what each reads, writes and depends on.
+"""The paper's pipeline as stages (see `jaxau.stages.runner`): what each reads, writes and depends on.
 
 ``STAGES`` defines each stage once: the config sections that define its output and the input roles
 its implementation reads. `jaxau.stages.graph.plan` instantiates them per experiment column (2-D and
 3-D registration of several datasets, generator variants, combined training sets, ...). Each stage's
 implementation lives in its own module of this package, named in ``impl``; a module that does not
-exist makes `jaxau.pipeline.run_graph` report the stage as "not built yet" and its dependents as
+exist makes `jaxau.stages.runner.run_graph` report the stage as "not built yet" and its dependents as
 blocked, while every other stage still runs. The report is not a stage: it is rebuilt after every run
 from whatever has finished (`jaxau.report`).
 """
 
 import dataclasses
 
-from jaxau.pipeline import Stage
+from jaxau.stages.runner import Stage
 
 # Which poses are scored only matters to scoring: other stages leave it out of their hash, so
 # Fig. 5 (all poses) shares registration, generators and estimators with Table 2 (frontal).

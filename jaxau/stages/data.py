@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 
 
 def tfds_dir(config, stage_dir: str) -> str:

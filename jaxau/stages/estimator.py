@@ -28,14 +28,14 @@ import os
 import ml_collections
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 
 
 def _estimator_cfg(config, frames_dir: str) -> dict:
     """The estimator section plus how its frames were made, so `launch/predict.py` can redo it."""
-    from jaxau import pipeline
+    from jaxau.stages import runner as pipeline
 
     cfg = dict(config.estimator)
     cfg["image_size"] = int(config.data.image_size)

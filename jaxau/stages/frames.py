@@ -18,7 +18,7 @@ def split_path(stage_dir: str, split: str) -> str:
 
 
 def aus(config) -> list[str]:
-    from jaxau.data import au as au_lib
+    from jaxau import au as au_lib
 
     return au_lib.parse_aus(config.data.aus)
 

@@ -26,7 +26,7 @@ Domains are named in ``config.domains``: each entry overrides fields of ``config
 (`registration_domain`).
 
 Every node's directory is named by the content hash of its config and inputs
-(`jaxau.pipeline.GraphBuilder`), so columns, experiments and sweeps sharing a root share every stage
+(`jaxau.stages.runner.GraphBuilder`), so columns, experiments and sweeps sharing a root share every stage
 they have in common: a lambda sweep trains one registration network and one 3-D registration, and
 only the generators, syntheses and estimators that differ.
 """
@@ -39,8 +39,8 @@ from typing import Any
 
 import ml_collections
 
-from jaxau import pipeline
-from jaxau.data import au as au_lib
+from jaxau.stages import runner as pipeline
+from jaxau import au as au_lib
 from jaxau.validate import ConfigError
 
 REGISTRATIONS = ("raw", "2d", "3d")

@@ -1,7 +1,7 @@
 """Stage ``internal``: GANimation's critic as an AU-intensity estimator (paper Table S4, "GANimation
 internal classifier D_exp").
 
-The critic's AU head is trained (expression loss, `jaxau.synthesis.losses.expression_loss`) to
+The critic's AU head is trained (expression loss, `jaxau.train.gan_losses.expression_loss`) to
 regress ``level / MAX_INTENSITY`` of every AU on real frames, so ``round(MAX_INTENSITY * output)``
 clipped to 0..5 is its intensity estimate. Roles: ``generator`` (a generator stage / model
 directory: `jaxau.train.generator.load_critic`) and ``test`` (a registration stage whose frames are
@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
-from jaxau.synthesis.losses import MAX_INTENSITY
+from jaxau.train.gan_losses import MAX_INTENSITY
 
 NUM_LEVELS = 6
 

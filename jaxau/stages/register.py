@@ -2,7 +2,7 @@
 
 For every split of ``config.data.name``: face boxes (ground truth where the dataset has landmarks,
 else the Haar cascade, or a user CSV via ``config.align.boxes``) -> registration
-(:class:`jaxau.align.register.Registrar`, model from the ``registration`` stage) -> 2-D Procrustes
+(:class:`jaxau.align.registrar.Registrar`, model from the ``registration`` stage) -> 2-D Procrustes
 alignment or 3-D frontalization at ``config.data.image_size``. Labels, subject, sequence, frame and
 pose are kept; AU columns are ``config.data.aus``.
 
@@ -43,7 +43,7 @@ class Aligner:
     """Registration + one alignment mode, applied chunk by chunk."""
 
     def __init__(self, config, mode: str, model_dir: str):
-        from jaxau.align import register
+        from jaxau.align import registrar as register
 
         self.mode = mode
         self.size = int(config.data.image_size)

@@ -16,15 +16,15 @@ from jaxau import io_utils
 
 
 def _settings(config) -> dict:
-    from jaxau.train import registration as reg_train
+    from jaxau.train import prnet as reg_train
 
     return reg_train.settings(dict(config.registration))
 
 
 def run(config, stage_dir: str, inputs) -> dict:
-    from jaxau.align import register
+    from jaxau.align import registrar as register
     from jaxau.stages import data as data_stage
-    from jaxau.train import registration as reg_train
+    from jaxau.train import prnet as reg_train
 
     cfg = _settings(config)
     size = int(cfg["image_size"])

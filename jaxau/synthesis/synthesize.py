@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxau import io_utils
 from jaxau.data import frames as frames_lib
-from jaxau.synthesis.losses import MAX_INTENSITY
+from jaxau.train.gan_losses import MAX_INTENSITY
 from jaxau.synthesis.plan import SynthesisPlan
 from jaxau.train import parallel
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.data import resolve
 from jaxau.train import estimator

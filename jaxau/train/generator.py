@@ -10,13 +10,13 @@ so that switching ``lambda_ids`` to 0 changes only the loss (the ablation compar
 the target distribution is still that of real frames, as in the replicate's in-batch shuffle.
 
 Steps. Every iteration updates D; iterations with ``step % n_critic == 0`` also update G against the
-updated D (`jaxau.synthesis.gan_steps`). The two cases are two compiled data-parallel functions
+updated D (`jaxau.train.gan_steps`). The two cases are two compiled data-parallel functions
 dispatched on the host, so D-only iterations never build the generator backward graph. The host keeps
 the iteration counter (read once from the restored state), so dispatch costs no device sync. D-only
 steps report the most recent G metrics (device arrays, no sync) so every logged row has every key.
 
 Model directory. ``generator.json`` (settings, AU names) next to ``checkpoints/`` (the whole
-:class:`jaxau.synthesis.gan_steps.GANState`); `load_generator` returns the generator and its
+:class:`jaxau.train.gan_steps.GANState`); `load_generator` returns the generator and its
 parameters for synthesis. Image grids (sources x per-AU intensity sweeps 0..5, and attention masks)
 go to TensorBoard and ``grids/step_XXXXXXX_{faces,attention}.png``.
 """
@@ -34,11 +34,11 @@ import jax
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data import frames as frames_lib
 from jaxau.models import ganimation
-from jaxau.synthesis import gan_steps
-from jaxau.synthesis.losses import MAX_INTENSITY, LossWeights
+from jaxau.train import gan_steps
+from jaxau.train.gan_losses import MAX_INTENSITY, LossWeights
 from jaxau.train import checkpoint as checkpoint_lib
 from jaxau.train import loop, metrics as metrics_lib, parallel
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxau.align import canonical, frontalize, register
+from jaxau.align import canonical, frontalize, registrar as register
 
 SIZE = 96
 # Jitted once per shape (eager rasterization is slower than compiling it).

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_erosion
 
-from jaxau.align import canonical, frontalize, pose_augment, procrustes2d, register
+from jaxau.align import canonical, frontalize, pose_augment, procrustes2d, registrar as register
 
 SIZE = 64
 POSE = (-40.0, 20.0)  # FERA pose 0 (yaw, pitch): the most turned view, tilted.

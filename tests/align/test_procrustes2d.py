@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from jaxau.align import crop, procrustes2d, register
+from jaxau.align import crop, procrustes2d, registrar as register
 
 
 def test_template_geometry():

@@ -5,7 +5,7 @@ import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-from jaxau.data import au as au_lib  # noqa: E402
+from jaxau import au as au_lib  # noqa: E402
 from jaxau.data.builders import _common, disfa  # noqa: E402
 from tests.data import fixtures  # noqa: E402
 

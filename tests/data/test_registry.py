@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data import registry
 
 

@@ -64,7 +64,7 @@ def test_mapping_matrix_hand_case(fm):
 
 
 def test_every_labelled_au_is_simulated():
-    from jaxau.data import au
+    from jaxau import au
     assert set(au.FERA2017_AUS) <= set(au_mapping.SIMULATED_AUS)
     assert set(au.DISFA_AUS) <= set(au_mapping.SIMULATED_AUS)
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.face import synth
 from jaxau.face.asset import load_asset
 

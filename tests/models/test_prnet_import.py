@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxau.models import prnet_import
-from jaxau.models.registration import PRNet
+from jaxau.models.prnet import PRNet
 
 tf = pytest.importorskip("tensorflow")
 

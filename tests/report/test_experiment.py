@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.pipeline import Node, Stage, StageResult
+from jaxau.stages.runner import Node, Stage, StageResult
 from jaxau.report import experiment
 from jaxau.stages.graph import Column, Planned
 

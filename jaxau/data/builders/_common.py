@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 
 log = logging.getLogger("jaxau.data.builders")
 
@@ -92,7 +92,7 @@ _AU_CELL = re.compile(r"^\s*(?:AU)?\s*0*(\d{1,3})\s*(?:_\w+)?\s*$", re.IGNORECAS
 def au_from_header(cell: str) -> str | None:
     """AU number in a CSV header cell (``'1'``, ``'AU01'``, ``'au1'``, ``'AU12_r'``) as ``'AUxx'``.
 
-    Returns None for cells that are not an AU column. AUs unknown to :mod:`jaxau.data.au` (BP4D+
+    Returns None for cells that are not an AU column. AUs unknown to :mod:`jaxau.au` (BP4D+
     codes AUs up to 39) are still returned, spelled ``AUxx``, so that columns can be matched by name.
     """
     m = _AU_CELL.match(cell)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data.builders import _base, _common
 
 AU_NUMBERS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxau.data import au as au_lib
+from jaxau import au as au_lib
 from jaxau.data.builders import _base, _common
 
 INTENSITY_AUS = au_lib.FERA2017_AUS

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxau.synthesis import losses
+from jaxau.train import gan_losses as losses
 
 
 def test_adversarial_terms_by_hand():

@@ -47,7 +47,7 @@ import optax
 
 from jaxau import io_utils
 from jaxau.align import canonical, crop as crop_lib
-from jaxau.models.registration import BN_MOMENTUM, PRNet
+from jaxau.models.prnet import BN_MOMENTUM, PRNet
 from jaxau.train import checkpoint as checkpoint_lib
 from jaxau.train import input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
@@ -178,7 +178,7 @@ def optimizer_config(cfg: Mapping[str, Any]) -> dict:
 
 def model_layers() -> list:
     """PRNet's decoder layers (transposed convs), for naming the last one."""
-    from jaxau.models.registration import DECODER
+    from jaxau.models.prnet import DECODER
 
     return list(DECODER) + [None] * 3
 
@@ -380,7 +380,7 @@ class Evaluation:
 
 
 def evaluate(registrar, data: Mapping[str, np.ndarray]) -> Evaluation:
-    """NME on ``data`` (:func:`prepare` arrays) of a :class:`jaxau.align.register.Registrar`, of the
+    """NME on ``data`` (:func:`prepare` arrays) of a :class:`jaxau.align.registrar.Registrar`, of the
     mean-shape baseline and of the oracle.
 
     The baseline predicts the training set's mean target map (the registrar's ``offset + 0.5``) for
@@ -389,7 +389,7 @@ def evaluate(registrar, data: Mapping[str, np.ndarray]) -> Evaluation:
     shows the floor set by the UV layout at this map size (vertices hidden where the cylindrical
     projection folds, e.g. under the nose, cannot be read back from any map).
     """
-    from jaxau.align import register
+    from jaxau.align import registrar as register
 
     m = canonical.registration_mesh()
     size = registrar.size

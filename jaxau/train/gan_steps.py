@@ -33,8 +33,8 @@ import optax
 from flax.training import train_state
 
 from jaxau.models.ganimation import init_params
-from jaxau.synthesis import losses
-from jaxau.synthesis.losses import LossWeights
+from jaxau.train import gan_losses as losses
+from jaxau.train.gan_losses import LossWeights
 
 Array = jax.Array
 
@@ -134,7 +134,7 @@ def _check_batch(batch: Mapping[str, Array], weights: LossWeights) -> None:
         raise KeyError(f"GAN batch is missing {missing} (has {sorted(batch)}); "
                        + ("the idiosyncratic loss (ids > 0) needs 'target_image' (+ optional "
                           "'target_image_mask'); set LossWeights(ids=0) to train without it."
-                          if "target_image" in missing else "see jaxau.synthesis.gan_steps."))
+                          if "target_image" in missing else "see jaxau.train.gan_steps."))
     b, h, w, c = batch["image"].shape
     if c != 3 or batch["aus"].shape[0] != b or batch["target_aus"].shape != batch["aus"].shape:
         raise ValueError(f"GAN batch shapes: image {batch['image'].shape} must be [B, H, W, 3], "

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from jaxau.models.ganimation import Discriminator, Generator
-from jaxau.synthesis import gan_steps
-from jaxau.synthesis.losses import LossWeights
+from jaxau.train import gan_steps
+from jaxau.train.gan_losses import LossWeights
 
 S, K, DEV, B = 16, 3, 2, 2
 G = Generator(conv_dim=4, num_blocks=1)

@@ -5,7 +5,7 @@ import json
 import ml_collections
 import pytest
 
-from jaxau import pipeline
+from jaxau.stages import runner as pipeline
 
 CALLS = []
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxau.models.registration import PRNet
+from jaxau.models.prnet import PRNet
 
 
 def test_released_architecture_has_13353618_params():

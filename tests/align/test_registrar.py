@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxau.align import canonical, crop, register
-from jaxau.models.registration import PRNet
-from jaxau.train import registration as reg_train
+from jaxau.align import canonical, crop, registrar as register
+from jaxau.models.prnet import PRNet
+from jaxau.train import prnet as reg_train
 
 ANGLES = np.deg2rad([25.0, -12.0, 7.0])  # yaw, pitch, roll
 

@@ -96,13 +96,13 @@ class Registrar:
     """A trained registration network, applied to batches of frames with face boxes.
 
     Args:
-      model_dir: run directory of the registration model (`jaxau.train.registration.train`).
+      model_dir: run directory of the registration model (`jaxau.train.prnet.train`).
       batch_size: frames per compiled call (inputs are padded to it: one compilation per frame size).
     """
 
     def __init__(self, model_dir: str | None = None, batch_size: int = 16, *, model=None, variables=None,
                  settings=None):
-        from jaxau.train import registration as reg_train
+        from jaxau.train import prnet as reg_train
 
         if model_dir is not None:
             model, variables, settings, self.step = reg_train.load_model(model_dir)
@@ -114,7 +114,7 @@ class Registrar:
         self.crop_shift = float(settings["crop_shift"])
         self.batch_size = int(batch_size)
         mean = settings.get("mean_map")
-        # Output = network + (mean map - 0.5): see jaxau.train.registration (zero for absolute maps).
+        # Output = network + (mean map - 0.5): see jaxau.train.prnet (zero for absolute maps).
         self.offset = (np.zeros((self.size, self.size, 3), np.float32) if mean is None
                        else np.asarray(mean, np.float32) - 0.5)
         canonical.fill_index(self.size)  # build the constant UV raster outside any trace

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxau.align import canonical, crop, register
+from jaxau.align import canonical, crop, registrar as register
 from jaxau.face.asset import REGION_WEIGHTS
-from jaxau.models.registration import BN_MOMENTUM
-from jaxau.train import registration as reg_train
+from jaxau.models.prnet import BN_MOMENTUM
+from jaxau.train import prnet as reg_train
 from jaxau.train import metrics as metrics_lib
 
 SIZE = 64
