@@ -1,7 +1,8 @@
 """Action-unit naming and label conventions shared by every dataset, model and metric.
 
 Labels everywhere are integer intensities 0..5 (0 = absent, 1..5 = FACS levels A..E) and -1 for
-unknown / unlabelled. AU names are zero-padded: ``AU01``, ``AU04``, ``AU12``.
+unknown / unlabelled. AU names are zero-padded: ``AU01``, ``AU04``, ``AU12``. Every dataset has
+the splits :data:`SPLITS`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+SPLITS = ("train", "validation", "test")
 UNKNOWN = -1
 NUM_LEVELS = 6  # 0 (absent) and A..E.
 LEVEL_NAMES = ("0", "A", "B", "C", "D", "E")

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxau import platform
+from jaxau import platform, validate
 from jaxau.validate import ConfigError
 
 FLAGS = flags.FLAGS
@@ -68,8 +68,6 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
             config = _CONFIG.value
             if needs_config and config is None:
                 raise ConfigError("--config is required: pass --config=configs/<experiment>.py.")
-            from jaxau import validate
-
             workdir = validate.workdir(_WORKDIR.value)
             platform.configure_xla(fast_cpu_conv=_FAST_CPU_CONV.value)
             platform.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)

@@ -23,6 +23,10 @@ from typing import Iterator
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.align import detect
+from jaxau.data import video
+from jaxau.stages.register import Aligner
+from jaxau.train import estimator
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -44,8 +48,6 @@ def iter_input(spec: str) -> Iterator[Frame]:
     Undecodable video frames and unreadable images are yielded with ``image=None`` at their place.
     """
     import cv2
-
-    from jaxau.data import video
 
     if os.path.isfile(spec) and spec.lower().endswith(VIDEO_EXTENSIONS):
         info = video.video_info(spec)
@@ -76,8 +78,6 @@ class FramePredictor:
     """A trained estimator plus the alignment its training frames had."""
 
     def __init__(self, model_dir: str, batch_size: int = 16):
-        from jaxau.train import estimator
-
         self.estimator = estimator.Predictor(model_dir, batch_size=batch_size)
         self.au_names = self.estimator.au_names
         if self.estimator.config.get("normalization", "none") != "none":
@@ -91,8 +91,6 @@ class FramePredictor:
         self.aligner = None
         if self.mode != "none":
             import ml_collections
-
-            from jaxau.stages.register import Aligner
 
             cfg = ml_collections.ConfigDict({
                 "data": {"image_size": self.size},
@@ -115,8 +113,6 @@ class FramePredictor:
         n = len(images)
         pose = np.zeros((n, 3), np.float32)
         if self.aligner is None:
-            from jaxau.align import detect
-
             boxes, ok = detect.detect_faces(images)
             aligned = np.stack([self._crop(im, b) if f else np.zeros((self.size, self.size, 3), np.uint8)
                                 for im, b, f in zip(images, boxes, ok)])

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+from jaxau import au
+
 
 class ConfigError(ValueError):
     """A bad configuration value; the message is one line naming the field and the fix."""
@@ -54,8 +56,6 @@ def one_of(config: Any, field: str, choices: Iterable[Any]) -> Any:
 
 
 def au_names(config: Any, field: str) -> tuple[str, ...]:
-    from jaxau import au
-
     value = _get(config, field)
     if isinstance(value, str):
         value = [v for v in value.replace(",", " ").split() if v]

@@ -23,9 +23,9 @@ def main(config, workdir):
     from jaxau.data import resolve
 
     resolve.check(config)
-    from jaxau.train import estimator_runs
+    from jaxau.stages import estimator as estimator_stage
 
-    estimator_runs.evaluate(config, workdir, split=_SPLIT.value, model_dir=_MODEL_DIR.value)
+    estimator_stage.evaluate(config, workdir, split=_SPLIT.value, model_dir=_MODEL_DIR.value)
     return 0
 
 

@@ -40,9 +40,9 @@ def check_config(config):
 
 def main(config, workdir):
     check_config(config)
-    from jaxau.train import estimator_runs
+    from jaxau.stages import estimator as estimator_stage
 
-    estimator_runs.train_on_real(config, workdir)
+    estimator_stage.train_on_real(config, workdir)
     return 0
 
 

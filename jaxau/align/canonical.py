@@ -20,6 +20,7 @@ import functools
 
 import numpy as np
 
+from jaxau import geometry
 from jaxau.face.asset import REGION_FACE, REGION_WEIGHTS, load_asset
 
 FLIP_Y = np.diag([1.0, -1.0, 1.0]).astype(np.float32)
@@ -77,8 +78,6 @@ def uv_raster(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
       a texel's position is ``sum_k bary[..., k] * vertices[corner_vertex[..., k]]``.
     """
     import jax.numpy as jnp
-
-    from jaxau import geometry
 
     m = registration_mesh()
     a = load_asset()

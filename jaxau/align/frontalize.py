@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxau import geometry
 from jaxau.align import canonical, crop as crop_lib
+from jaxau.align.registrar import template_size
 from jaxau.geometry.texture import sample_texture
 
 
@@ -93,8 +94,6 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     h, w = image.shape[:2]
     colors = vertex_colors(image, vertices)
     if occluded_black:
-        from jaxau.align.registrar import template_size
-
         tol = tolerance * scale * template_size()
         colors = colors * vertex_visibility(vertices, tris, h, w, tol)[:, None]
     if target_rotation is None:

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxau import geometry
-from jaxau.align import canonical, crop as crop_lib, frontalize, procrustes2d
+from jaxau.align import canonical, crop as crop_lib, frontalize, procrustes2d, registrar as register
+from jaxau.align.registrar import pose_rotation
 
 # Visibility depth tolerance as a fraction of the face size: frontalize's default.
 VISIBILITY_TOLERANCE = 0.03
@@ -65,8 +66,6 @@ def _lifting(out_scale, out_t, tolerance, *, size: int):
 @functools.lru_cache(maxsize=8)
 def lifting(size: int) -> Lifting:
     """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data)."""
-    from jaxau.align import registrar as register  # Lazy, like frontalize's: register imports the model stack.
-
     out_scale, out_t = frontalize.output_placement(size)
     # Jitted, not eager: op-by-op rasterization is slower than compiling it.
     v, visible = _lifting(jnp.float32(out_scale), jnp.asarray(out_t, jnp.float32),
@@ -111,8 +110,6 @@ class PoseGeometry:
 
 def pose_rotation_deg(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
     """Image-convention rotation of head angles in degrees (SynthFACS / FERA pose-label convention)."""
-    from jaxau.align.registrar import pose_rotation
-
     with jax.ensure_compile_time_eval():
         r = pose_rotation(*np.deg2rad([yaw, pitch, roll]))
     return np.asarray(r, np.float32)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxau.align import canonical, crop as crop_lib
+from jaxau.face.render import rotation_matrix
 from jaxau.geometry.procrustes import umeyama
 from jaxau.geometry.uv import sample_position_map
 
@@ -39,8 +40,6 @@ def head_angles(rotation):
 
 def pose_rotation(yaw, pitch, roll=0.0):
     """Image-convention rotation ``F Rh F`` for head angles in radians (inverse of `head_angles`)."""
-    from jaxau.face.render import rotation_matrix
-
     return FLIP @ rotation_matrix(jnp.asarray(yaw, jnp.float32), jnp.asarray(pitch, jnp.float32),
                                   jnp.asarray(roll, jnp.float32)) @ FLIP
 
@@ -78,6 +77,19 @@ def decode(position_maps, mats, max_pos: float):
     return crop_lib.apply(crop_lib.invert(mats), verts)
 
 
+def crop_target(pos_map, m, size: int):
+    """Image-space position map -> crop-space target in crop pixels (0 outside the face).
+
+    z is scaled with the crop and re-centred: ``z' = s * (z - mean_face_z) + size / 2``.
+    """
+    mask = jnp.asarray(canonical.uv_raster(size)[2], jnp.float32)[..., None]
+    xy = jnp.einsum("ij,hwj->hwi", m[:, :2], pos_map[..., :2]) + m[:, 2]
+    s = crop_lib.matrix_scale(m)
+    zmean = jnp.sum(pos_map[..., 2:] * mask) / jnp.sum(mask)
+    z = s * (pos_map[..., 2:] - zmean) + size / 2.0
+    return jnp.concatenate([xy, z], -1) * mask
+
+
 @dataclasses.dataclass
 class Registration:
     """Batched registration results (numpy)."""
@@ -95,19 +107,17 @@ class Registration:
 class Registrar:
     """A trained registration network, applied to batches of frames with face boxes.
 
+    `jaxau.train.prnet.load_registrar` builds one from a trained run directory.
+
     Args:
-      model_dir: run directory of the registration model (`jaxau.train.prnet.train`).
+      model: the :class:`jaxau.models.prnet.PRNet`.
+      variables: its ``params`` and ``batch_stats``.
+      settings: the run's registration settings (``image_size``, ``crop_scale``, ``crop_shift``,
+        ``mean_map``).
       batch_size: frames per compiled call (inputs are padded to it: one compilation per frame size).
     """
 
-    def __init__(self, model_dir: str | None = None, batch_size: int = 16, *, model=None, variables=None,
-                 settings=None):
-        from jaxau.train import prnet as reg_train
-
-        if model_dir is not None:
-            model, variables, settings, self.step = reg_train.load_model(model_dir)
-        elif model is None or variables is None or settings is None:
-            raise ValueError("Registrar needs model_dir, or model + variables + settings.")
+    def __init__(self, model, variables, settings, batch_size: int = 16):
         self.model, self.variables = model, variables
         self.size = int(settings["image_size"])
         self.crop_scale = float(settings["crop_scale"])

@@ -12,16 +12,21 @@ an error, because small real sets often lack e.g. level E of some AU.
 Each (AU, level) cell draws from its own generator seeded by (seed, k, l), so a cell's indices do not
 depend on the other AUs or on N of other cells. The flattened plan lists every used entry once with its
 "target AU" and level (the AU this frame was selected for; the frame's other labels still train their
-heads), shuffled with ``seed``.
+heads), shuffled with ``seed``. `balanced_pool` turns a frame set into that plan's epoch pool and
+records the label counts before and after.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
+
+from typing import Mapping
 
 import numpy as np
 
+from jaxau import io_utils
 from jaxau.au import NUM_LEVELS, UNKNOWN
 
 
@@ -163,3 +168,36 @@ def _flip_shift_batch(images, flip, shifts):
         return img[rows][:, cols]
 
     return jax.vmap(one)(images, flip, shifts)
+
+
+def label_histogram(labels: np.ndarray) -> np.ndarray:
+    """[K, 6] counts of levels 0..5 per AU column (unknown -1 not counted)."""
+    labels = np.asarray(labels)
+    return np.stack([np.bincount(np.clip(col[col >= 0], 0, 5), minlength=NUM_LEVELS)
+                     for col in labels.T]) if labels.size else np.zeros((0, NUM_LEVELS), int)
+
+
+def balanced_pool(frames: Mapping[str, np.ndarray], per_level: int, seed: int,
+                  record_path: str | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The real-data balancing plan (paper Sec. 4.2.2) as an epoch pool of (frame, target AU) entries.
+
+    Returns ``(frame_indices, target_aus)``, or ``(None, None)`` for no balancing.
+
+    Writes the per-AU per-level frame counts before and after resampling to ``record_path`` (JSON)
+    when given; the report plots them.
+    """
+    if not per_level:
+        return None, None
+    plan = balance_plan(frames["au_intensity"], per_level, seed=seed)
+    if plan.skipped:
+        logging.warning("balancing: %d (AU, level) cells have no frame and were skipped: %s",
+                        len(plan.skipped), [(str(frames["au_names"][k]), lvl) for k, lvl in plan.skipped])
+    if record_path:
+        io_utils.write_json(record_path, {
+            "au_names": [str(a) for a in frames["au_names"]], "per_level": per_level,
+            "before": label_histogram(frames["au_intensity"]).tolist(),
+            # Per AU: the levels of the entries drawn for that AU (what its head is trained on).
+            "after": [np.bincount(plan.flat_target_level[plan.flat_target_au == k], minlength=6).tolist()
+                      for k in range(len(frames["au_names"]))],
+            "skipped": [list(map(int, c)) for c in plan.skipped]})
+    return plan.flat_indices, plan.flat_target_au

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from jaxau import au
+
 # Pose ids for datasets with a single frontal camera.
 FRONTAL_POSE_ID = 0
 
@@ -44,8 +46,6 @@ def base_features(num_aus: int, image_shape: Sequence[int | None] = (None, None,
 def au_metadata(au_names: Sequence[str]):
     """``tfds.core.MetadataDict`` recording the AU column names of ``au_intensity``."""
     import tensorflow_datasets as tfds
-
-    from jaxau import au
 
     md = tfds.core.MetadataDict()
     md["au_names"] = list(au.canonical_aus(au_names))

@@ -16,8 +16,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from jaxau import io_utils
-from jaxau import au as au_lib
+from jaxau import au as au_lib, io_utils
+from jaxau.data import normalize, registry
 
 FrameSet = dict  # str -> np.ndarray
 
@@ -121,8 +121,6 @@ def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | 
     """
     import tensorflow as tf
 
-    from jaxau.data import registry
-
     builder = registry.builder(name, data_dir=data_dir)
     au_names = list(builder.info.metadata.get("au_names", registry.au_names(name))) \
         if builder.info.metadata else list(registry.au_names(name))
@@ -169,8 +167,6 @@ def normalized(frames: FrameSet, kind: str, mode: str = "half") -> FrameSet:
     """
     if kind == "none":
         return frames
-    from jaxau.data import normalize
-
     refs = normalize.references_for(kind, frames["image"], frames["subject"], frames.get("neutral"))
     diff = normalize.normalize_frames(frames["image"], frames["subject"], refs, mode)
     out = dict(frames)

@@ -11,12 +11,11 @@ import os
 from typing import Any, Sequence
 
 from jaxau import validate
+from jaxau.data import registry
 
 
 def check(config: Any) -> None:
     """Validates ``config.data`` (name known, AUs valid and labelled, directories present)."""
-    from jaxau.data import registry
-
     name = config.data.name
     try:
         entry = registry.get(name)
@@ -49,8 +48,6 @@ def data_dir(config: Any, workdir: str) -> str:
 def ensure_built(name: str, directory: str, manual_dir: str | None = None) -> Any:
     """Builds the dataset into ``directory`` if it is not there yet; returns its builder."""
     import tensorflow_datasets as tfds
-
-    from jaxau.data import registry
 
     builder = registry.builder(name, data_dir=directory)
     if not builder.is_prepared():

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from jaxau import au as au_lib
-from jaxau.face import au_mapping, synth
+from jaxau.face import au_mapping, synth, sequences
 
 SHEET_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
              "AU17", "AU20", "AU23", "AU24", "AU25", "AU26")
@@ -74,8 +74,6 @@ def au_level_sheet(config: synth.SynthConfig, subjects: Sequence[int] = (0, 1), 
 def pose_sheet(config: synth.SynthConfig, subjects: Sequence[int] = (0, 1, 2), tile: int = 128,
                expression: str = "smile") -> np.ndarray:
     """Each identity (rows) in every configured pose (columns), with a posed expression."""
-    from jaxau.face import sequences
-
     cfg = dataclasses.replace(config, image_size=tile, uv_size=0, batch_size=16)
     poses = cfg.poses if len(cfg.poses) > 1 else synth.FERA_POSES
     frames, names = [], []

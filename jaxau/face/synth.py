@@ -18,10 +18,12 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from jaxau import au as au_lib
+from jaxau.au import SPLITS
 from jaxau.face import albedo, au_mapping, model, sequences
 from jaxau.face.asset import load_asset
+from jaxau.face.model import FaceModel
+from jaxau.face.render import Renderer, rotation_matrix
 
-SPLITS = ("train", "validation", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +218,6 @@ def sample_background(style: str, rng: np.random.Generator) -> dict:
 def camera(config: SynthConfig, yaw_deg, pitch_deg, roll_deg, rng: np.random.Generator,
            jitter=True) -> dict:
     """Weak-perspective camera: rotation, pixels-per-decimetre scale and translation."""
-    from jaxau.face.render import rotation_matrix
-
     size = config.image_size
     scale = size / config.face_size * (rng.uniform(0.95, 1.05) if jitter else 1.0)
     r = rotation_matrix(np.deg2rad(float(yaw_deg)), np.deg2rad(float(pitch_deg)),
@@ -312,9 +312,6 @@ def subject_frames(config: SynthConfig, split: str, index: int) -> list[dict]:
 
 @functools.lru_cache(maxsize=4)
 def _pipeline():
-    from jaxau.face.model import FaceModel
-    from jaxau.face.render import Renderer
-
     asset = load_asset()
     return FaceModel(asset), Renderer(asset)
 

@@ -20,6 +20,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
+from jaxau.models.prnet import PRNet
+
 TF_SCOPE = "resfcn256"
 CHECKPOINT_NAME = "256_256_resfcn256_weight"
 _BN_NAMES = {"gamma": ("params", "scale"), "beta": ("params", "bias"),
@@ -157,7 +159,6 @@ def load_prnet_weights(path: str, model: Any = None) -> dict:
       ``{'params': ..., 'batch_stats': ...}`` usable as ``model.apply(variables, images)``.
     """
     if model is None:
-        from jaxau.models.prnet import PRNet
         model = PRNet()
     import jax.numpy as jnp
 

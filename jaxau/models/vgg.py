@@ -37,11 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxau.models import pooling
+from jaxau.au import NUM_LEVELS
 
 # (block, number of convolutions, channels at width 1) of VGG16 configuration "D".
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
 FC_WIDTH = 4096
-NUM_LEVELS = 6
 
 # Keras 'caffe' mode: BGR channel means on the 0..255 scale (keras.applications.imagenet_utils).
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)

@@ -23,8 +23,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from jaxau import io_utils
-from jaxau import au as au_lib
+from jaxau import au as au_lib, io_utils
+from jaxau.evaluation import tables
+from jaxau.report import paper as paper_lib
+from jaxau.stages import STAGES, graph
+from jaxau.train.metrics import read_jsonl
 
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
@@ -36,8 +39,6 @@ def _plot_curves(results, out_png: str, labels: Mapping[str, str] | None = None)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from jaxau.train.metrics import read_jsonl
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     drawn = False
@@ -122,8 +123,6 @@ def _plot_lines(x_labels: Sequence[str], series: Mapping[str, Sequence[float]], 
 
 
 def _sweep_value(overrides: str, param: str):
-    from jaxau.stages import graph
-
     return dict(graph.parse_overrides(overrides)).get(param)
 
 
@@ -136,10 +135,6 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
       results: `jaxau.stages.runner.StageResult` of every node run (or found cached).
       planned: the `jaxau.stages.graph.Planned` graph: which node scores which column.
     """
-    from jaxau.evaluation import tables
-    from jaxau.report import paper as paper_lib
-    from jaxau.stages import graph
-
     if planned is None:
         planned = graph.plan(config, _stages())
     out_dir = os.path.join(root, "reports", str(config.get("name") or "experiment"))
@@ -317,8 +312,6 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
 
 
 def _stages():
-    from jaxau.stages import STAGES
-
     return STAGES
 
 

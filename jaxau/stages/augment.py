@@ -29,8 +29,12 @@ import time
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import frames as frames_lib
+from jaxau.align import pose_augment, preview, procrustes2d
+from jaxau.align.pose_augment import pose_rotation_deg
+from jaxau.data import balance, frames as frames_lib
+from jaxau.face.synth import FERA_POSES
 from jaxau.stages import frames as frames_stage
+from jaxau.stages.register import parse_pose
 
 # Defaults of ``config.augment`` (the paper: all nine FERA 2017 views, 500 per AU, level and pose).
 DEFAULTS = {"poses": "", "per_level": 500, "batch_size": 64}
@@ -52,8 +56,6 @@ def settings(config) -> dict:
 
 def parse_poses(spec) -> list[tuple[int, float, float]]:
     """``config.augment.poses``: '' -> the nine FERA 2017 views; else 'id:yaw:pitch,...' (degrees)."""
-    from jaxau.face.synth import FERA_POSES
-
     if spec is None or str(spec).strip() == "":
         return [(int(i), float(y), float(p)) for i, y, p in FERA_POSES]
     poses = []
@@ -76,10 +78,6 @@ def parse_poses(spec) -> list[tuple[int, float, float]]:
 
 def _template(config, size: int) -> np.ndarray:
     """The 2-D normalisation template, exactly as the ``register_2d`` stage builds it."""
-    from jaxau.align import procrustes2d
-    from jaxau.align.pose_augment import pose_rotation_deg
-    from jaxau.stages.register import parse_pose
-
     pose = parse_pose(config.align2d.get("pose", ""))
     rot = None if pose is None else pose_rotation_deg(*pose)
     return procrustes2d.template(size, float(config.align2d.template_scale), rot)
@@ -88,8 +86,6 @@ def _template(config, size: int) -> np.ndarray:
 def select(synthetic: frames_lib.FrameSet, per_level: int, seed: int, pose_id: int) -> np.ndarray:
     """Indices into ``synthetic``: ``per_level`` per non-empty (target AU, target level) cell, in
     (AU, level) order; the draw of each cell is seeded by ``(seed, pose_id, AU, level)``."""
-    from jaxau.data import balance
-
     target_au, target_level = synthetic["target_au"], synthetic["target_level"]
     k_count = len(synthetic["au_names"])
     # One column per AU holding the level of the images synthesised for it (-1 elsewhere): the
@@ -108,8 +104,6 @@ def select(synthetic: frames_lib.FrameSet, per_level: int, seed: int, pose_id: i
 
 def _render(images: np.ndarray, lift, pose, batch_size: int) -> np.ndarray:
     """uint8 renders of ``images`` at ``pose``, in fixed-size batches (one compilation)."""
-    from jaxau.align import pose_augment
-
     out = []
     for lo in range(0, len(images), batch_size):
         chunk = images[lo:lo + batch_size]
@@ -139,8 +133,6 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
     Returns:
       ``(frame set, record)``; the record has ``images_per_second`` over the poses rendered now.
     """
-    from jaxau.align import pose_augment
-
     s_in = synthetic["image"].shape[1]
     lift = pose_augment.lifting(s_in)
     os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
@@ -185,8 +177,6 @@ def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, t
     """One row per pose: the highest-level image of the first few AUs (same images in every row),
     after a first row of their frontal sources."""
     import cv2
-
-    from jaxau.align import pose_augment, preview
 
     picks, labels = [], []
     levels = "0ABCDE"

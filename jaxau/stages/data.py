@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from jaxau import io_utils
-from jaxau import au as au_lib
+from jaxau.data import resolve
+from jaxau.data.balance import label_histogram
 
 
 def tfds_dir(config, stage_dir: str) -> str:
@@ -15,16 +16,7 @@ def tfds_dir(config, stage_dir: str) -> str:
     return config.data.get("data_dir") or os.path.join(stage_dir, "tfds")
 
 
-def label_histogram(labels: np.ndarray) -> np.ndarray:
-    """[K, 6] counts of levels 0..5 per AU column (unknown -1 not counted)."""
-    labels = np.asarray(labels)
-    return np.stack([np.bincount(np.clip(col[col >= 0], 0, 5), minlength=au_lib.NUM_LEVELS)
-                     for col in labels.T]) if labels.size else np.zeros((0, au_lib.NUM_LEVELS), int)
-
-
 def run(config, stage_dir: str, inputs) -> dict:
-    from jaxau.data import resolve
-
     directory = tfds_dir(config, stage_dir)
     builder = resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
     import tensorflow_datasets as tfds

@@ -18,25 +18,29 @@ without retraining (Table 2's 3D-synthetic model is Table 4's FERA -> DISFA mode
 
 The estimator stage writes the model directory and ``balance.json`` (label counts before/after the
 real-data balancing); the score stage ``eval/metrics.json`` (per-AU ICC/PCC/MAE overall and per
-pose) and ``eval/predictions.csv``.
+pose) and ``eval/predictions.csv`` (`jaxau.evaluation.scoring`).
+
+`train_on_real` and `evaluate` are the same two jobs run on ``config.data`` directly, without the
+stage graph (``launch/train_estimator.py``, ``launch/evaluate.py``).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import ml_collections
 import numpy as np
 
 from jaxau import au as au_lib
-from jaxau.data import frames as frames_lib
-from jaxau.stages import frames as frames_stage
+from jaxau.data import balance, frames as frames_lib, resolve
+from jaxau.evaluation import scoring
+from jaxau.stages import frames as frames_stage, runner as pipeline
+from jaxau.train import estimator, loop
 
 
 def _estimator_cfg(config, frames_dir: str) -> dict:
     """The estimator section plus how its frames were made, so `launch/predict.py` can redo it."""
-    from jaxau.stages import runner as pipeline
-
     cfg = dict(config.estimator)
     cfg["image_size"] = int(config.data.image_size)
     name = os.path.basename(frames_dir.rstrip("/")).rsplit("-", 1)[0]
@@ -74,8 +78,6 @@ def eval_settings(config) -> dict:
 
 def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, np.ndarray, np.ndarray]:
     """The column's training frames and its epoch pool ``(frames, pool, pool_target_au)``."""
-    from jaxau.train import estimator_runs
-
     aus = frames_stage.aus(config)
     sets, pools, targets = [], [], []
     offset = 0
@@ -86,8 +88,8 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
         if role.startswith("train_real"):
             frames = frames_lib.with_aus(_load(config, frames_stage.split_path(inputs[role], "train")), aus)
             record = os.path.join(stage_dir, "balance.json" if not pools else f"balance_{role}.json")
-            pool, target = estimator_runs.balanced_pool(frames, int(config.estimator.per_level),
-                                                        int(config.seed), record)
+            pool, target = balance.balanced_pool(frames, int(config.estimator.per_level),
+                                                 int(config.seed), record)
             if pool is None:  # per_level = 0: every frame once, all heads.
                 pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
         else:
@@ -108,7 +110,7 @@ def test_set(config, test_dir: str) -> frames_lib.FrameSet:
 
 
 def score_config(config) -> ml_collections.ConfigDict:
-    """The config `estimator_runs.score` sees: the test set's poses as ``data.test_poses``."""
+    """The config `score` sees: the test set's poses as ``data.test_poses``."""
     out = ml_collections.ConfigDict(config.to_dict())
     out.data.test_poses = eval_settings(config)["poses"]
     return out
@@ -116,24 +118,70 @@ def score_config(config) -> ml_collections.ConfigDict:
 
 def run(config, stage_dir: str, inputs) -> dict:
     """Stage ``estimator``: trains (or resumes) the model in ``stage_dir``."""
-    from jaxau.train import estimator
-
     train, pool, targets = training_set(config, stage_dir, inputs)
     val = _load(config, frames_stage.split_path(inputs["validation"], "validation"))
     result = estimator.train(_estimator_cfg(config, inputs["validation"]), stage_dir, train, pool=pool,
                              pool_target_au=targets, val_frames=val, seed=int(config.seed), name="estimator")
     if result.preempted:
-        raise SystemExit(143)
+        raise SystemExit(loop.PREEMPTED_EXIT_CODE)
     return {"steps": int(result.step), "train_examples": int(len(pool)),
             "train_images": int(len(train["image"]))}
 
 
 def run_score(config, stage_dir: str, inputs) -> dict:
     """Stage ``score``: the model of role ``model`` on the test frames of role ``test``."""
-    from jaxau.train import estimator_runs
-
     aus = au_lib.parse_aus(eval_settings(config)["aus"])
-    record = estimator_runs.score(score_config(config), inputs["model"], test_set(config, inputs["test"]),
+    record = score(score_config(config), inputs["model"], test_set(config, inputs["test"]),
                                   os.path.join(stage_dir, "eval"), aus=aus)
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],
             "test_frames": record["num_frames"]}
+
+
+def score(config: Any, model_dir: str, test: frames_lib.FrameSet, out_dir: str,
+          title: str | None = None, aus: Any = None) -> dict:
+    """Scores the model in ``model_dir`` on a frame set; writes metrics.json, predictions.csv, table.md.
+
+    The headline numbers use the poses in ``config.data.test_poses`` (all when empty); the per-pose
+    breakdown (paper Fig. 5) always covers every pose. ``aus`` restricts scoring to the AUs a test set
+    labels (default: every AU the model predicts), e.g. the 5 FERA AUs DISFA codes.
+    """
+    predictor = estimator.Predictor(model_dir)
+    pred = predictor.intensities(test["image"])
+    return scoring.score_predictions(config, test, pred, predictor.au_names, aus, predictor.step, out_dir, title)
+
+
+# Standalone runs on ``config.data`` (launch/train_estimator.py, launch/evaluate.py).
+
+def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> frames_lib.FrameSet:
+    """A split of ``config.data`` at the estimator's size, personally normalised as configured."""
+    directory = resolve.data_dir(config, workdir)
+    resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
+    aus = au_lib.parse_aus(config.data.aus)
+    frames = frames_lib.load_tfds(config.data.name, split, data_dir=directory,
+                                  image_size=int(config.estimator.image_size), aus=aus,
+                                  pose_ids=resolve.poses(pose_spec))
+    return frames_lib.normalized(frames, config.estimator.get("normalization", "none"))
+
+
+def train_on_real(config: Any, workdir: str) -> dict:
+    """Trains on ``config.data``'s training split (balanced), then evaluates on its test split."""
+    train = load_split(config, workdir, config.data.train_split, config.data.get("train_poses"))
+    val = load_split(config, workdir, config.data.val_split, config.data.get("test_poses"))
+    pool, targets = balance.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
+                                  os.path.join(workdir, "balance.json"))
+    result = estimator.train(config.estimator, workdir, train, pool=pool, pool_target_au=targets,
+                             val_frames=val, seed=int(config.seed))
+    if result.preempted:
+        raise SystemExit(loop.PREEMPTED_EXIT_CODE)
+    return evaluate(config, workdir)
+
+
+def evaluate(config: Any, workdir: str, split: str | None = None, model_dir: str | None = None) -> dict:
+    """Evaluates the model in ``model_dir`` (default ``workdir``) on ``split`` of ``config.data``."""
+    split = split or config.data.test_split
+    test = load_split(config, workdir, split, None)
+    record = score(config, model_dir or workdir, test, os.path.join(workdir, "eval", split.replace("/", "_")),
+                   title=f"ICC(3,1) on {config.data.name} {split}")
+    with open(os.path.join(workdir, "eval", split.replace("/", "_"), "table.md"), encoding="utf-8") as f:
+        print(f.read(), flush=True)
+    return record

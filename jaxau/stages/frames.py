@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 
+from jaxau import au as au_lib
+from jaxau.au import SPLITS
 from jaxau.data import frames as frames_lib
+from jaxau.stages import data as data_stage
 
-SPLITS = ("train", "validation", "test")
 
 
 def split_path(stage_dir: str, split: str) -> str:
@@ -18,14 +20,10 @@ def split_path(stage_dir: str, split: str) -> str:
 
 
 def aus(config) -> list[str]:
-    from jaxau import au as au_lib
-
     return au_lib.parse_aus(config.data.aus)
 
 
 def run_raw(config, stage_dir: str, inputs) -> dict:
-    from jaxau.stages import data as data_stage
-
     directory = data_stage.tfds_dir(config, inputs["data"])
     summary = {}
     for split in SPLITS:

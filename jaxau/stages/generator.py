@@ -13,6 +13,7 @@ import shutil
 from jaxau import io_utils
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
+from jaxau.train import generator as gen_train, loop, metrics as metrics_lib
 
 
 def generator_config(config) -> dict:
@@ -28,15 +29,12 @@ def generator_config(config) -> dict:
 
 
 def run(config, stage_dir: str, inputs) -> dict:
-    from jaxau.train import generator as gen_train
-    from jaxau.train import metrics as metrics_lib
-
     train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(inputs["frames"], "train")),
                                 frames_stage.aus(config))
     cfg = generator_config(config)
     result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed))
     if result.preempted:
-        raise SystemExit(143)
+        raise SystemExit(loop.PREEMPTED_EXIT_CODE)
     rows = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_metrics.jsonl"))
     last = {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("time",)}
     record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **last}

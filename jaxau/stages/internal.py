@@ -7,7 +7,7 @@ clipped to 0..5 is its intensity estimate. Roles: ``generator`` (a generator sta
 directory: `jaxau.train.generator.load_critic`) and ``test`` (a registration stage whose frames are
 at the critic's size; the splits, poses and AUs scored follow ``config.eval`` exactly as the
 ``score`` stage does). Writes ``eval/metrics.json``, ``eval/predictions.csv`` and ``eval/table.md``
-in the format of `jaxau.train.estimator_runs.score`, so reports treat it like any estimator.
+in the format of `jaxau.stages.estimator.score`, so reports treat it like any estimator.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau import au as au_lib
+from jaxau import au as au_lib, batching
+from jaxau.au import NUM_LEVELS
 from jaxau.data import frames as frames_lib
-from jaxau.stages import frames as frames_stage
+from jaxau.stages import estimator as estimator_stage, frames as frames_stage
+from jaxau.evaluation import scoring
+from jaxau.train import generator as gen_train
 from jaxau.train.gan_losses import MAX_INTENSITY
 
-NUM_LEVELS = 6
 
 
 def regression_levels(outputs) -> np.ndarray:
@@ -51,8 +53,6 @@ def _critic_fn(discriminator):
 
 def critic_outputs(discriminator, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The critic's AU regression ``[N, K]`` for uint8 images, in fixed-size batches (one compilation)."""
-    from jaxau import batching
-
     fn = _critic_fn(discriminator)
     out = batching.map_padded(lambda chunk: fn(params, chunk), images, batch_size)
     return np.concatenate(out) if out else np.zeros((0, discriminator.num_aus), np.float32)
@@ -60,9 +60,6 @@ def critic_outputs(discriminator, params, images: np.ndarray, batch_size: int = 
 
 def run(config, stage_dir: str, inputs) -> dict:
     """The stage: the critic of ``inputs['generator']`` scored on ``inputs['test']``."""
-    from jaxau.stages import estimator as estimator_stage
-    from jaxau.train import estimator_runs, generator as gen_train
-
     discriminator, params, trained = gen_train.load_critic(inputs["generator"])
     # The splits, poses and AUs the score stage reads (config.eval), but never personally normalised:
     # the critic was trained on the registered frames as they are (the generator stage).
@@ -75,7 +72,7 @@ def run(config, stage_dir: str, inputs) -> dict:
                          "its generator was trained on (config.data.image_size = config.generator.image_size).")
     pred = regression_levels(critic_outputs(discriminator, params, test["image"]))
     aus = au_lib.parse_aus(estimator_stage.eval_settings(config)["aus"])
-    record = estimator_runs.score_predictions(estimator_stage.score_config(config), test, pred, trained.au_names, aus,
-                          trained.step, os.path.join(stage_dir, "eval"))
+    record = scoring.score_predictions(estimator_stage.score_config(config), test, pred, trained.au_names,
+                                       aus, trained.step, os.path.join(stage_dir, "eval"))
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],
             "test_frames": record["num_frames"]}

@@ -22,10 +22,12 @@ import time
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import frames as frames_lib
-from jaxau.stages import frames as frames_stage
+from jaxau.align import crop, detect, frontalize, preview, procrustes2d, registrar as register
+from jaxau.au import SPLITS
+from jaxau.data import frames as frames_lib, registry
+from jaxau.stages import data as data_stage, frames as frames_stage
+from jaxau.train import prnet as reg_train
 
-SPLITS = ("train", "validation", "test")
 FRAME_FIELDS = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")
 
 
@@ -43,22 +45,16 @@ class Aligner:
     """Registration + one alignment mode, applied chunk by chunk."""
 
     def __init__(self, config, mode: str, model_dir: str):
-        from jaxau.align import registrar as register
-
         self.mode = mode
         self.size = int(config.data.image_size)
         align = config.align
-        self.registrar = register.Registrar(model_dir, batch_size=int(align.get("batch_size", 16)))
+        self.registrar = reg_train.load_registrar(model_dir, batch_size=int(align.get("batch_size", 16)))
         self.max_fit_error = float(align.get("max_fit_error", 0.15))
         self.boxes = str(align.get("boxes", "auto") or "auto")
         self.csv = None
         if self.boxes not in ("auto", "ground_truth", "cascade"):
-            from jaxau.align import detect
-
             self.csv = detect.read_box_csv(self.boxes)
         if mode == "2d":
-            from jaxau.align import procrustes2d
-
             pose = parse_pose(config.align2d.get("pose", ""))
             rot = None if pose is None else np.asarray(register.pose_rotation(*np.deg2rad(pose)))
             self.template = procrustes2d.template(self.size, float(config.align2d.template_scale), rot)
@@ -69,8 +65,6 @@ class Aligner:
             self.occluded_black = bool(config.align3d.occluded_black)
 
     def face_boxes(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
-        from jaxau.align import crop, detect
-
         n = len(batch["image"])
         if self.csv is not None:
             keys = [f"{s}/{f}" for s, f in zip(batch["sequence"], batch["frame"])]
@@ -97,8 +91,6 @@ class Aligner:
 
     def align(self, images: np.ndarray, res) -> np.ndarray:
         """Aligned uint8 frames, in padded pieces of the registrar's batch size (one compilation)."""
-        from jaxau.align import frontalize, procrustes2d
-
         bs = self.registrar.batch_size
         outs = []
         for lo in range(0, len(images), bs):
@@ -129,8 +121,6 @@ def _iterate(config, directory: str, split: str, chunk: int):
     """Yields numpy chunks of a split (image, labels, ids, landmarks_2d when present)."""
     import tensorflow as tf
 
-    from jaxau.data import registry
-
     builder = registry.builder(config.data.name, data_dir=directory)
     feats = builder.info.features
     has_lm = "landmarks_2d" in feats
@@ -153,8 +143,6 @@ def _iterate(config, directory: str, split: str, chunk: int):
 
 
 def _num_examples(config, directory, split) -> int:
-    from jaxau.data import registry
-
     info = registry.builder(config.data.name, data_dir=directory).info
     return int(info.splits[split].num_examples) if split in info.splits else 0
 
@@ -225,16 +213,12 @@ def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode:
 
 
 def _run(config, stage_dir: str, inputs, mode: str) -> dict:
-    from jaxau.stages import data as data_stage
-
     directory = data_stage.tfds_dir(config, inputs["data"])
     return register_dataset(config, directory, stage_dir, inputs["registration"], mode)
 
 
 def write_preview(config, directory: str, stage_dir: str, aligner: Aligner) -> None:
     """``preview_<mode>.png``: test frames at every pose with landmarks, and their aligned outputs."""
-    from jaxau.align import preview
-
     batch, _ = next(_iterate(config, directory, "test", 1024))
     idx = preview.one_per_pose(batch["pose_id"])
     sub = {k: v[idx] for k, v in batch.items()}
@@ -256,8 +240,6 @@ def run_3d(config, stage_dir: str, inputs) -> dict:
 
 def write_sheet(config, directory: str, path: str, model_dir: str, split: str = "test") -> str:
     """Rows: input with predicted landmarks, 2-D aligned, 3-D frontalized; one column per pose."""
-    from jaxau.align import preview
-
     a2, a3 = Aligner(config, "2d", model_dir), Aligner(config, "3d", model_dir)
     batch, _ = next(_iterate(config, directory, split, 1024))
     idx = preview.one_per_pose(batch["pose_id"])

@@ -13,19 +13,17 @@ import os
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.align import canonical, preview
+from jaxau.evaluation import registration as reg_eval
+from jaxau.stages import data as data_stage
+from jaxau.train import loop, prnet as reg_train
 
 
 def _settings(config) -> dict:
-    from jaxau.train import prnet as reg_train
-
     return reg_train.settings(dict(config.registration))
 
 
 def run(config, stage_dir: str, inputs) -> dict:
-    from jaxau.align import registrar as register
-    from jaxau.stages import data as data_stage
-    from jaxau.train import prnet as reg_train
-
     cfg = _settings(config)
     size = int(cfg["image_size"])
     directory = data_stage.tfds_dir(config, inputs["data"])
@@ -34,9 +32,9 @@ def run(config, stage_dir: str, inputs) -> dict:
     test = reg_train.load_synthfacs(name, "test", directory, size)
     result = reg_train.train(cfg, stage_dir, train, seed=int(config.seed))
     if result.preempted:
-        raise SystemExit(143)
-    registrar = register.Registrar(stage_dir, batch_size=int(config.align.get("batch_size", 16)))
-    ev = reg_train.evaluate(registrar, test)
+        raise SystemExit(loop.PREEMPTED_EXIT_CODE)
+    registrar = reg_train.load_registrar(stage_dir, batch_size=int(config.align.get("batch_size", 16)))
+    ev = reg_eval.evaluate(registrar, test)
     record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **ev.summary()}
     io_utils.write_json(os.path.join(stage_dir, "metrics.json"), record)
     write_preview(os.path.join(stage_dir, "preview_registration.png"), test, registrar)
@@ -46,8 +44,6 @@ def run(config, stage_dir: str, inputs) -> dict:
 
 def write_preview(path: str, data: dict, registrar) -> None:
     """One test frame per pose with predicted (green) and true (red) landmarks."""
-    from jaxau.align import canonical, preview
-
     m = canonical.registration_mesh()
     idx = preview.one_per_pose(data["pose_id"])
     res = registrar(data["image"][idx], data["box"][idx])

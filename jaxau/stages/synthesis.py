@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
+from jaxau.synthesis import synthesize
 
 
 def run(config, stage_dir: str, inputs) -> dict:
-    from jaxau.synthesis import synthesize
-
     sources = frames_lib.load(frames_stage.split_path(inputs["sources"], "train"))
     targets_path = str(config.synthesis.get("targets", "") or "")
     if inputs.get("targets"):

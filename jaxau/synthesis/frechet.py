@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from jaxau import batching
+from jaxau.train import estimator
+
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased, ``N - 1``) covariance of ``[N, F]`` features, in float64."""
@@ -76,8 +79,6 @@ def estimator_features(model_dir: str, images: np.ndarray, batch_size: int = 32)
     """
     import jax
 
-    from jaxau.train import estimator
-
     predictor = estimator.Predictor(model_dir)
     if images.shape[1:3] != (predictor.image_size, predictor.image_size):
         raise ValueError(f"images are {images.shape[1:3]}, the estimator in {model_dir} takes "
@@ -128,8 +129,6 @@ def keras_features(model_path: str, images: np.ndarray, batch_size: int = 32,
 
 
 def _batched(fn: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
-    from jaxau import batching
-
     out = batching.map_padded(lambda chunk: np.asarray(fn(chunk), np.float64), images, batch_size)
     if not out:
         raise ValueError("no images to compute features of.")

@@ -29,9 +29,11 @@ import numpy as np
 
 from jaxau import io_utils
 from jaxau.data import frames as frames_lib
-from jaxau.train.gan_losses import MAX_INTENSITY
+from jaxau.synthesis import plan as plan_lib
 from jaxau.synthesis.plan import SynthesisPlan
-from jaxau.train import parallel
+from jaxau.train import generator as gen_train, parallel
+from jaxau.train.gan_losses import MAX_INTENSITY
+from jaxau.train.generator import write_png
 
 
 @functools.lru_cache(maxsize=4)
@@ -201,9 +203,6 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     Returns:
       The record written to ``synthesis.json``.
     """
-    from jaxau.synthesis import plan as plan_lib
-    from jaxau.train import generator as gen_train
-
     trained = gen_train.load_generator(generator_dir)
     aus = list(trained.au_names)
     # Cross-domain sources may not code every AU (MultiPIE has no AU14): unknown there, not an error.
@@ -226,8 +225,6 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     generated = len(new)
     new_images = sum(min((c + 1) * chunk_size, len(plan)) - c * chunk_size for c in new)
     frames_lib.save(os.path.join(out_dir, "synthetic.npz"), synthetic)
-    from jaxau.train.generator import write_png
-
     write_png(os.path.join(out_dir, "preview_synthesis.png"), contact_sheet(sources, synthetic, plan))
     record = {"num_images": int(len(plan)), "per_level": int(per_level), "au_names": aus,
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxau import io_utils
+from jaxau import batching, io_utils
 from jaxau.data import frames as frames_lib
-from jaxau.models import vgg
-from jaxau.train import checkpoint as checkpoint_lib
-from jaxau.train import input as input_lib
+from jaxau.evaluation import metrics as eval_metrics, readout as readout_lib
+from jaxau.models import vgg, vgg_import
+from jaxau.train import checkpoint as checkpoint_lib, input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
 from jaxau.train.state import TrainState
 
@@ -52,8 +52,6 @@ def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[Tra
     variables = vgg.init_params(model, size, seed)
     params = variables["params"]
     if cfg.get("pretrained"):
-        from jaxau.models import vgg_import
-
         params, report = vgg_import.import_imagenet(params, cfg["pretrained"])
         if report.preprocessing != model.preprocessing:
             raise ValueError(f"{cfg['pretrained']} expects '{report.preprocessing}' preprocessing: set "
@@ -116,16 +114,12 @@ def make_predict_fn(model: vgg.VGG16) -> Callable:
 def predict_logits(predict: Callable, params, images: np.ndarray, batch_size: int = 64,
                    model_state=None) -> np.ndarray:
     """Logits [N, K, 6] for uint8 images, in fixed-size batches (one compilation; the last padded)."""
-    from jaxau import batching
-
     out = batching.map_padded(lambda chunk: predict(params, chunk, model_state), images, batch_size)
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
 def readout(logits: np.ndarray, mode: str = "argmax") -> np.ndarray:
     """Intensity from a 6-way head: 'argmax' level (paper) or 'expected' level (soft)."""
-    from jaxau.evaluation import readout as readout_lib
-
     return np.asarray(readout_lib.intensity_from_logits(logits, mode))
 
 
@@ -211,8 +205,6 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
         val = frames_lib.with_aus(val_frames, au_names)
 
         def eval_fn(state, step):
-            from jaxau.evaluation import metrics as eval_metrics
-
             params, model_state = jax.device_get((state.params, state.model_state))
             pred = readout(predict_logits(predict, params, val["image"], model_state=model_state),
                            cfg.get("readout", "argmax"))

@@ -33,14 +33,12 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from jaxau import io_utils
-from jaxau import au as au_lib
-from jaxau.data import frames as frames_lib
+from jaxau import au as au_lib, io_utils
+from jaxau.data import frames as frames_lib, resolve
 from jaxau.models import ganimation
-from jaxau.train import gan_steps
-from jaxau.train.gan_losses import MAX_INTENSITY, LossWeights
-from jaxau.train import checkpoint as checkpoint_lib
+from jaxau.train import checkpoint as checkpoint_lib, gan_steps, input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, parallel
+from jaxau.train.gan_losses import MAX_INTENSITY, LossWeights
 
 MODEL_FILE = "generator.json"
 LEVELS = 6  # AU intensity levels 0..5.
@@ -133,8 +131,6 @@ class PairedSource:
     def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
                  process_count: int = 1):
-        from jaxau.train import input as input_lib
-
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
         # Unknown labels (-1) condition G with 0 and are masked out of D's expression loss.
@@ -393,8 +389,6 @@ def load_training_frames(config: Any, workdir: str) -> frames_lib.FrameSet:
     if config.generator.get("frames"):
         frames = frames_lib.with_aus(frames_lib.load(config.generator.frames), aus)
     else:
-        from jaxau.data import resolve
-
         directory = resolve.data_dir(config, workdir)
         resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
         frames = frames_lib.load_tfds(config.data.name, config.data.get("train_split", "train"),

@@ -27,9 +27,8 @@ weights predict absolute maps: their mean map is zero).
 
 Because randomness comes from ``fold_in(rng, step)`` (the loop's rule), a resumed run is identical.
 
-Evaluation: landmark and dense-vertex NME (2-D, normalised by the ground-truth landmark box's
-``sqrt(w * h)``, AFLW2000-3D's convention) per pose, and the same for the *mean-shape baseline*
-(the training set's mean mesh in crop coordinates placed by the test box).
+A trained run directory loads back with `load_model` / `load_registrar`; its accuracy (NME) is
+measured by `jaxau.evaluation.registration`.
 """
 
 from __future__ import annotations
@@ -47,9 +46,10 @@ import optax
 
 from jaxau import io_utils
 from jaxau.align import canonical, crop as crop_lib
-from jaxau.models.prnet import BN_MOMENTUM, PRNet
-from jaxau.train import checkpoint as checkpoint_lib
-from jaxau.train import input as input_lib
+from jaxau.align.registrar import Registrar, crop_target
+from jaxau.data import registry
+from jaxau.models.prnet import BN_MOMENTUM, PRNet, DECODER
+from jaxau.train import checkpoint as checkpoint_lib, input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
 from jaxau.train.state import TrainState
 
@@ -102,8 +102,6 @@ def prepare(images: np.ndarray, vertices: np.ndarray, size: int, **extra) -> dic
 
 def load_synthfacs(name: str, split: str, data_dir: str, size: int, max_examples: int = 0) -> dict:
     """Reads a SynthFACS split (TFDS) into :func:`prepare`'s arrays (+ pose_id, subject)."""
-    from jaxau.data import registry
-
     builder = registry.builder(name, data_dir=data_dir)
     if "vertices" not in builder.info.features:
         raise ValueError(f"Dataset {name!r} has no 'vertices' feature: registration trains on SynthFACS "
@@ -126,19 +124,6 @@ def load_synthfacs(name: str, split: str, data_dir: str, size: int, max_examples
 
 # ---------------------------------------------------------------------------------------------
 # Targets and augmentation (JAX, per example).
-
-def crop_target(pos_map, m, size: int):
-    """Image-space position map -> crop-space target in crop pixels (0 outside the face).
-
-    z is scaled with the crop and re-centred: ``z' = s * (z - mean_face_z) + size / 2``.
-    """
-    mask = jnp.asarray(canonical.uv_raster(size)[2], jnp.float32)[..., None]
-    xy = jnp.einsum("ij,hwj->hwi", m[:, :2], pos_map[..., :2]) + m[:, 2]
-    s = crop_lib.matrix_scale(m)
-    zmean = jnp.sum(pos_map[..., 2:] * mask) / jnp.sum(mask)
-    z = s * (pos_map[..., 2:] - zmean) + size / 2.0
-    return jnp.concatenate([xy, z], -1) * mask
-
 
 def augment_matrix(key, box, size: int, cfg: Mapping[str, Any]):
     """A jittered crop matrix for one landmark box (shift, scale, rotation)."""
@@ -178,8 +163,6 @@ def optimizer_config(cfg: Mapping[str, Any]) -> dict:
 
 def model_layers() -> list:
     """PRNet's decoder layers (transposed convs), for naming the last one."""
-    from jaxau.models.prnet import DECODER
-
     return list(DECODER) + [None] * 3
 
 
@@ -346,77 +329,7 @@ def load_model(model_dir: str) -> tuple[PRNet, dict, dict, int]:
     return model, jax.device_get(variables), cfg, step
 
 
-# ---------------------------------------------------------------------------------------------
-# Evaluation.
-
-def nme(pred_xy: np.ndarray, true_xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Per-frame NME: mean point distance / ``sqrt(w * h)`` of the ground-truth landmark box."""
-    d = np.linalg.norm(np.asarray(pred_xy)[..., :2] - np.asarray(true_xy)[..., :2], axis=-1).mean(-1)
-    return d / crop_lib.box_size(boxes)
-
-
-@dataclasses.dataclass
-class Evaluation:
-    """Per-frame NMEs of the network, the mean-shape baseline and the map representation's floor."""
-
-    landmark_nme: np.ndarray
-    dense_nme: np.ndarray
-    baseline_landmark_nme: np.ndarray
-    baseline_dense_nme: np.ndarray
-    oracle_landmark_nme: np.ndarray
-    oracle_dense_nme: np.ndarray
-    pose_id: np.ndarray
-
-    def summary(self) -> dict:
-        out = {"num_frames": int(self.pose_id.size)}
-        for f in dataclasses.fields(self):
-            if f.name == "pose_id":
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = float(v.mean())
-            out[f"{f.name}_by_pose"] = {str(int(p)): float(v[self.pose_id == p].mean())
-                                        for p in np.unique(self.pose_id)}
-        return out
-
-
-def evaluate(registrar, data: Mapping[str, np.ndarray]) -> Evaluation:
-    """NME on ``data`` (:func:`prepare` arrays) of a :class:`jaxau.align.registrar.Registrar`, of the
-    mean-shape baseline and of the oracle.
-
-    The baseline predicts the training set's mean target map (the registrar's ``offset + 0.5``) for
-    every frame; the oracle decodes each frame's exact target map. All three go through the same
-    crop and map decoding, so baseline vs network measures what the network learned, and the oracle
-    shows the floor set by the UV layout at this map size (vertices hidden where the cylindrical
-    projection folds, e.g. under the nose, cannot be read back from any map).
-    """
-    from jaxau.align import registrar as register
-
-    m = canonical.registration_mesh()
-    size = registrar.size
-    res = registrar(data["image"], data["box"])
-    mats = crop_lib.box_crop_matrix(data["box"], size, registrar.crop_scale, registrar.crop_shift)
-    max_pos = 1.1 * size
-    mean_map = jnp.asarray(registrar.offset + 0.5)
-
-    @jax.jit
-    def decode_both(pos_maps, mm):
-        oracle = jax.vmap(lambda p, x: crop_target(p, x, size))(pos_maps, mm) / max_pos
-        base = jnp.broadcast_to(mean_map, oracle.shape)
-        return register.decode(base, mm, max_pos), register.decode(oracle, mm, max_pos)
-
-    base, oracle = [], []
-    for lo in range(0, len(mats), 32):
-        b, o = decode_both(data["pos_map"][lo:lo + 32], mats[lo:lo + 32])
-        base.append(np.asarray(b))
-        oracle.append(np.asarray(o))
-    base, oracle = np.concatenate(base), np.concatenate(oracle)
-    true = data["vertices"]
-    lm = m.landmarks
-
-    def both(pred):
-        return nme(pred[:, lm], true[:, lm], data["box"]), nme(pred, true, data["box"])
-
-    (l, d), (bl, bd), (ol, od) = both(res.vertices), both(base), both(oracle)
-    return Evaluation(landmark_nme=l, dense_nme=d, baseline_landmark_nme=bl, baseline_dense_nme=bd,
-                      oracle_landmark_nme=ol, oracle_dense_nme=od,
-                      pose_id=np.asarray(data.get("pose_id", np.zeros(len(true), np.int32))))
+def load_registrar(model_dir: str, batch_size: int = 16) -> Registrar:
+    """A :class:`jaxau.align.registrar.Registrar` for the trained run directory ``model_dir``."""
+    model, variables, cfg, _ = load_model(model_dir)
+    return Registrar(model=model, variables=variables, settings=cfg, batch_size=batch_size)

@@ -45,7 +45,7 @@ def test_position_map_encode_decode_round_trip():
     v, _ = posed_mesh(scale=20.0, t=(70.0, 66.0, 0.0))
     m = crop.box_crop_matrix(crop.landmark_box(v[canonical.registration_mesh().landmarks]), size)
     pm = canonical.render_position_maps(v[None], size)[0]
-    target = reg_train.crop_target(jnp.asarray(pm), jnp.asarray(m), size) / (1.1 * size)
+    target = register.crop_target(jnp.asarray(pm), jnp.asarray(m), size) / (1.1 * size)
     out = np.asarray(register.decode(target[None], jnp.asarray(m)[None], 1.1 * size))[0]
     err = np.linalg.norm(out[:, :2] - v[:, :2], axis=-1)
     # Bilinear sampling of a 64^2 map at 3k vertices: near-exact on most of the face; vertices hidden
@@ -71,7 +71,7 @@ def neutral_registrar():
     box = crop.landmark_box(v[canonical.registration_mesh().landmarks])
     m = crop.box_crop_matrix(box, size)
     pm = canonical.render_position_maps(v[None], size)[0]
-    mean_map = np.asarray(reg_train.crop_target(jnp.asarray(pm), jnp.asarray(m), size)) / (1.1 * size)
+    mean_map = np.asarray(register.crop_target(jnp.asarray(pm), jnp.asarray(m), size)) / (1.1 * size)
     settings = reg_train.settings({"image_size": size, "base_width": 2, "mean_map": mean_map})
     return register.Registrar(model=model, variables=variables, settings=settings, batch_size=4), v, box
 

@@ -75,10 +75,9 @@ def test_critic_outputs_are_the_critics_au_head(trained):
 
 
 def test_stage_writes_exactly_what_score_writes(stage, trained, monkeypatch, tmp_path):
-    """The stage's files equal `estimator_runs.score`'s for a model predicting the same levels."""
+    """The stage's files equal `estimator_stage.score`'s for a model predicting the same levels."""
     from jaxau.stages import estimator as estimator_stage
     from jaxau.stages import internal
-    from jaxau.train import estimator_runs
     from jaxau.train import generator as gen_train
 
     config, reg, gen_dir, _ = trained
@@ -97,8 +96,8 @@ def test_stage_writes_exactly_what_score_writes(stage, trained, monkeypatch, tmp
             assert images.shape == test["image"].shape
             return levels
 
-    monkeypatch.setattr(estimator_runs.estimator, "Predictor", SameLevels)
-    ref = estimator_runs.score(estimator_stage.score_config(config), "unused", test, str(tmp_path),
+    monkeypatch.setattr(estimator_stage.estimator, "Predictor", SameLevels)
+    ref = estimator_stage.score(estimator_stage.score_config(config), "unused", test, str(tmp_path),
                                aus=config.data.aus.split(","))
     assert set(record) == set(ref) and set(record["icc"]) == set(ref["icc"])
     for name in ("metrics.json", "predictions.csv", "table.md"):
@@ -127,7 +126,7 @@ def test_stage_refuses_frames_of_another_size(trained, tmp_path):
 def test_scoring_keeps_the_requested_aus_in_model_order(trained, monkeypatch, tmp_path):
     """Non-constant levels, a subset of AUs in another order, all poses: each AU scored on its column."""
     from jaxau.evaluation import metrics
-    from jaxau.train import estimator_runs
+    from jaxau.stages import estimator as estimator_stage
 
     config, reg, _, _ = trained
     config = config.copy_and_resolve_references()
@@ -145,8 +144,8 @@ def test_scoring_keeps_the_requested_aus_in_model_order(trained, monkeypatch, tm
         def intensities(self, images):
             return levels
 
-    monkeypatch.setattr(estimator_runs.estimator, "Predictor", Fixed)
-    ref = estimator_runs.score(config, "unused", test, str(tmp_path / "ref"), aus=aus)
+    monkeypatch.setattr(estimator_stage.estimator, "Predictor", Fixed)
+    ref = estimator_stage.score(config, "unused", test, str(tmp_path / "ref"), aus=aus)
     assert ref["poses"] is None and list(ref["icc"]) == ["AU04", "AU06", "AU12", "mean"]
     # Varied predictions: the comparison is not between constants.
     assert all(levels[:, model_aus.index(a)].std() > 0 for a in aus[:3]) and ref["icc"]["mean"] != 0

@@ -11,7 +11,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxau.train import estimator, estimator_runs
+from jaxau.stages import estimator as estimator_stage
+from jaxau.train import estimator
 
 AUS = np.asarray(["AU01", "AU12"])
 
@@ -67,7 +68,7 @@ def test_predictor_and_scores(trained, tmp_path):
                                       frames["image"][:40], 40)
     np.testing.assert_allclose(logits, direct, rtol=1e-5, atol=1e-5)
     config = ml_collections.ConfigDict({"name": "tiny", "data": {"test_poses": "0"}})
-    record = estimator_runs.score(config, workdir, frames, str(tmp_path))
+    record = estimator_stage.score(config, workdir, frames, str(tmp_path))
     assert record["icc"]["mean"] > 0.3  # Learnt the encoded levels (an untrained net scores ~0).
     assert record["num_frames"] == 96 and set(record["by_pose"]) == {"0"}
     header = open(tmp_path / "predictions.csv").readline().strip().split(",")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxau.align import canonical, crop, registrar as register
+from jaxau.evaluation import registration as reg_eval
 from jaxau.face.asset import REGION_WEIGHTS
 from jaxau.models.prnet import BN_MOMENTUM
 from jaxau.train import prnet as reg_train
@@ -57,7 +58,7 @@ def test_crop_target_by_hand():
     mask = canonical.uv_raster(SIZE)[2]
     pm[mask] = [10.0, 20.0, 7.0]
     m = np.array([[2.0, 0.0, 1.0], [0.0, 2.0, -3.0]], np.float32)
-    out = np.asarray(reg_train.crop_target(jnp.asarray(pm), jnp.asarray(m), SIZE))
+    out = np.asarray(register.crop_target(jnp.asarray(pm), jnp.asarray(m), SIZE))
     np.testing.assert_allclose(out[mask], np.broadcast_to([21.0, 37.0, SIZE / 2], out[mask].shape), atol=1e-4)
     assert np.all(out[~mask] == 0)
 
@@ -79,7 +80,7 @@ def test_short_training_beats_the_mean_shape_on_a_held_out_subject(data, trained
     assert not set(test["subject"]) & set(train["subject"])
     log = metrics_lib.read_jsonl(os.path.join(workdir, "registration_metrics.jsonl"))
     assert log[-1]["loss"] < 0.7 * log[0]["loss"], log
-    ev = reg_train.evaluate(register.Registrar(workdir, batch_size=16), test).summary()
+    ev = reg_eval.evaluate(reg_train.load_registrar(workdir, batch_size=16), test).summary()
     print("registration NME", {k: v for k, v in ev.items() if "nme" in k and "pose" not in k})
     assert ev["landmark_nme"] < 0.9 * ev["baseline_landmark_nme"], ev
     assert ev["dense_nme"] < 0.9 * ev["baseline_dense_nme"], ev

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxau.data import features as features_lib
+from jaxau.data import features as features_lib, video
 from jaxau.data.builders import _common
 
 # Loads one frame as RGB uint8 [H, W, 3]; returns None if the frame cannot be decoded.
@@ -84,8 +84,6 @@ def video_frames(path: Path, first_label_frame: int | Callable[[], int]
       first_label_frame: the label frame number of decoder frame 0 (1 for DISFA), or a callable
         returning it (evaluated once decoding starts).
     """
-    from jaxau.data import video
-
     report = video.DecodeReport(path=str(path))
     offset = None
     for index, image in video.iter_frames(path, report):
