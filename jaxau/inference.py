@@ -24,9 +24,9 @@ import numpy as np
 
 from jaxau import io_utils
 from jaxau.align import detect
+from jaxau.align.aligner import Aligner
 from jaxau.data import video
-from jaxau.stages.register import Aligner
-from jaxau.train import estimator
+from jaxau.train import estimator, prnet as reg_train
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -96,7 +96,8 @@ class FramePredictor:
                 "data": {"image_size": self.size},
                 "align": {**self.alignment.get("align", {}), "boxes": "cascade", "batch_size": batch_size},
                 "align2d": self.alignment.get("align2d", {}), "align3d": self.alignment.get("align3d", {})})
-            self.aligner = Aligner(cfg, self.mode, self.alignment["registration_dir"])
+            registrar = reg_train.load_registrar(self.alignment["registration_dir"], batch_size=batch_size)
+            self.aligner = Aligner(cfg, self.mode, registrar)
 
     def _crop(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         import cv2

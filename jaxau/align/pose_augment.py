@@ -26,16 +26,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
+import os
+import time
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau import geometry
-from jaxau.align import canonical, crop as crop_lib, frontalize, procrustes2d, registrar as register
+from jaxau import batching, geometry, io_utils
+from jaxau.align import canonical, crop as crop_lib, frontalize, preview, procrustes2d, registrar as register
 from jaxau.align.registrar import pose_rotation
+from jaxau.data import balance, frames as frames_lib
 
 # Visibility depth tolerance as a fraction of the face size: frontalize's default.
+PREVIEW_COLUMNS = 6
 VISIBILITY_TOLERANCE = 0.03
 
 
@@ -185,3 +191,122 @@ def augment_batch(images, lift: Lifting, pose: PoseGeometry) -> jax.Array:
     return _render(images, jnp.asarray(lift.vertices), jnp.asarray(lift.visible),
                    jnp.asarray(canonical.registration_mesh().triangles), jnp.asarray(f.triangle_id),
                    jnp.asarray(f.barycentric), jnp.asarray(f.mask))
+
+
+# ---------------------------------------------------------------------------------------------
+# A pose-augmented training set: balanced selection per pose, rendering, resumable per-pose chunks.
+
+def select(synthetic: frames_lib.FrameSet, per_level: int, seed: int, pose_id: int) -> np.ndarray:
+    """Indices into ``synthetic``: ``per_level`` per non-empty (target AU, target level) cell, in
+    (AU, level) order; the draw of each cell is seeded by ``(seed, pose_id, AU, level)``."""
+    target_au, target_level = synthetic["target_au"], synthetic["target_level"]
+    k_count = len(synthetic["au_names"])
+    # One column per AU holding the level of the images synthesised for it (-1 elsewhere): the
+    # balancing plan over these columns is exactly a per-cell draw over the synthesis plan's cells.
+    cells = np.full((len(target_au), k_count), -1, np.int64)
+    ok = target_au >= 0
+    cells[np.flatnonzero(ok), target_au[ok]] = target_level[ok]
+    pose_seed = int(np.random.SeedSequence([int(seed), int(pose_id)]).generate_state(1)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Empty cells are expected (the synthesis skipped them too).
+        plan = balance.balance_plan(cells, per_level, seed=pose_seed, shuffle=False)
+    return plan.flat_indices.astype(np.int64)
+
+
+def render(images: np.ndarray, lift, pose, batch_size: int) -> np.ndarray:
+    """uint8 renders of ``images`` at ``pose``, in fixed-size batches (one compilation)."""
+    out = [np.clip(np.round(r), 0, 255).astype(np.uint8)
+           for r in batching.map_padded(lambda chunk: augment_batch(chunk, lift, pose), images, batch_size)]
+    size = pose.size
+    return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_level: int, seed: int,
+                size: int, template: np.ndarray | None, batch_size: int = 64) -> tuple[frames_lib.FrameSet, dict]:
+    """Poses x balanced selection x re-rendering; per-pose chunks in ``out_dir/chunks`` (resumable).
+
+    Args:
+      synthetic: frontal 3-D registered frame set with ``target_au`` / ``target_level``.
+      out_dir: where ``chunks/`` go.
+      poses: ``[(id, yaw_deg, pitch_deg), ...]``.
+      per_level: images per (AU, level) cell and pose.
+      seed: selection seed.
+      size: output side.
+      template: ``[68, 2]`` 2-D normalisation template at ``size`` (None: no normalisation).
+      batch_size: images per jitted call.
+
+    Returns:
+      ``(frame set, record)``; the record has ``images_per_second`` over the poses rendered now.
+    """
+    s_in = synthetic["image"].shape[1]
+    lift = lifting(s_in)
+    os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
+    parts, rendered, seconds = [], 0, 0.0
+    for pose_id, yaw, pitch in poses:
+        idx = select(synthetic, per_level, seed, pose_id)
+        path = os.path.join(out_dir, "chunks", f"pose-{pose_id}.npz")
+        if os.path.exists(path):
+            with np.load(path) as z:
+                if np.array_equal(z["synthetic_index"], idx):
+                    parts.append((pose_id, idx, z["image"]))
+                    continue
+            logging.warning("augment: %s holds another selection; re-rendering it.", path)
+        t0 = time.perf_counter()
+        geom = pose_geometry(pose_rotation_deg(yaw, pitch), size, template)
+        images = render(synthetic["image"][idx], lift, geom, batch_size)
+        seconds += time.perf_counter() - t0
+        rendered += len(idx)
+        io_utils.savez(path, image=images, synthetic_index=idx)
+        logging.info("augment: pose %d (yaw %g, pitch %g): %d images", pose_id, yaw, pitch, len(idx))
+        parts.append((pose_id, idx, images))
+    idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    frames = {"image": np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, size, size, 3), np.uint8),
+              "au_intensity": synthetic["au_intensity"][idx].astype(np.int32),
+              "subject": np.asarray(synthetic["subject"])[idx], "sequence": np.asarray(synthetic["sequence"])[idx],
+              "frame": np.asarray(synthetic["frame"])[idx].astype(np.int32),
+              "pose_id": np.concatenate([np.full(len(p[1]), p[0], np.int32) for p in parts]) if parts
+              else np.zeros(0, np.int32),
+              "au_names": np.asarray([str(a) for a in synthetic["au_names"]]),
+              "target_au": synthetic["target_au"][idx].astype(np.int32),
+              "target_level": synthetic["target_level"][idx].astype(np.int32),
+              "synthetic_index": idx.astype(np.int32)}
+    frames_lib.validate(frames, f"pose-augmented set in {out_dir}")
+    record = {"num_images": int(len(idx)), "poses": [int(p[0]) for p in poses], "per_level": int(per_level),
+              "images_rendered": int(rendered), "seconds": seconds,
+              "images_per_second": rendered / seconds if rendered else None}
+    return frames, record
+
+
+def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, template,
+                  batch_size: int = PREVIEW_COLUMNS) -> None:
+    """One row per pose: the highest-level image of the first few AUs (same images in every row),
+    after a first row of their frontal sources."""
+    import cv2
+
+    picks, labels = [], []
+    levels = "0ABCDE"
+    for k, name in enumerate(synthetic["au_names"]):
+        hit = np.flatnonzero(synthetic["target_au"] == k)
+        if len(hit):
+            best = hit[np.argmax(synthetic["target_level"][hit])]
+            picks.append(best)
+            labels.append(f"{name} {levels[synthetic['target_level'][best]]}")
+        if len(picks) == PREVIEW_COLUMNS:
+            break
+    if not picks:
+        return
+    lift = lifting(synthetic["image"].shape[1])
+    src = synthetic["image"][np.asarray(picks)]
+    tile = 128
+
+    def tag(im, text):
+        im = cv2.resize(np.asarray(im, np.uint8), (tile, tile), interpolation=cv2.INTER_LINEAR)
+        cv2.putText(im, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
+        return im
+
+    rows = [[tag(src[0], "frontal")] + [tag(im, "") for im in src[1:]]]
+    for pose_id, yaw, pitch in poses:
+        geom = pose_geometry(pose_rotation_deg(yaw, pitch), size, template)
+        out = render(src, lift, geom, batch_size)
+        rows.append([tag(out[0], f"pose {pose_id} ({yaw:g},{pitch:g})")] + [tag(im, "") for im in out[1:]])
+    preview.write_sheet(path, rows, labels, tile=tile)
