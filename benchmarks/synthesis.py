@@ -64,7 +64,8 @@ def ablation(args) -> dict:
     import numpy as np
 
     from jaxau.data import frames as frames_lib
-    from jaxau.synthesis import frechet, synthesize
+    from jaxau.evaluation import frechet
+    from jaxau.synthesis import synthesize
     from jaxau.train import generator as gen_train
 
     def frontal(path):

@@ -2,7 +2,7 @@
 
 Both columns train GANimation on 3D-registered FERA frames, synthesize the balanced set and train
 VGG16 on it; tested on FERA test, frontal. (The paper's image-quality claim, FID 5.94 without vs
-4.88 with, is measured on the two synthetic sets with `jaxau.synthesis.frechet`; not part of this
+4.88 with, is measured on the two synthetic sets with `jaxau.evaluation.frechet`; not part of this
 table.)
 
 Command::

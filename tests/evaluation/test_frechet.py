@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from jaxau.synthesis import frechet
+from jaxau.evaluation import frechet
 
 
 def scipy_reference(mu1, s1, mu2, s2):
