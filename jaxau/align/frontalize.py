@@ -1,5 +1,5 @@
 """3-D alignment: move a registered mesh to the canonical frontal frame (or any chosen head pose),
-colour its vertices from the frame and rasterize it to N x N (issue #6, item 4; paper Sec. 3.1).
+colour its vertices from the frame and rasterize it to N x N (paper Sec. 3.1).
 
 Steps for one frame (all JAX, batched with ``vmap``):
   1. visibility: rasterize the registered mesh in the input frame; a vertex is visible when its

@@ -1,5 +1,5 @@
 """2-D alignment: Procrustes of the 68 landmarks onto a frontal template and a similarity warp
-(issue #6, item 4; the paper's 2-D registration baseline).
+(the paper's 2-D registration baseline).
 
 The template is the canonical head's landmarks (:mod:`jaxau.align.canonical`), seen frontally (or
 from a chosen head pose, for 2-D pose augmentation), scaled so that its frontal landmark box's mean

@@ -1,5 +1,5 @@
 """Registration inference: image + face box -> similarity crop -> UV position map -> dense mesh,
-68 landmarks and head pose, jit-compiled and batched (issue #6, item 3).
+68 landmarks and head pose, jit-compiled and batched.
 
 Head pose is the least-squares similarity (Umeyama) from the canonical template
 (:mod:`jaxau.align.canonical`, image convention) to the predicted face vertices. Its rotation

@@ -147,14 +147,14 @@ def _configs() -> dict:
                     sessions=len(sequences.POSED), frames=4, image_size=512, uv_size=256, **mpie),
         SynthConfig(name="multipie_small", subjects={"train": 3, "validation": 1, "test": 1},
                     sessions=len(sequences.POSED), frames=2, image_size=128, uv_size=128, **mpie),
-        # Estimator-sized FERA domain (issue #5): frontal view only (pose id 4, as in `fera`), many
+        # Estimator-sized FERA domain: frontal view only (pose id 4, as in `fera`), many
         # subjects and short sessions of well-spaced frames (1.5 s apart), so AU episodes of many
         # identities under many lights are sampled; 64 px, no position maps: ~4,300 images, a few
         # minutes to build on 2 cores.
         SynthConfig(name="fera_frontal", subjects={"train": 60, "validation": 10, "test": 20},
                     sessions=8, frames=6, frame_stride=45, image_size=64, uv_size=0,
                     **{**fera, "poses": (FERA_POSES[4],)}),
-        # The demo's estimator-sized set (issue #8): fera_demo's 3 frontal-row views (yaw -40/0/40)
+        # The demo's estimator-sized set: fera_demo's 3 frontal-row views (yaw -40/0/40)
         # with position maps for registration, but many subjects in short sessions of frames 1.5 s
         # apart (as fera_frontal) so the estimators learn instead of memorising 8 identities:
         # 45/6/10 subjects x 4 sessions x 4 frames x 3 views = 2,928 images at 64 px.

@@ -4,7 +4,7 @@
 CPU backend has no native kernel for that: it expands it into a variadic ``reduce_window`` that
 carries one int32 index array per input dimension (four full-size ``iota`` arrays per pooling layer)
 followed by a scatter. In a VGG16 train step (224x224, batch 2) those ops cost more thread time than
-all five pooling layers' worth of data justifies (see BUILD_NOTES, issue #5). For the non-overlapping
+all five pooling layers' worth of data justifies (see BUILD_NOTES). For the non-overlapping
 2x2 / stride 2 window VGG uses, the same function and the same gradient are a handful of
 elementwise ops on a ``[B, H/2, 2, W/2, 2, C]`` view, which XLA fuses into one loop per direction.
 

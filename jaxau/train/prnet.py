@@ -1,4 +1,4 @@
-"""Training the PRNet-style registration network on SynthFACS (issue #6, item 2).
+"""Training the PRNet-style registration network on SynthFACS.
 
 Data: SynthFACS frames with their exact image-space mesh. Per frame we keep the image, the
 landmark box (ground-truth face box) and the UV position map of the registration mesh
