@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from jaxau import io_utils
 from jaxau.align import canonical, preview
 from jaxau.evaluation import registration as reg_eval

@@ -9,9 +9,10 @@ disk filling up): a step directory is only *restorable* if it carries orbax's me
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
@@ -106,3 +107,34 @@ def _as_abstract(x):
         return x
     sharding = getattr(x, "sharding", None)
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+
+def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTree], *, what: str,
+             written_by: str) -> tuple[dict, PyTree, int]:
+    """The latest finished checkpoint of a trained run directory: ``(metadata, state, step)``.
+
+    Args:
+      model_dir: the run directory (``<meta_file>`` + ``checkpoints/``).
+      meta_file: the JSON file the trainer wrote next to its checkpoints (its config, AU names, ...).
+      make_target: metadata -> the (abstract or concrete) train state to restore into.
+      what: what the run trained, for error messages (e.g. ``"the generator"``).
+      written_by: what writes such directories, for error messages (launcher or stage).
+
+    Raises:
+      FileNotFoundError: no ``meta_file`` or no finished checkpoint, naming the fix.
+    """
+    path = os.path.join(model_dir, meta_file)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: the directory of {what} must be a run of {written_by}.")
+    with open(path, encoding="utf-8") as f:
+        meta = json.load(f)
+    target = make_target(meta)
+    ckpt = Checkpointer(model_dir)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train {what} first.")
+        state = ckpt.restore(step, target)
+    finally:
+        ckpt.close()
+    return meta, state, step

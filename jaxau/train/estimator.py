@@ -11,7 +11,6 @@ The model directory (the run's workdir) holds ``estimator.json`` (the config and
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Callable, Mapping, Sequence
@@ -223,31 +222,26 @@ class Predictor:
     """A trained estimator loaded from its model directory; ``__call__(uint8 images) -> logits``."""
 
     def __init__(self, model_dir: str, batch_size: int = 32):
-        path = os.path.join(model_dir, MODEL_FILE)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} not found: --model_dir must be an estimator run directory "
-                                    f"(written by launch/train_estimator.py).")
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
+        def target(meta):
+            config = meta["config"]
+            model = model_from_config(config, len(meta["au_names"]))
+            size = int(config["image_size"])
+            variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))
+            abstract = variables["params"]
+            tx = optimizers.make_optimizer(optimizer_config(config), abstract)
+            abstract_state = {k: v for k, v in variables.items() if k != "params"}
+            return jax.eval_shape(lambda p, m: TrainState.create(p, tx, m), abstract, abstract_state)
+
+        meta, restored, step = checkpoint_lib.load_run(
+            model_dir, MODEL_FILE, target, what="the estimator",
+            written_by="launch/train_estimator.py (or the pipeline's estimator stage)")
         self.config = meta["config"]
         self.au_names = tuple(meta["au_names"])
         self.image_size = int(self.config["image_size"])
         self.batch_size = batch_size
         self.model = model_from_config(self.config, len(self.au_names))
-        size = self.image_size
-        variables = jax.eval_shape(self.model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))
-        abstract = variables["params"]
-        ckpt = checkpoint_lib.Checkpointer(model_dir)
-        step = ckpt.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the model first.")
-        tx = optimizers.make_optimizer(optimizer_config(self.config), abstract)
-        abstract_state = {k: v for k, v in variables.items() if k != "params"}
-        target = jax.eval_shape(lambda p, m: TrainState.create(p, tx, m), abstract, abstract_state)
-        restored = ckpt.restore(step, target)
         self.params = restored.params
         self.model_state = restored.model_state  # VGG16-BN running statistics; {} otherwise.
-        ckpt.close()
         self.step = step
         self._predict = make_predict_fn(self.model)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import os
 from typing import Any, Mapping
@@ -414,23 +413,11 @@ class TrainedGenerator:
 
 def _restore(model_dir: str) -> tuple[dict, tuple[str, ...], int, gan_steps.GANState]:
     """``(settings, au_names, step, state)`` of the latest checkpoint in a generator directory."""
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: the generator directory must be a run of "
-                                "launch/train_generator.py (or the pipeline's generator stage).")
-    with open(path, encoding="utf-8") as f:
-        meta = json.load(f)
-    s = settings(meta["config"])
-    au_names = tuple(meta["au_names"])
-    ckpt = checkpoint_lib.Checkpointer(model_dir)
-    try:
-        step = ckpt.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the generator first.")
-        state = ckpt.restore(step, init_state(s, len(au_names), int(meta.get("seed", 0))))
-    finally:
-        ckpt.close()
-    return s, au_names, step, state
+    meta, state, step = checkpoint_lib.load_run(
+        model_dir, MODEL_FILE,
+        lambda m: init_state(settings(m["config"]), len(m["au_names"]), int(m.get("seed", 0))),
+        what="the generator", written_by="launch/train_generator.py (or the pipeline's generator stage)")
+    return settings(meta["config"]), tuple(meta["au_names"]), step, state
 
 
 def load_generator(model_dir: str) -> TrainedGenerator:

@@ -33,8 +33,6 @@ measured by `jaxau.evaluation.registration`.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 from typing import Any, Callable, Mapping
@@ -304,25 +302,21 @@ def load_model(model_dir: str) -> tuple[PRNet, dict, dict, int]:
 
     ``settings['mean_map']`` holds the mean target map the network's output is added to.
     """
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: the registration model directory must come from "
-                                "launch/train_registration.py or the pipeline's 'registration' stage.")
-    with open(path, encoding="utf-8") as f:
-        cfg = settings(json.load(f)["config"])
+    def target(meta):
+        cfg = settings(meta["config"])
+        model = make_model(cfg)
+        size = int(cfg["image_size"])
+        abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)),
+                                                     train=False))
+        tx = optimizers.make_optimizer(optimizer_config(cfg), abstract["params"])
+        return jax.eval_shape(lambda v: TrainState.create(v["params"], tx, {"batch_stats": v["batch_stats"]}),
+                              abstract)
+
+    meta, state, step = checkpoint_lib.load_run(
+        model_dir, MODEL_FILE, target, what="the registration model",
+        written_by="launch/train_registration.py or the pipeline's 'registration' stage")
+    cfg = settings(meta["config"])
     model = make_model(cfg)
-    size = int(cfg["image_size"])
-    abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False))
-    tx = optimizers.make_optimizer(optimizer_config(cfg), abstract["params"])
-    target = jax.eval_shape(lambda v: TrainState.create(v["params"], tx, {"batch_stats": v["batch_stats"]}),
-                            abstract)
-    ckpt = checkpoint_lib.Checkpointer(model_dir)
-    step = ckpt.latest_step()
-    if step is None:
-        ckpt.close()
-        raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train the registration model first.")
-    state = ckpt.restore(step, target)
-    ckpt.close()
     variables = {"params": state.params, **state.model_state}
     with np.load(os.path.join(model_dir, MEAN_FILE)) as z:
         cfg["mean_map"] = z["mean_map"]
