@@ -42,7 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau.geometry.rasterize import _blocked_cumsum, _check_inputs
+from jaxau.geometry import worklist
+from jaxau.geometry.rasterize import _check_inputs
 
 # Truncation level of one triangle's coverage probability: D_f < SOFT_EPS is dropped.
 SOFT_EPS = 1e-4
@@ -129,7 +130,6 @@ def _sweep(box, valid, height, width, window, visit, carry):
     axis) and an int32 index array for chunks of large-triangle tiles.
     """
     i0, i1, j0, j1 = box
-    num_tri = i0.shape[0]
     kh, kw = min(window, height), min(window, width)
     small = valid & (i1 - i0 < kh) & (j1 - j0 < kw)
     wi, wj = jnp.minimum(i0, height - kh), jnp.minimum(j0, width - kw)
@@ -143,28 +143,19 @@ def _sweep(box, valid, height, width, window, visit, carry):
 
     carry = jax.lax.fori_loop(0, kh * kw, slot, carry)
     large = valid & ~small
-    tiles_w = (j1 - j0) // _TILE + 1
-    tiles = jnp.where(large, ((i1 - i0) // _TILE + 1) * tiles_w, 0)
-    tiles_end = _blocked_cumsum(tiles)
-    n_items = tiles_end[-1]
+    work = worklist.work_list(large, i0, i1, j0, j1, _TILE)
     ti = jnp.repeat(jnp.arange(_TILE, dtype=jnp.int32), _TILE)[:, None]
     tj = jnp.tile(jnp.arange(_TILE, dtype=jnp.int32), _TILE)[:, None]
 
-    def body(state):
-        c, carry = state
-        item = c * _CHUNK + jnp.arange(_CHUNK, dtype=jnp.int32)
-        f = jnp.minimum(jnp.searchsorted(tiles_end, item, side="right", method="scan"),
-                        num_tri - 1)
-        local = item - (tiles_end[f] - tiles[f])
-        ii = i0[f] + (local // tiles_w[f]) * _TILE + ti  # [TILE*TILE, CHUNK]
-        jj = j0[f] + (local % tiles_w[f]) * _TILE + tj
-        active = (item < n_items) & (ii <= i1[f]) & (jj <= j1[f])
+    def body(c, carry):
+        item, f, local = worklist.chunk_items(work, c, _CHUNK)
+        ii = i0[f] + (local // work.tiles_w[f]) * _TILE + ti  # [TILE*TILE, CHUNK]
+        jj = j0[f] + (local % work.tiles_w[f]) * _TILE + tj
+        active = (item < work.n_items) & (ii <= i1[f]) & (jj <= j1[f])
         tri = jnp.broadcast_to(f, ii.shape)
-        return c + 1, visit(carry, tri.reshape(-1), ii.reshape(-1), jj.reshape(-1),
-                            active.reshape(-1))
+        return visit(carry, tri.reshape(-1), ii.reshape(-1), jj.reshape(-1), active.reshape(-1))
 
-    n_chunks = (n_items + _CHUNK - 1) // _CHUNK
-    return jax.lax.while_loop(lambda s: s[0] < n_chunks, body, (jnp.int32(0), carry))[1]
+    return worklist.over_chunks(work, _CHUNK, body, carry)
 
 
 def _window_size(radius):
