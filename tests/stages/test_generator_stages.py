@@ -8,7 +8,7 @@ import pytest
 
 from jaxau.data import frames as frames_lib
 
-# The same generator settings as tests/train/test_generator_training.py: one compilation per session.
+# The same generator settings as tests/train/test_generator.py: one compilation per session.
 GEN = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=6,
            n_critic=2, log_every=1, checkpoint_every=2, grid_every=3, grid_sources=2)
 
