@@ -49,8 +49,8 @@ class Evaluation:
 
 
 def evaluate(registrar, data: Mapping[str, np.ndarray]) -> Evaluation:
-    """NME on ``data`` (:func:`jaxau.train.prnet.prepare` arrays) of a :class:`jaxau.align.registrar.Registrar`, of the
-    mean-shape baseline and of the oracle.
+    """NME on ``data`` (:func:`jaxau.train.prnet.prepare` arrays) of a
+    :class:`jaxau.align.registrar.Registrar`, of the mean-shape baseline and of the oracle.
 
     The baseline predicts the training set's mean target map (the registrar's ``offset + 0.5``) for
     every frame; the oracle decodes each frame's exact target map. All three go through the same

@@ -132,7 +132,7 @@ def run_score(config, stage_dir: str, inputs) -> dict:
     """Stage ``score``: the model of role ``model`` on the test frames of role ``test``."""
     aus = au_lib.parse_aus(eval_settings(config)["aus"])
     record = score(score_config(config), inputs["model"], test_set(config, inputs["test"]),
-                                  os.path.join(stage_dir, "eval"), aus=aus)
+                   os.path.join(stage_dir, "eval"), aus=aus)
     return {"icc_mean": record["icc"]["mean"], "mae_mean": record["mae"]["mean"],
             "test_frames": record["num_frames"]}
 
@@ -147,7 +147,8 @@ def score(config: Any, model_dir: str, test: frames_lib.FrameSet, out_dir: str,
     """
     predictor = estimator.Predictor(model_dir)
     pred = predictor.intensities(test["image"])
-    return scoring.score_predictions(config, test, pred, predictor.au_names, aus, predictor.step, out_dir, title)
+    return scoring.score_predictions(config, test, pred, predictor.au_names, aus, predictor.step, out_dir,
+                                     title)
 
 
 # Standalone runs on ``config.data`` (launch/train_estimator.py, launch/evaluate.py).
@@ -168,7 +169,7 @@ def train_on_real(config: Any, workdir: str) -> dict:
     train = load_split(config, workdir, config.data.train_split, config.data.get("train_poses"))
     val = load_split(config, workdir, config.data.val_split, config.data.get("test_poses"))
     pool, targets = balance.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
-                                  os.path.join(workdir, "balance.json"))
+                                          os.path.join(workdir, "balance.json"))
     result = estimator.train(config.estimator, workdir, train, pool=pool, pool_target_au=targets,
                              val_frames=val, seed=int(config.seed))
     if result.preempted:

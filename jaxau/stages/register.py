@@ -3,8 +3,8 @@
 For every split of ``config.data.name``: face boxes (ground truth where the dataset has landmarks,
 else the Haar cascade, or a user CSV via ``config.align.boxes``) -> registration
 (:class:`jaxau.align.registrar.Registrar`, model from the ``registration`` stage) -> 2-D Procrustes
-alignment or 3-D frontalization (:class:`jaxau.align.aligner.Aligner`) at ``config.data.image_size``. Labels, subject, sequence, frame and
-pose are kept; AU columns are ``config.data.aus``.
+alignment or 3-D frontalization (:class:`jaxau.align.aligner.Aligner`) at ``config.data.image_size``.
+Labels, subject, sequence, frame and pose are kept; AU columns are ``config.data.aus``.
 
 Output: ``<stage_dir>/{train,validation,test}.npz`` frame sets (`jaxau.data.frames`),
 ``failures.json`` (per split: count and the frames that failed -- no face box, or a registration
