@@ -32,11 +32,32 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from jaxau import au as au_lib
+from jaxau import au as au_lib, validate
 from jaxau.data import balance, frames as frames_lib, resolve
 from jaxau.evaluation import scoring
 from jaxau.stages import frames as frames_stage, runner as pipeline
 from jaxau.train import estimator, loop
+
+
+def check(config) -> None:
+    """Checks the estimator's config fields, raising `jaxau.validate.ConfigError` naming the fix."""
+    resolve.check(config)
+    for field in ("image_size", "num_steps"):
+        validate.positive_int(config, f"estimator.{field}")
+    validate.divisible_batch(config, "estimator.batch_size")
+    validate.positive_int(config, "estimator.per_level", allow_zero=True)
+    validate.positive_float(config, "estimator.width")
+    validate.positive_float(config, "estimator.learning_rate")
+    validate.one_of(config, "estimator.readout", ("argmax", "expected"))
+    validate.one_of(config, "estimator.normalization", ("none", "au0", "mean"))
+    if "norm" in config.estimator:
+        validate.one_of(config, "estimator.norm", ("none", "batch"))
+    if config.estimator.image_size < 32:
+        raise validate.ConfigError(f"config.estimator.image_size={config.estimator.image_size} must be >= 32 "
+                                   "(VGG16 pools five times): pass --config.estimator.image_size=64.")
+    if config.estimator.pretrained and not os.path.isfile(config.estimator.pretrained):
+        raise validate.ConfigError(f"config.estimator.pretrained={config.estimator.pretrained!r}: file not "
+                                   "found; pass the path of the ImageNet VGG16 weights you downloaded.")
 
 
 def _estimator_cfg(config, frames_dir: str) -> dict:
