@@ -17,7 +17,7 @@ below 0, and ``'not resolved'`` otherwise.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -177,3 +177,52 @@ def paired_difference(y_true, pred_a, pred_b, subjects, *, num_samples: int = 10
     diff = float(point_a.mean() - point_b.mean())
     ci = _interval(res_a.mean(1) - res_b.mean(1), confidence)
     return {"difference": diff, "ci95": ci, "verdict": verdict(ci)}
+
+
+def _frame_keys(pred: Mapping) -> list[tuple]:
+    return list(zip(pred["subject"], pred["sequence"], np.asarray(pred["frame"]).tolist()))
+
+
+def _pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
+    n = len(pred["subject"])
+    if poses is None:
+        return np.ones(n, bool)
+    if "pose_id" not in pred:
+        raise ValueError("these predictions have no pose_id column; re-run the score stage to select poses.")
+    return np.isin(np.asarray(pred["pose_id"]), list(poses))
+
+
+def column_from_predictions(pred: Mapping, *, poses: Sequence[int] | None = None, **kwargs) -> dict:
+    """:func:`column_interval` of one predictions file (`read_predictions_csv`), optionally per pose."""
+    m = _pose_mask(pred, poses)
+    return column_interval(np.asarray(pred["y_true"])[m], np.asarray(pred["y_pred"])[m],
+                           np.asarray(pred["subject"])[m], list(pred["au_names"]), **kwargs)
+
+
+def compare_predictions(a: Mapping, b: Mapping, *, poses: Sequence[int] | None = None, **kwargs) -> dict:
+    """:func:`paired_difference` (A - B) of two columns' predictions on the test frames both scored.
+
+    Frames are matched by (subject, sequence, frame); AUs by name (those both columns predict).
+
+    Raises:
+      ValueError: the columns share no frame or AU, or their labels differ on a shared frame
+        (different test sets: such columns cannot be compared frame by frame).
+    """
+    aus = [x for x in a["au_names"] if x in set(b["au_names"])]
+    ka, kb = _frame_keys(a), _frame_keys(b)
+    index_b = {k: i for i, k in enumerate(kb)}
+    ma = _pose_mask(a, poses)
+    rows = [(i, index_b[k]) for i, k in enumerate(ka) if ma[i] and k in index_b]
+    if not rows or not aus:
+        raise ValueError(f"the two columns share {len(rows)} test frames and AUs {aus}: nothing to compare.")
+    ia, ib = map(np.asarray, zip(*rows))
+    ca = [list(a["au_names"]).index(x) for x in aus]
+    cb = [list(b["au_names"]).index(x) for x in aus]
+    ta, tb = np.asarray(a["y_true"])[ia][:, ca], np.asarray(b["y_true"])[ib][:, cb]
+    if not np.array_equal(ta, tb):
+        raise ValueError("the two columns' labels differ on shared frames: they were tested on different sets.")
+    out = paired_difference(ta, np.asarray(a["y_pred"])[ia][:, ca], np.asarray(b["y_pred"])[ib][:, cb],
+                            np.asarray(a["subject"])[ia], **kwargs)
+    out.update(num_frames=int(len(ia)), num_subjects=int(len(set(np.asarray(a["subject"])[ia].tolist()))),
+               aus=aus)
+    return out

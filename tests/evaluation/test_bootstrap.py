@@ -107,3 +107,30 @@ def test_bad_input_messages():
         bootstrap.column_interval(t, p, subj[:-1], ["a", "b", "c"])
     with pytest.raises(ValueError, match="au_names"):
         bootstrap.column_interval(t, p, subj, ["a", "b"])
+
+
+def _pred_dict(t, p, subj, poses, names=("a", "b", "c")):
+    n = len(subj)
+    return {"subject": [f"s{s}" for s in subj], "sequence": [f"q{s}" for s in subj], "frame": np.arange(n),
+            "pose_id": np.asarray(poses), "au_names": tuple(names), "y_true": t.astype(np.int64), "y_pred": p}
+
+
+def test_compare_predictions_matches_frames_by_key_and_pose():
+    t, p, subj = _data(noise=0.3)
+    poses = np.arange(len(subj)) % 3
+    rng = np.random.default_rng(4)
+    q = rng.normal(size=p.shape) * 3
+    a = _pred_dict(t, p, subj, poses)
+    perm = rng.permutation(len(subj))  # B lists the same frames in another order, one AU fewer.
+    b = _pred_dict(t[perm][:, [2, 0]], q[perm][:, [2, 0]], subj[perm], poses[perm], names=("c", "a"))
+    b["frame"] = np.arange(len(subj))[perm]
+    got = bootstrap.compare_predictions(a, b, poses=[0], num_samples=200)
+    m = poses == 0
+    want = bootstrap.paired_difference(t[m][:, [0, 2]], p[m][:, [0, 2]], q[m][:, [0, 2]], subj[m], num_samples=200)
+    assert got["aus"] == ["a", "c"] and got["num_frames"] == int(m.sum())
+    assert got["difference"] == pytest.approx(want["difference"]) and got["ci95"] == pytest.approx(want["ci95"])
+    col = bootstrap.column_from_predictions(a, poses=[0], num_samples=200)
+    assert col["icc"] == pytest.approx(metrics.icc(t[m], p[m]).mean())
+    b["y_true"] = b["y_true"] + 1
+    with pytest.raises(ValueError, match="labels differ"):
+        bootstrap.compare_predictions(a, b)
