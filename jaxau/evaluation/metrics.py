@@ -30,7 +30,11 @@ class UndefinedMetricWarning(UserWarning):
     """A metric was 0/0 for some column and was replaced by a documented value."""
 
 
-def _prepare(y_true, y_pred, unknown: str):
+def prepare(y_true, y_pred, unknown: str):
+    """Validated float64 ``[N, K]`` truth and predictions, the valid mask and whether input was ``[N]``.
+
+    Unknown labels (-1) are masked out (``'drop'``) or scored as 0 (``'as_zero'``).
+    """
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     if t.shape != p.shape:
@@ -86,7 +90,7 @@ def icc(y_true, y_pred, *, unknown: str = "drop", constant_value: float = 0.0):
     Returns:
       float for [N] input, else [K] float64 array.
     """
-    t, p, valid, squeeze = _prepare(y_true, y_pred, unknown)
+    t, p, valid, squeeze = prepare(y_true, y_pred, unknown)
     n, vt, vp, cov = _moments(t, p, valid)
     denom = vt + vp
     # Relative tolerance: variances of exactly constant float series can come out as ~1e-33.
@@ -98,7 +102,7 @@ def icc(y_true, y_pred, *, unknown: str = "drop", constant_value: float = 0.0):
 
 def pcc(y_true, y_pred, *, unknown: str = "drop", constant_value: float = 0.0):
     """Pearson correlation per column (same conventions as :func:`icc`; 0/0 when either is constant)."""
-    t, p, valid, squeeze = _prepare(y_true, y_pred, unknown)
+    t, p, valid, squeeze = prepare(y_true, y_pred, unknown)
     n, vt, vp, cov = _moments(t, p, valid)
     tiny = 1e-12 * (1.0 + np.abs(t).max(initial=0) + np.abs(p).max(initial=0)) ** 2
     undefined = (n < 2) | (vt <= tiny) | (vp <= tiny)
@@ -109,7 +113,7 @@ def pcc(y_true, y_pred, *, unknown: str = "drop", constant_value: float = 0.0):
 
 def mae(y_true, y_pred, *, unknown: str = "drop"):
     """Mean absolute error per column in intensity units (NaN + warning when no frame is valid)."""
-    t, p, valid, squeeze = _prepare(y_true, y_pred, unknown)
+    t, p, valid, squeeze = prepare(y_true, y_pred, unknown)
     n = valid.sum(0)
     values = (np.abs(t - p) * valid).sum(0) / np.maximum(n, 1)
     return _finish(values, n == 0, "MAE", float("nan"), squeeze, "no valid frames")
@@ -154,7 +158,7 @@ def evaluate(y_true, y_pred, au_names: Sequence[str], *, unknown: str = "drop") 
     t = np.asarray(y_true)
     if t.ndim != 2 or t.shape[1] != len(au_names):
         raise ValueError(f"y_true must be [N, {len(au_names)}] for AUs {list(au_names)}, got {t.shape}.")
-    _, _, valid, _ = _prepare(y_true, y_pred, unknown)
+    _, _, valid, _ = prepare(y_true, y_pred, unknown)
     return AUScores(tuple(au_names), icc(y_true, y_pred, unknown=unknown),
                     pcc(y_true, y_pred, unknown=unknown), mae(y_true, y_pred, unknown=unknown),
                     valid.sum(0).astype(np.int64), unknown)

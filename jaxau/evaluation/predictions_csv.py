@@ -1,4 +1,7 @@
-"""Per-frame predictions as CSV: ``subject, sequence, frame, AUxx_true, AUxx_pred, ...``.
+"""Per-frame predictions as CSV: ``subject, sequence, frame[, pose_id], AUxx_true, AUxx_pred, ...``.
+
+The optional ``pose_id`` column (head-pose id of each test frame) lets columns be compared per pose
+and on the same frames (`jaxau.evaluation.bootstrap.compare_predictions`).
 
 Written atomically (a temporary file in the target directory, then ``os.replace``), so a crash never
 leaves a half-written CSV under the final name. Integer predictions (argmax read-out) are written as
@@ -31,7 +34,7 @@ def _fmt_column(values: np.ndarray) -> list[str]:
 
 
 def write_predictions_csv(path: str | os.PathLike, *, subject, sequence, frame, y_true, y_pred,
-                          au_names: Sequence[str]) -> str:
+                          au_names: Sequence[str], pose_id=None) -> str:
     """Writes one row per frame, atomically.
 
     Args:
@@ -41,6 +44,7 @@ def write_predictions_csv(path: str | os.PathLike, *, subject, sequence, frame, 
       y_true: [N, K] int labels (-1 unknown kept as -1).
       y_pred: [N, K] predictions (int or float).
       au_names: the K AU names.
+      pose_id: optional [N] int head-pose id per frame (written as a ``pose_id`` column).
 
     Returns:
       The path written.
@@ -58,6 +62,12 @@ def write_predictions_csv(path: str | os.PathLike, *, subject, sequence, frame, 
             raise ValueError(f"{key} has {len(col)} entries but y_true has {n} frames.")
     header = list(ID_COLUMNS)
     columns = [ids[k] for k in ID_COLUMNS]
+    if pose_id is not None:
+        poses = [str(int(v)) for v in np.asarray(pose_id).reshape(-1)]
+        if len(poses) != n:
+            raise ValueError(f"pose_id has {len(poses)} entries but y_true has {n} frames.")
+        header.append("pose_id")
+        columns.append(poses)
     for k, name in enumerate(names):
         header += [f"{name}_true", f"{name}_pred"]
         columns += [_fmt_column(t[:, k].astype(np.int64)), _fmt_column(p[:, k])]
@@ -88,7 +98,7 @@ def read_predictions_csv(path: str | os.PathLike) -> dict:
 
     Returns:
       {'subject': [N] str, 'sequence': [N] str, 'frame': [N] int64, 'au_names': tuple,
-       'y_true': [N, K] int64, 'y_pred': [N, K] float64}.
+       'y_true': [N, K] int64, 'y_pred': [N, K] float64}, and 'pose_id' [N] int64 when the file has it.
     """
     path = os.fspath(path)
     with open(path, newline="") as f:
@@ -96,13 +106,17 @@ def read_predictions_csv(path: str | os.PathLike) -> dict:
     if not rows or tuple(rows[0][:3]) != ID_COLUMNS:
         raise ValueError(f"{path}: not a predictions CSV (header must start with {ID_COLUMNS}).")
     header = rows[0]
-    au_cols = header[3:]
+    first = 4 if len(header) > 3 and header[3] == "pose_id" else 3
+    au_cols = header[first:]
     names = tuple(c[:-len("_true")] for c in au_cols[0::2])
     if len(au_cols) % 2 or any(c != f"{a}_true" for c, a in zip(au_cols[0::2], names)) or any(
             c != f"{a}_pred" for c, a in zip(au_cols[1::2], names)):
         raise ValueError(f"{path}: AU columns must alternate AUxx_true, AUxx_pred; got {au_cols}.")
     body = rows[1:]
-    values = np.array([r[3:] for r in body], dtype=np.float64).reshape(len(body), len(au_cols))
-    return {"subject": [r[0] for r in body], "sequence": [r[1] for r in body],
-            "frame": np.array([int(r[2]) for r in body], dtype=np.int64), "au_names": names,
-            "y_true": values[:, 0::2].astype(np.int64), "y_pred": values[:, 1::2]}
+    values = np.array([r[first:] for r in body], dtype=np.float64).reshape(len(body), len(au_cols))
+    out = {"subject": [r[0] for r in body], "sequence": [r[1] for r in body],
+           "frame": np.array([int(r[2]) for r in body], dtype=np.int64), "au_names": names,
+           "y_true": values[:, 0::2].astype(np.int64), "y_pred": values[:, 1::2]}
+    if first == 4:
+        out["pose_id"] = np.array([int(r[3]) for r in body], dtype=np.int64)
+    return out

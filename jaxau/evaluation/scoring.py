@@ -48,7 +48,8 @@ def score_predictions(config: Any, test: frames_lib.FrameSet, pred: np.ndarray, 
     by_pose = metrics.evaluate_by_group(test["au_intensity"], pred, test["pose_id"], aus)
     predictions_csv.write_predictions_csv(os.path.join(out_dir, "predictions.csv"), subject=test["subject"],
                                           sequence=test["sequence"], frame=test["frame"],
-                                          y_true=test["au_intensity"], y_pred=pred, au_names=aus)
+                                          y_true=test["au_intensity"], y_pred=pred, au_names=aus,
+                                          pose_id=test["pose_id"])
     record = {"poses": poses, "step": int(step), "num_frames": int(mask.sum()),
               "unknown_labels": scores.unknown, **scores.as_dict(),
               "by_pose": {str(k): v.as_dict() for k, v in by_pose.items()}}

@@ -28,6 +28,8 @@ from jaxau.evaluation import tables
 from jaxau.report import paper as paper_lib
 from jaxau.stages import STAGES, graph
 from jaxau.train.metrics import read_jsonl
+from jaxau.data import resolve
+from jaxau.report import statistics
 
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
@@ -248,6 +250,15 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
                             {a: [summary["icc"][c.label].get(a, np.nan) for c, _ in swept]
                              for a in au_names + ["mean"]}, sweep, path)
                 images.insert(1, (f"ICC vs {sweep}", path))
+        predictions = {col.id: os.path.join(by_node[planned.outputs[col.id]].directory, "eval", "predictions.csv")
+                       for col in planned.columns
+                       if by_node.get(planned.outputs[col.id]) and by_node[planned.outputs[col.id]].directory}
+        stats = statistics.compute(planned.columns, predictions, resolve.poses(config.data.get("test_poses")),
+                                   str(config.get("experiment", {}).get("compare", "") or ""))
+        summary["statistics"] = stats
+        summary["ci95"] = {label: {"mean": rec["ci95"], **{a: v["ci95"] for a, v in rec["per_au"].items()}}
+                           for label, rec in stats["columns"].items() if "ci95" in rec}
+        md += statistics.markdown(stats)
     else:
         md += ["No estimator has finished yet.", ""]
         if paper_rows:

@@ -2,8 +2,10 @@
 internal classifier D_exp").
 
 The critic's AU head is trained (expression loss, `jaxau.train.gan_losses.expression_loss`) to
-regress ``level / MAX_INTENSITY`` of every AU on real frames, so ``round(MAX_INTENSITY * output)``
-clipped to 0..5 is its intensity estimate. Roles: ``generator`` (a generator stage / model
+regress ``level / MAX_INTENSITY`` of every AU on real frames, so ``MAX_INTENSITY * output`` clipped
+to [0, 5] is its continuous intensity estimate, scored like every other column's continuous read-out
+(rounding to a level first would throw away the ordering within a level that ICC rewards). Roles:
+``generator`` (a generator stage / model
 directory: `jaxau.train.generator.load_critic`) and ``test`` (a registration stage whose frames are
 at the critic's size; the splits, poses and AUs scored follow ``config.eval`` exactly as the
 ``score`` stage does). Writes ``eval/metrics.json``, ``eval/predictions.csv`` and ``eval/table.md``
@@ -29,15 +31,15 @@ from jaxau.train.gan_losses import MAX_INTENSITY
 
 
 
-def regression_levels(outputs) -> np.ndarray:
-    """AU regression outputs in the expression loss's units (level / MAX_INTENSITY) -> levels 0..5.
+def regression_intensities(outputs) -> np.ndarray:
+    """AU regression outputs in the expression loss's units (level / MAX_INTENSITY) -> intensities.
 
-    Rounds to the nearest level (halves to even, numpy's rule) and clips: the head is unbounded.
+    Continuous, clipped to [0, 5]: the head is unbounded.
     """
     scaled = np.asarray(outputs, np.float64) * MAX_INTENSITY
     if not np.all(np.isfinite(scaled)):
         raise ValueError("critic AU outputs contain NaN/inf: the generator checkpoint is broken.")
-    return np.clip(np.rint(scaled), 0, NUM_LEVELS - 1).astype(np.int32)
+    return np.clip(scaled, 0.0, NUM_LEVELS - 1).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)
@@ -70,7 +72,7 @@ def run(config, stage_dir: str, inputs) -> dict:
         raise ValueError(f"test frames in {inputs['test']} are {test['image'].shape[1:3]}, the critic in "
                          f"{inputs['generator']} takes {size} x {size}: score it on the registration stage "
                          "its generator was trained on (config.data.image_size = config.generator.image_size).")
-    pred = regression_levels(critic_outputs(discriminator, params, test["image"]))
+    pred = regression_intensities(critic_outputs(discriminator, params, test["image"]))
     aus = au_lib.parse_aus(estimator_stage.eval_settings(config)["aus"])
     record = scoring.score_predictions(estimator_stage.score_config(config), test, pred, trained.au_names,
                                        aus, trained.step, os.path.join(stage_dir, "eval"))

@@ -45,6 +45,15 @@ def test_predictions_csv_roundtrip_and_atomic(tmp_path):
                                               y_true=y_true, y_pred=y_pred, au_names=["AU01", "AU12"])
     # A failed write leaves the previous file intact.
     assert path.read_text().splitlines()[1] == "s,q,0,1,1,2,2"
+    # With head-pose ids.
+    predictions_csv.write_predictions_csv(path, subject=["s", "t"], sequence=["q", "r"], frame=[0, 1],
+                                          y_true=y_true, y_pred=y_pred, au_names=["AU01", "AU12"],
+                                          pose_id=[2, 0])
+    assert path.read_text().splitlines()[:2] == ["subject,sequence,frame,pose_id,AU01_true,AU01_pred,AU12_true,"
+                                                 "AU12_pred", "s,q,0,2,0,0.25,-1,1"]
+    back = predictions_csv.read_predictions_csv(path)
+    np.testing.assert_array_equal(back["pose_id"], [2, 0])
+    np.testing.assert_allclose(back["y_pred"], y_pred, rtol=1e-6)
 
 
 def test_table_markdown_and_text():

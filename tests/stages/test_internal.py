@@ -48,15 +48,16 @@ def stage(trained):
     return out, summary
 
 
-def test_level_mapping_of_hand_made_regression_outputs():
-    from jaxau.stages.internal import regression_levels
+def test_intensity_mapping_of_hand_made_regression_outputs():
+    from jaxau.stages.internal import regression_intensities
 
-    # Units of the expression loss: level / 5. Nearest level, clipped to 0..5 (the head is unbounded).
+    # Units of the expression loss: level / 5. Continuous, clipped to [0, 5] (the head is unbounded).
     out = np.array([[-0.3, 0.0, 0.09, 0.11, 0.29, 0.31],
                     [0.5, 0.61, 0.79, 0.99, 1.0, 1.7]], np.float32)
-    np.testing.assert_array_equal(regression_levels(out), [[0, 0, 0, 1, 1, 2], [2, 3, 4, 5, 5, 5]])
+    np.testing.assert_allclose(regression_intensities(out), [[0, 0, 0.45, 0.55, 1.45, 1.55],
+                                                             [2.5, 3.05, 3.95, 4.95, 5, 5]], rtol=1e-6)
     with pytest.raises(ValueError, match="NaN"):
-        regression_levels(np.array([[np.nan]]))
+        regression_intensities(np.array([[np.nan]]))
 
 
 def test_critic_outputs_are_the_critics_au_head(trained):
@@ -86,7 +87,7 @@ def test_stage_writes_exactly_what_score_writes(stage, trained, monkeypatch, tmp
         record = json.load(f)
     disc, params, gen = gen_train.load_critic(gen_dir)
     test = frames_lib.load(os.path.join(reg, "test.npz"))
-    levels = internal.regression_levels(internal.critic_outputs(disc, params, test["image"]))
+    levels = internal.regression_intensities(internal.critic_outputs(disc, params, test["image"]))
 
     class SameLevels:  # Test double for estimator.Predictor: a "model" predicting the critic's levels.
         def __init__(self, model_dir):

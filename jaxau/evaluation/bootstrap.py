@@ -1,0 +1,228 @@
+"""Confidence intervals for ICC(3,1) by a cluster bootstrap over test subjects.
+
+Frames of one subject are correlated (same face, same sessions), so resampling frames would give
+intervals that are far too narrow. :class:`SubjectBootstrap` resamples *subjects* with replacement;
+a subject drawn ``k`` times contributes each of its frames with weight ``k``, which is exactly the
+ICC of the data set with those frames duplicated ``k`` times (:func:`weighted_icc`).
+
+Intervals are percentile intervals over ``num_samples`` resamples. Several training seeds are
+handled by averaging the per-seed ICC inside each resample, so the interval covers test-subject
+sampling for the seed-averaged estimator, and the spread over seeds is reported beside it.
+
+Two columns are compared on the *same* resamples (:func:`paired_difference`): the interval of the
+difference of their mean ICCs is far narrower than the two intervals suggest when the columns share
+test frames. Its verdict is ``'yes'`` when the whole interval lies above 0, ``'no'`` when it lies
+below 0, and ``'not resolved'`` otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from jaxau.evaluation import metrics
+
+CONFIDENCE = 0.95
+VERDICTS = ("yes", "no", "not resolved")
+
+
+class SubjectBootstrap:
+    """Subject-level resampling weights for a fixed list of test frames.
+
+    Attributes:
+      subjects: ``[N]`` subject id per frame.
+      weights: ``[B, N]`` float64, the number of times each frame's subject was drawn in each resample.
+      num_subjects: number of distinct subjects.
+    """
+
+    def __init__(self, subjects: Sequence, num_samples: int = 1000, seed: int = 0):
+        subj = np.asarray(subjects)
+        if subj.ndim != 1 or subj.size == 0:
+            raise ValueError(f"subjects must be a non-empty [N] array of subject ids, got shape {subj.shape}.")
+        if num_samples < 1:
+            raise ValueError(f"num_samples={num_samples}: use at least 1 resample (1000 for a 95% interval).")
+        ids, index = np.unique(subj, return_inverse=True)
+        if ids.size < 2:
+            raise ValueError(f"a subject bootstrap needs at least 2 test subjects, got {ids.size} "
+                             f"({ids.tolist()}); test on more subjects.")
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, ids.size, size=(num_samples, ids.size))
+        counts = np.zeros((num_samples, ids.size))
+        np.add.at(counts, (np.arange(num_samples)[:, None], draws), 1.0)
+        self.subjects = subj
+        self.num_subjects = int(ids.size)
+        self.weights = counts[:, index]
+
+
+def weighted_icc(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.ndarray,
+                 constant_value: float = 0.0) -> np.ndarray:
+    """ICC(3,1) per AU with frame weights, vectorised over resamples.
+
+    Args:
+      t, p: ``[N, K]`` float truth and prediction.
+      valid: ``[N, K]`` bool, frames that count for each AU.
+      weights: ``[B, N]`` non-negative frame weights (integer weights = duplicated frames).
+      constant_value: value where the ICC is 0/0 (as :func:`jaxau.evaluation.metrics.icc`).
+
+    Returns:
+      ``[B, K]`` ICC values.
+    """
+    w = weights[:, :, None] * valid[None].astype(np.float64)  # [B, N, K]
+    n = w.sum(1)
+    safe = np.maximum(n, 1e-300)
+    mt = (w * t).sum(1) / safe
+    mp = (w * p).sum(1) / safe
+    dt = t[None] - mt[:, None]
+    dp = p[None] - mp[:, None]
+    vt = (w * dt * dt).sum(1) / safe
+    vp = (w * dp * dp).sum(1) / safe
+    cov = (w * dt * dp).sum(1) / safe
+    denom = vt + vp
+    scale = (1.0 + np.abs(t).max(initial=0) + np.abs(p).max(initial=0)) ** 2
+    # Fewer than 2 distinct frames (n counts duplicates) or both series constant: 0/0.
+    distinct = (weights[:, :, None] > 0) & valid[None]
+    undefined = (distinct.sum(1) < 2) | (denom <= 1e-12 * scale)
+    return np.where(undefined, constant_value, 2.0 * cov / np.where(undefined, 1.0, denom))
+
+
+def _interval(samples: np.ndarray, confidence: float) -> list[float]:
+    lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    return [float(lo), float(hi)]
+
+
+def _seed_iccs(y_true, y_pred, unknown):
+    """Per-seed ICC inputs: truth/valid [N, K] and predictions [S, N, K]."""
+    p = np.asarray(y_pred, dtype=np.float64)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3:
+        raise ValueError(f"y_pred must be [N, K] or [seeds, N, K], got shape {p.shape}.")
+    t, p0, valid, _ = metrics.prepare(y_true, p[0], unknown)
+    preds = [p0] + [metrics.prepare(y_true, q, unknown)[1] for q in p[1:]]
+    return t, np.stack(preds), valid
+
+
+def _resampled(t, preds, valid, boot):
+    """[S, K] point ICCs and [B, K] seed-averaged resampled ICCs."""
+    ones = np.ones((1, t.shape[0]))
+    point = np.stack([weighted_icc(t, q, valid, ones)[0] for q in preds])
+    resampled = np.mean([weighted_icc(t, q, valid, boot.weights) for q in preds], axis=0)
+    return point, resampled
+
+
+def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_samples: int = 1000,
+                    seed: int = 0, unknown: str = "drop", confidence: float = CONFIDENCE) -> dict:
+    """Mean ICC and per-AU ICC of one column with bootstrap intervals over test subjects.
+
+    Args:
+      y_true: ``[N, K]`` labels (0..5, -1 unknown).
+      y_pred: ``[N, K]`` predictions, or ``[S, N, K]`` for S training seeds.
+      subjects: ``[N]`` subject id per frame.
+      au_names: the K AU names.
+
+    Returns:
+      ``{'icc': mean over AUs (seed-averaged), 'ci95': [lo, hi], 'per_au': {AU: {'icc', 'ci95'}},
+      'seeds': S, 'icc_per_seed': [S means], 'seed_spread': std over seeds of the mean ICC,
+      'num_subjects', 'num_frames', 'num_samples'}``.
+    """
+    t, preds, valid = _seed_iccs(y_true, y_pred, unknown)
+    if t.shape[1] != len(au_names):
+        raise ValueError(f"y_true has {t.shape[1]} AU columns but au_names lists {len(au_names)}.")
+    boot = SubjectBootstrap(subjects, num_samples, seed)
+    if boot.subjects.shape[0] != t.shape[0]:
+        raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
+    point, resampled = _resampled(t, preds, valid, boot)
+    per_au = {a: {"icc": float(point[:, k].mean()), "ci95": _interval(resampled[:, k], confidence)}
+              for k, a in enumerate(au_names)}
+    seed_means = point.mean(1)
+    return {"icc": float(seed_means.mean()), "ci95": _interval(resampled.mean(1), confidence),
+            "per_au": per_au, "seeds": int(preds.shape[0]),
+            "icc_per_seed": [float(v) for v in seed_means],
+            "seed_spread": float(seed_means.std(ddof=1)) if preds.shape[0] > 1 else 0.0,
+            "num_subjects": boot.num_subjects, "num_frames": int(t.shape[0]),
+            "num_samples": int(num_samples)}
+
+
+def verdict(ci: Sequence[float]) -> str:
+    """'yes' if the interval lies above 0, 'no' if below 0, else 'not resolved'."""
+    lo, hi = ci
+    if lo > 0:
+        return "yes"
+    if hi < 0:
+        return "no"
+    return "not resolved"
+
+
+def paired_difference(y_true, pred_a, pred_b, subjects, *, num_samples: int = 1000, seed: int = 0,
+                      unknown: str = "drop", confidence: float = CONFIDENCE) -> dict:
+    """Mean-ICC difference A - B on the same test frames and the same subject resamples.
+
+    Args:
+      y_true: ``[N, K]`` labels shared by both columns.
+      pred_a, pred_b: ``[N, K]`` or ``[S, N, K]`` predictions of the two columns on those frames.
+      subjects: ``[N]`` subject id per frame.
+
+    Returns:
+      ``{'difference': A - B, 'ci95': [lo, hi], 'verdict': 'yes' | 'no' | 'not resolved'}``, where
+      'yes' reads "A > B".
+    """
+    boot = SubjectBootstrap(subjects, num_samples, seed)
+    t, pa, valid = _seed_iccs(y_true, pred_a, unknown)
+    _, pb, _ = _seed_iccs(y_true, pred_b, unknown)
+    if boot.subjects.shape[0] != t.shape[0]:
+        raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
+    point_a, res_a = _resampled(t, pa, valid, boot)
+    point_b, res_b = _resampled(t, pb, valid, boot)
+    diff = float(point_a.mean() - point_b.mean())
+    ci = _interval(res_a.mean(1) - res_b.mean(1), confidence)
+    return {"difference": diff, "ci95": ci, "verdict": verdict(ci)}
+
+
+def _frame_keys(pred: Mapping) -> list[tuple]:
+    return list(zip(pred["subject"], pred["sequence"], np.asarray(pred["frame"]).tolist()))
+
+
+def _pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
+    n = len(pred["subject"])
+    if poses is None:
+        return np.ones(n, bool)
+    if "pose_id" not in pred:
+        raise ValueError("these predictions have no pose_id column; re-run the score stage to select poses.")
+    return np.isin(np.asarray(pred["pose_id"]), list(poses))
+
+
+def column_from_predictions(pred: Mapping, *, poses: Sequence[int] | None = None, **kwargs) -> dict:
+    """:func:`column_interval` of one predictions file (`read_predictions_csv`), optionally per pose."""
+    m = _pose_mask(pred, poses)
+    return column_interval(np.asarray(pred["y_true"])[m], np.asarray(pred["y_pred"])[m],
+                           np.asarray(pred["subject"])[m], list(pred["au_names"]), **kwargs)
+
+
+def compare_predictions(a: Mapping, b: Mapping, *, poses: Sequence[int] | None = None, **kwargs) -> dict:
+    """:func:`paired_difference` (A - B) of two columns' predictions on the test frames both scored.
+
+    Frames are matched by (subject, sequence, frame); AUs by name (those both columns predict).
+
+    Raises:
+      ValueError: the columns share no frame or AU, or their labels differ on a shared frame
+        (different test sets: such columns cannot be compared frame by frame).
+    """
+    aus = [x for x in a["au_names"] if x in set(b["au_names"])]
+    ka, kb = _frame_keys(a), _frame_keys(b)
+    index_b = {k: i for i, k in enumerate(kb)}
+    ma = _pose_mask(a, poses)
+    rows = [(i, index_b[k]) for i, k in enumerate(ka) if ma[i] and k in index_b]
+    if not rows or not aus:
+        raise ValueError(f"the two columns share {len(rows)} test frames and AUs {aus}: nothing to compare.")
+    ia, ib = map(np.asarray, zip(*rows))
+    ca = [list(a["au_names"]).index(x) for x in aus]
+    cb = [list(b["au_names"]).index(x) for x in aus]
+    ta, tb = np.asarray(a["y_true"])[ia][:, ca], np.asarray(b["y_true"])[ib][:, cb]
+    if not np.array_equal(ta, tb):
+        raise ValueError("the two columns' labels differ on shared frames: they were tested on different sets.")
+    out = paired_difference(ta, np.asarray(a["y_pred"])[ia][:, ca], np.asarray(b["y_pred"])[ib][:, cb],
+                            np.asarray(a["subject"])[ia], **kwargs)
+    out.update(num_frames=int(len(ia)), num_subjects=int(len(set(np.asarray(a["subject"])[ia].tolist()))),
+               aus=aus)
+    return out

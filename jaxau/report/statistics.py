@@ -1,0 +1,145 @@
+"""The report's statistics: ICC intervals per column and the paired comparisons the paper makes.
+
+Every column's scores are re-read from its ``eval/predictions.csv`` and resampled by test subject
+(`jaxau.evaluation.bootstrap`): mean and per-AU ICC with a 95% interval. Pairs of columns the paper
+compares are tested on the test frames both scored, on the same resamples; each gets a plain-words
+verdict. The pairs are derived from the columns' training specs (``<kind>:<registration>``):
+
+* ``synthetic:R`` vs ``real:R``: does synthetic training beat real (the paper's first claim)?
+* ``oracle:R`` vs ``real:R``: does semantic resampling help with a perfect generator?
+* ``synthetic:R`` vs ``oracle:R``: how much does the generator lose against exact renders?
+* ``<kind>:3d`` vs ``<kind>:2d``: does 3D registration beat 2D (the second claim), overall and per pose?
+
+``config.experiment.compare`` (``'idA>idB, idC>idD'``) replaces the derived pairs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from jaxau.evaluation import bootstrap, predictions_csv
+
+NUM_SAMPLES = 1000
+
+_QUESTIONS = {
+    ("synthetic", "real"): "synthetic > real",
+    ("oracle", "real"): "oracle-synthetic > real",
+    ("synthetic", "oracle"): "synthetic > oracle-synthetic",
+}
+
+
+def _kind_reg(train: str) -> tuple[str, str] | None:
+    kind, sep, reg = str(train).partition(":")
+    return (kind.strip(), reg.strip()) if sep and "+" not in train and "," not in train else None
+
+
+def pairs(columns: Sequence[Any], compare: str = "") -> list[tuple[str, str, str]]:
+    """``[(id_a, id_b, question)]``: the comparisons to make (see the module docstring)."""
+    ids = {c.id: c for c in columns}
+    if compare:
+        out = []
+        for item in filter(None, (s.strip() for s in compare.split(","))):
+            a, sep, b = item.partition(">")
+            a, b = a.strip(), b.strip()
+            if not sep or a not in ids or b not in ids:
+                raise ValueError(f"config.experiment.compare item {item!r}: write 'idA>idB' with column ids "
+                                 f"from {sorted(ids)}.")
+            out.append((a, b, f"{ids[a].label} > {ids[b].label}"))
+        return out
+    plain = [c for c in columns if not c.overrides and not c.test and _kind_reg(c.train)]
+    spec = {_kind_reg(c.train): c for c in plain}
+    out = []
+    for (ka, kb), question in _QUESTIONS.items():
+        for reg in ("2d", "3d", "none"):
+            if (ka, reg) in spec and (kb, reg) in spec:
+                out.append((spec[ka, reg].id, spec[kb, reg].id, f"{question} ({reg.upper()} registration)"))
+    for kind in ("real", "synthetic", "oracle"):
+        if (kind, "3d") in spec and (kind, "2d") in spec:
+            out.append((spec[kind, "3d"].id, spec[kind, "2d"].id, f"3D > 2D registration ({kind} training)"))
+    return out
+
+
+def compute(columns: Sequence[Any], predictions: Mapping[str, str], poses: Sequence[int] | None,
+            compare: str = "", num_samples: int = NUM_SAMPLES, seed: int = 0) -> dict:
+    """Intervals per column and paired comparisons.
+
+    Args:
+      columns: the experiment's columns (``id``, ``label``, ``train``, ``test``, ``overrides``).
+      predictions: column id -> path of its ``predictions.csv`` (columns without one are skipped).
+      poses: the headline test poses (None: all).
+      compare: ``config.experiment.compare``.
+
+    Returns:
+      ``{'columns': {label: column_interval record + 'poses'}, 'comparisons': [{question, a, b,
+      difference, ci95, verdict, num_frames, num_subjects, poses, by_pose}], 'num_samples'}``.
+    """
+    loaded = {cid: predictions_csv.read_predictions_csv(p) for cid, p in predictions.items()
+              if p and os.path.exists(p)}
+    labels = {c.id: c.label for c in columns}
+    out: dict[str, Any] = {"columns": {}, "comparisons": [], "num_samples": num_samples,
+                           "method": "percentile bootstrap over test subjects"}
+    for cid, pred in loaded.items():
+        use = poses if poses is not None and "pose_id" in pred else None
+        try:
+            rec = bootstrap.column_from_predictions(pred, poses=use, num_samples=num_samples, seed=seed)
+        except ValueError as e:
+            out["columns"][labels.get(cid, cid)] = {"error": str(e)}
+            continue
+        rec["poses"] = list(use) if use is not None else "all"
+        out["columns"][labels.get(cid, cid)] = rec
+    for a, b, question in pairs(columns, compare):
+        if a not in loaded or b not in loaded:
+            continue
+        entry = {"question": question, "a": labels[a], "b": labels[b]}
+        both_posed = "pose_id" in loaded[a] and "pose_id" in loaded[b]
+        try:
+            entry.update(bootstrap.compare_predictions(loaded[a], loaded[b], poses=poses if both_posed else None,
+                                                       num_samples=num_samples, seed=seed))
+            entry["poses"] = list(poses) if both_posed and poses is not None else "all"
+            if both_posed:
+                entry["by_pose"] = {}
+                for p in sorted(set(np.asarray(loaded[a]["pose_id"]).tolist())):
+                    try:
+                        r = bootstrap.compare_predictions(loaded[a], loaded[b], poses=[p],
+                                                          num_samples=num_samples, seed=seed)
+                    except ValueError:
+                        continue
+                    entry["by_pose"][str(p)] = {k: r[k] for k in ("difference", "ci95", "verdict")}
+        except ValueError as e:
+            entry["error"] = str(e)
+        out["comparisons"].append(entry)
+    return out
+
+
+def markdown(stats: Mapping[str, Any]) -> list[str]:
+    """The report's "Statistics" section."""
+    md = ["## Statistics", "",
+          f"Mean ICC(3,1) over AUs with 95% intervals from a {stats['method']} "
+          f"({stats['num_samples']} resamples; a subject's frames are drawn together).", "",
+          "| column | mean ICC | 95% interval | subjects | frames | poses |", "|---|---:|---|---:|---:|---|"]
+    for label, rec in stats["columns"].items():
+        if "error" in rec:
+            md.append(f"| {label} | - | {rec['error']} | | | |")
+            continue
+        poses = rec["poses"] if isinstance(rec["poses"], str) else ",".join(map(str, rec["poses"]))
+        md.append(f"| {label} | {rec['icc']:.3f} | [{rec['ci95'][0]:.3f}, {rec['ci95'][1]:.3f}] | "
+                  f"{rec['num_subjects']} | {rec['num_frames']} | {poses} |")
+    md.append("")
+    if stats["comparisons"]:
+        md += ["Paired comparisons (same test frames, same resamples): the difference of mean ICC A - B, "
+               "its 95% interval, and the verdict: *yes* when the whole interval is above 0, *no* when it "
+               "is below 0, *not resolved* when it contains 0.", "",
+               "| question | A - B | 95% interval | verdict | per pose (A - B, verdict) |", "|---|---:|---|---|---|"]
+        for c in stats["comparisons"]:
+            if "error" in c:
+                md.append(f"| {c['question']} | - | {c['error']} | | |")
+                continue
+            per = "; ".join(f"pose {p}: {v['difference']:+.3f} ({v['verdict']})"
+                            for p, v in c.get("by_pose", {}).items())
+            md.append(f"| {c['question']} | {c['difference']:+.3f} | [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
+                      f"**{c['verdict']}** | {per} |")
+        md.append("")
+    return md

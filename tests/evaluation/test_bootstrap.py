@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+
+from jaxau.evaluation import bootstrap, metrics
+
+
+def _data(seed=0, subjects=6, per=15, k=3, noise=1.0):
+    rng = np.random.default_rng(seed)
+    subj = np.repeat(np.arange(subjects), per)
+    t = rng.integers(0, 6, size=(subj.size, k)).astype(float)
+    t[rng.random(t.shape) < 0.05] = -1  # unknown labels are dropped per AU
+    p = np.where(t < 0, 0, t) + noise * rng.normal(size=t.shape) + rng.normal(size=(subjects, 1))[subj]
+    return t, p, subj
+
+
+def test_weighted_icc_equals_icc_of_duplicated_frames():
+    t, p, subj = _data()
+    tt, pp, valid, _ = metrics.prepare(t, p, "drop")
+    rng = np.random.default_rng(1)
+    w = rng.integers(0, 4, size=(5, t.shape[0])).astype(float)
+    got = bootstrap.weighted_icc(tt, pp, valid, w)
+    for b in range(5):
+        rep = np.repeat(np.arange(t.shape[0]), w[b].astype(int))
+        np.testing.assert_allclose(got[b], metrics.icc(t[rep], p[rep]), atol=1e-12)
+
+
+def test_point_estimate_matches_metrics_and_pingouin():
+    pg = pytest.importorskip("pingouin")
+    import pandas as pd
+    t, p, subj = _data(k=2)
+    res = bootstrap.column_interval(t, p, subj, ["AU01", "AU02"], num_samples=50)
+    want = metrics.icc(t, p)
+    assert res["icc"] == pytest.approx(want.mean(), abs=1e-12)
+    ok = t[:, 0] >= 0
+    n = int(ok.sum())
+    df = pd.DataFrame({"target": np.tile(np.arange(n), 2), "rater": np.repeat(["t", "p"], n),
+                       "score": np.concatenate([t[ok, 0], p[ok, 0]])})
+    rows = pg.intraclass_corr(df, "target", "rater", "score").set_index("Type")["ICC"]
+    ref = float(rows["ICC(C,1)"] if "ICC(C,1)" in rows.index else rows["ICC3"])  # pingouin 0.7 / older
+    assert res["per_au"]["AU01"]["icc"] == pytest.approx(ref, abs=1e-9)
+    assert res["num_subjects"] == 6 and res["num_frames"] == t.shape[0]
+
+
+def test_interval_equals_brute_force_subject_resampling():
+    t, p, subj = _data(seed=3)
+    res = bootstrap.column_interval(t, p, subj, ["a", "b", "c"], num_samples=200, seed=7)
+    # The same draws, done the slow way: concatenate the drawn subjects' frames and score them.
+    rng = np.random.default_rng(7)
+    draws = rng.integers(0, 6, size=(200, 6))
+    means = []
+    for row in draws:
+        idx = np.concatenate([np.flatnonzero(subj == s) for s in row])
+        means.append(metrics.icc(t[idx], p[idx]).mean())
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    assert res["ci95"] == pytest.approx([lo, hi], abs=1e-10)
+    assert lo < res["icc"] < hi
+
+
+def test_weights_resample_whole_subjects():
+    subj = np.array(["b", "a", "b", "c", "a", "c", "c"])
+    boot = bootstrap.SubjectBootstrap(subj, num_samples=100, seed=0)
+    for row in boot.weights:
+        for s in "abc":
+            assert len(set(row[subj == s])) == 1
+        # Each resample draws as many subjects as there are.
+        assert sum(row[subj == s][0] for s in "abc") == 3
+
+
+def test_seeds_average_and_spread():
+    t, p, subj = _data()
+    one = bootstrap.column_interval(t, p, subj, ["a", "b", "c"], num_samples=100)
+    two = bootstrap.column_interval(t, np.stack([p, p]), subj, ["a", "b", "c"], num_samples=100)
+    assert two["icc"] == pytest.approx(one["icc"]) and two["ci95"] == pytest.approx(one["ci95"])
+    assert two["seeds"] == 2 and two["seed_spread"] == 0.0
+    q = p + np.random.default_rng(5).normal(size=p.shape)
+    mixed = bootstrap.column_interval(t, np.stack([p, q]), subj, ["a", "b", "c"], num_samples=100)
+    per_seed = [metrics.icc(t, x).mean() for x in (p, q)]
+    assert mixed["icc_per_seed"] == pytest.approx(per_seed)
+    assert mixed["seed_spread"] == pytest.approx(np.std(per_seed, ddof=1))
+
+
+def test_paired_difference_verdicts():
+    t, p, subj = _data(noise=0.3)
+    rng = np.random.default_rng(2)
+    noise = rng.normal(size=p.shape) * 3
+    better = bootstrap.paired_difference(t, p, noise, subj, num_samples=300)
+    assert better["verdict"] == "yes" and better["ci95"][0] > 0
+    assert better["difference"] == pytest.approx(metrics.icc(t, p).mean() - metrics.icc(t, noise).mean())
+    worse = bootstrap.paired_difference(t, noise, p, subj, num_samples=300)
+    assert worse["verdict"] == "no"
+    same = bootstrap.paired_difference(t, p, p, subj, num_samples=50)
+    assert same["difference"] == 0.0 and same["verdict"] == "not resolved"
+
+
+def test_verdict_boundaries():
+    assert bootstrap.verdict([0.01, 0.2]) == "yes"
+    assert bootstrap.verdict([-0.3, -0.01]) == "no"
+    assert bootstrap.verdict([-0.1, 0.1]) == "not resolved"
+    assert bootstrap.verdict([0.0, 0.1]) == "not resolved"
+
+
+def test_bad_input_messages():
+    t, p, subj = _data()
+    with pytest.raises(ValueError, match="at least 2 test subjects"):
+        bootstrap.column_interval(t, p, np.zeros(t.shape[0]), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="entries for"):
+        bootstrap.column_interval(t, p, subj[:-1], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="au_names"):
+        bootstrap.column_interval(t, p, subj, ["a", "b"])
+
+
+def _pred_dict(t, p, subj, poses, names=("a", "b", "c")):
+    n = len(subj)
+    return {"subject": [f"s{s}" for s in subj], "sequence": [f"q{s}" for s in subj], "frame": np.arange(n),
+            "pose_id": np.asarray(poses), "au_names": tuple(names), "y_true": t.astype(np.int64), "y_pred": p}
+
+
+def test_compare_predictions_matches_frames_by_key_and_pose():
+    t, p, subj = _data(noise=0.3)
+    poses = np.arange(len(subj)) % 3
+    rng = np.random.default_rng(4)
+    q = rng.normal(size=p.shape) * 3
+    a = _pred_dict(t, p, subj, poses)
+    perm = rng.permutation(len(subj))  # B lists the same frames in another order, one AU fewer.
+    b = _pred_dict(t[perm][:, [2, 0]], q[perm][:, [2, 0]], subj[perm], poses[perm], names=("c", "a"))
+    b["frame"] = np.arange(len(subj))[perm]
+    got = bootstrap.compare_predictions(a, b, poses=[0], num_samples=200)
+    m = poses == 0
+    want = bootstrap.paired_difference(t[m][:, [0, 2]], p[m][:, [0, 2]], q[m][:, [0, 2]], subj[m], num_samples=200)
+    assert got["aus"] == ["a", "c"] and got["num_frames"] == int(m.sum())
+    assert got["difference"] == pytest.approx(want["difference"]) and got["ci95"] == pytest.approx(want["ci95"])
+    col = bootstrap.column_from_predictions(a, poses=[0], num_samples=200)
+    assert col["icc"] == pytest.approx(metrics.icc(t[m], p[m]).mean())
+    b["y_true"] = b["y_true"] + 1
+    with pytest.raises(ValueError, match="labels differ"):
+        bootstrap.compare_predictions(a, b)

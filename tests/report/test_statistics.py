@@ -1,0 +1,65 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from jaxau.evaluation import bootstrap, metrics, predictions_csv
+from jaxau.report import statistics
+
+
+@dataclasses.dataclass
+class Col:
+    id: str
+    label: str
+    train: str
+    test: str = ""
+    overrides: str = ""
+
+
+COLUMNS = [Col("real_2d", "Real 2D", "real:2d"), Col("real_3d", "Real 3D", "real:3d"),
+           Col("synthetic_3d", "Synthetic 3D", "synthetic:3d"), Col("oracle_3d", "Oracle 3D", "oracle:3d"),
+           Col("s3_idio", "Synthetic 3D, idio off", "synthetic:3d", overrides="generator.lambda_idt=0")]
+
+
+def test_pairs_follow_the_papers_questions():
+    got = {(a, b) for a, b, _ in statistics.pairs(COLUMNS)}
+    assert got == {("synthetic_3d", "real_3d"), ("oracle_3d", "real_3d"), ("synthetic_3d", "oracle_3d"),
+                   ("real_3d", "real_2d")}
+    assert statistics.pairs(COLUMNS, "s3_idio>synthetic_3d") == [
+        ("s3_idio", "synthetic_3d", "Synthetic 3D, idio off > Synthetic 3D")]
+    with pytest.raises(ValueError, match="idA>idB"):
+        statistics.pairs(COLUMNS, "real_3d>nope")
+
+
+def _write(path, t, p, subj, poses):
+    predictions_csv.write_predictions_csv(path, subject=[f"s{s}" for s in subj], sequence=[f"q{s}" for s in subj],
+                                          frame=np.arange(len(subj)), y_true=t, y_pred=p, au_names=["AU06", "AU12"],
+                                          pose_id=poses)
+    return str(path)
+
+
+def test_compute_and_markdown(tmp_path):
+    rng = np.random.default_rng(0)
+    subj = np.repeat(np.arange(8), 12)
+    poses = np.tile([0, 1, 2], 32)
+    t = rng.integers(0, 6, size=(len(subj), 2))
+    good = t + rng.normal(size=t.shape) * 0.5
+    bad = rng.normal(size=t.shape)
+    paths = {"real_3d": _write(tmp_path / "r3.csv", t, bad, subj, poses),
+             "real_2d": _write(tmp_path / "r2.csv", t, bad + 0.01 * rng.normal(size=t.shape), subj, poses),
+             "synthetic_3d": _write(tmp_path / "s3.csv", t, good, subj, poses)}
+    stats = statistics.compute(COLUMNS, paths, [0], num_samples=300)
+    m = poses == 0
+    s3 = stats["columns"]["Synthetic 3D"]
+    assert s3["icc"] == pytest.approx(metrics.icc(t[m], good[m]).mean()) and s3["poses"] == [0]
+    assert s3["ci95"][0] < s3["icc"] < s3["ci95"][1]
+    by_q = {c["question"]: c for c in stats["comparisons"]}
+    syn = by_q["synthetic > real (3D registration)"]
+    assert syn["verdict"] == "yes" and syn["num_frames"] == int(m.sum())
+    assert set(syn["by_pose"]) == {"0", "1", "2"}
+    want = bootstrap.paired_difference(t[poses == 1], good[poses == 1], bad[poses == 1], subj[poses == 1],
+                                       num_samples=300)
+    assert syn["by_pose"]["1"]["difference"] == pytest.approx(want["difference"])
+    assert by_q["3D > 2D registration (real training)"]["verdict"] == "not resolved"
+    text = "\n".join(statistics.markdown(stats))
+    assert "| synthetic > real (3D registration) |" in text and "**yes**" in text and "**not resolved**" in text
