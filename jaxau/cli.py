@@ -13,8 +13,10 @@ and is invoked as ``python launch/x.py --config=configs/y.py --workdir=DIR [--co
 from __future__ import annotations
 
 import logging
+import os
+import runpy
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -53,6 +55,60 @@ class _OneLineErrors:
         return False
 
 
+def _config_file_and_overrides(argv: Sequence[str]):
+    """``(path, argument, [(field, value or None), ...])`` of the --config flags in ``argv``."""
+    path, arg, overrides = None, None, []
+    for a in argv[1:]:
+        if a.startswith("--config="):
+            spec = a.split("=", 1)[1]
+            path, _, arg = spec.partition(":")
+        elif a.startswith("--config."):
+            field, eq, value = a[len("--config."):].partition("=")
+            overrides.append((field, value if eq else None))
+    return path, arg or None, overrides
+
+
+def _explain_config_error(argv: Sequence[str], exc: BaseException) -> str:
+    """One line naming the --config flag at fault and what to do about it."""
+    path, arg, overrides = _config_file_and_overrides(argv)
+    if path is not None and not os.path.isfile(path):
+        return f"--config={path}: no such file; pass a config file such as configs/demo.py."
+    if path is not None:
+        try:
+            module = runpy.run_path(path)
+            config = module["get_config"](arg) if arg else module["get_config"]()
+        except Exception as e:  # The config file itself is broken: say so, with its error.
+            return f"--config={path}{':' + arg if arg else ''}: loading it failed ({type(e).__name__}: {e})."
+        for field, value in overrides:
+            node, walked = config, []
+            for key in field.split("."):
+                keys = list(node.keys()) if hasattr(node, "keys") else []
+                if key not in keys:
+                    where = ".".join(walked) or "the top level"
+                    return (f"--config.{field}: {path} has no field {key!r} in {where} "
+                            f"(fields there: {', '.join(sorted(map(str, keys)))}).")
+                node, walked = node[key], walked + [key]
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"bad flags ({type(exc).__name__}: {first}); check the --config.<field>=<value> overrides."
+
+
+def _parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl's flag parsing, with config loading/override errors as one line and exit status 2."""
+    path = _config_file_and_overrides(argv)[0]
+    if path is not None and not os.path.isfile(path):
+        # ml_collections would only log this and fail later, at the first use of the config.
+        print(f"error: {_explain_config_error(argv, FileNotFoundError(path))}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+    except (AttributeError, KeyError, OSError, TypeError, ValueError) as e:
+        print(f"error: {_explain_config_error(argv, e)}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+
+
 def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
     """Parses flags, starts JAX (XLA flags, multi-host), and calls ``main(config, workdir)``.
 
@@ -65,7 +121,11 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
                   file=sys.stderr)
             sys.exit(EXIT_CONFIG_ERROR)
         with _OneLineErrors():
-            config = _CONFIG.value
+            try:
+                config = _CONFIG.value  # ml_collections loads the file lazily, on first access.
+            except (AttributeError, KeyError, OSError, TypeError, ValueError) as e:
+                print(f"error: {_explain_config_error(sys.argv, e)}", file=sys.stderr)
+                sys.exit(EXIT_CONFIG_ERROR)
             if needs_config and config is None:
                 raise ConfigError("--config is required: pass --config=configs/<experiment>.py.")
             workdir = validate.workdir(_WORKDIR.value)
@@ -77,7 +137,7 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
 
     logging.getLogger().setLevel(logging.INFO)
     app.call_after_init(_quiet_library_logs)
-    app.run(_main)
+    app.run(_main, flags_parser=_parse_flags)
 
 
 class _DropLibraryInfo(logging.Filter):

@@ -124,8 +124,18 @@ class FramePredictor:
             confidence = np.where(ok, np.clip(1.0 - fit / self.aligner.max_fit_error, 0.0, 1.0), 0.0)
             yaw, pitch, roll = np.deg2rad(np.asarray(res.pose, np.float32)).T
             pose = np.stack([pitch, yaw, roll], -1) * ok[:, None]
-        au = np.asarray(self.estimator.intensities(aligned), np.float32) * ok[:, None]
-        return {"success": ok, "confidence": confidence, "pose": pose, "au": au}
+        au = np.asarray(self.estimator.intensities(aligned), np.float32)
+        # A non-finite estimate is a failed frame (success 0, zeros), never a NaN cell with success 1.
+        finite = np.isfinite(au).all(1)
+        if (ok & ~finite).any():
+            logging.warning("predict: %d of %d frames gave non-finite AU estimates; marked success=0.",
+                            int((ok & ~finite).sum()), n)
+        non_finite = ok & ~finite
+        ok = ok & finite
+        au = np.where(ok[:, None], au, 0.0).astype(np.float32)
+        pose = np.where(ok[:, None], pose, 0.0).astype(np.float32)
+        confidence = np.where(ok, confidence, 0.0).astype(np.float32)
+        return {"success": ok, "confidence": confidence, "pose": pose, "au": au, "non_finite": non_finite}
 
 
 def predict_to_csv(spec: str, output: str, model_dir: str, *, batch_size: int = 16,
@@ -135,7 +145,7 @@ def predict_to_csv(spec: str, output: str, model_dir: str, *, batch_size: int = 
     header = (["frame", "timestamp", "success", "confidence", "pose_Rx", "pose_Ry", "pose_Rz"]
               + [f"{a}_r" for a in predictor.au_names])
     rows: list[list[str]] = []
-    counts = {"frames": 0, "success": 0, "unreadable": 0, "no_face": 0}
+    counts = {"frames": 0, "success": 0, "unreadable": 0, "no_face": 0, "non_finite": 0}
     t0 = time.perf_counter()
     pending: list[Frame] = []
 
@@ -145,7 +155,7 @@ def predict_to_csv(spec: str, output: str, model_dir: str, *, batch_size: int = 
         out = predictor(np.stack([f.image for f in pending]))
         for j, f in enumerate(pending):
             ok = bool(out["success"][j])
-            counts["success" if ok else "no_face"] += 1
+            counts["success" if ok else "non_finite" if out["non_finite"][j] else "no_face"] += 1
             rows.append([str(f.index + 1), f"{f.timestamp:.3f}", str(int(ok)), f"{out['confidence'][j]:.3f}",
                          *(f"{v:.3f}" for v in out["pose"][j]), *(f"{v:.2f}" for v in out["au"][j])])
         pending.clear()

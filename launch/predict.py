@@ -38,7 +38,7 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"{summary['frames']} frames: {summary['success']} with AUs, {summary['no_face']} without a face, "
-          f"{summary['unreadable']} unreadable ({summary['frames_per_second']:.1f} frames/s) -> {_OUTPUT.value}")
+          f"{summary['non_finite']} with non-finite estimates, {summary['unreadable']} unreadable ({summary['frames_per_second']:.1f} frames/s) -> {_OUTPUT.value}")
 
 
 if __name__ == "__main__":

@@ -84,3 +84,24 @@ def test_launcher_errors_are_one_line(tmp_path, model_dir):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert [l for l in proc.stderr.splitlines() if l.startswith("error: ")][0].startswith("error: --input=")
+
+
+def test_non_finite_estimates_are_failed_frames(tmp_path, faces, model_dir, monkeypatch):
+    predictor = inference.FramePredictor(model_dir, 4)
+    real = predictor.estimator.intensities
+
+    def half_nan(images, mode=None):
+        out = np.array(real(images, mode), np.float32)
+        out[::2] = np.nan  # e.g. a model whose parameters diverged
+        return out
+
+    monkeypatch.setattr(predictor.estimator, "intensities", half_nan)
+    monkeypatch.setattr(inference, "FramePredictor", lambda *a, **k: predictor)
+    video = tmp_path / "clip.avi"
+    _write_video(video, [faces[0], faces[1], faces[2], faces[0]])
+    out = tmp_path / "aus.csv"
+    summary = inference.predict_to_csv(str(video), str(out), model_dir, batch_size=4)
+    rows = list(csv.DictReader(open(out)))
+    assert [r["success"] for r in rows] == ["0", "1", "0", "1"]
+    assert not any("nan" in v.lower() for r in rows for v in r.values())
+    assert summary["non_finite"] == 2 and summary["success"] == 2

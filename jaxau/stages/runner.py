@@ -26,6 +26,7 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from jaxau import io_utils
+from jaxau.validate import ConfigError
 
 DONE_FILE = "DONE.json"
 
@@ -199,7 +200,8 @@ def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = 
         stages_named = {n.stage.name for n in nodes}
         unknown = [o for o in only if o not in by_name and o not in stages_named]
         if unknown:
-            raise KeyError(f"Unknown stage {unknown[0]!r}; stages are {sorted(stages_named)}.")
+            raise ConfigError(f"--stages: unknown stage {unknown[0]!r}; use a stage name "
+                              f"({', '.join(sorted(stages_named))}), a column id or a stage directory name.")
         wanted = set(_closure(by_name, [n.name for n in nodes if n.name in only or n.stage.name in only]))
     else:
         wanted = set(by_name)

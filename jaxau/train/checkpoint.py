@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import time
 from typing import Any, Callable
 
 import jax
@@ -32,16 +34,21 @@ class Checkpointer:
       keep: number of checkpoints kept.
       async_save: overlap writing with training (the write finishes before the next save, on
         ``wait``/``close``).
+      read_only: open for restoring only (a reader beside a possibly running trainer): nothing is
+        created, cleaned up, saved or moved aside.
     """
 
-    def __init__(self, workdir: str, *, save_every: int = 1000, keep: int = 3, async_save: bool = True):
+    def __init__(self, workdir: str, *, save_every: int = 1000, keep: int = 3, async_save: bool = True,
+                 read_only: bool = False):
         if save_every <= 0 or keep <= 0:
             raise ValueError(f"save_every={save_every} and keep={keep} must be positive.")
         self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
         self.save_every = save_every
+        self.read_only = read_only
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, save_interval_steps=1, create=True, cleanup_tmp_directories=True,
-            enable_async_checkpointing=async_save)
+            max_to_keep=keep, save_interval_steps=1, create=not read_only,
+            cleanup_tmp_directories=not read_only, read_only=read_only,
+            enable_async_checkpointing=async_save and not read_only)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     # ----------------------------------------------------------------------------------- steps
@@ -54,13 +61,26 @@ class Checkpointer:
                 and os.path.isfile(os.path.join(step_dir, "default", "_METADATA")))
 
     def latest_step(self) -> int | None:
-        """The newest step that can be restored (None when there is none)."""
+        """The newest step whose directory is complete (None when there is none)."""
         for step in reversed(self.all_steps()):
             if self._restorable(step):
                 return step
             logging.warning("Checkpoint step %d in %s is incomplete (no %s); ignoring it.",
                             step, self.directory, _COMMIT_FILE)
         return None
+
+    def _set_aside(self, step: int, why: str) -> None:
+        """Moves a broken step directory to ``checkpoints/broken/`` so it is never a step again."""
+        if self.read_only:
+            return
+        src = os.path.join(self.directory, str(step))
+        dst = os.path.join(self.directory, "broken", f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if os.path.isdir(src):
+            shutil.move(src, dst)
+            logging.warning("Checkpoint step %d in %s is broken (%s): moved to %s.", step, self.directory,
+                            why, dst)
+        self._manager.reload()
 
     # ---------------------------------------------------------------------------------- saving
     def maybe_save(self, step: int, state: PyTree) -> bool:
@@ -70,9 +90,16 @@ class Checkpointer:
         return False
 
     def save(self, step: int, state: PyTree) -> bool:
-        """Saves ``state`` as ``step`` now (unless that step already exists)."""
+        """Saves ``state`` as ``step`` now (unless that step already exists intact).
+
+        A broken directory under the same step number (a damaged copy) is moved aside and replaced.
+        """
+        if self.read_only:
+            raise RuntimeError(f"Checkpointer for {self.directory} is read-only; it cannot save step {step}.")
         if step in self._manager.all_steps():
-            return False
+            if self._restorable(step):
+                return False
+            self._set_aside(step, f"no {_COMMIT_FILE}")
         return bool(self._manager.save(step, args=ocp.args.StandardSave(state), force=True))
 
     def wait(self) -> None:
@@ -94,12 +121,33 @@ class Checkpointer:
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
     def restore_latest(self, target: PyTree) -> tuple[PyTree, int | None]:
-        """Restores the newest restorable checkpoint, or returns ``(target, None)`` when none."""
-        step = self.latest_step()
-        if step is None:
-            return target, None
-        logging.info("Resuming from %s step %d", self.directory, step)
-        return self.restore(step, target), step
+        """Restores the newest checkpoint that restores, or returns ``(target, None)`` when none.
+
+        Steps that are incomplete or fail to restore (e.g. a truncated array file) are skipped with a
+        warning naming the step and the reason; a writer moves them aside (see the module docstring).
+        """
+        skipped = []
+        for step in reversed(self.all_steps()):
+            if not self._restorable(step):
+                skipped.append((step, f"no {_COMMIT_FILE}"))
+                continue
+            try:
+                restored = self.restore(step, target)
+            except Exception as e:  # orbax/TensorStore raise many types for a damaged file.
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                skipped.append((step, reason))
+                continue
+            for bad, why in skipped:
+                logging.warning("Skipping checkpoint step %d in %s (%s); resuming from step %d.",
+                                bad, self.directory, why, step)
+                self._set_aside(bad, why)
+            logging.info("Resuming from %s step %d", self.directory, step)
+            return restored, step
+        for bad, why in skipped:
+            logging.warning("Skipping checkpoint step %d in %s (%s); no intact step is left.", bad,
+                            self.directory, why)
+            self._set_aside(bad, why)
+        return target, None
 
 
 def _as_abstract(x):
@@ -129,12 +177,13 @@ def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTre
     with open(path, encoding="utf-8") as f:
         meta = json.load(f)
     target = make_target(meta)
-    ckpt = Checkpointer(model_dir)
+    # Read-only: a reader never creates, cleans up or moves anything in a directory a trainer may be
+    # writing right now; a broken newest step is skipped (with a warning) for the newest intact one.
+    ckpt = Checkpointer(model_dir, read_only=True)
     try:
-        step = ckpt.latest_step()
+        state, step = ckpt.restore_latest(target)
         if step is None:
             raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train {what} first.")
-        state = ckpt.restore(step, target)
     finally:
         ckpt.close()
     return meta, state, step

@@ -4,6 +4,12 @@ Model-specific code supplies a compiled data-parallel step (`jaxau.train.paralle
 a function that yields this process's batches from a given step (`jaxau.train.input`); everything
 about runs — resuming by default, periodic and final checkpoints, SIGTERM handling, metric files and
 the progress line — lives here once.
+
+Non-finite training is an error, never a checkpoint: every step's scalar metrics are checked on the
+device (no host sync), the first step with a NaN/Inf metric is remembered, and before each log line,
+evaluation and checkpoint the loop reads that flag and checks the parameters. A non-finite run stops
+with `NonFiniteError` naming the step and the last good checkpoint; nothing is saved after it, so
+the keep-N rotation never discards good checkpoints in favour of NaN ones.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxau.train import checkpoint as checkpoint_lib
@@ -23,6 +30,42 @@ from jaxau.train import parallel
 
 PyTree = Any
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect from a terminated job.
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN/Inf metric or parameter; no checkpoint was written from that state."""
+
+
+@jax.jit
+def _first_nonfinite(first: jax.Array, step: jax.Array, metrics: Mapping) -> jax.Array:
+    """``first`` unless it is unset (-1) and some floating metric of ``step`` is not finite."""
+    bad = jnp.zeros((), bool)
+    for v in jax.tree.leaves(metrics):
+        if jnp.issubdtype(jnp.result_type(v), jnp.floating):
+            bad = bad | ~jnp.all(jnp.isfinite(v))
+    return jnp.where((first < 0) & bad, step, first)
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    ok = jnp.ones((), bool)
+    for v in jax.tree.leaves(tree):
+        if jnp.issubdtype(jnp.result_type(v), jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(v))
+    return ok
+
+
+def _check_finite(name: str, first_bad: jax.Array, state: PyTree, step: int, ckpt) -> None:
+    """Raises `NonFiniteError` when a metric so far or the current state is NaN/Inf."""
+    first = int(jax.device_get(first_bad))
+    if first < 0 and bool(jax.device_get(_all_finite(state))):
+        return
+    good = ckpt.latest_step()
+    where = (f"the metrics of step {first}" if first >= 0 else f"the parameters at step {step}")
+    raise NonFiniteError(
+        f"[{name}] training diverged: {where} are NaN/Inf; nothing was saved after it (last good "
+        f"checkpoint: {'step ' + str(good) if good is not None else 'none'} in {ckpt.directory}). "
+        "Lower the learning rate or check the input data.")
 
 
 @dataclasses.dataclass
@@ -112,6 +155,7 @@ def train(*, workdir: str, state: PyTree, step_fn: Callable[[PyTree, PyTree, jax
     flag.install()
     step = start
     preempted = False
+    first_bad = jnp.asarray(-1, jnp.int32)
     try:
         iterator: Iterator = iter(batches(start)) if start < num_steps else iter(())
         while step < num_steps:
@@ -119,23 +163,30 @@ def train(*, workdir: str, state: PyTree, step_fn: Callable[[PyTree, PyTree, jax
             progress.step_started()
             global_batch = parallel.shard_batch(local, mesh)
             state, metrics = step_fn(state, global_batch, jax.random.fold_in(rng, step))
+            first_bad = _first_nonfinite(first_bad, jnp.int32(step + 1), metrics)
             step += 1
             if step % log_every == 0 or step == num_steps or step == start + 1:
                 host_metrics = jax.device_get(metrics)
                 progress.update(step, host_metrics)
                 writer.write_scalars(step, host_metrics)
+                if int(jax.device_get(first_bad)) >= 0:
+                    _check_finite(name, first_bad, state, step, ckpt)
             for hook in hooks:
                 hook(step, state)
-            ckpt.maybe_save(step, state)
+            if step % ckpt.save_every == 0:
+                _check_finite(name, first_bad, state, step, ckpt)
+                ckpt.save(step, state)
             if eval_fn is not None and eval_every and step % eval_every == 0 and step != num_steps:
                 eval_writer.write_scalars(step, eval_fn(state, step))
             if step < num_steps and flag.is_set():
                 preempted = True
+                _check_finite(name, first_bad, state, step, ckpt)
                 ckpt.save(step, state)
                 logging.warning("[%s] pre-empted: checkpoint at step %d saved in %s", name, step,
                                 ckpt.directory)
                 break
         if not preempted:
+            _check_finite(name, first_bad, state, step, ckpt)
             ckpt.save(step, state)
             if eval_fn is not None and step > start:
                 eval_writer.write_scalars(step, eval_fn(state, step))

@@ -89,3 +89,19 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
     rc, errors, stderr = _launch(script, f"--config={config}", f"--workdir={tmp_path / 'run'}", override)
     assert rc == 2, stderr[-2000:]
     assert len(errors) == 1 and expected in errors[0], stderr[-2000:]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--config=configs/demo.py", "--config.estimator.bogus=1"],
+     "--config.estimator.bogus: configs/demo.py has no field 'bogus' in estimator (fields there: batch_size"),
+    (["--config=configs/nope.py"], "--config=configs/nope.py: no such file; pass a config file such as"),
+    (["--config=configs/demo.py", "--config.estimator.num_steps=abc"],
+     "flag --config.estimator.num_steps=abc: invalid literal for int()"),
+    (["--config=configs/demo.py", "--stages=bogus"], "--stages: unknown stage 'bogus'; use a stage name"),
+])
+def test_bad_flags_give_one_line_errors_before_any_stage(tmp_path, args, expected):
+    rc, errors, stderr = _launch("reproduce.py", *args, f"--workdir={tmp_path / 'run'}", devices=1)
+    assert rc == 2, stderr[-2000:]
+    assert len(errors) == 1 and expected in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "run" / "stages").exists()
