@@ -1,12 +1,23 @@
-"""Atomic artifact writes: a reader (or a crashed writer's successor) never sees half a file."""
+"""Atomic artifact writes: a reader (or a crashed writer's successor) never sees half a file.
+
+Also `settings_key`: the content key of whatever shapes a cached intermediate (stage chunks), so a
+rerun with other settings in the same directory never picks up chunks made with the old ones.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from typing import Any, Iterator
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -21,6 +32,8 @@ def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[Any]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; artifacts get the permissions a plain open() would give them.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -58,3 +71,21 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def settings_key(settings: Any) -> str:
+    """A short content hash of JSON-able ``settings`` (key order does not matter)."""
+    text = json.dumps(settings, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def directory_fingerprint(path: str) -> list:
+    """``[[relative path, size, mtime_ns], ...]`` of every file under ``path`` (a model directory's
+    identity for cache keys: retraining it in place changes the fingerprint)."""
+    out = []
+    for root, _, files in os.walk(path):
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            st = os.stat(full)
+            out.append([os.path.relpath(full, path), st.st_size, st.st_mtime_ns])
+    return sorted(out)

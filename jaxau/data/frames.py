@@ -125,6 +125,8 @@ def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | 
     au_names = list(builder.info.metadata.get("au_names", registry.au_names(name))) \
         if builder.info.metadata else list(registry.au_names(name))
     ds = builder.as_dataset(split=split, shuffle_files=False)
+    # Dataset-provided neutral flags (SynthFACS) are what AU0 normalisation prefers (`normalized`).
+    has_neutral = "neutral" in builder.info.features
     if pose_ids is not None:
         wanted = tf.constant(list(pose_ids), tf.int32)
         ds = ds.filter(lambda ex: tf.reduce_any(tf.equal(tf.cast(ex["pose"]["id"], tf.int32), wanted)))
@@ -138,9 +140,11 @@ def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | 
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         return {"image": image, "au_intensity": tf.cast(ex["au_intensity"], tf.int32),
                 "subject": ex["subject"], "sequence": ex["sequence"],
-                "frame": tf.cast(ex["frame"], tf.int32), "pose_id": tf.cast(ex["pose"]["id"], tf.int32)}
+                "frame": tf.cast(ex["frame"], tf.int32), "pose_id": tf.cast(ex["pose"]["id"], tf.int32),
+                **({"neutral": ex["neutral"]} if has_neutral else {})}
 
-    rows: dict[str, list] = {k: [] for k in ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")}
+    fields = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id") + (("neutral",) if has_neutral else ())
+    rows: dict[str, list] = {k: [] for k in fields}
     for ex in ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
         for k in rows:
             rows[k].append(ex[k])
@@ -157,17 +161,21 @@ def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | 
     return frames
 
 
-def normalized(frames: FrameSet, kind: str, mode: str = "half") -> FrameSet:
+def normalized(frames: FrameSet, kind: str, mode: str = "half",
+               references_from: FrameSet | None = None) -> FrameSet:
     """Personal normalisation of a frame set (paper Sec. 4.5; `jaxau.data.normalize`).
 
     ``kind``: 'none' (unchanged), 'mean' (frame minus the subject's mean image over this set) or 'au0'
     (frame minus the subject's neutral frame: the mean of frames flagged ``neutral`` when the set has
     that field, else the frame nearest the subject's median image). No AU labels are used, so the same
-    call serves training and test sets. The 'half' difference 0.5 + 0.5 d is stored back as uint8.
+    call serves training and test sets. ``references_from``: take the per-subject references from this
+    frame set instead (a synthetic set uses its source subjects' real frames). The 'half' difference
+    0.5 + 0.5 d is stored back as uint8.
     """
     if kind == "none":
         return frames
-    refs = normalize.references_for(kind, frames["image"], frames["subject"], frames.get("neutral"))
+    src = frames if references_from is None else references_from
+    refs = normalize.references_for(kind, src["image"], src["subject"], src.get("neutral"))
     diff = normalize.normalize_frames(frames["image"], frames["subject"], refs, mode)
     out = dict(frames)
     out["image"] = np.clip(np.round(diff * 255.0), 0, 255).astype(np.uint8)

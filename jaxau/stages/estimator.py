@@ -26,6 +26,7 @@ stage graph (``launch/train_estimator.py``, ``launch/evaluate.py``).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -79,6 +80,36 @@ def _load(config, path: str) -> frames_lib.FrameSet:
     return frames_lib.normalized(frames_lib.load(path), config.estimator.get("normalization", "none"))
 
 
+def _source_frames(set_dir: str) -> frames_lib.FrameSet | None:
+    """The real frames a synthetic set's sources came from (its synthesis stage's ``sources`` input)."""
+    try:
+        sources = pipeline.stage_inputs(set_dir).get("sources")
+    except FileNotFoundError:
+        return None
+    if not sources:
+        return None
+    path = frames_stage.split_path(sources, "train")
+    return frames_lib.load(path) if os.path.exists(path) else None
+
+
+def _load_balanced(config, set_dir: str) -> frames_lib.FrameSet:
+    """An already balanced set, personally normalised with its *source subjects'* references.
+
+    A synthetic image of subject s is normalised by s's mean / neutral face over s's real frames (the
+    same references the test frames of a subject get from that subject's frames), not by statistics
+    of the synthetic set, whose expression-heavy balance would shift every reference.
+    """
+    kind = config.estimator.get("normalization", "none")
+    frames = frames_lib.load(balanced_set_path(set_dir))
+    if kind == "none":
+        return frames
+    sources = _source_frames(set_dir)
+    if sources is None:
+        logging.warning("%s has no real source frames recorded: normalising it with its own references.",
+                        set_dir)
+    return frames_lib.normalized(frames, kind, references_from=sources)
+
+
 def balanced_set_path(stage_dir: str) -> str:
     """The frame set a balanced-set stage wrote (``synthetic.npz`` or ``train.npz``)."""
     for name in ("synthetic.npz", "train.npz"):
@@ -114,7 +145,7 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
             if pool is None:  # per_level = 0: every frame once, all heads.
                 pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
         else:
-            frames = frames_lib.with_aus(_load(config, balanced_set_path(inputs[role])), aus)
+            frames = frames_lib.with_aus(_load_balanced(config, inputs[role]), aus)
             pool = np.arange(len(frames["image"]))
             target = frames.get("target_au", np.full(len(pool), -1))
         sets.append(frames)

@@ -30,6 +30,8 @@ from jaxau.stages import data as data_stage, frames as frames_stage
 from jaxau.train import prnet as reg_train
 
 FRAME_FIELDS = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")
+# Carried when the dataset has it (SynthFACS flags neutral frames; AU0 normalisation uses the flag).
+OPTIONAL_FIELDS = ("neutral",)
 
 
 def make_aligner(config, mode: str, model_dir: str) -> Aligner:
@@ -45,6 +47,7 @@ def _iterate(config, directory: str, split: str, chunk: int):
     builder = registry.builder(config.data.name, data_dir=directory)
     feats = builder.info.features
     has_lm = "landmarks_2d" in feats
+    has_neutral = "neutral" in feats
     au_names = list(builder.info.metadata["au_names"]) if builder.info.metadata else []
 
     def prep(ex):
@@ -53,6 +56,8 @@ def _iterate(config, directory: str, split: str, chunk: int):
                "pose_id": tf.cast(ex["pose"]["id"], tf.int32)}
         if has_lm:
             out["landmarks_2d"] = ex["landmarks_2d"]
+        if has_neutral:
+            out["neutral"] = ex["neutral"]
         return out
 
     ds = builder.as_dataset(split=split, shuffle_files=False).map(prep).batch(chunk)
@@ -68,13 +73,27 @@ def _num_examples(config, directory, split) -> int:
     return int(info.splits[split].num_examples) if split in info.splits else 0
 
 
-def register_split(config, directory: str, stage_dir: str, split: str, aligner: Aligner, chunk: int) -> dict:
-    """Registers one split chunk by chunk (resumable); writes ``<split>.npz``; returns its failures."""
+def chunk_directory(config, stage_dir: str, model_dir: str, mode: str) -> str:
+    """``<stage_dir>/chunks/<key>``: finished chunks are reused only by a run with the same settings
+    (mode, alignment and data settings, and the registration model's files)."""
+    settings = {"mode": mode, "model": os.path.realpath(model_dir),
+                "model_files": io_utils.directory_fingerprint(os.path.join(model_dir, "checkpoints")),
+                **{k: config[k].to_dict() for k in ("data", "align", "align2d", "align3d") if k in config}}
+    return os.path.join(stage_dir, "chunks", io_utils.settings_key(settings))
+
+
+def register_split(config, directory: str, stage_dir: str, split: str, aligner: Aligner, chunk: int,
+                   chunk_dir: str | None = None) -> dict:
+    """Registers one split chunk by chunk (resumable); writes ``<split>.npz``; returns its failures.
+
+    ``chunk_dir`` (default ``<stage_dir>/chunks``) holds finished chunks; key it by the settings
+    (`chunk_directory`) wherever the same stage directory may be reused with other settings.
+    """
     total = _num_examples(config, directory, split)
     if total == 0:
         return {"count": 0, "frames": [], "total": 0}
     n_chunks = -(-total // chunk)
-    chunk_dir = os.path.join(stage_dir, "chunks")
+    chunk_dir = chunk_dir or os.path.join(stage_dir, "chunks")
     os.makedirs(chunk_dir, exist_ok=True)
     aus = frames_stage.aus(config)
     done = 0
@@ -84,8 +103,8 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
         if os.path.exists(path):
             continue
         aligned, ok, reasons, _ = aligner(batch)
-        fs = {"image": aligned[ok], **{f: batch[f][ok] for f in FRAME_FIELDS[1:]},
-              "au_names": np.asarray(au_names)}
+        fields = FRAME_FIELDS[1:] + tuple(f for f in OPTIONAL_FIELDS if f in batch)
+        fs = {"image": aligned[ok], **{f: batch[f][ok] for f in fields}, "au_names": np.asarray(au_names)}
         fs = frames_lib.with_aus(fs, aus)
         failed = ~ok
         io_utils.savez(path, **fs, failed_sequence=batch["sequence"][failed], failed_frame=batch["frame"][failed],
@@ -97,10 +116,11 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
     parts, failures = [], []
     for k in range(n_chunks):
         with np.load(os.path.join(chunk_dir, f"{split}-{k:05d}.npz"), allow_pickle=False) as z:
-            parts.append({f: z[f] for f in FRAME_FIELDS + ("au_names",)})
+            parts.append({f: z[f] for f in FRAME_FIELDS + OPTIONAL_FIELDS + ("au_names",) if f in z.files})
             failures += [{"sequence": str(s), "frame": int(f), "reason": str(r)}
                          for s, f, r in zip(z["failed_sequence"], z["failed_frame"], z["failed_reason"])]
-    merged = {f: np.concatenate([p[f] for p in parts]) for f in FRAME_FIELDS}
+    merged = {f: np.concatenate([p[f] for p in parts]) for f in FRAME_FIELDS + OPTIONAL_FIELDS
+              if all(f in p for p in parts)}
     merged["au_names"] = parts[0]["au_names"]
     if len(merged["image"]) == 0:
         raise ValueError(f"register_{aligner.mode}: every frame of split {split!r} failed ({failures[:3]} ...): "
@@ -118,8 +138,9 @@ def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode:
     aligner = make_aligner(config, mode, model_dir)
     chunk = int(config.align.get("chunk_size", 256))
     failures = {}
+    chunk_dir = chunk_directory(config, out_dir, model_dir, mode)
     for split in splits:
-        failures[split] = register_split(config, directory, out_dir, split, aligner, chunk)
+        failures[split] = register_split(config, directory, out_dir, split, aligner, chunk, chunk_dir)
         if failures[split]["count"]:
             logging.warning("register_%s %s: %d of %d frames failed (listed in failures.json)", mode, split,
                             failures[split]["count"], failures[split]["total"])

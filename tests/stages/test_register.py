@@ -74,6 +74,15 @@ def test_register_stage_writes_valid_frame_sets(setup, mode):
         assert fs["image"].mean() > 5  # not black frames
     test = frames_lib.load(os.path.join(out, "test.npz"))
     assert sorted(set(test["pose_id"].tolist())) == list(range(9)) or summary["test_failed"] > 0
+    # SynthFACS's neutral flags travel with the frames (AU0 normalisation prefers them).
+    import tensorflow_datasets as tfds
+
+    from jaxau.data import registry
+
+    ds = registry.builder(config.data.name, data_dir=config.data.data_dir).as_dataset(split="test")
+    flags = {(ex["sequence"].decode(), int(ex["frame"])): bool(ex["neutral"]) for ex in tfds.as_numpy(ds)}
+    assert test["neutral"].dtype == bool
+    assert [flags[s, int(f)] for s, f in zip(test["sequence"], test["frame"])] == test["neutral"].tolist()
     assert os.path.getsize(os.path.join(out, f"preview_{mode}.png")) > 1000
 
 
@@ -109,10 +118,16 @@ def test_failures_are_counted_and_listed_and_chunks_resume(setup, tmp_path):
     assert failures["count"] == n_test - n_ok and len(failures["frames"]) == n_test - n_ok
     assert {r["reason"] for r in failures["frames"]} == {"no face"}
     # Resume: a finished chunk is not recomputed (we corrupt its image to detect recomputation).
-    chunk = os.path.join(out, "chunks", "test-00000.npz")
+    chunk = os.path.join(register.chunk_directory(config, out, reg_dir, "2d"), "test-00000.npz")
     with np.load(chunk) as z:
         saved = {k: z[k] for k in z.files}
     saved["image"] = np.full_like(saved["image"], 7)
     np.savez(chunk, **saved)
     register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
     assert np.all(frames_lib.load(os.path.join(out, "test.npz"))["image"][:len(saved["image"])] == 7)
+    # Other settings in the same directory never reuse those chunks: 3D, or 2D at another scale.
+    register.register_dataset(config, config.data.data_dir, out, reg_dir, "3d", ("test",))
+    assert not np.all(frames_lib.load(os.path.join(out, "test.npz"))["image"][:len(saved["image"])] == 7)
+    config.align.chunk_size = 16
+    register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
+    assert not np.all(frames_lib.load(os.path.join(out, "test.npz"))["image"][:len(saved["image"])] == 7)
