@@ -5,6 +5,8 @@ import json
 import ml_collections
 import pytest
 
+from jaxau.validate import ConfigError
+
 from jaxau.stages import runner as pipeline
 
 CALLS = []
@@ -92,7 +94,7 @@ def test_graph_nodes_merge_identical_work_and_key_by_role(tmp_path):
     CALLS.clear()
     again = pipeline.run_graph(g.graph(), str(tmp_path), only=["consume"])
     assert {r.status for r in again} == {"cached"} and CALLS == []
-    with pytest.raises(KeyError, match="Unknown stage"):
+    with pytest.raises(ConfigError, match="unknown stage 'nope'"):
         pipeline.run_graph(g.graph(), str(tmp_path), only=["nope"])
 
 
