@@ -405,11 +405,11 @@ def main(argv=None):
     # Our UV layout for position maps: a cylinder around the vertical head axis, scaled so the face
     # mask fills the square; everything else (back of head, neck bottom) falls outside [0,1].
     normals = vertex_normals(v, tris)
-    # The square spans the jaw-contour ends (iBUG 0/16) plus 12 % in u, and from 40 mm above the brows
+    # The square spans the jaw contour (iBUG 0-16, its widest point) plus 12 % in u, and from 40 mm above the brows
     # to 8 mm below the chin in v: the face fills it, ears and the skull fall outside.
     axis_z = v[lm[30], 2] - 1.0  # 10 cm behind the nose tip, about the centre of the skull
     theta = np.arctan2(v[:, 0], v[:, 2] - axis_z)
-    th_max = np.abs(theta[[lm[0], lm[16]]]).max() * 1.12
+    th_max = np.abs(theta[lm[:17]]).max() * 1.12
     y_top, y_bot = v[lm[17:27], 1].max() + 0.4, v[lm[8], 1] - 0.08
     uv = np.stack([0.5 + 0.5 * theta / th_max, (y_top - v[:, 1]) / (y_top - y_bot)], 1)
     uv[part_k != PART_SKIN] = -1.0  # eyes, teeth, tongue are not in the position map

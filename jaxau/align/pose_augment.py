@@ -63,11 +63,12 @@ def _lifting(out_scale, out_t, tolerance, *, size: int):
 
 
 @functools.lru_cache(maxsize=8)
-def lifting(size: int) -> Lifting:
-    """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data)."""
+def lifting(size: int, face_scale: float = canonical.FACE_SCALE) -> Lifting:
+    """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data),
+    placed at ``face_scale`` (``config.align.face_scale``, as the register stages put them)."""
     from jaxau.align import register  # Lazy, like frontalize's: register imports the model stack.
 
-    out_scale, out_t = frontalize.output_placement(size)
+    out_scale, out_t = frontalize.output_placement(size, face_scale)
     # Jitted, not eager: op-by-op rasterization is slower than compiling it.
     v, visible = _lifting(jnp.float32(out_scale), jnp.asarray(out_t, jnp.float32),
                           jnp.float32(VISIBILITY_TOLERANCE * out_scale * register.template_size()), size=size)

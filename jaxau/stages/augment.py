@@ -5,7 +5,7 @@ nine FERA 2017 views, ``per_level`` images per (AU, level, pose) are kept, and t
 on them is tested on 2-D aligned real frames. Here (:mod:`jaxau.align.pose_augment`): every
 synthetic image of the ``synthesis`` input is lifted onto the canonical registration mesh, rotated
 to each pose of ``config.augment.poses``, and normalised with the same 68-landmark Procrustes onto
-the ``config.align2d`` template that the ``register_2d`` stage applies to real frames (using the
+the ``config.align2d`` template (at ``config.align.face_scale``) that the ``register_2d`` stage applies to real frames (using the
 rotated mesh's exact landmark projections), at ``config.data.image_size``.
 
 Selection per pose reuses the synthesis plan's bookkeeping: the cell of a synthetic image is its
@@ -78,11 +78,11 @@ def _template(config, size: int) -> np.ndarray:
     """The 2-D normalisation template, exactly as the ``register_2d`` stage builds it."""
     from jaxau.align import procrustes2d
     from jaxau.align.pose_augment import pose_rotation_deg
-    from jaxau.stages.register import parse_pose
+    from jaxau.stages.register import face_scale, parse_pose
 
     pose = parse_pose(config.align2d.get("pose", ""))
     rot = None if pose is None else pose_rotation_deg(*pose)
-    return procrustes2d.template(size, float(config.align2d.template_scale), rot)
+    return procrustes2d.template(size, face_scale(config), rot)
 
 
 def select(synthetic: frames_lib.FrameSet, per_level: int, seed: int, pose_id: int) -> np.ndarray:
@@ -123,7 +123,8 @@ def _render(images: np.ndarray, lift, pose, batch_size: int) -> np.ndarray:
 
 
 def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_level: int, seed: int,
-                size: int, template: np.ndarray | None, batch_size: int = 64) -> tuple[frames_lib.FrameSet, dict]:
+                size: int, template: np.ndarray | None, batch_size: int = 64,
+                face_scale: float = 0.8) -> tuple[frames_lib.FrameSet, dict]:
     """Poses x balanced selection x re-rendering; per-pose chunks in ``out_dir/chunks`` (resumable).
 
     Args:
@@ -142,7 +143,7 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
     from jaxau.align import pose_augment
 
     s_in = synthetic["image"].shape[1]
-    lift = pose_augment.lifting(s_in)
+    lift = pose_augment.lifting(s_in, face_scale)
     os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
     parts, rendered, seconds = [], 0, 0.0
     for pose_id, yaw, pitch in poses:
@@ -181,7 +182,7 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
 
 
 def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, template,
-                  batch_size: int = PREVIEW_COLUMNS) -> None:
+                  batch_size: int = PREVIEW_COLUMNS, face_scale: float = 0.8) -> None:
     """One row per pose: the highest-level image of the first few AUs (same images in every row),
     after a first row of their frontal sources."""
     import cv2
@@ -200,7 +201,7 @@ def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, t
             break
     if not picks:
         return
-    lift = pose_augment.lifting(synthetic["image"].shape[1])
+    lift = pose_augment.lifting(synthetic["image"].shape[1], face_scale)
     src = synthetic["image"][np.asarray(picks)]
     tile = 128
 
@@ -219,6 +220,8 @@ def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, t
 
 def run(config, stage_dir: str, inputs) -> dict:
     """The stage: ``inputs['synthesis']`` (``synthetic.npz``) -> ``train.npz`` + preview + record."""
+    from jaxau.stages.register import face_scale
+
     s = settings(config)
     poses = parse_poses(s["poses"])
     path = os.path.join(inputs["synthesis"], "synthetic.npz")
@@ -233,10 +236,10 @@ def run(config, stage_dir: str, inputs) -> dict:
     template = _template(config, size)
     frames, record = augment_set(synthetic, stage_dir, poses=poses, per_level=int(s["per_level"]),
                                  seed=int(config.seed), size=size, template=template,
-                                 batch_size=int(s["batch_size"]))
+                                 batch_size=int(s["batch_size"]), face_scale=face_scale(config))
     frames_lib.save(frames_stage.split_path(stage_dir, "train"), frames)
     write_preview(os.path.join(stage_dir, "preview_augment.png"), synthetic, poses, size, template,
-                  int(s["batch_size"]))
+                  int(s["batch_size"]), face_scale(config))
     record["pose_angles"] = [[int(i), y, p] for i, y, p in poses]
     io_utils.write_json(os.path.join(stage_dir, "augment.json"), record)
     return {k: record[k] for k in ("num_images", "poses", "images_per_second")}

@@ -29,6 +29,16 @@ SPLITS = ("train", "validation", "test")
 FRAME_FIELDS = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")
 
 
+def face_scale(config) -> float:
+    """``config.align.face_scale``: the landmark box's mean side / output side, for 2-D and 3-D alike."""
+    from jaxau.align import canonical
+
+    if "template_scale" in config.get("align2d", {}):
+        raise ValueError("config.align2d.template_scale is gone: set config.align.face_scale (one face "
+                         "scale for the 2-D and 3-D alignments).")
+    return float(config.align.get("face_scale", canonical.FACE_SCALE))
+
+
 def parse_pose(spec) -> tuple[float, float, float] | None:
     """'' -> None (frontal); 'yaw,pitch[,roll]' degrees -> tuple."""
     if spec is None or str(spec).strip() == "":
@@ -50,6 +60,7 @@ class Aligner:
         align = config.align
         self.registrar = register.Registrar(model_dir, batch_size=int(align.get("batch_size", 16)))
         self.max_fit_error = float(align.get("max_fit_error", 0.15))
+        self.face_scale = face_scale(config)
         self.boxes = str(align.get("boxes", "auto") or "auto")
         self.csv = None
         if self.boxes not in ("auto", "ground_truth", "cascade"):
@@ -61,7 +72,7 @@ class Aligner:
 
             pose = parse_pose(config.align2d.get("pose", ""))
             rot = None if pose is None else np.asarray(register.pose_rotation(*np.deg2rad(pose)))
-            self.template = procrustes2d.template(self.size, float(config.align2d.template_scale), rot)
+            self.template = procrustes2d.template(self.size, self.face_scale, rot)
         else:
             pose = parse_pose(config.align3d.get("pose", ""))
             self.target = (np.eye(3, dtype=np.float32) if pose is None
