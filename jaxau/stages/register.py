@@ -226,13 +226,33 @@ def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode:
             logging.warning("register_%s %s: %d of %d frames failed (listed in failures.json)", mode, split,
                             failures[split]["count"], failures[split]["total"])
     io_utils.write_json(os.path.join(out_dir, "failures.json"), failures)
+    summary = {}
     if "test" in splits and failures["test"]["total"]:
         write_preview(config, directory, out_dir, aligner)
-    summary = {}
+        summary.update(run_oracle(config, directory, out_dir, aligner))
     for split in splits:
         summary[f"{split}_frames"] = failures[split]["total"] - failures[split]["count"]
         summary[f"{split}_failed"] = failures[split]["count"]
     return summary
+
+
+def run_oracle(config, directory: str, out_dir: str, aligner: Aligner) -> dict:
+    """The frontalisation oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames``
+    test frames of a SynthFACS dataset: ``oracle.json`` and its headline numbers ({} for other data)."""
+    from jaxau.align import oracle
+
+    synth_config = oracle.synth_config(config.data.name)
+    n = int(config.align.get("oracle_frames", 240))
+    if synth_config is None or n <= 0:
+        return {}
+    start = time.time()
+    batch, _ = next(_iterate(config, directory, "test", n))
+    rec = oracle.evaluate(aligner, batch, synth_config, "test")
+    rec["seconds"] = time.time() - start
+    io_utils.write_json(os.path.join(out_dir, "oracle.json"), rec)
+    keys = ("landmark_error", "landmark_error_exact", "photometric_mae", "coverage")
+    return {"oracle_" + k: round(rec["all"][k], 4) for k in keys} | {
+        "oracle_by_pose": {p: {k: round(v[k], 4) for k in keys} for p, v in rec["poses"].items()}}
 
 
 def _run(config, stage_dir: str, inputs, mode: str) -> dict:
