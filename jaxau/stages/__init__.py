@@ -19,7 +19,7 @@ _SCORING_ONLY = ("data.test_poses",)
 
 _STAGE_LIST = (
     Stage("data", "build the AU video dataset (SynthFACS by default) as TFDS",
-          ("data",), impl="jaxau.stages.data:run"),
+          ("data",), impl="jaxau.stages.data:run", version=2),
     Stage("frames_raw", "unregistered baseline: frames as captured, resized to data.image_size",
           ("data",), deps=("data",), impl="jaxau.stages.frames:run_raw"),
     Stage("registration", "train the PRNet-style UV position-map network",
