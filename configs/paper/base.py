@@ -77,8 +77,10 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # ---- alignment (2D: 68-landmark Procrustes; 3D: frontalisation, occluded surface black).
     # face_scale: the template's 68-landmark box (brows to chin) spans 0.8 of the output side in
     # both alignments (jaxau.align.canonical.face_placement), so 2D and 3D differ only in how they register.
+    # oracle_frames: test frames of the frontalisation oracle (SynthFACS data only; jaxau.align.oracle).
     c.align = ml_collections.ConfigDict({"batch_size": 64 if paper else 32, "chunk_size": 4096 if paper else 256,
-                                         "boxes": "auto", "max_fit_error": 0.15, "face_scale": 0.8})
+                                         "boxes": "auto", "max_fit_error": 0.15, "face_scale": 0.8,
+                                         "oracle_frames": 600 if paper else 96})
     c.align2d = ml_collections.ConfigDict({"pose": ""})
     c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": ""})
 

@@ -14,7 +14,7 @@ Per frame and mode (numbers per pose, :func:`evaluate`):
   output, against the target's landmark, mean over the landmarks visible in the posed frame, divided
   by the output's landmark-box side (``face_scale * N``). 2-D: the alignment's similarity applied to
   the true landmark; 3-D: the true landmark's image position expressed in the registered mesh
-  (the triangle of the front surface under it, at 4x the frame's resolution) and carried to the
+  (the triangle of the front surface under it, at 2x the frame's resolution) and carried to the
   output with the mesh (the frontalisation's own warp).
 * **photometric error**: mean absolute RGB difference (0-255) between the output and the target
   over the target's landmark hull, on pixels both show (non-black); ``coverage`` is the share of
@@ -31,7 +31,7 @@ import numpy as np
 from jaxau.face import synth
 
 # The frame's resolution is multiplied by this when locating landmarks on the registered mesh.
-LOCATE_UPSAMPLE = 4
+LOCATE_UPSAMPLE = 2
 
 
 def synth_config(data_name: str):
