@@ -9,7 +9,8 @@ pose are kept; AU columns are ``config.data.aus``.
 Output: ``<stage_dir>/{train,validation,test}.npz`` frame sets (`jaxau.data.frames`),
 ``failures.json`` (per split: count and the frames that failed -- no face box, or a registration
 whose fit error exceeds ``config.align.max_fit_error`` -- never silently dropped) and
-``preview_2d.png`` / ``preview_3d.png``. Work is written per chunk (``chunks/<split>-<k>.npz``,
+``preview_2d.png`` / ``preview_3d.png``, and on SynthFACS data ``oracle.json``: the frontalisation
+oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames`` test frames. Work is written per chunk (``chunks/<split>-<k>.npz``,
 atomic), so an interrupted stage resumes at the first unfinished chunk.
 """
 
@@ -243,7 +244,9 @@ def run_oracle(config, directory: str, out_dir: str, aligner: Aligner) -> dict:
 
     synth_config = oracle.synth_config(config.data.name)
     n = int(config.align.get("oracle_frames", 240))
-    if synth_config is None or n <= 0:
+    # The oracle's target is the frontal face: an alignment to another pose has nothing to match.
+    posed = parse_pose(config.get(f"align{aligner.mode}", {}).get("pose", "")) is not None
+    if synth_config is None or n <= 0 or posed:
         return {}
     start = time.time()
     batch, _ = next(_iterate(config, directory, "test", n))
