@@ -10,8 +10,9 @@ Output: ``<stage_dir>/{train,validation,test}.npz`` frame sets (`jaxau.data.fram
 ``failures.json`` (per split: count and the frames that failed -- no face box, or a registration
 whose fit error exceeds ``config.align.max_fit_error`` -- never silently dropped) and
 ``preview_2d.png`` / ``preview_3d.png``, and on SynthFACS data ``oracle.json``: the frontalisation
-oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames`` test frames. Work is written per chunk (``chunks/<split>-<k>.npz``,
-atomic), so an interrupted stage resumes at the first unfinished chunk.
+oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames`` test frames. Work is
+written per chunk (``chunks/<split>-<k>.npz``, atomic), so an interrupted stage resumes at the first
+unfinished chunk.
 """
 
 from __future__ import annotations
