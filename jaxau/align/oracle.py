@@ -174,7 +174,8 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
     res = aligner.registrar(images, _boxes(batch, true_lm))
     exact_v = m.from_asset(true_v)
     out = {}
-    for tag, verts, lms in (("", res.vertices, res.landmarks[..., :2]), ("_exact", exact_v, exact_v[:, m.landmarks, :2])):
+    variants = (("", res.vertices, res.landmarks[..., :2]), ("_exact", exact_v, exact_v[:, m.landmarks, :2]))
+    for tag, verts, lms in variants:
         if aligner.mode == "2d":
             aligned, mats = procrustes2d.align_2d(images, lms, size, aligner.template)
             moved = np.einsum("bij,bkj->bki", mats[:, :, :2], true_lm) + mats[:, None, :, 2]

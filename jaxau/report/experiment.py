@@ -336,12 +336,13 @@ def _registration_section(results) -> list[str]:
     for r in reg:
         m = _load_json(os.path.join(r.directory, "metrics.json"))
         poses = sorted(m.get("landmark_nme_by_pose", {}), key=int)
-        md += [f"Registration network ({r.name}: {m.get('steps')} steps, {m.get('train_frames')} training frames), "
-               f"held-out test NME (landmark box sqrt(w*h)), {m.get('num_frames')} frames:", "",
+        md += [f"Registration network ({r.name}: {m.get('steps')} steps, {m.get('train_frames')} training "
+               f"frames), held-out test NME (landmark box sqrt(w*h)), {m.get('num_frames')} frames:", "",
                "| | all | " + " | ".join(f"pose {p}" for p in poses) + " |", "|---|---:|" + "---:|" * len(poses)]
-        for label, key in (("landmarks, network", "landmark_nme"), ("landmarks, mean shape", "baseline_landmark_nme"),
-                           ("landmarks, exact map (floor)", "oracle_landmark_nme"), ("dense, network", "dense_nme"),
-                           ("dense, mean shape", "baseline_dense_nme")):
+        rows = (("landmarks, network", "landmark_nme"), ("landmarks, mean shape", "baseline_landmark_nme"),
+                ("landmarks, exact map (floor)", "oracle_landmark_nme"), ("dense, network", "dense_nme"),
+                ("dense, mean shape", "baseline_dense_nme"))
+        for label, key in rows:
             per = m.get(f"{key}_by_pose", {})
             md.append(f"| {label} | {m.get(key, float('nan')):.4f} | "
                       + " | ".join(f"{per[p]:.4f}" if p in per else "" for p in poses) + " |")

@@ -57,7 +57,8 @@ def test_frontal_mesh_reproduces_its_render(frontal_render):
 
 def test_turned_mesh_is_frontalized_and_occlusion_is_black(frontal_render):
     img_front, mask_front, _, _, scale, out_t = frontal_render
-    # The same face turned 45 degrees (towards image right), rendered smaller (the frame must hold it) and elsewhere.
+    # The same face turned 45 degrees (towards image right), rendered smaller (the frame must hold
+    # it) and elsewhere.
     v, r = pose_mesh(45.0, 0.75 * scale, np.array([50.0, 46.0, 0.0], np.float32))
     tris = jnp.asarray(canonical.registration_mesh().triangles)
     frame, _ = render(jnp.asarray(v), jnp.asarray(colours()), tris, SIZE)
