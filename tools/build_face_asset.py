@@ -40,6 +40,11 @@ NECK_RINGS = 3
 LOCAL_TARGET_DIRS = ("head", "forehead", "eyebrows", "eyes", "nose", "mouth", "cheek", "chin")
 # Region labels of the position-map weight mask (PRNet's weights: 16 / 4 / 3 / 0).
 REGION_REST, REGION_FACE, REGION_ENM, REGION_LANDMARK = range(4)
+# iBUG-68 proportions the landmark choice follows (300-W mean shape, see jaxau/face/landmarks.py):
+# inner mouth corners at 0.85 of the outer corners' half-width; alar bases 31/35 and nostrils 32/34
+# at (half-width, height above the subnasale) in inter-ocular (outer eye corner) distances.
+INNER_CORNER = 0.85
+ALAR_BASE, NOSTRIL = (0.165, 0.057), (0.085, 0.027)
 
 
 def read_obj(path):
@@ -199,9 +204,6 @@ def pick_landmarks(v, skin_tris, cav_eye_l, cav_eye_r, cav_mouth, lips, face_mas
     lm[36:42] = pick_eye(v, eye_r, -1.0)
     lm[42:48] = pick_eye(v, eye_l, +1.0)
     # Inner lip: skin vertices shared with the mouth cavity.
-    inner = boundary_loop_vertices(skin_tris, cav_mouth)
-    in_pts = pick_lip_contour(v, inner, 3, 3)
-    lm[60:68] = in_pts
     # Outer lip: lip-mask vertices that touch non-lip skin.
     lip_v = skin_verts[lips[skin_verts] > 0.5]
     lip_set = set(lip_v.tolist())
@@ -212,6 +214,13 @@ def pick_landmarks(v, skin_tris, cav_eye_l, cav_eye_r, cav_mouth, lips, face_mas
             outer.update(a for a, ins in zip(t, inside) if ins)
     outer = np.array(sorted(outer))
     lm[48:60] = pick_lip_contour(v, outer, 5, 5, outermost=True)
+    # Inner lip: skin vertices shared with the mouth cavity. The lining's x extremes coincide with the
+    # outer corners (the lips fold into the commissure there); iBUG's inner corners 60/64 are where the
+    # visible inner lip lines meet, INNER_CORNER of the outer corners' half-width from the midline.
+    inner = boundary_loop_vertices(skin_tris, cav_mouth)
+    half = INNER_CORNER * 0.5 * (v[lm[54], 0] - v[lm[48], 0])
+    inner = inner[np.abs(v[inner, 0]) <= half + 1e-6]
+    lm[60:68] = pick_lip_contour(v, inner, 3, 3)
     # Front-most skin vertices of the face mask: candidates for midline / brow / contour points.
     front = skin_verts[(face_mask[skin_verts] > 0.5)]
 
@@ -235,37 +244,55 @@ def pick_landmarks(v, skin_tris, cav_eye_l, cav_eye_r, cav_mouth, lips, face_mas
     top_lip_y = v[lm[51], 1]
     between = mid[(v[mid, 1] < v[tip, 1]) & (v[mid, 1] > top_lip_y)]
     lm[33] = between[np.argmin(v[between, 2])]
-    # Alar base: widest nose vertices near the subnasale height, in front of the cheeks.
-    nose_band = front[(np.abs(v[front, 1] - (v[lm[33], 1] + 0.03)) < 0.05) & (np.abs(v[front, 0]) < 0.25)]
-    # The ala is where the surface drops backwards steeply: keep points forward of the cheek.
-    z_cut = v[lm[33], 2] - 0.12
-    nose_band = nose_band[v[nose_band, 2] > z_cut]
-    w = np.abs(v[nose_band, 0]).max()
-    y31 = v[lm[33], 1] + 0.03
-    lm[31] = nearest_front(-0.85 * w, y31, nose_band)
-    lm[35] = nearest_front(0.85 * w, y31, nose_band)
-    lm[32] = nearest_front(-0.45 * w, v[lm[33], 1] + 0.01, nose_band)
-    lm[34] = nearest_front(0.45 * w, v[lm[33], 1] + 0.01, nose_band)
+    # Nose base (iBUG 31-35): the lower outline of the nose seen from the front, placed where the
+    # 300-W mean shape has it relative to the subnasale (ALAR_BASE / NOSTRIL, in inter-ocular
+    # distances): the alar bases where the wings' lower edge meets the cheek (not the wings' widest
+    # point), the nostril points halfway out. Nearest vertex in the frontal projection, among the
+    # nose-band vertices in front of the cheek.
+    iod = np.linalg.norm(v[lm[45]] - v[lm[36]])
+    y33 = v[lm[33], 1]
+    nose_band = front[(np.abs(v[front, 1] - (y33 + 0.03)) < 0.05) & (np.abs(v[front, 0]) < 0.25)]
+    nose_band = nose_band[v[nose_band, 2] > v[lm[33], 2] - 0.12]
+
+    def nearest_2d(x, y, pool):
+        return pool[np.argmin((v[pool, 0] - x) ** 2 + (v[pool, 1] - y) ** 2)]
+
+    for (a, b), (dx, dy) in (((31, 35), ALAR_BASE), ((32, 34), NOSTRIL)):
+        lm[a] = nearest_2d(-dx * iod, y33 + dy * iod, nose_band)
+        lm[b] = nearest_2d(dx * iod, y33 + dy * iod, nose_band)
     # Brows: 5 points along each procedural brow curve (outer->inner for the right one).
     for k, t in enumerate(np.linspace(0.0, 1.0, 5)):
         x, y = brow_curve_fn(t)  # subject's left brow, inner (t=0) to outer (t=1)
         lm[22 + k] = nearest_front(x, y)
         lm[21 - k] = nearest_front(-x, y)
-    # Jaw contour: extreme face-mask points along rays from the eye-line centre, resampled by arc
-    # length from the right ear (0) via the chin (8) to the left ear (16).
+    # Jaw contour: extreme face-mask points along rays from the eye-line centre, from above the eye
+    # line on the subject's right via the chin to the left; iBUG's contour starts (0) and ends (16) at
+    # the height of the outer eye corners, so the outline is cut there and resampled by arc length.
+    y_outer = v[[lm[36], lm[45]], 1].mean()
     c = np.array([0.0, y_eyes - 0.05])
     rel = v[front, :2] - c
     ang = np.arctan2(-rel[:, 1], rel[:, 0])  # 0 = +x, pi/2 = down
     rad = np.linalg.norm(rel, axis=1)
-    thetas = np.linspace(np.pi - 0.05, 0.05, 121)  # from -x (image left) through down to +x
+    thetas = np.linspace(np.pi + 0.4, -0.4, 241)  # from above -x (image left) through down to above +x
     contour = []
     for th in thetas:
         sel = np.abs(np.angle(np.exp(1j * (ang - th)))) < 0.04
-        contour.append(front[sel][np.argmax(rad[sel])])
+        if sel.any():
+            contour.append(front[sel][np.argmax(rad[sel])])
+    contour = np.asarray(contour)
     cpts = v[contour, :2]
-    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(cpts, axis=0), axis=1))])
+    below = np.flatnonzero(cpts[:, 1] <= y_outer)
+    lo, hi = below[0], below[-1]
+    # Interpolate the exact crossing of the eye-corner height on both sides, then walk the outline.
+    ends = []
+    for a, b in ((lo - 1, lo), (hi + 1, hi)):
+        f = (cpts[a, 1] - y_outer) / (cpts[a, 1] - cpts[b, 1])
+        ends.append(cpts[a] + f * (cpts[b] - cpts[a]))
+    path = np.concatenate([ends[0][None], cpts[lo:hi + 1], ends[1][None]])
+    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
     for k in range(17):
-        lm[k] = contour[int(np.argmin(np.abs(s - s[-1] * k / 16)))]
+        target = np.array([np.interp(s[-1] * k / 16, s, path[:, 0]), np.interp(s[-1] * k / 16, s, path[:, 1])])
+        lm[k] = contour[np.argmin(np.linalg.norm(cpts - target, axis=1))]
     # Chin 8 exactly on the midline.
     lm[8] = front[np.argmin(np.where(np.abs(v[front, 0]) < 1e-3, v[front, 1], np.inf))]
     lm = np.array(lm, np.int64)
@@ -378,11 +405,11 @@ def main(argv=None):
     # Our UV layout for position maps: a cylinder around the vertical head axis, scaled so the face
     # mask fills the square; everything else (back of head, neck bottom) falls outside [0,1].
     normals = vertex_normals(v, tris)
-    # The square spans the jaw-contour ends (iBUG 0/16) plus 12 % in u, and from 40 mm above the brows
+    # The square spans the jaw contour (iBUG 0-16, its widest point) plus 12 % in u, and from 40 mm above the brows
     # to 8 mm below the chin in v: the face fills it, ears and the skull fall outside.
     axis_z = v[lm[30], 2] - 1.0  # 10 cm behind the nose tip, about the centre of the skull
     theta = np.arctan2(v[:, 0], v[:, 2] - axis_z)
-    th_max = np.abs(theta[[lm[0], lm[16]]]).max() * 1.12
+    th_max = np.abs(theta[lm[:17]]).max() * 1.12
     y_top, y_bot = v[lm[17:27], 1].max() + 0.4, v[lm[8], 1] - 0.08
     uv = np.stack([0.5 + 0.5 * theta / th_max, (y_top - v[:, 1]) / (y_top - y_bot)], 1)
     uv[part_k != PART_SKIN] = -1.0  # eyes, teeth, tongue are not in the position map

@@ -58,8 +58,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.align.chunk_size = 256
     c.align.boxes = "auto"          # auto | ground_truth | cascade | /path/to/boxes.csv (key,x0,y0,x1,y1)
     c.align.max_fit_error = 0.15
+    c.align.face_scale = 0.8        # Landmark box side / output side, 2D and 3D alike.
+    c.align.oracle_frames = 240     # Test frames of the frontalisation oracle (SynthFACS only).
     c.align2d = ml_collections.ConfigDict()
-    c.align2d.template_scale = 0.8
     c.align2d.pose = ""             # '' = frontal; 'yaw,pitch[,roll]' degrees renders that pose.
     c.align3d = ml_collections.ConfigDict()
     c.align3d.occluded_black = True

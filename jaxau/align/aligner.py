@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxau.align import crop, detect, frontalize, procrustes2d, registrar as register
+from jaxau.align import canonical, crop, detect, frontalize, procrustes2d, registrar as register
 from jaxau.align.registrar import Registrar
 
 
@@ -21,6 +21,14 @@ def parse_pose(spec) -> tuple[float, float, float] | None:
     if len(vals) not in (2, 3):
         raise ValueError(f"pose {spec!r} must be 'yaw,pitch' or 'yaw,pitch,roll' in degrees.")
     return tuple(vals + [0.0] * (3 - len(vals)))
+
+
+def face_scale(config) -> float:
+    """``config.align.face_scale``: the landmark box's mean side / output side, for 2-D and 3-D alike."""
+    if "template_scale" in config.get("align2d", {}):
+        raise ValueError("config.align2d.template_scale is gone: set config.align.face_scale (one face "
+                         "scale for the 2-D and 3-D alignments).")
+    return float(config.align.get("face_scale", canonical.FACE_SCALE))
 
 
 class Aligner:
@@ -39,6 +47,7 @@ class Aligner:
         align = config.align
         self.registrar = registrar
         self.max_fit_error = float(align.get("max_fit_error", 0.15))
+        self.face_scale = face_scale(config)
         self.boxes = str(align.get("boxes", "auto") or "auto")
         self.csv = None
         if self.boxes not in ("auto", "ground_truth", "cascade"):
@@ -46,7 +55,7 @@ class Aligner:
         if mode == "2d":
             pose = parse_pose(config.align2d.get("pose", ""))
             rot = None if pose is None else np.asarray(register.pose_rotation(*np.deg2rad(pose)))
-            self.template = procrustes2d.template(self.size, float(config.align2d.template_scale), rot)
+            self.template = procrustes2d.template(self.size, self.face_scale, rot)
         else:
             pose = parse_pose(config.align3d.get("pose", ""))
             self.target = (np.eye(3, dtype=np.float32) if pose is None

@@ -10,8 +10,8 @@ Steps for one frame (all JAX, batched with ``vmap``):
      (:func:`jaxau.align.registrar.fit_pose`) -- identity and expression stay, pose / scale go;
   4. target pose: rotate by the image-convention rotation of the wanted (yaw, pitch, roll)
      (identity = frontal; other poses give the paper's 3-D pose augmentation, Fig. 5 c) and place
-     with a fixed output similarity so the template's face lands where the landmark-box crop of
-     :mod:`jaxau.align.crop` would put it;
+     with a fixed output similarity: the template's frontal landmark box gets mean side
+     ``face_scale`` x N, centred (the 2-D alignment's template placement);
   5. rasterize with ``jaxau.geometry.rasterize`` and interpolate the colours; background black.
 """
 
@@ -24,20 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxau import geometry
-from jaxau.align import canonical, crop as crop_lib
+from jaxau.align import canonical
 from jaxau.align.registrar import template_size
 from jaxau.geometry.texture import sample_texture
 
 
-def output_placement(size: int, crop_scale: float = crop_lib.CROP_SCALE, crop_shift: float = crop_lib.CROP_SHIFT):
-    """``(scale, translation [2])`` placing canonical (decimetre) points in an N x N output.
-
-    The template's landmark box is cropped exactly as a detected face's would be.
-    """
-    m = canonical.registration_mesh()
-    box = crop_lib.landmark_box(m.canonical[m.landmarks])
-    mat = crop_lib.box_crop_matrix(box, size, crop_scale, crop_shift)
-    return float(mat[0, 0]), np.asarray(mat[:, 2], np.float32)
+def output_placement(size: int, face_scale: float = canonical.FACE_SCALE):
+    """``(scale, translation [2])`` placing canonical (decimetre) points in an N x N output: the
+    2-D template's placement (:func:`jaxau.align.canonical.face_placement`), so a frontal face gets
+    the same landmark box from both alignments."""
+    return canonical.face_placement(size, face_scale)
 
 
 def vertex_visibility(vertices, triangles, height: int, width: int, tolerance):

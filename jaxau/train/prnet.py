@@ -92,7 +92,7 @@ def prepare(images: np.ndarray, vertices: np.ndarray, size: int, **extra) -> dic
     m = canonical.registration_mesh()
     vertices = np.asarray(vertices, np.float32)
     if vertices.shape[-2] != m.num_vertices:
-        vertices = vertices[:, m.vertex_index]
+        vertices = m.from_asset(vertices)
     return {"image": np.asarray(images, np.uint8), "box": crop_lib.landmark_box(vertices[:, m.landmarks]),
             "pos_map": canonical.render_position_maps(vertices, size).astype(np.float32),
             "vertices": vertices, **{k: np.asarray(v) for k, v in extra.items()}}
@@ -111,7 +111,7 @@ def load_synthfacs(name: str, split: str, data_dir: str, size: int, max_examples
     rows = {k: [] for k in ("image", "vertices", "pose_id", "subject")}
     for ex in ds.as_numpy_iterator():
         rows["image"].append(ex["image"])
-        rows["vertices"].append(ex["vertices"][m.vertex_index])
+        rows["vertices"].append(m.from_asset(ex["vertices"]))
         rows["pose_id"].append(int(ex["pose"]["id"]))
         rows["subject"].append(ex["subject"].decode())
     if not rows["image"]:

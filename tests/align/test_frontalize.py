@@ -57,12 +57,13 @@ def test_frontal_mesh_reproduces_its_render(frontal_render):
 
 def test_turned_mesh_is_frontalized_and_occlusion_is_black(frontal_render):
     img_front, mask_front, _, _, scale, out_t = frontal_render
-    # The same face turned 45 degrees (towards image right), rendered at another scale and place.
-    v, r = pose_mesh(45.0, 1.1 * scale, np.array([50.0, 46.0, 0.0], np.float32))
+    # The same face turned 45 degrees (towards image right), rendered smaller (the frame must hold
+    # it) and elsewhere.
+    v, r = pose_mesh(45.0, 0.75 * scale, np.array([50.0, 46.0, 0.0], np.float32))
     tris = jnp.asarray(canonical.registration_mesh().triangles)
     frame, _ = render(jnp.asarray(v), jnp.asarray(colours()), tris, SIZE)
     t = np.array([50.0, 46.0, 0.0], np.float32)
-    out, mask = run_frontalize(frame, v, 1.1 * scale, r, t)
+    out, mask = run_frontalize(frame, v, 0.75 * scale, r, t)
     np.testing.assert_array_equal(mask, mask_front)  # same frontal silhouette
     black = mask & (out.sum(-1) < 1.0)
     half = SIZE // 2
@@ -72,5 +73,5 @@ def test_turned_mesh_is_frontalized_and_occlusion_is_black(frontal_render):
     visible = mask & ~black
     assert np.median(np.abs(out - img_front)[visible]) < 6.0
     # Without occlusion handling nothing is black on the face.
-    out2, _ = run_frontalize(frame, v, 1.1 * scale, r, t, occluded_black=False)
+    out2, _ = run_frontalize(frame, v, 0.75 * scale, r, t, occluded_black=False)
     assert (mask & (out2.sum(-1) < 1.0)).sum() < black.sum() / 10

@@ -12,7 +12,7 @@ import dataclasses
 import fcntl
 import os
 
-VERSION = "v1"
+VERSION = "v2"
 SUBJECTS = {"train": [0, 1, 2], "validation": [0], "test": [0]}
 MAX_FRAMES = {"train": None, "validation": 9, "test": None}
 
