@@ -27,8 +27,10 @@ SIZES = ("paper", "cpu")
 
 
 def _data(name: str, aus, test_poses: str, image_size: int) -> dict:
+    # train_poses: the views the generator trains on and the synthesis re-animates (paper Sec. 4.6:
+    # frontal training images); only the generator and synthesis stages read it.
     return {"name": name, "manual_dir": "", "data_dir": "", "aus": ",".join(aus), "image_size": image_size,
-            "test_poses": test_poses}
+            "test_poses": test_poses, "train_poses": ""}
 
 
 def base_config(size: str = "paper") -> ml_collections.ConfigDict:
@@ -44,16 +46,19 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # ---- data: FERA 2017's role. SynthFACS fera: frontal = pose id 4. CPU: fera_demo_large (45
     # training subjects in 3 views with position maps); fera_demo's 8 subjects are memorised (ICC ~0).
     c.data = _data("synthfacs/fera" if paper else "synthfacs/fera_demo_large", au.FERA2017_AUS, "4", px)
+    # The frontal view, following --config.data.test_poses (FERA 2017's frontal view id is not verified).
+    c.data.train_poses = c.data.get_ref("test_poses")
     c.domains = ml_collections.ConfigDict({
         "synthfacs": {"name": "synthfacs/fera" if paper else "synthfacs/fera_demo_large"},
         # Each domain labels its own AUs (SynthFACS multipie: jaxau.face.synth.MULTIPIE_AUS).
         "multipie": {"name": "synthfacs/multipie" if paper else "synthfacs/multipie_small", "test_poses": "",
+                     "train_poses": "",
                      "aus": "AU01,AU02,AU04,AU05,AU06,AU07,AU09,AU10,AU12,AU17,AU20,AU25,AU26"},
         "disfa": {"name": "synthfacs/disfa" if paper else "synthfacs/disfa_small",
-                  "aus": ",".join(au.DISFA_AUS), "test_poses": ""},
+                  "aus": ",".join(au.DISFA_AUS), "test_poses": "", "train_poses": ""},
         # SynthFACS simulates UNBC's AUs but AU43 (eyes closed); real UNBC: name='unbc_pain'.
         "unbc": {"name": "synthfacs/unbc" if paper else "synthfacs/unbc_small",
-                 "aus": "AU04,AU06,AU07,AU09,AU10,AU12,AU20,AU25,AU26", "test_poses": ""},
+                 "aus": "AU04,AU06,AU07,AU09,AU10,AU12,AU20,AU25,AU26", "test_poses": "", "train_poses": ""},
     })
 
     # ---- registration network (PRNet resfcn256; trained on SynthFACS's exact UV maps).
@@ -101,8 +106,13 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.grid_sources = 3 if paper else 2
 
     # ---- semantic resampling: N images per AU per level (paper: 5,000).
-    c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 20, "batch_size": 32,
-                                             "chunk_size": 2048 if paper else 256, "targets": ""})
+    # CPU: 60 per cell (37 non-empty cells on fera_demo_large: 2,220 images), at least the real
+    # columns' 2,160 training frames. fidelity_per_cell: plan entries per (AU, level) cell scored
+    # against SynthFACS oracle renders (jaxau.synthesis.fidelity; 0 = off). source_domain is set
+    # by the experiment graph.
+    c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
+                                             "chunk_size": 2048 if paper else 256, "targets": "",
+                                             "fidelity_per_cell": 20 if paper else 4, "source_domain": ""})
     # ---- Fig. 5 (c): the synthetic set re-rendered at every head pose (paper: 500 per pose).
     c.augment = ml_collections.ConfigDict({"poses": "", "per_level": 500 if paper else 4})
 
@@ -113,6 +123,10 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.estimator.num_steps = 20_000 if paper else 600
     c.estimator.learning_rate = 5e-5 if paper else 1e-3
     c.estimator.dropout = 0.5 if paper else 0.2
+    # Synthetic images carry the whole target vector they were generated for. 'target': each image
+    # trains only the head of the AU its plan cell balances (the paper's per-AU estimators); 'all':
+    # every head, with the full target vector (at CPU size 'target' leaves ~100 images per head).
+    c.estimator.synthetic_heads = "target" if paper else "all"
     # Real columns: 0 = the natural label distribution, every head trained on every frame. At CPU size
     # from scratch the paper's balanced plan does not learn (measured, BUILD_NOTES "Estimator that
     # learns on SynthFACS": ICC 0.01-0.03 vs 0.11-0.17 after 12.8k images).

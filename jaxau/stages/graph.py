@@ -15,6 +15,9 @@ Training-set grammar (parts joined by ``+`` form a combined set, paper Tables S1
 * ``real:<reg>[@<domain>]`` -- real frames, balanced per AU and level (``estimator.per_level``);
 * ``synthetic:<reg>[@<domain>]`` -- GANimation trained on the main data's ``<reg>`` frames, sources
   for the semantic resampling taken from ``<domain>``'s frames (cross-domain synthesis, Table 4);
+* ``oracle:<reg>[@<domain>]`` -- the same semantic-resampling plan as ``synthetic:<reg>``, each entry
+  rendered exactly by SynthFACS with its target expression and registered like the sources (a
+  perfect generator: `jaxau.synthesis.oracle`); SynthFACS sources (and targets) only;
 * ``augmented`` -- the 3-D synthetic set re-rendered at every head pose and 2-D normalised
   (Fig. 5 scenario c);
 * ``internal`` -- no estimator: the GANimation critic's AU regressor (Table S4).
@@ -185,9 +188,9 @@ def _parse_part(part: str, where: str) -> tuple[str, str, str]:
         if rest:
             raise ConfigError(f"{where}: {kind!r} takes no registration/domain (it is built from 'synthetic:3d').")
         return kind, "3d", ""
-    if kind not in ("real", "synthetic") or reg not in REGISTRATIONS:
+    if kind not in ("real", "synthetic", "oracle") or reg not in REGISTRATIONS:
         raise ConfigError(f"{where}: {part!r} is not one of real:<reg>[@domain], synthetic:<reg>[@domain], "
-                          f"augmented, internal (reg in {REGISTRATIONS}).")
+                          f"oracle:<reg>[@domain], augmented, internal (reg in {REGISTRATIONS}).")
     return kind, reg, domain
 
 
@@ -235,11 +238,47 @@ class _Builder:
     def generator(self, config, reg: str) -> str:
         return self.add("generator", config, {"frames": self.frames(config, reg, "")})
 
-    def synthesis(self, config, reg: str, source_domain: str) -> str:
-        deps = {"generator": self.generator(config, reg), "sources": self.frames(config, reg, source_domain)}
+    def real_estimator(self, config, reg: str) -> str:
+        """The estimator trained on the main data's real ``<reg>`` frames (a ``real:<reg>`` column's)."""
+        frames = self.frames(config, reg, "")
+        return self.add("estimator", config, {"validation": frames, "train_real0": frames})
+
+    def _resampling(self, config, reg: str, source_domain: str) -> tuple[ml_collections.ConfigDict, dict]:
+        """The config and input roles shared by the synthesis and oracle stages of one plan."""
+        cfg = _copy(config)
+        cfg.synthesis.source_domain = source_domain
+        deps = {"sources": self.frames(config, reg, source_domain)}
         if source_domain:  # Target label vectors still come from the generator's own training frames.
             deps["targets"] = self.frames(config, reg, "")
-        return self.add("synthesis", config, deps)
+        if reg != "raw":
+            deps["registration"] = self.registration(config)
+        return cfg, deps
+
+    def synthesis(self, config, reg: str, source_domain: str) -> str:
+        cfg, deps = self._resampling(config, reg, source_domain)
+        deps["generator"] = self.generator(config, reg)
+        if reg == "raw":
+            deps.pop("registration", None)
+        # Generator fidelity against oracle renders (SynthFACS sources only), read by the real-frame
+        # estimator of the same registration.
+        if int(config.synthesis.get("fidelity_per_cell", 0) or 0) > 0 and _is_synthfacs(
+                domain_config(config, source_domain)) and _is_synthfacs(config):
+            deps["reader"] = self.real_estimator(config, reg)
+        else:
+            deps.pop("registration", None)
+        return self.add("synthesis", cfg, deps)
+
+    def oracle(self, config, reg: str, source_domain: str, where: str) -> str:
+        for dcfg in (domain_config(config, source_domain), config):
+            if not _is_synthfacs(dcfg):
+                raise ConfigError(f"{where}: oracle sets render SynthFACS frames exactly, but "
+                                  f"{dcfg.data.name!r} is not SynthFACS: use synthetic:{reg} for other datasets.")
+        cfg, deps = self._resampling(config, reg, source_domain)
+        return self.add("oracle", cfg, deps)
+
+
+def _is_synthfacs(config) -> bool:
+    return str(config.data.name).startswith("synthfacs/")
 
 
 def _eval_config(config, test_domain: str, splits: str) -> ml_collections.ConfigDict:
@@ -281,6 +320,8 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
                 deps[f"train_real{i}"] = b.frames(cfg, reg, domain)
             elif kind == "synthetic":
                 deps[f"train_set{i}"] = b.synthesis(cfg, reg, domain)
+            elif kind == "oracle":
+                deps[f"train_set{i}"] = b.oracle(cfg, reg, domain, f"{where}.train")
             else:  # augmented
                 deps[f"train_set{i}"] = b.add("augment", cfg, {"synthesis": b.synthesis(cfg, "3d", "")})
         model = b.add("estimator", cfg, deps)
