@@ -34,7 +34,8 @@ from configs.paper import base
 def get_config() -> "ml_collections.ConfigDict":
     c = base.base_config("cpu")
     c.name = "demo"
-    # Columns: the experiment section is left empty, so the report shows the main job's four
-    # (real unregistered / 2D / 3D, synthetic 3D; jaxau.stages.graph.DEFAULT_COLUMNS).
+    # Columns: the experiment section is left empty, so the report shows the main job's five
+    # (real unregistered / 2D / 3D, synthetic 3D and oracle synthetic 3D: the same resampling plan
+    # rendered exactly by SynthFACS; jaxau.stages.graph.DEFAULT_COLUMNS).
     c.report.title = "jaxau demo on SynthFACS (fera_demo_large)"
     return c

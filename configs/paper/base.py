@@ -46,8 +46,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # ---- data: FERA 2017's role. SynthFACS fera: frontal = pose id 4. CPU: fera_demo_large (45
     # training subjects in 3 views with position maps); fera_demo's 8 subjects are memorised (ICC ~0).
     c.data = _data("synthfacs/fera" if paper else "synthfacs/fera_demo_large", au.FERA2017_AUS, "4", px)
-    # The frontal view, following --config.data.test_poses (FERA 2017's frontal view id is not verified).
-    c.data.train_poses = c.data.get_ref("test_poses")
+    # The frontal view (SynthFACS fera: 4). FERA 2017's frontal view id is not verified: pass it as both
+    # --config.data.test_poses and --config.data.train_poses.
+    c.data.train_poses = "4"
     c.domains = ml_collections.ConfigDict({
         "synthfacs": {"name": "synthfacs/fera" if paper else "synthfacs/fera_demo_large"},
         # Each domain labels its own AUs (SynthFACS multipie: jaxau.face.synth.MULTIPIE_AUS).

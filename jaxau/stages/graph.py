@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import logging
 from typing import Any
 
 import ml_collections
@@ -55,6 +56,7 @@ DEFAULT_COLUMNS = (
     ("real_2d", "Real, 2D registration", "real:2d"),
     ("real_3d", "Real, 3D registration", "real:3d"),
     ("synthetic_3d", "Synthetic, 3D registration", "synthetic:3d"),
+    ("oracle_3d", "Oracle synthetic, 3D registration", "oracle:3d"),
 )
 
 
@@ -77,6 +79,7 @@ class Planned:
     nodes: list[pipeline.Node]
     columns: list[Column]
     outputs: dict[str, str]    # column id -> node name of its scores (score or internal stage)
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # column id -> why it has no graph
 
 
 def columns(config: Any) -> list[Column]:
@@ -84,7 +87,10 @@ def columns(config: Any) -> list[Column]:
     exp = config.get("experiment")
     spec = exp.get("columns") if exp is not None else None
     if not spec:
-        return [Column(i, label, train) for i, label, train in DEFAULT_COLUMNS]
+        # Oracle sets exist only for SynthFACS data (a real dataset's main job has the other four).
+        synthetic = str(config.data.name).startswith("synthfacs/")
+        return [Column(i, label, train) for i, label, train in DEFAULT_COLUMNS
+                if synthetic or not train.startswith("oracle:")]
     out = []
     for cid, col in spec.items():
         col = dict(col)
@@ -207,9 +213,10 @@ def _parse_test(spec: str, default_reg: str, where: str) -> tuple[str, str, str]
 
 
 class _Builder:
-    def __init__(self, stages: dict[str, pipeline.Stage]):
+    def __init__(self, stages: dict[str, pipeline.Stage], base: Any = None):
         self.stages = stages
         self.g = pipeline.GraphBuilder()
+        self.base = base  # the experiment's config before column overrides
 
     def add(self, stage: str, config, deps=None) -> str:
         return self.g.add(self.stages[stage], config, deps)
@@ -263,7 +270,12 @@ class _Builder:
         # estimator of the same registration.
         if int(config.synthesis.get("fidelity_per_cell", 0) or 0) > 0 and _is_synthfacs(
                 domain_config(config, source_domain)) and _is_synthfacs(config):
-            deps["reader"] = self.real_estimator(config, reg)
+            # The reader is the experiment's own real estimator (column overrides of the estimator
+            # section, e.g. Table 3's normalisations, do not change the synthetic set).
+            rcfg = _copy(config)
+            if self.base is not None:
+                rcfg.estimator = _copy(self.base.estimator)
+            deps["reader"] = self.real_estimator(rcfg, reg)
         else:
             deps.pop("registration", None)
         return self.add("synthesis", cfg, deps)
@@ -295,14 +307,23 @@ def _eval_config(config, test_domain: str, splits: str) -> ml_collections.Config
 
 def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
     """The experiment graph of ``config`` (see the module docstring)."""
-    b = _Builder(stages)
-    cols = columns(config)
-    outputs = {}
-    for col in cols:
+    b = _Builder(stages, config)
+    cols = []
+    outputs, skipped = {}, {}
+    for col in columns(config):
         where = f"config.experiment.columns.{col.id}"
         cfg = apply_overrides(config, col.overrides, f"{where}.overrides")
         parts = [_parse_part(p, f"{where}.train") for p in col.train.split("+")]
         kinds = [k for k, _, _ in parts]
+        not_synthfacs = sorted({str(dcfg.data.name) for kind, _, domain in parts if kind == "oracle"
+                                for dcfg in (domain_config(cfg, domain), cfg) if not _is_synthfacs(dcfg)})
+        if not_synthfacs:
+            # Oracle sets are SynthFACS renders: on other data the column cannot exist (one line, no graph).
+            skipped[col.id] = (f"{where}.train={col.train!r}: oracle sets render SynthFACS frames exactly, but "
+                               f"{', '.join(map(repr, not_synthfacs))} is not SynthFACS; column left out.")
+            logging.warning("%s", skipped[col.id])
+            continue
+        cols.append(col)
         if ("internal" in kinds or "augmented" in kinds) and len(parts) > 1:
             raise ConfigError(f"{where}.train: 'internal' and 'augmented' cannot be combined with other sets.")
         default_reg = "2d" if kinds == ["augmented"] else parts[0][1]
@@ -326,4 +347,4 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
                 deps[f"train_set{i}"] = b.add("augment", cfg, {"synthesis": b.synthesis(cfg, "3d", "")})
         model = b.add("estimator", cfg, deps)
         outputs[col.id] = b.add("score", ecfg, {"model": model, "test": test})
-    return Planned(b.g.graph(), cols, outputs)
+    return Planned(b.g.graph(), cols, outputs, skipped)
