@@ -94,8 +94,19 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.d_width = 64 if paper else 16
     c.generator.d_layers = 5          # 224 / 2**5 = 7 and 64 / 2**5 = 2: the critic's AU-head kernel.
     c.generator.batch_size = 24 if paper else 8
-    c.generator.num_steps = 150_000 if paper else 400
-    c.generator.n_critic = 5
+    c.generator.num_steps = 150_000 if paper else 800
+    # CPU deviations from the paper / ganimation_replicate (BUILD_NOTES "Generator fidelity"; the
+    # ':paper' values are the faithful ones): G updated every 2nd iteration instead of every 5th, the
+    # critic trained alone for its first 100 iterations, idiosyncratic partners from the same
+    # sequence (same scene) instead of any frame of the subject, the AU vector also modulating every
+    # instance-normalised layer (FiLM), and resize-convolutions instead of transposed ones.
+    c.generator.n_critic = 5 if paper else 2
+    c.generator.critic_warmup = 0 if paper else 100
+    c.generator.partners = "subject" if paper else "sequence"
+    c.generator.au_conditioning = "input" if paper else "film"
+    c.generator.upsample = "transpose" if paper else "resize"
+    # The critic's AU head is scored (critic_icc) on validation frames every eval_every iterations.
+    c.generator.eval_every = 5000 if paper else 100
     c.generator.lambda_adv = 1.0
     c.generator.lambda_exp = 160.0
     c.generator.lambda_idt = 10.0
