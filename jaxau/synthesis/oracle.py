@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
 from typing import Any, Sequence
 
@@ -134,7 +135,11 @@ class OracleRenderer:
 
     def render(self, requests: Sequence[dict], chunk: int = 256) -> Registered:
         """Renders and registers requests (in chunks of ``chunk``)."""
-        parts = [self._render(list(requests[lo:lo + chunk])) for lo in range(0, len(requests), chunk)]
+        parts = []
+        for lo in range(0, len(requests), chunk):
+            parts.append(self._render(list(requests[lo:lo + chunk])))
+            if len(requests) > chunk:
+                logging.info("oracle renders: %d of %d", min(lo + chunk, len(requests)), len(requests))
         if not parts:
             s = self.size
             return Registered(np.zeros((0, s, s, 3), np.uint8), np.zeros((0, s, s), bool), np.zeros(0, bool))
