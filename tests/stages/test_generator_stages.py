@@ -10,7 +10,8 @@ from jaxau.data import frames as frames_lib
 
 # The same generator settings as tests/train/test_generator_training.py: one compilation per session.
 GEN = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=6,
-           n_critic=2, log_every=1, checkpoint_every=2, grid_every=3, grid_sources=2)
+           n_critic=2, log_every=1, checkpoint_every=2, grid_every=3, grid_sources=2, critic_warmup=2,
+           eval_every=3)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,8 @@ def stages(request, tmp_path_factory):
     os.makedirs(reg)
     frames = frames_lib.load_tfds("synthfacs/fera_small", "train", data_dir=data_dir, image_size=16)
     frames_lib.save(os.path.join(reg, "train.npz"), frames)
+    frames_lib.save(os.path.join(reg, "validation.npz"), frames_lib.load_tfds(
+        "synthfacs/fera_small", "validation", data_dir=data_dir, image_size=16))
     gen_dir, syn_dir = str(root / "generator"), str(root / "synthesis")
     os.makedirs(gen_dir)
     os.makedirs(syn_dir)
@@ -51,6 +54,10 @@ def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
     # data.train_poses = '4': the frontal frames only.
     assert summary["steps"] == 6 and summary["train_frames"] == int((frames["pose_id"] == 4).sum()) > 0
     assert np.isfinite(summary["d_loss"]) and np.isfinite(summary["g_ids"])
+    # The critic's AU head scored on the validation frames while it trains (steps 3 and 6).
+    assert np.isfinite(summary["critic_icc"])
+    with open(os.path.join(gen_dir, "generator_eval_metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [3, 6]
     with open(os.path.join(gen_dir, "metrics.json")) as f:
         assert json.load(f)["steps"] == 6
     assert os.path.getsize(os.path.join(gen_dir, "preview_generator.png")) > 100
