@@ -158,8 +158,7 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     frames = frames_lib.select(frames, ok) if not ok.all() else frames
     frames_lib.validate(frames, f"oracle set in {stage_dir}")
     frames_lib.save(os.path.join(stage_dir, "synthetic.npz"), frames)
-    sel_plan = plan if ok.all() else None
-    if sel_plan is not None:
+    if ok.all():  # The contact sheet indexes the set by plan row.
         write_png(os.path.join(stage_dir, "preview_synthesis.png"), synthesize.contact_sheet(sources, frames, plan))
     record = {"num_images": int(len(frames["image"])), "per_level": int(config.synthesis.per_level),
               "registration_failed": int((~ok).sum()), "au_names": list(aus),
