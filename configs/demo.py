@@ -16,16 +16,20 @@ resampling, learning curves, registration / alignment / synthesis contact sheets
 timings.
 
 What it shows: the whole pipeline running end to end, cached and resumable, with estimators that
-learn something. Frontal test ICC(3,1) (160 frames of 10 held-out subjects), mean over the 7 AUs:
-real / no registration 0.096, real / 2D 0.163 (AU06 0.39, AU12 0.48), real / 3D 0.047, synthetic /
-3D 0.006. The real columns use the CPU recipe of BUILD_NOTES.md "Estimator that learns on
+learn something, and how far the generator is from SynthFACS's exact answer. Frontal test ICC(3,1)
+(160 frames of 10 held-out subjects), mean over the 7 AUs, measured 2026-11-24 before the generator
+changes: real / no registration 0.096, real / 2D 0.163 (AU06 0.39, AU12 0.48), real / 3D 0.047. The
+synthetic 3D column trains on 2,220 generated images (60 per AU and level, every head trained with
+the image's target vector) and the oracle 3D column on the same plan rendered exactly by SynthFACS
+(a perfect generator); ``synthesis.json`` / the report's "Generator fidelity" section score the
+generator against those oracle renders (BUILD_NOTES.md "Generator fidelity"). The generator, its
+fidelity measurement and the oracle column add roughly 4-6 minutes (estimated; measured only under
+heavy load). The real columns use the CPU recipe of BUILD_NOTES.md "Estimator that learns on
 SynthFACS" (VGG16-BN from scratch, natural label distribution, expected-level read-out). It does NOT
 reproduce the paper's numbers or their ordering: 2,160 training frames (720 moments x 3 views) and
-600 steps from scratch are far from the paper's ImageNet-initialised VGG16 at 224 px; the synthetic
-column trains on 840 balanced images, each training only its own AU's head (the paper's plan), which
-does not learn at this size (BUILD_NOTES.md "Main job"). The paper's experiments are
-``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same workdir shares every stage they
-have in common).
+600 steps from scratch are far from the paper's ImageNet-initialised VGG16 at 224 px. The paper's
+experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same workdir shares
+every stage they have in common).
 """
 
 from configs.paper import base
@@ -34,7 +38,8 @@ from configs.paper import base
 def get_config() -> "ml_collections.ConfigDict":
     c = base.base_config("cpu")
     c.name = "demo"
-    # Columns: the experiment section is left empty, so the report shows the main job's four
-    # (real unregistered / 2D / 3D, synthetic 3D; jaxau.stages.graph.DEFAULT_COLUMNS).
+    # Columns: the experiment section is left empty, so the report shows the main job's five
+    # (real unregistered / 2D / 3D, synthetic 3D and oracle synthetic 3D: the same resampling plan
+    # rendered exactly by SynthFACS; jaxau.stages.graph.DEFAULT_COLUMNS).
     c.report.title = "jaxau demo on SynthFACS (fera_demo_large)"
     return c

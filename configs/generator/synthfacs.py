@@ -54,6 +54,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.generator.learning_rate = 1e-4
     c.generator.lambda_ids = 1.0
     c.generator.lambda_mask = 0.0
+    # The replicate's choices; the demo's CPU deviations (configs/paper/base.py, BUILD_NOTES "Generator
+    # fidelity") are --config.generator.partners=sequence --config.generator.au_conditioning=film
+    # --config.generator.upsample=resize --config.generator.critic_warmup=100 --config.generator.n_critic=2.
+    c.generator.partners = "subject"
+    c.generator.au_conditioning = "input"
+    c.generator.upsample = "transpose"
+    c.generator.critic_warmup = 0
     c.generator.lambda_tv = 0.0
     c.generator.checkpoint_every = 200
     c.generator.log_every = 20

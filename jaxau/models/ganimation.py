@@ -71,19 +71,45 @@ def tile_aus(images: Array, aus: Array) -> Array:
     return jnp.concatenate([images, maps], axis=-1)
 
 
+class FiLM(nn.Module):
+    """``x * (1 + gamma(aus)) + beta(aus)`` per channel, gamma and beta linear in the AU vector.
+
+    Applied after an instance norm, it puts the AU condition back where the norm removed it: a
+    spatially constant input channel (the tiled AU maps) reaches an instance-normalised layer only
+    as a per-channel constant, which the norm subtracts (up to zero-padding effects at the border).
+    Initialised to the identity (zero kernel and bias).
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: Array, aus: Array) -> Array:
+        """Modulates ``x`` ``[N, H, W, C]`` by ``aus`` ``[N, K]``."""
+        gb = nn.Dense(2 * self.features, kernel_init=nn.initializers.zeros, bias_init=nn.initializers.zeros,
+                      name="dense")(aus.astype(jnp.float32)).astype(x.dtype)
+        gamma, beta = gb[:, None, None, :self.features], gb[:, None, None, self.features:]
+        return x * (1.0 + gamma) + beta
+
+
 class ResidualBlock(nn.Module):
-    """conv3 -> IN -> ReLU -> conv3 -> IN, plus the input."""
+    """conv3 -> IN -> ReLU -> conv3 -> IN, plus the input (each IN followed by `FiLM` when ``film``)."""
 
     features: int
     conv_impl: str = "s2d"
     dtype: Any = None
+    film: bool = False
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
-        """Applies the block."""
+    def __call__(self, x: Array, aus: Array | None = None) -> Array:
+        """Applies the block (``aus`` is required with ``film``)."""
         c = dict(pad=1, dtype=self.dtype, impl=self.conv_impl)
-        y = nn.relu(instance_norm(_conv(self.features, 3, **c)(x)))
-        y = instance_norm(_conv(self.features, 3, **c)(y))
+
+        def norm(y):
+            y = instance_norm(y)
+            return FiLM(self.features)(y, aus) if self.film else y
+
+        y = nn.relu(norm(_conv(self.features, 3, **c)(x)))
+        y = norm(_conv(self.features, 3, **c)(y))
         return x + y
 
 
@@ -96,6 +122,11 @@ class Generator(nn.Module):
       attention: GANimation attention + colour heads; False outputs the colour head directly.
       composite: 'mask_source' (default, both released codes): fake = A * src + (1 - A) * C;
         'mask_color' (GANimation paper v1 Eq. 1): fake = A * C + (1 - A) * src.
+      au_conditioning: 'input' (GANimation: AU maps tiled onto the input image only) or 'film'
+        (also a `FiLM` of the AU vector after every instance norm of the residual blocks and the
+        upsampling layers).
+      upsample: 'transpose' (GANimation: 4x4 stride-2 transposed convolutions) or 'resize'
+        (nearest-neighbour x2 then a 3x3 convolution: no checkerboard artefacts).
       conv_transpose_impl: 'phase' (fast) or 'naive' transposed convolutions.
       conv_impl: 's2d' (default), 'gemm' or 'naive' convolutions (see layers.conv).
       dtype: computation dtype.
@@ -105,6 +136,8 @@ class Generator(nn.Module):
     num_blocks: int = 6
     attention: bool = True
     composite: str = "mask_source"
+    au_conditioning: str = "input"
+    upsample: str = "transpose"
     conv_transpose_impl: str = "phase"
     conv_impl: str = "s2d"
     dtype: Any = None
@@ -126,6 +159,11 @@ class Generator(nn.Module):
         if self.composite not in COMPOSITES:
             raise ValueError(f"Generator: composite {self.composite!r} unknown; use one of "
                              f"{COMPOSITES}.")
+        if self.au_conditioning not in ("input", "film"):
+            raise ValueError(f"Generator: au_conditioning {self.au_conditioning!r}: use 'input' or 'film'.")
+        if self.upsample not in ("transpose", "resize"):
+            raise ValueError(f"Generator: upsample {self.upsample!r}: use 'transpose' or 'resize'.")
+        film = self.au_conditioning == "film"
         x = tile_aus(images, aus)
         d = self.conv_dim
         ci = self.conv_impl
@@ -134,14 +172,19 @@ class Generator(nn.Module):
             d *= 2
             x = nn.relu(instance_norm(_conv(d, 4, 2, pad=1, dtype=self.dtype, impl=ci)(x)))
         for _ in range(self.num_blocks):
-            x = ResidualBlock(d, conv_impl=ci, dtype=self.dtype)(x)
+            x = ResidualBlock(d, conv_impl=ci, dtype=self.dtype, film=film)(x, aus)
         for _ in range(2):
             d //= 2
-            # PyTorch ConvTranspose2d(k4, s2, p1): output exactly 2x the input.
-            x = ConvTranspose(d, (4, 4), (2, 2), padding=torch_padding((4, 4), 1),
-                              transpose_kernel=True, impl=self.conv_transpose_impl,
-                              kernel_init=INIT, dtype=self.dtype)(x)
-            x = nn.relu(instance_norm(x))
+            if self.upsample == "transpose":
+                # PyTorch ConvTranspose2d(k4, s2, p1): output exactly 2x the input.
+                x = ConvTranspose(d, (4, 4), (2, 2), padding=torch_padding((4, 4), 1),
+                                  transpose_kernel=True, impl=self.conv_transpose_impl,
+                                  kernel_init=INIT, dtype=self.dtype)(x)
+            else:
+                x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+                x = _conv(d, 3, pad=1, dtype=self.dtype, impl=ci)(x)
+            x = instance_norm(x)
+            x = nn.relu(FiLM(d)(x, aus) if film else x)
         color = jnp.tanh(_conv(3, 7, pad=3, bias=False, dtype=self.dtype, impl=ci,
                                name="color")(x))
         if not self.attention:
@@ -219,7 +262,8 @@ class Discriminator(nn.Module):
 def init_params(module: nn.Module, key: Array, *inputs: Array) -> dict:
     """Parameters of a :class:`Generator` / :class:`Discriminator` drawn like ``module.init``.
 
-    Every kernel is N(0, 0.02) and every bias 0 (the replicate's ``init_weights``), so all kernels
+    Every kernel is N(0, 0.02) and every bias 0 (the replicate's ``init_weights``; `FiLM` layers all
+    0, the identity), so all kernels
     are drawn with a single ``jax.random.normal`` and split: eager ``module.init`` would compile one
     sampler per parameter shape (~10 s on CPU even for tiny models) and ``jit(module.init)``
     compiles the whole forward pass as well.
@@ -234,8 +278,10 @@ def init_params(module: nn.Module, key: Array, *inputs: Array) -> dict:
     """
     shapes = jax.eval_shape(module.init, key, *inputs)["params"]
     flat, treedef = jax.tree_util.tree_flatten_with_path(shapes)
-    names = [path[-1].key for path, _ in flat]
-    if set(names) - {"kernel", "bias"}:
+    # FiLM layers start as the identity (zero kernels): the AU modulation is learnt from there.
+    names = [("zero" if any(str(getattr(p, "key", "")).startswith("FiLM") for p in path) else path[-1].key)
+             for path, _ in flat]
+    if set(names) - {"kernel", "bias", "zero"}:
         raise ValueError(f"init_params: unexpected parameter names {sorted(set(names))}.")
     sizes = [int(np.prod(s.shape)) if n == "kernel" else 0 for n, (_, s) in zip(names, flat)]
     draws = np.asarray(jax.random.normal(key, (max(sum(sizes), 1),), jnp.float32)) * 0.02

@@ -16,6 +16,8 @@ from jaxau.stages.runner import Stage
 # Which poses are scored only matters to scoring: other stages leave it out of their hash, so
 # Fig. 5 (all poses) shares registration, generators and estimators with Table 2 (frontal).
 _SCORING_ONLY = ("data.test_poses",)
+# The views the generator trains on and the synthesis re-animates: no other stage reads them.
+_GENERATOR_ONLY = ("data.train_poses",)
 
 _STAGE_LIST = (
     Stage("data", "build the AU video dataset (SynthFACS by default) as TFDS",
@@ -30,9 +32,13 @@ _STAGE_LIST = (
           ("data", "align", "align3d"), deps=("data", "registration"), impl="jaxau.stages.register:run_3d"),
     Stage("generator", "train the GANimation generator with the idiosyncratic loss",
           ("data", "generator"), deps=("frames",), impl="jaxau.stages.generator:run", version=2),
-    # Optional role 'targets': another frame set whose labels give the target AU vectors.
+    # Optional roles: 'targets' (another frame set whose labels give the target AU vectors),
+    # 'registration' and 'reader' (the generator's fidelity against oracle renders).
     Stage("synthesis", "semantic resampling into a balanced synthetic training set",
-          ("data", "synthesis"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=2),
+          ("data", "synthesis"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=3),
+    # Optional roles 'targets' and 'registration' as synthesis's; no generator: SynthFACS renders.
+    Stage("oracle", "the synthesis plan rendered exactly by SynthFACS (a perfect generator)",
+          ("data", "synthesis"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle"),
     Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
           ("data", "augment", "align", "align2d"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
     # Roles besides validation: train_real<i> (balanced here) and train_set<i> (already balanced).
@@ -43,5 +49,12 @@ _STAGE_LIST = (
     Stage("internal", "score the GANimation critic's AU regressor as an estimator (Table S4)",
           ("data", "eval"), deps=("generator", "test"), impl="jaxau.stages.internal:run"),
 )
-STAGES = {s.name: s if s.name in ("score", "internal") else dataclasses.replace(s, ignore=_SCORING_ONLY)
-          for s in _STAGE_LIST}
+
+
+def _ignored(name: str) -> tuple[str, ...]:
+    scoring = () if name in ("score", "internal") else _SCORING_ONLY
+    generator = () if name in ("generator", "synthesis", "oracle") else _GENERATOR_ONLY
+    return scoring + generator
+
+
+STAGES = {s.name: dataclasses.replace(s, ignore=_ignored(s.name)) for s in _STAGE_LIST}

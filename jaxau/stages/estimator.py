@@ -7,8 +7,9 @@ without retraining (Table 2's 3D-synthetic model is Table 4's FERA -> DISFA mode
 * ``train_real<i>``: a registration stage (``frames_raw``, ``register_2d``, ``register_3d``) whose
   ``train.npz`` frames are balanced per AU and level by majority under- / minority over-sampling
   (``estimator.per_level``, paper Sec. 4.2.2);
-* ``train_set<i>``: an already balanced set (``synthesis`` -> ``synthetic.npz``, ``augment`` ->
-  ``train.npz``), used whole, each image training the head of the AU it was made for;
+* ``train_set<i>``: an already balanced set (``synthesis`` / ``oracle`` -> ``synthetic.npz``,
+  ``augment`` -> ``train.npz``), used whole; each image trains every head with its target label
+  vector, or only the head of the AU it was made for (``estimator.synthetic_heads``);
 * several parts form a combined training set (paper Tables S1/S2);
 * ``validation``: frames of the training registration (validation split) for the logged ICC; its
   registration is also what `launch/predict.py` redoes on new videos;
@@ -128,6 +129,21 @@ def eval_settings(config) -> dict:
             "aus": str(ev.get("aus", "") or config.data.aus)}
 
 
+SYNTHETIC_HEADS = ("all", "target")
+
+
+def synthetic_heads(config) -> str:
+    """``config.estimator.synthetic_heads``: which heads a balanced (synthetic) set's image trains.
+
+    ``'target'``: only the head of the AU its plan cell balances (the paper's per-AU estimators);
+    ``'all'`` (default): every head, with the image's full target label vector.
+    """
+    value = str(config.estimator.get("synthetic_heads", "all") or "all")
+    if value not in SYNTHETIC_HEADS:
+        raise ValueError(f"config.estimator.synthetic_heads={value!r}: use one of {SYNTHETIC_HEADS}.")
+    return value
+
+
 def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, np.ndarray, np.ndarray]:
     """The column's training frames and its epoch pool ``(frames, pool, pool_target_au)``."""
     aus = frames_stage.aus(config)
@@ -147,7 +163,9 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
         else:
             frames = frames_lib.with_aus(_load_balanced(config, inputs[role]), aus)
             pool = np.arange(len(frames["image"]))
-            target = frames.get("target_au", np.full(len(pool), -1))
+            target = np.full(len(pool), -1)
+            if synthetic_heads(config) == "target":
+                target = frames.get("target_au", target)
         sets.append(frames)
         pools.append(np.asarray(pool) + offset)
         targets.append(np.asarray(target, np.int32))

@@ -1,8 +1,11 @@
 """Stage ``generator``: train GANimation (+ idiosyncratic loss) on registered training frames.
 
-Reads ``<frames>/train.npz`` (role ``frames``: the 3D- or 2D-registered main data); writes the generator model directory (``generator.json``,
-``checkpoints/``, logs, ``grids/``) into the stage directory, ``preview_generator.png`` (the final
-sources x per-AU intensity sweep) and ``metrics.json`` (the last logged losses).
+Reads ``<frames>/train.npz`` (role ``frames``: the 3D- or 2D-registered main data), its frames in the
+views ``data.train_poses`` (paper Sec. 4.6: frontal); the same views of ``validation.npz`` score the
+critic's AU head while it trains (``critic_icc``). Writes the generator model directory
+(``generator.json``, ``checkpoints/``, logs, ``grids/``) into the stage directory,
+``preview_generator.png`` (the final sources x per-AU intensity sweep) and ``metrics.json`` (the
+last logged losses and ``critic_icc``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from jaxau import io_utils
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.train import generator as gen_train, loop, metrics as metrics_lib
+from jaxau.synthesis import synthesize
 
 
 def generator_config(config) -> dict:
@@ -29,18 +33,31 @@ def generator_config(config) -> dict:
 
 
 def run(config, stage_dir: str, inputs) -> dict:
-    train = frames_lib.with_aus(frames_lib.load(frames_stage.split_path(inputs["frames"], "train")),
-                                frames_stage.aus(config))
+
+
+    poses = config.data.get("train_poses", "")
+    aus = frames_stage.aus(config)
+
+    def load(split):
+        frames = frames_lib.load(frames_stage.split_path(inputs["frames"], split))
+        return frames_lib.with_aus(synthesize.select_poses(frames, poses, f"generator {split} frames"), aus)
+
+    train = load("train")
+    val_path = frames_stage.split_path(inputs["frames"], "validation")
+    val = load("validation") if os.path.exists(val_path) else None
     cfg = generator_config(config)
-    result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed))
+    result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed), val_frames=val)
     if result.preempted:
         raise SystemExit(loop.PREEMPTED_EXIT_CODE)
     rows = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_metrics.jsonl"))
     last = {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("time",)}
+    evals = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_eval_metrics.jsonl"))
+    last.update({k: v for k, v in (evals[-1] if evals else {}).items() if k not in ("time", "step")})
     record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **last}
     io_utils.write_json(os.path.join(stage_dir, "metrics.json"), record)
     grid = os.path.join(stage_dir, "grids", f"step_{int(result.step):07d}_faces.png")
     if os.path.exists(grid):
         shutil.copyfile(grid, os.path.join(stage_dir, "preview_generator.png"))
-    keys = ("steps", "train_frames", "d_loss", "g_loss", "g_exp", "g_idt", "g_ids", "wasserstein")
+    keys = ("steps", "train_frames", "d_loss", "d_exp", "g_loss", "g_exp", "g_idt", "g_ids", "wasserstein",
+            "critic_icc")
     return {k: record[k] for k in keys if k in record}

@@ -15,6 +15,9 @@ Training-set grammar (parts joined by ``+`` form a combined set, paper Tables S1
 * ``real:<reg>[@<domain>]`` -- real frames, balanced per AU and level (``estimator.per_level``);
 * ``synthetic:<reg>[@<domain>]`` -- GANimation trained on the main data's ``<reg>`` frames, sources
   for the semantic resampling taken from ``<domain>``'s frames (cross-domain synthesis, Table 4);
+* ``oracle:<reg>[@<domain>]`` -- the same semantic-resampling plan as ``synthetic:<reg>``, each entry
+  rendered exactly by SynthFACS with its target expression and registered like the sources (a
+  perfect generator: `jaxau.synthesis.oracle`); SynthFACS sources (and targets) only;
 * ``augmented`` -- the 3-D synthetic set re-rendered at every head pose and 2-D normalised
   (Fig. 5 scenario c);
 * ``internal`` -- no estimator: the GANimation critic's AU regressor (Table S4).
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import logging
 from typing import Any
 
 import ml_collections
@@ -52,6 +56,7 @@ DEFAULT_COLUMNS = (
     ("real_2d", "Real, 2D registration", "real:2d"),
     ("real_3d", "Real, 3D registration", "real:3d"),
     ("synthetic_3d", "Synthetic, 3D registration", "synthetic:3d"),
+    ("oracle_3d", "Oracle synthetic, 3D registration", "oracle:3d"),
 )
 
 
@@ -74,6 +79,7 @@ class Planned:
     nodes: list[pipeline.Node]
     columns: list[Column]
     outputs: dict[str, str]    # column id -> node name of its scores (score or internal stage)
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # column id -> why it has no graph
 
 
 def columns(config: Any) -> list[Column]:
@@ -81,7 +87,10 @@ def columns(config: Any) -> list[Column]:
     exp = config.get("experiment")
     spec = exp.get("columns") if exp is not None else None
     if not spec:
-        return [Column(i, label, train) for i, label, train in DEFAULT_COLUMNS]
+        # Oracle sets exist only for SynthFACS data (a real dataset's main job has the other four).
+        synthetic = str(config.data.name).startswith("synthfacs/")
+        return [Column(i, label, train) for i, label, train in DEFAULT_COLUMNS
+                if synthetic or not train.startswith("oracle:")]
     out = []
     for cid, col in spec.items():
         col = dict(col)
@@ -185,9 +194,9 @@ def _parse_part(part: str, where: str) -> tuple[str, str, str]:
         if rest:
             raise ConfigError(f"{where}: {kind!r} takes no registration/domain (it is built from 'synthetic:3d').")
         return kind, "3d", ""
-    if kind not in ("real", "synthetic") or reg not in REGISTRATIONS:
+    if kind not in ("real", "synthetic", "oracle") or reg not in REGISTRATIONS:
         raise ConfigError(f"{where}: {part!r} is not one of real:<reg>[@domain], synthetic:<reg>[@domain], "
-                          f"augmented, internal (reg in {REGISTRATIONS}).")
+                          f"oracle:<reg>[@domain], augmented, internal (reg in {REGISTRATIONS}).")
     return kind, reg, domain
 
 
@@ -204,9 +213,10 @@ def _parse_test(spec: str, default_reg: str, where: str) -> tuple[str, str, str]
 
 
 class _Builder:
-    def __init__(self, stages: dict[str, pipeline.Stage]):
+    def __init__(self, stages: dict[str, pipeline.Stage], base: Any = None):
         self.stages = stages
         self.g = pipeline.GraphBuilder()
+        self.base = base  # the experiment's config before column overrides
 
     def add(self, stage: str, config, deps=None) -> str:
         return self.g.add(self.stages[stage], config, deps)
@@ -235,11 +245,52 @@ class _Builder:
     def generator(self, config, reg: str) -> str:
         return self.add("generator", config, {"frames": self.frames(config, reg, "")})
 
-    def synthesis(self, config, reg: str, source_domain: str) -> str:
-        deps = {"generator": self.generator(config, reg), "sources": self.frames(config, reg, source_domain)}
+    def real_estimator(self, config, reg: str) -> str:
+        """The estimator trained on the main data's real ``<reg>`` frames (a ``real:<reg>`` column's)."""
+        frames = self.frames(config, reg, "")
+        return self.add("estimator", config, {"validation": frames, "train_real0": frames})
+
+    def _resampling(self, config, reg: str, source_domain: str) -> tuple[ml_collections.ConfigDict, dict]:
+        """The config and input roles shared by the synthesis and oracle stages of one plan."""
+        cfg = _copy(config)
+        cfg.synthesis.source_domain = source_domain
+        deps = {"sources": self.frames(config, reg, source_domain)}
         if source_domain:  # Target label vectors still come from the generator's own training frames.
             deps["targets"] = self.frames(config, reg, "")
-        return self.add("synthesis", config, deps)
+        if reg != "raw":
+            deps["registration"] = self.registration(config)
+        return cfg, deps
+
+    def synthesis(self, config, reg: str, source_domain: str) -> str:
+        cfg, deps = self._resampling(config, reg, source_domain)
+        deps["generator"] = self.generator(config, reg)
+        if reg == "raw":
+            deps.pop("registration", None)
+        # Generator fidelity against oracle renders (SynthFACS sources only), read by the real-frame
+        # estimator of the same registration.
+        if int(config.synthesis.get("fidelity_per_cell", 0) or 0) > 0 and _is_synthfacs(
+                domain_config(config, source_domain)) and _is_synthfacs(config):
+            # The reader is the experiment's own real estimator (column overrides of the estimator
+            # section, e.g. Table 3's normalisations, do not change the synthetic set).
+            rcfg = _copy(config)
+            if self.base is not None:
+                rcfg.estimator = _copy(self.base.estimator)
+            deps["reader"] = self.real_estimator(rcfg, reg)
+        else:
+            deps.pop("registration", None)
+        return self.add("synthesis", cfg, deps)
+
+    def oracle(self, config, reg: str, source_domain: str, where: str) -> str:
+        for dcfg in (domain_config(config, source_domain), config):
+            if not _is_synthfacs(dcfg):
+                raise ConfigError(f"{where}: oracle sets render SynthFACS frames exactly, but "
+                                  f"{dcfg.data.name!r} is not SynthFACS: use synthetic:{reg} for other datasets.")
+        cfg, deps = self._resampling(config, reg, source_domain)
+        return self.add("oracle", cfg, deps)
+
+
+def _is_synthfacs(config) -> bool:
+    return str(config.data.name).startswith("synthfacs/")
 
 
 def _eval_config(config, test_domain: str, splits: str) -> ml_collections.ConfigDict:
@@ -256,14 +307,23 @@ def _eval_config(config, test_domain: str, splits: str) -> ml_collections.Config
 
 def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
     """The experiment graph of ``config`` (see the module docstring)."""
-    b = _Builder(stages)
-    cols = columns(config)
-    outputs = {}
-    for col in cols:
+    b = _Builder(stages, config)
+    cols = []
+    outputs, skipped = {}, {}
+    for col in columns(config):
         where = f"config.experiment.columns.{col.id}"
         cfg = apply_overrides(config, col.overrides, f"{where}.overrides")
         parts = [_parse_part(p, f"{where}.train") for p in col.train.split("+")]
         kinds = [k for k, _, _ in parts]
+        not_synthfacs = sorted({str(dcfg.data.name) for kind, _, domain in parts if kind == "oracle"
+                                for dcfg in (domain_config(cfg, domain), cfg) if not _is_synthfacs(dcfg)})
+        if not_synthfacs:
+            # Oracle sets are SynthFACS renders: on other data the column cannot exist (one line, no graph).
+            skipped[col.id] = (f"{where}.train={col.train!r}: oracle sets render SynthFACS frames exactly, but "
+                               f"{', '.join(map(repr, not_synthfacs))} is not SynthFACS; column left out.")
+            logging.warning("%s", skipped[col.id])
+            continue
+        cols.append(col)
         if ("internal" in kinds or "augmented" in kinds) and len(parts) > 1:
             raise ConfigError(f"{where}.train: 'internal' and 'augmented' cannot be combined with other sets.")
         default_reg = "2d" if kinds == ["augmented"] else parts[0][1]
@@ -281,8 +341,10 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
                 deps[f"train_real{i}"] = b.frames(cfg, reg, domain)
             elif kind == "synthetic":
                 deps[f"train_set{i}"] = b.synthesis(cfg, reg, domain)
+            elif kind == "oracle":
+                deps[f"train_set{i}"] = b.oracle(cfg, reg, domain, f"{where}.train")
             else:  # augmented
                 deps[f"train_set{i}"] = b.add("augment", cfg, {"synthesis": b.synthesis(cfg, "3d", "")})
         model = b.add("estimator", cfg, deps)
         outputs[col.id] = b.add("score", ecfg, {"model": model, "test": test})
-    return Planned(b.g.graph(), cols, outputs)
+    return Planned(b.g.graph(), cols, outputs, skipped)

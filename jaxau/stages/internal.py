@@ -27,6 +27,7 @@ from jaxau.data import frames as frames_lib
 from jaxau.stages import estimator as estimator_stage, frames as frames_stage
 from jaxau.evaluation import scoring
 from jaxau.train import generator as gen_train
+from jaxau.train.generator import critic_outputs
 from jaxau.train.gan_losses import MAX_INTENSITY
 
 
@@ -41,23 +42,6 @@ def regression_intensities(outputs) -> np.ndarray:
         raise ValueError("critic AU outputs contain NaN/inf: the generator checkpoint is broken.")
     return np.clip(scaled, 0.0, NUM_LEVELS - 1).astype(np.float32)
 
-
-@functools.lru_cache(maxsize=4)
-def _critic_fn(discriminator):
-    @jax.jit
-    def aus(params, images_uint8):
-        # The generator's range: uint8 -> [-1, 1] (`jaxau.train.generator.to_unit`).
-        images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
-        return discriminator.apply({"params": params}, images)[1]
-
-    return aus
-
-
-def critic_outputs(discriminator, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """The critic's AU regression ``[N, K]`` for uint8 images, in fixed-size batches (one compilation)."""
-    fn = _critic_fn(discriminator)
-    out = batching.map_padded(lambda chunk: fn(params, chunk), images, batch_size)
-    return np.concatenate(out) if out else np.zeros((0, discriminator.num_aus), np.float32)
 
 
 def run(config, stage_dir: str, inputs) -> dict:

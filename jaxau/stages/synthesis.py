@@ -1,28 +1,165 @@
-"""Stage ``synthesis``: semantic resampling of registered training frames with the trained generator.
+"""Stages ``synthesis`` (semantic resampling with the trained generator) and ``oracle`` (the same plan
+rendered exactly by SynthFACS).
 
-Roles: ``generator``; ``sources`` (a registration stage: its ``train.npz`` frames are re-animated);
-optional ``targets`` (a registration stage whose ``train.npz`` labels give the target AU vectors, for
-cross-domain synthesis: paper Sec. 4.7 re-animates MultiPIE faces with FERA's label distribution;
-default the sources; ``config.synthesis.targets`` may name any frame-set .npz instead). Writes ``synthetic.npz`` (the balanced
-synthetic frame set ``estimator`` stages train on), ``plan.npz``, ``chunks/``
-(resumable), ``synthesis.json`` (counts, skipped cells, images/s) and ``preview_synthesis.png``.
+Roles of ``synthesis``: ``generator``; ``sources`` (a registration stage: its ``train.npz`` frames in
+the views ``data.train_poses`` of the sources' domain are re-animated); optional ``targets`` (a
+registration stage whose ``train.npz`` labels give the target AU vectors, for cross-domain synthesis:
+paper Sec. 4.7 re-animates MultiPIE faces with FERA's label distribution; default the sources;
+``config.synthesis.targets`` may name any frame-set .npz instead); optional ``registration`` (the
+network the sources were registered with) and ``reader`` (a real-frame estimator of the same
+registration) for the fidelity measurement. Writes ``synthetic.npz`` (the balanced synthetic frame set
+``estimator`` stages train on), ``plan.npz``, ``chunks/`` (resumable), ``synthesis.json`` (counts,
+skipped cells, images/s and, for SynthFACS sources with ``synthesis.fidelity_per_cell > 0``, the
+generator's ``fidelity`` against oracle renders: `jaxau.synthesis.fidelity`), ``fidelity.png``
+(source | generated | oracle rows) and ``preview_synthesis.png``.
+
+``oracle``: roles ``sources``, optional ``targets`` and ``registration`` as above; the plan of the
+synthesis stage with the same settings, each entry rendered with the target expression and registered
+like the sources (`jaxau.synthesis.oracle`). Writes ``synthetic.npz`` in the synthetic set's format,
+``oracle.json`` and ``preview_synthesis.png``.
+
+``config.synthesis.source_domain`` (set by the experiment graph) names the sources' domain
+(`jaxau.stages.graph.domain_config`).
 """
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
+
+from jaxau import io_utils
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.synthesis import synthesize
+from jaxau.stages import graph
+from jaxau.synthesis import fidelity as fidelity_lib, oracle
+from jaxau.train import estimator
+from jaxau.train.generator import write_png
+
+_MODES = {"frames_raw": "raw", "register_2d": "2d", "register_3d": "3d"}
 
 
-def run(config, stage_dir: str, inputs) -> dict:
-    sources = frames_lib.load(frames_stage.split_path(inputs["sources"], "train"))
+def registration_mode(frames_dir: str) -> str:
+    """``'raw'``, ``'2d'`` or ``'3d'``: how a frames stage's directory registered its frames."""
+    name = os.path.basename(frames_dir.rstrip("/")).rsplit("-", 1)[0]
+    if name not in _MODES:
+        raise ValueError(f"{frames_dir} is not a frames_raw / register_2d / register_3d stage directory.")
+    return _MODES[name]
+
+
+def source_config(config):
+    """The config of the sources' domain (its ``data`` section; the rest is ``config``'s)."""
+
+    return graph.domain_config(config, str(config.synthesis.get("source_domain", "") or ""))
+
+
+def load_sets(config, inputs) -> tuple[frames_lib.FrameSet, frames_lib.FrameSet | None]:
+    """``(sources, targets or None)``: training frames in each domain's ``data.train_poses`` views."""
+
+    scfg = source_config(config)
+    sources = synthesize.select_poses(frames_lib.load(frames_stage.split_path(inputs["sources"], "train")),
+                                      scfg.data.get("train_poses", ""), "synthesis sources")
     targets_path = str(config.synthesis.get("targets", "") or "")
     if inputs.get("targets"):
         targets_path = frames_stage.split_path(inputs["targets"], "train")
-    targets = frames_lib.load(targets_path) if targets_path else None
+    targets = None
+    if targets_path:
+        targets = frames_lib.load(targets_path)
+        if inputs.get("targets"):
+            targets = synthesize.select_poses(targets, config.data.get("train_poses", ""), "synthesis targets")
+    return sources, targets
+
+
+def _oracle_parts(config, inputs, targets):
+    """``(renderer, target RequestIndex)`` or a reason string why oracle renders are impossible."""
+
+    scfg = source_config(config)
+    if oracle.synthfacs_config(scfg.data.name) is None:
+        return f"sources ({scfg.data.name}) are not SynthFACS frames"
+    target_index = None
+    if targets is not None:
+        if not inputs.get("targets"):
+            return "targets come from a frame-set file, whose render requests are unknown"
+        tcfg = oracle.synthfacs_config(config.data.name)
+        if tcfg is None:
+            return f"targets ({config.data.name}) are not SynthFACS frames"
+        target_index = oracle.RequestIndex(tcfg)
+    mode = registration_mode(inputs["sources"])
+    renderer = oracle.OracleRenderer(scfg, mode, inputs.get("registration"))
+    return renderer, target_index
+
+
+def run(config, stage_dir: str, inputs) -> dict:
+
+    sources, targets = load_sets(config, inputs)
+    fidelity = None
+    per_cell = int(config.synthesis.get("fidelity_per_cell", 0) or 0)
+    if per_cell > 0:
+        parts = _oracle_parts(config, inputs, targets)
+        if isinstance(parts, str):
+            reason = parts
+
+            def fidelity(sources_, plan, generate):
+                return {"skipped": f"no oracle renders: {reason}"}
+        else:
+            renderer, target_index = parts
+            read = None
+            if inputs.get("reader"):
+
+                predictor = estimator.Predictor(inputs["reader"])
+                read = predictor.intensities
+
+            def fidelity(sources_, plan, generate):
+                rec = fidelity_lib.measure(renderer, generate, sources_, plan, list(sources_["au_names"]),
+                                           per_cell=per_cell, targets=targets, target_index=target_index,
+                                           read=read, out_dir=stage_dir)
+                rec["reader"] = inputs.get("reader")
+                return rec
     record = synthesize.synthesize_set(
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),
         targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.get("batch_size", 32)),
-        chunk_size=int(config.synthesis.get("chunk_size", 256)))
-    return {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second")}
+        chunk_size=int(config.synthesis.get("chunk_size", 256)), fidelity=fidelity)
+    out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second")}
+    fid = record.get("fidelity") or {}
+    out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "reader_icc_generated",
+                                    "reader_icc_oracle") if k in fid})
+    return out
+
+
+def run_oracle(config, stage_dir: str, inputs) -> dict:
+    """Stage ``oracle``: the synthesis plan rendered exactly (module docstring)."""
+    import time
+
+
+    t0 = time.perf_counter()
+    sources, targets = load_sets(config, inputs)
+    parts = _oracle_parts(config, inputs, targets)
+    if isinstance(parts, str):
+        raise ValueError(f"oracle set impossible: {parts}; 'oracle:<reg>' columns need SynthFACS sources and targets.")
+    renderer, target_index = parts
+    aus = frames_stage.aus(config)
+    sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
+                                         seed=int(config.seed))
+    io_utils.savez(os.path.join(stage_dir, "plan.npz"), **plan.arrays())
+    rendered = renderer.oracle(sources, plan.source_index, sources if targets is None else targets,
+                               plan.target_index, target_index)
+    idx = plan.source_index
+    frames = {"image": rendered.image, "au_intensity": plan.target_labels.astype(np.int32),
+              "subject": np.asarray(sources["subject"])[idx], "sequence": np.full(len(plan), "oracle"),
+              "frame": np.arange(len(plan), dtype=np.int32),
+              "pose_id": np.asarray(sources["pose_id"])[idx].astype(np.int32),
+              "au_names": np.asarray([str(a) for a in aus]), "source_index": idx.astype(np.int32),
+              "target_au": plan.au.astype(np.int32), "target_level": plan.level.astype(np.int32)}
+    ok = rendered.ok
+    frames = frames_lib.select(frames, ok) if not ok.all() else frames
+    frames_lib.validate(frames, f"oracle set in {stage_dir}")
+    frames_lib.save(os.path.join(stage_dir, "synthetic.npz"), frames)
+    if ok.all():  # The contact sheet indexes the set by plan row.
+        write_png(os.path.join(stage_dir, "preview_synthesis.png"), synthesize.contact_sheet(sources, frames, plan))
+    record = {"num_images": int(len(frames["image"])), "per_level": int(config.synthesis.per_level),
+              "registration_failed": int((~ok).sum()), "au_names": list(aus),
+              "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
+              "plan_fingerprint": plan.fingerprint(), "seconds": time.perf_counter() - t0}
+    io_utils.write_json(os.path.join(stage_dir, "oracle.json"), record)
+    return {k: record[k] for k in ("num_images", "per_level", "registration_failed", "skipped_cells")}

@@ -34,6 +34,7 @@ from jaxau.synthesis.plan import SynthesisPlan
 from jaxau.train import generator as gen_train, parallel
 from jaxau.train.gan_losses import MAX_INTENSITY
 from jaxau.train.generator import write_png
+from jaxau.data import resolve
 
 
 @functools.lru_cache(maxsize=4)
@@ -47,6 +48,35 @@ def _generate_fn(generator):
         return jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
     return generate
+
+
+def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """``G(images | labels / 5)`` as uint8, in fixed-size batches (one compilation; the last padded)."""
+    fn = _generate_fn(generator)
+    labels = np.asarray(labels, np.int32)
+    out = []
+    for lo in range(0, len(images), batch_size):
+        src, lab = images[lo:lo + batch_size], labels[lo:lo + batch_size]
+        n = len(src)
+        if n < batch_size:
+            src = np.concatenate([src, np.zeros((batch_size - n,) + src.shape[1:], src.dtype)])
+            lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
+        out.append(np.asarray(fn(params, src, lab))[:n])
+    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
+
+
+def select_poses(frames: frames_lib.FrameSet, poses: Any, what: str) -> frames_lib.FrameSet:
+    """The frames whose ``pose_id`` is in ``poses`` (a `jaxau.data.resolve.poses` spec; '' = all)."""
+
+    wanted = resolve.poses(poses)
+    if wanted is None:
+        return frames
+    keep = np.isin(np.asarray(frames["pose_id"]), wanted)
+    if not keep.any():
+        raise ValueError(f"{what}: no frame has a pose in data.train_poses={poses!r} (poses present: "
+                         f"{sorted(set(np.asarray(frames['pose_id']).tolist()))}); set data.train_poses to one of them "
+                         "or '' for all.")
+    return frames_lib.select(frames, keep)
 
 
 def _chunk_path(out_dir: str, c: int) -> str:
@@ -184,9 +214,26 @@ def contact_sheet(sources: frames_lib.FrameSet, synthetic: frames_lib.FrameSet, 
     return sheet
 
 
+def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None, aus, *, per_level: int,
+              seed: int) -> tuple[frames_lib.FrameSet, SynthesisPlan]:
+    """The semantic resampling plan of ``sources`` (AU columns ``aus``) with ``targets``' label vectors.
+
+    Returns ``(sources with the AU columns, plan)``; the synthesis and the oracle set share it.
+    """
+
+    # Cross-domain sources may not code every AU (MultiPIE has no AU14): unknown there, not an error.
+    sources = frames_lib.with_aus(sources, aus, missing="error" if targets is None else "unknown")
+    target_labels = None if targets is None else frames_lib.with_aus(targets, aus)["au_intensity"]
+    plan = plan_lib.semantic_plan(sources["au_intensity"], target_labels, per_level=per_level, seed=seed)
+    if plan.skipped:
+        logging.warning("synthesis: %d (AU, level) cells have no candidates and are skipped: %s",
+                        len(plan.skipped), [(aus[k], lvl) for k, lvl in plan.skipped])
+    return sources, plan
+
+
 def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
                    targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
-                   chunk_size: int = 256) -> dict:
+                   chunk_size: int = 256, fidelity=None) -> dict:
     """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
 
     Args:
@@ -199,22 +246,19 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         dataset's for cross-domain synthesis (MultiPIE identities, FERA expressions).
       seed: plan seed.
       batch_size, chunk_size: see `synthesize`.
+      fidelity: optional ``fidelity(sources, plan, generate) -> dict`` (`jaxau.synthesis.fidelity`),
+        ``generate(uint8 images, target levels) -> uint8 images``; its record goes under ``fidelity``.
 
     Returns:
       The record written to ``synthesis.json``.
     """
+
     trained = gen_train.load_generator(generator_dir)
     aus = list(trained.au_names)
-    # Cross-domain sources may not code every AU (MultiPIE has no AU14): unknown there, not an error.
-    sources = frames_lib.with_aus(sources, aus, missing="error" if targets is None else "unknown")
     if sources["image"].shape[1:3] != (trained.image_size, trained.image_size):
         raise ValueError(f"source images are {sources['image'].shape[1:3]}, the generator in {generator_dir} "
                          f"was trained at {trained.image_size}: use frames of that size.")
-    target_labels = None if targets is None else frames_lib.with_aus(targets, aus)["au_intensity"]
-    plan = plan_lib.semantic_plan(sources["au_intensity"], target_labels, per_level=per_level, seed=seed)
-    if plan.skipped:
-        logging.warning("synthesis: %d (AU, level) cells have no candidates and are skipped: %s",
-                        len(plan.skipped), [(aus[k], lvl) for k, lvl in plan.skipped])
+    sources, plan = make_plan(sources, targets, aus, per_level=per_level, seed=seed)
     io_utils.savez(os.path.join(out_dir, "plan.npz"), **plan.arrays())
     t0 = time.perf_counter()
     before = set(chunk_files(out_dir))
@@ -232,5 +276,10 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
               "seconds": elapsed, "chunks_generated": int(generated),
               "images_per_second": (new_images / elapsed) if generated else None,
               "plan_fingerprint": plan.fingerprint()}
+    if fidelity is not None:
+        t1 = time.perf_counter()
+        record["fidelity"] = fidelity(sources, plan, lambda images, labels: generate_images(
+            trained.generator, trained.params, images, labels, batch_size))
+        record["fidelity"]["seconds"] = time.perf_counter() - t1
     io_utils.write_json(os.path.join(out_dir, "synthesis.json"), record)
     return record

@@ -49,6 +49,7 @@ class OptimizerConfig:
       constant_iterations: iterations at ``lr`` (e.g. 20 epochs' worth).
       decay_iterations: iterations of linear decay to 0 afterwards (e.g. 10 epochs' worth).
       n_critic: G is updated on one iteration in ``n_critic``.
+      g_delay: iterations before G's first update (critic warm-up); G's schedule spans the rest.
     """
 
     lr: float = 1e-4
@@ -57,6 +58,7 @@ class OptimizerConfig:
     constant_iterations: int = 100_000
     decay_iterations: int = 50_000
     n_critic: int = 5
+    g_delay: int = 0
 
 
 def lr_schedule(lr: float, constant_steps: int, decay_steps: int) -> optax.Schedule:
@@ -70,7 +72,8 @@ def lr_schedule(lr: float, constant_steps: int, decay_steps: int) -> optax.Sched
 def make_optimizers(config: OptimizerConfig) -> tuple[optax.GradientTransformation,
                                                       optax.GradientTransformation]:
     """``(g_tx, d_tx)``; the schedules count each optimizer's own updates, so G's are / n_critic."""
-    g_const = math.ceil(config.constant_iterations / config.n_critic)
+    # G's updates happen after the warm-up: its constant phase shrinks by the warm-up's length.
+    g_const = math.ceil(max(config.constant_iterations - config.g_delay, 0) / config.n_critic)
     g_decay = math.ceil(config.decay_iterations / config.n_critic)
     g_tx = optax.adam(lr_schedule(config.lr, g_const, g_decay), config.b1, config.b2)
     d_tx = optax.adam(lr_schedule(config.lr, config.constant_iterations, config.decay_iterations),

@@ -38,6 +38,8 @@ from jaxau.models import ganimation
 from jaxau.train import checkpoint as checkpoint_lib, gan_steps, input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, parallel
 from jaxau.train.gan_losses import MAX_INTENSITY, LossWeights
+from jaxau.evaluation import metrics as eval_metrics
+from jaxau import batching
 
 MODEL_FILE = "generator.json"
 LEVELS = 6  # AU intensity levels 0..5.
@@ -46,7 +48,8 @@ LEVELS = 6  # AU intensity levels 0..5.
 # ``attention`` (GANimation vs StarGAN-style generator) and ``lambda_ids`` (0 disables Eq. 4)).
 DEFAULTS = {
     "image_size": 128, "g_width": 64, "g_blocks": 6, "d_width": 64, "d_layers": 6,
-    "attention": True, "composite": "mask_source",
+    "attention": True, "composite": "mask_source", "au_conditioning": "input", "upsample": "transpose",
+    "partners": "subject", "critic_warmup": 0, "eval_every": 0,
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
     "n_critic": 5, "learning_rate": 1e-4, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
@@ -73,7 +76,8 @@ def _decay_steps(s: Mapping[str, Any]) -> int:
 def modules(s: Mapping[str, Any], num_aus: int) -> tuple[ganimation.Generator, ganimation.Discriminator]:
     """The generator and critic a settings dict describes."""
     g = ganimation.Generator(conv_dim=int(s["g_width"]), num_blocks=int(s["g_blocks"]),
-                             attention=bool(s["attention"]), composite=str(s["composite"]))
+                             attention=bool(s["attention"]), composite=str(s["composite"]),
+                             au_conditioning=str(s["au_conditioning"]), upsample=str(s["upsample"]))
     d = ganimation.Discriminator(num_aus=num_aus, image_size=int(s["image_size"]),
                                  conv_dim=int(s["d_width"]), num_layers=int(s["d_layers"]))
     return g, d
@@ -87,9 +91,11 @@ def loss_weights(s: Mapping[str, Any]) -> LossWeights:
 
 def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
     decay = _decay_steps(s)
+    # G's schedule counts its own updates, which start after the critic warm-up.
     return gan_steps.OptimizerConfig(lr=float(s["learning_rate"]), b1=float(s["b1"]), b2=float(s["b2"]),
                                      constant_iterations=max(int(s["num_steps"]) - decay, 0),
-                                     decay_iterations=decay, n_critic=int(s["n_critic"]))
+                                     decay_iterations=decay, n_critic=int(s["n_critic"]),
+                                     g_delay=int(s["critic_warmup"]))
 
 
 @functools.lru_cache(maxsize=8)
@@ -129,7 +135,8 @@ class PairedSource:
 
     def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
-                 process_count: int = 1):
+                 process_count: int = 1, partners: str = "subject"):
+
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
         # Unknown labels (-1) condition G with 0 and are masked out of D's expression loss.
@@ -142,8 +149,8 @@ class PairedSource:
         self.with_target_image = with_target_image
         self.per_process = global_batch_size // process_count
         self.lo = process_index * self.per_process
-        subjects = np.asarray(frames["subject"])
-        _, self.group, counts = np.unique(subjects, return_inverse=True, return_counts=True)
+        _, self.group, counts = np.unique(partner_groups(frames, partners), return_inverse=True,
+                                          return_counts=True)
         order = np.argsort(self.group, kind="stable")
         self.members = order                                    # frames grouped by subject
         self.start = np.concatenate([[0], np.cumsum(counts)])[self.group]
@@ -152,7 +159,7 @@ class PairedSource:
         self.rank[order] = np.arange(len(order)) - np.concatenate([[0], np.cumsum(counts)])[self.group[order]]
 
     def partners(self, indices: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Same-subject partners (never the frame itself) for ``u`` ~ U[0, 1); mask of real pairs."""
+        """Partners from the frame's group (never the frame itself) for ``u`` ~ U[0, 1); mask of real pairs."""
         m = self.count[indices]
         paired = m > 1
         r = np.minimum((u * np.maximum(m - 1, 1)).astype(np.int64), np.maximum(m - 2, 0))
@@ -182,6 +189,27 @@ class PairedSource:
         while True:
             yield self.batch(step)
             step += 1
+
+
+PARTNERS = ("subject", "sequence")
+
+
+def partner_groups(frames: frames_lib.FrameSet, partners: str = "subject") -> np.ndarray:
+    """The group each frame draws its idiosyncratic-loss partner from.
+
+    ``'subject'``: any frame of the same subject (paper Sec. 3.2). ``'sequence'``: a frame of the same
+    sequence (same session: same scene, light and camera, so the pair differs in expression only),
+    falling back to the same subject for a frame alone in its sequence.
+    """
+    if partners not in PARTNERS:
+        raise ValueError(f"config.generator.partners={partners!r}: use one of {PARTNERS}.")
+    subjects = np.asarray(frames["subject"]).astype(str)
+    keys = np.char.add("subject:", subjects)
+    if partners == "sequence":
+        seq = np.char.add(np.char.add(subjects, "/"), np.asarray(frames["sequence"]).astype(str))
+        _, inverse, counts = np.unique(seq, return_inverse=True, return_counts=True)
+        keys = np.where(counts[inverse] > 1, np.char.add("sequence:", seq), keys)
+    return keys
 
 
 def to_unit(images_uint8: np.ndarray) -> np.ndarray:
@@ -214,15 +242,17 @@ def _compiled_steps(key: tuple, num_aus: int, mesh) -> tuple[Any, Any]:
 class StepDispatcher:
     """``step_fn(state, batch, rng)`` for `jaxau.train.loop.train` choosing D-only or D+G per step."""
 
-    def __init__(self, d_only, d_and_g, n_critic: int):
+    def __init__(self, d_only, d_and_g, n_critic: int, critic_warmup: int = 0):
         self.d_only, self.d_and_g, self.n_critic = d_only, d_and_g, n_critic
+        self.warmup = int(critic_warmup)
         self.step: int | None = None
         self.g_metrics: dict = {}
 
     def __call__(self, state, batch, rng):
         if self.step is None:  # first call (fresh or restored state): one sync, then counted here
             self.step = int(jax.device_get(state.step))
-        if gan_steps.trains_generator(self.step, self.n_critic):
+        # Critic warm-up: D (and its AU regressor) trains alone before G first follows it.
+        if self.step >= self.warmup and gan_steps.trains_generator(self.step - self.warmup, self.n_critic):
             state, metrics = self.d_and_g(state, batch, rng)
             self.g_metrics = {k: v for k, v in metrics.items() if k.startswith(("g_", "attention"))}
         else:
@@ -333,8 +363,52 @@ def check_frames(frames: frames_lib.FrameSet, s: Mapping[str, Any], source: str 
                          f"at most {int(np.log2(size))}.")
 
 
+@functools.lru_cache(maxsize=4)
+def _critic_fn(discriminator):
+    @jax.jit
+    def aus(params, images_uint8):
+        # The generator's range: uint8 -> [-1, 1] (`to_unit`).
+        images = images_uint8.astype(jax.numpy.float32) / 127.5 - 1.0
+        return discriminator.apply({"params": params}, images)[1]
+
+    return aus
+
+
+def critic_outputs(discriminator, params, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The critic's AU regression ``[N, K]`` for uint8 images, in fixed-size batches (one compilation)."""
+    fn = _critic_fn(discriminator)
+    out = batching.map_padded(lambda chunk: fn(params, chunk), images, batch_size)
+    return np.concatenate(out) if out else np.zeros((0, discriminator.num_aus), np.float32)
+
+
+def critic_icc(outputs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """ICC(3,1) of the critic's AU head (``level / 5`` units, continuous) against integer levels.
+
+    Returns ``(mean over AUs, per AU)``; unknown labels (-1) are dropped per AU.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", eval_metrics.UndefinedMetricWarning)
+        per_au = np.atleast_1d(eval_metrics.icc(labels, np.asarray(outputs, np.float64) * MAX_INTENSITY))
+    return float(np.mean(per_au)), per_au
+
+
+def critic_eval_fn(discriminator: ganimation.Discriminator, val_frames: frames_lib.FrameSet, au_names):
+    """``eval_fn(state, step)``: ``critic_icc`` (and per AU) of the critic's AU head on labelled frames."""
+
+    val = frames_lib.with_aus(val_frames, au_names)
+
+    def eval_fn(state, step):
+        params = jax.device_get(state.d.params)
+        mean, per_au = critic_icc(critic_outputs(discriminator, params, val["image"]), val["au_intensity"])
+        return {"critic_icc": mean, **{f"critic_icc_{a}": float(v) for a, v in zip(au_names, per_au)}}
+
+    return eval_fn
+
+
 def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, seed: int = 0,
-          name: str = "generator", hooks=()) -> loop.LoopResult:
+          name: str = "generator", hooks=(), val_frames: frames_lib.FrameSet | None = None) -> loop.LoopResult:
     """Trains (or resumes) a generator in ``workdir`` on a frame set.
 
     Args:
@@ -344,6 +418,8 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
       seed: initialisation and data seed.
       name: log prefix.
       hooks: extra ``hook(step, state)`` callables (the loop's).
+      val_frames: labelled frames on which ``critic_icc`` (the critic's AU head, `critic_eval_fn`) is
+        logged every ``eval_every`` steps and at the end (``<name>_eval_metrics.jsonl``).
 
     Returns:
       The loop's `LoopResult` (``state`` is the replicated GANState).
@@ -363,17 +439,20 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
     state = parallel.replicate(state, mesh)
     source = PairedSource(frames, batch, seed, target_noise=float(s["target_noise"]),
                           with_target_image=float(s["lambda_ids"]) > 0,
-                          process_index=jax.process_index(), process_count=jax.process_count())
+                          process_index=jax.process_index(), process_count=jax.process_count(),
+                          partners=str(s["partners"]))
     d_only, d_and_g = _compiled_steps(_hashable(s), len(au_names), mesh)
-    dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]))
-    generator, _ = modules(s, len(au_names))
+    dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]), int(s["critic_warmup"]))
+    generator, discriminator = modules(s, len(au_names))
+    eval_fn = None if val_frames is None else critic_eval_fn(discriminator, val_frames, au_names)
     grid = GridHook(workdir, generator, frames, int(s["grid_every"]), int(s["grid_sources"]),
                     int(s["num_steps"]), name)
     try:
         return loop.train(workdir=workdir, state=state, step_fn=dispatcher, batches=source, mesh=mesh,
                           num_steps=int(s["num_steps"]), global_batch_size=batch,
                           rng=jax.random.key(seed + 1), checkpoint_every=int(s["checkpoint_every"]),
-                          log_every=int(s["log_every"]), name=name, hooks=(grid, *hooks))
+                          log_every=int(s["log_every"]), name=name, hooks=(grid, *hooks), eval_fn=eval_fn,
+                          eval_every=int(s["eval_every"]))
     finally:
         grid.close()
 

@@ -21,9 +21,10 @@ def _frames(n, seed, aus=AUS, target=False):
     return f
 
 
-def _config(per_level=3):
+def _config(per_level=3, synthetic_heads="target"):
     return ml_collections.ConfigDict({"seed": 0, "data": {"aus": ",".join(AUS), "test_poses": "4"},
-                                      "estimator": {"per_level": per_level, "normalization": "none"},
+                                      "estimator": {"per_level": per_level, "normalization": "none",
+                                                    "synthetic_heads": synthetic_heads},
                                       "eval": {"splits": "train,validation,test", "poses": "", "aus": "AU12"}})
 
 
@@ -47,6 +48,22 @@ def test_combined_training_set_is_balanced_real_plus_whole_synthetic(tmp_path):
     np.testing.assert_array_equal(target[synth_part], np.asarray([1, -1, 0] * 4)[:10])
     np.testing.assert_array_equal(frames["au_intensity"][40:], synth["au_intensity"][:, [2, 0]])
     assert (out / "balance.json").exists()
+
+
+def test_synthetic_heads_all_trains_every_head_with_the_target_vector(tmp_path):
+    synth_dir, out = tmp_path / "synth", tmp_path / "out"
+    synth_dir.mkdir()
+    out.mkdir()
+    synth = _frames(10, 1, aus=["AU12", "AU04", "AU01"], target=True)
+    frames_lib.save(str(synth_dir / "synthetic.npz"), synth)
+    frames, pool, target = stage.training_set(_config(synthetic_heads="all"), str(out), {"train_set0": str(synth_dir)})
+    np.testing.assert_array_equal(pool, np.arange(10))
+    np.testing.assert_array_equal(target, np.full(10, -1))       # -1: every labelled head
+    np.testing.assert_array_equal(frames["au_intensity"], synth["au_intensity"][:, [2, 0]])
+    _, _, target = stage.training_set(_config(synthetic_heads="target"), str(out), {"train_set0": str(synth_dir)})
+    np.testing.assert_array_equal(target, np.asarray([1, -1, 0] * 4)[:10])
+    with pytest.raises(ValueError, match="synthetic_heads='some'"):
+        stage.training_set(_config(synthetic_heads="some"), str(out), {"train_set0": str(synth_dir)})
 
 
 def test_test_set_concatenates_the_configured_splits(tmp_path):

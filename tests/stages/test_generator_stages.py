@@ -10,7 +10,8 @@ from jaxau.data import frames as frames_lib
 
 # The same generator settings as tests/train/test_generator.py: one compilation per session.
 GEN = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=6,
-           n_critic=2, log_every=1, checkpoint_every=2, grid_every=3, grid_sources=2)
+           n_critic=2, log_every=1, checkpoint_every=2, grid_every=3, grid_sources=2, critic_warmup=2,
+           eval_every=3)
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +30,17 @@ def stages(request, tmp_path_factory):
     config.synthesis.per_level = 3
     config.synthesis.batch_size = 8
     config.synthesis.chunk_size = 32
+    # The stand-in frames are not config.data's SynthFACS set: no oracle renders here
+    # (tests/synthesis/test_oracle_fidelity.py covers them).
+    config.synthesis.fidelity_per_cell = 0
     root = tmp_path_factory.mktemp("gen_stages")
     # Stand-in for the register_3d stage's output: the tiny set's frames as a frame set at 16 x 16.
     reg = str(root / "register_3d")
     os.makedirs(reg)
     frames = frames_lib.load_tfds("synthfacs/fera_small", "train", data_dir=data_dir, image_size=16)
     frames_lib.save(os.path.join(reg, "train.npz"), frames)
+    frames_lib.save(os.path.join(reg, "validation.npz"), frames_lib.load_tfds(
+        "synthfacs/fera_small", "validation", data_dir=data_dir, image_size=16))
     gen_dir, syn_dir = str(root / "generator"), str(root / "synthesis")
     os.makedirs(gen_dir)
     os.makedirs(syn_dir)
@@ -45,8 +51,13 @@ def stages(request, tmp_path_factory):
 
 def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
     _, frames, gen_dir, _, summary, _ = stages
-    assert summary["steps"] == 6 and summary["train_frames"] == len(frames["image"])
+    # data.train_poses = '4': the frontal frames only.
+    assert summary["steps"] == 6 and summary["train_frames"] == int((frames["pose_id"] == 4).sum()) > 0
     assert np.isfinite(summary["d_loss"]) and np.isfinite(summary["g_ids"])
+    # The critic's AU head scored on the validation frames while it trains (steps 3 and 6).
+    assert np.isfinite(summary["critic_icc"])
+    with open(os.path.join(gen_dir, "generator_eval_metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [3, 6]
     with open(os.path.join(gen_dir, "metrics.json")) as f:
         assert json.load(f)["steps"] == 6
     assert os.path.getsize(os.path.join(gen_dir, "preview_generator.png")) > 100
@@ -65,7 +76,9 @@ def test_synthesis_stage_writes_a_frame_set_the_estimator_stage_can_load(stages)
     assert set(counts.ravel()) <= {0, 3}
     np.testing.assert_array_equal(syn["au_intensity"][np.arange(len(syn["image"])), syn["target_au"]],
                                   syn["target_level"])
-    src = frames_lib.with_aus(frames, list(syn["au_names"]))
+    # Sources: the frontal training frames (data.train_poses = '4').
+    assert set(syn["pose_id"]) == {4}
+    src = frames_lib.with_aus(frames_lib.select(frames, frames["pose_id"] == 4), list(syn["au_names"]))
     np.testing.assert_array_equal(src["au_intensity"][syn["source_index"], syn["target_au"]], 0)
     # What an estimator stage does with it.
     frames_lib.with_aus(syn, [a for a in config.data.aus.split(",")])

@@ -27,14 +27,14 @@ def _node(planned, name):
     return next(n for n in planned.nodes if n.name == name)
 
 
-def test_demo_has_the_main_jobs_four_columns():
+def test_demo_has_the_main_jobs_five_columns():
     import configs.demo as demo
 
     p = graph.plan(demo.get_config(), STAGES)
     assert [c.label for c in p.columns] == [label for _, label, _ in graph.DEFAULT_COLUMNS]
     counts = {k: len(v) for k, v in _by_stage(p).items()}
     assert counts == {"data": 1, "frames_raw": 1, "registration": 1, "register_2d": 1, "register_3d": 1,
-                      "generator": 1, "synthesis": 1, "estimator": 4, "score": 4}
+                      "generator": 1, "synthesis": 1, "oracle": 1, "estimator": 5, "score": 5}
     # Dependencies come before their dependents.
     seen = set()
     for n in p.nodes:
@@ -93,10 +93,14 @@ def test_cross_domain_columns_wire_sources_targets_and_test_sets():
     c = _config("table4")
     p = graph.plan(c, STAGES)
     stages = _by_stage(p)
-    assert len(stages["generator"]) == 1 and len(stages["synthesis"]) == 2 and len(stages["estimator"]) == 2
+    # Two column models and the fidelity reader (the real 3D estimator both syntheses share).
+    assert len(stages["generator"]) == 1 and len(stages["synthesis"]) == 2 and len(stages["estimator"]) == 3
+    readers = {n.deps["reader"] for n in stages["synthesis"]}
+    assert len(readers) == 1 and sorted(_node(p, readers.pop()).deps) == ["train_real0", "validation"]
     # MultiPIE -> FERA: sources re-animated from MultiPIE, target labels from FERA training frames.
     score = _node(p, p.outputs["multipie_fera"])
     synth = _node(p, _node(p, score.deps["model"]).deps["train_set0"])
+    assert synth.config.synthesis.source_domain == "multipie"
     assert _node(p, synth.deps["sources"]).config.data.name == "synthfacs/multipie_small"
     assert _node(p, synth.deps["targets"]).config.data.name == c.data.name
     assert score.config.eval.splits == "test" and score.config.eval.poses == "4"
@@ -108,6 +112,33 @@ def test_cross_domain_columns_wire_sources_targets_and_test_sets():
     # The same trained model scores FERA -> DISFA and is Table 2's 3D-synthetic model.
     t2 = graph.plan(_config("table2"), STAGES)
     assert _node(t2, t2.outputs["synthetic_3d"]).deps["model"] == score.deps["model"]
+
+
+def test_oracle_columns_share_the_synthesis_plan_inputs_and_refuse_other_datasets():
+    c = _config("table2")
+    p = graph.plan(c, STAGES)
+    orc = _node(p, _node(p, _node(p, p.outputs["oracle_3d"]).deps["model"]).deps["train_set0"])
+    syn = _node(p, _node(p, _node(p, p.outputs["synthetic_3d"]).deps["model"]).deps["train_set0"])
+    assert orc.stage.name == "oracle" and sorted(orc.deps) == ["registration", "sources"]
+    assert orc.deps["sources"] == syn.deps["sources"] and orc.deps["registration"] == syn.deps["registration"]
+    assert orc.config.synthesis.to_dict() == syn.config.synthesis.to_dict()
+    # The reader of the synthesis fidelity is the real 3D column's model.
+    assert syn.deps["reader"] == _node(p, p.outputs["real_3d"]).deps["model"]
+    # On other data the column is left out with one line saying why; the other columns still run.
+    c.data.name = "fera2017"
+    p = graph.plan(c, STAGES)
+    assert "oracle_3d" not in p.outputs and [col.id for col in p.columns] == ["real_2d", "real_3d",
+                                                                                "synthetic_2d", "synthetic_3d"]
+    assert p.skipped["oracle_3d"].startswith("config.experiment.columns.oracle_3d.train='oracle:3d': oracle sets "
+                                             "render SynthFACS frames exactly, but 'fera2017' is not SynthFACS")
+    assert "oracle" not in _by_stage(p)
+    c = _config("table2")
+    c.experiment.columns.oracle_3d.train = "oracle:3d@disfa"
+    c.domains.disfa.name = "disfa"
+    assert "'disfa' is not SynthFACS" in graph.plan(c, STAGES).skipped["oracle_3d"]
+    # The builder itself refuses too (a column that bypasses the plan's check).
+    with pytest.raises(ConfigError, match="'disfa' is not SynthFACS"):
+        graph._Builder(STAGES).oracle(graph.domain_config(c, ""), "3d", "disfa", "here")
 
 
 def test_combined_internal_and_augmented_columns():

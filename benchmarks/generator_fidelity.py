@@ -1,0 +1,81 @@
+"""Trains the demo's generator stage on the demo's 3-D registered frames and prints its fidelity.
+
+Needs a demo workdir whose ``register_3d`` (and, for the reader ICCs, ``real_3d`` estimator) stages
+have finished (``launch/reproduce.py --config=configs/demo.py --stages=real_3d``). Overrides are
+``section.field=value`` pairs applied to the demo config (e.g. ``generator.num_steps=600``)::
+
+    python benchmarks/generator_fidelity.py --workdir=/tmp/demo --out=/tmp/gen_a \\
+        generator.num_steps=600 generator.au_conditioning=input
+
+Prints one JSON line: training seconds, the generator's last metrics (``critic_icc``, losses) and the
+fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan entries per cell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", required=True, help="demo workdir with finished register_3d / real_3d stages")
+    parser.add_argument("--out", required=True, help="where the generator is trained (reused if finished)")
+    parser.add_argument("--per_cell", type=int, default=4)
+    parser.add_argument("overrides", nargs="*", help="section.field=value")
+    args = parser.parse_args(argv)
+
+    import configs.demo as demo
+    from jaxau.stages import STAGES, graph
+    from jaxau.stages import generator as generator_stage
+    from jaxau.stages import synthesis as synthesis_stage
+    from jaxau.synthesis import fidelity, synthesize
+    from jaxau.train import estimator
+    from jaxau.train import generator as gen_train
+
+    config = graph.apply_overrides(demo.get_config(), "; ".join(args.overrides), "command line")
+    planned = graph.plan(config, STAGES)
+    by_name = {n.name: n for n in planned.nodes}
+    syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
+    stage_dir = lambda name: os.path.join(args.workdir, "stages", name)  # noqa: E731
+    inputs = {role: stage_dir(name) for role, name in syn.deps.items() if role != "generator"}
+    for role, path in inputs.items():
+        if not os.path.exists(os.path.join(path, "DONE.json")):
+            if role == "reader":
+                print(f"reader {path} not finished: no reader ICCs", file=sys.stderr)
+                inputs.pop(role)
+                break
+            print(f"{role} stage {path} has not finished: run the demo's real_3d column first.", file=sys.stderr)
+            return 2
+    gen_node = by_name[syn.deps["generator"]]
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.time()
+    summary = generator_stage.run(gen_node.config, args.out, {"frames": inputs["sources"]})
+    train_seconds = time.time() - t0
+
+    sources, targets = synthesis_stage.load_sets(syn.config, inputs)
+    trained = gen_train.load_generator(args.out)
+    sources, plan = synthesize.make_plan(sources, targets, list(trained.au_names),
+                                         per_level=int(syn.config.synthesis.per_level), seed=int(config.seed))
+    renderer, target_index = synthesis_stage._oracle_parts(syn.config, inputs, targets)
+    read = estimator.Predictor(inputs["reader"]).intensities if "reader" in inputs else None
+    t1 = time.time()
+    record = fidelity.measure(
+        renderer, lambda im, lab: synthesize.generate_images(trained.generator, trained.params, im, lab),
+        sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
+        target_index=target_index, read=read, out_dir=args.out)
+    out = {"overrides": args.overrides, "train_seconds": round(train_seconds, 1),
+           "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
+    print(json.dumps(out, default=float))
+    with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The report's generator-fidelity section: synthesis.json's fidelity record, critic ICC, oracle reading."""
+
+import json
+import types
+
+from jaxau.report import experiment
+from jaxau.stages import graph
+
+
+def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_columns(tmp_path):
+    syn, gen = tmp_path / "synthesis-1", tmp_path / "generator-1"
+    syn.mkdir()
+    gen.mkdir()
+    (syn / "synthesis.json").write_text(json.dumps({"fidelity": {
+        "l1_generated": 0.05, "l1_copy_source": 0.06, "edit_cosine": 0.31, "reader_icc_generated": 0.02,
+        "reader_icc_oracle": 0.2, "reader_icc_source": 0.0, "edit_cosine_by_au": {"AU12": 0.5}, "entries": 8}}))
+    (syn / "fidelity.png").write_bytes(b"png")
+    (gen / "metrics.json").write_text(json.dumps({"critic_icc": 0.4}))
+    node = lambda name, deps: types.SimpleNamespace(name=name, deps=deps)  # noqa: E731
+    nodes = {"synthesis-1": node("synthesis-1", {"generator": "generator-1"}), "generator-1": node("generator-1", {})}
+    res = lambda name, stage, d: types.SimpleNamespace(name=name, stage=stage, directory=str(d))  # noqa: E731
+    results = [res("generator-1", "generator", gen), res("synthesis-1", "synthesis", syn)]
+    cols = [graph.Column("synthetic_3d", "Synthetic 3D", "synthetic:3d"), graph.Column("oracle_3d", "Oracle 3D", "oracle:3d")]
+    planned = types.SimpleNamespace(columns=cols, skipped={"oracle_2d": "not SynthFACS"})
+    summary, images = {}, []
+    md = "\n".join(experiment._fidelity_section(results, nodes, {r.name: r for r in results},
+                                                {"synthesis-1": {"Synthetic 3D"}}, planned, summary, images))
+    assert "| edit cosine: (G - src) vs (oracle - src) | 0.310 |" in md
+    assert "| critic ICC (D's AU head on validation frames, end of training) | 0.400 |" in md
+    assert "AU12 0.50" in md and "Oracle >= real" in md and "Column oracle_2d left out: not SynthFACS" in md
+    assert summary["fidelity"]["Synthetic 3D"]["critic_icc"] == 0.4
+    assert images and images[0][1].endswith("fidelity.png")

@@ -1,0 +1,130 @@
+"""Oracle renders (exact SynthFACS re-renders with a target expression) and the fidelity metrics."""
+
+import dataclasses
+
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxau.face import synth
+from jaxau.synthesis import fidelity, oracle
+from jaxau.synthesis.plan import semantic_plan
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def small():
+    """Two training subjects' frontal frames of a 32-px, unsupersampled fera_demo_large (requests and a
+    frame set)."""
+    cfg = dataclasses.replace(synth.get_config("fera_demo_large"), image_size=SIZE, supersample=1, uv_size=0,
+                              batch_size=8)
+    requests = [fr for i in range(2) for fr in synth.subject_frames(cfg, "train", i) if fr["pose"][0] == 4]
+    images = np.stack([r["image"] for r in synth.render_frames(cfg, requests)])
+    frames = {"image": images, "au_intensity": np.stack([r["labels"] for r in requests]),
+              "subject": np.asarray([r["subject"].name for r in requests]),
+              "sequence": np.asarray([r["sequence"] for r in requests]),
+              "frame": np.asarray([r["frame"] for r in requests], np.int32),
+              "pose_id": np.full(len(requests), 4, np.int32), "au_names": np.asarray(cfg.aus)}
+    config = ml_collections.ConfigDict({"data": {"name": "synthfacs/fera_demo_large", "image_size": SIZE}})
+    renderer = oracle.OracleRenderer(config, "raw", synth_config=cfg)
+    return cfg, requests, frames, renderer
+
+
+def test_request_index_finds_each_frame_of_a_frame_set(small):
+    cfg, requests, frames, renderer = small
+    found = renderer.index.rows(frames, range(len(requests)))
+    for a, b in zip(found, requests):
+        assert a["sequence"] == b["sequence"] and a["frame"] == b["frame"]
+        np.testing.assert_array_equal(a["intensity"], b["intensity"])
+    with pytest.raises(KeyError, match="no frame"):
+        renderer.index.request(frames["subject"][0], "nonexistent-sequence", 0)
+    with pytest.raises(KeyError, match="not a 'fera_demo_large' SynthFACS subject"):
+        renderer.index.request("disfa-tr000", "x", 0)
+
+
+def test_oracle_of_a_plan_entry_is_the_direct_render_with_the_target_intensities(small):
+    cfg, requests, frames, renderer = small
+    # A plan entry whose source (subject 0) and target (subject 1) differ in expression.
+    src = 0
+    tgt = next(i for i in range(len(requests) - 1, 0, -1)
+               if np.abs(requests[i]["intensity"] - requests[src]["intensity"]).max() > 0.5)
+    out = renderer.oracle(frames, [src], frames, [tgt])
+    direct = synth.render_frames(cfg, [{**requests[src], "intensity": requests[tgt]["intensity"]}])[0]
+    np.testing.assert_array_equal(out.image[0], direct["image"])
+    assert out.ok.all() and out.face[0].any()
+    assert out.image[0].tolist() != frames["image"][src].tolist()
+    # Its labels are the target's, by construction.
+    req = oracle.with_expression(requests[src], requests[tgt], cfg.aus)
+    np.testing.assert_array_equal(req["labels"], requests[tgt]["labels"])
+
+
+def test_oracle_with_its_own_expression_reproduces_the_source_frame(small):
+    _, requests, frames, renderer = small
+    out = renderer.oracle(frames, [1, 2], frames, [1, 2])
+    np.testing.assert_array_equal(out.image, frames["image"][[1, 2]])
+    np.testing.assert_array_equal(renderer.sources(frames, [1, 2]).image, frames["image"][[1, 2]])
+
+
+def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
+    _, _, frames, renderer = small
+    plan = semantic_plan(frames["au_intensity"], per_level=1, seed=0)
+    copy = fidelity.measure(renderer, lambda images, labels: images, frames, plan, list(frames["au_names"]),
+                            per_cell=1)
+    assert copy["edit_cosine"] == 0.0 and copy["l1_generated"] == copy["l1_copy_source"]
+    assert copy["source_rerender_l1"] == 0.0
+
+    def perfect(images, labels):  # looks the entry up by its source image: the oracle itself
+        rows = fidelity.sample_entries(plan, 1)
+        out = renderer.oracle(frames, plan.source_index[rows], frames, plan.target_index[rows])
+        return out.image
+
+    best = fidelity.measure(renderer, perfect, frames, plan, list(frames["au_names"]), per_cell=1)
+    assert best["l1_generated"] == 0.0 and best["l1_copy_source"] > 0
+    # Entries whose target expression equals the source's have no edit (cosine 0 by convention).
+    assert 0.5 < best["edit_cosine"] <= 1.0 + 1e-12
+
+
+def test_edit_cosine_and_masked_l1_on_hand_built_images():
+    rng = np.random.default_rng(0)
+    src = rng.integers(50, 200, (3, 4, 4, 3)).astype(np.uint8)
+    orc = src.copy()
+    orc[:, 1:3, 1:3] += 20                         # the true edit: +20 in the centre
+    face = np.zeros((3, 4, 4), bool)
+    face[:, 1:4, 1:4] = True                       # 9 face pixels per image
+    au = np.array([0, 1, 1])
+    copy = fidelity.image_metrics(src, src, orc, face, au, ["AU01", "AU02"])
+    assert copy["edit_cosine"] == 0.0
+    assert copy["l1_generated"] == copy["l1_copy_source"] == pytest.approx(4 * 20 / 255 / 9)
+    same = fidelity.image_metrics(src, orc, orc, face, au, ["AU01", "AU02"])
+    assert same["edit_cosine"] == pytest.approx(1.0) and same["l1_generated"] == 0.0
+    assert same["edit_cosine_by_au"] == {"AU01": pytest.approx(1.0), "AU02": pytest.approx(1.0)}
+    # The opposite edit: cosine -1; half the edit: cosine 1, half the L1.
+    opposite = (src.astype(int) - 20 * (orc != src)).astype(np.uint8)
+    assert fidelity.edit_cosines(src, opposite, orc, face) == pytest.approx([-1, -1, -1])
+    half = (src.astype(int) + 10 * (orc != src)).astype(np.uint8)
+    assert fidelity.masked_l1(half, orc, face) == pytest.approx([4 * 10 / 255 / 9] * 3)
+    # An edit outside the face region does not count.
+    outside = src.copy()
+    outside[:, 0, 0] += 50
+    assert fidelity.edit_cosines(src, outside, orc, face) == pytest.approx([0, 0, 0])
+
+
+def test_reader_and_critic_iccs():
+    labels = np.array([[0, 5], [1, 3], [2, 1], [3, 0], [4, 2]])
+    images = labels.astype(np.uint8)[:, None, None, :]          # a "reader" that sees the labels exactly
+    rec = fidelity.reader_iccs(lambda im: im[:, 0, 0, :].astype(float), {"perfect": images,
+                               "flat": np.zeros_like(images)}, labels, ["AU01", "AU02"])
+    assert rec["reader_icc_perfect"] == pytest.approx(1.0) and rec["reader_icc_flat"] == 0.0
+    mean, per_au = fidelity.critic_icc(labels / 5.0, labels)
+    assert mean == pytest.approx(1.0) and per_au.shape == (2,)
+    mean, _ = fidelity.critic_icc(np.full(labels.shape, 0.2), labels)
+    assert mean == 0.0
+
+
+def test_sample_entries_takes_the_first_entries_of_every_cell():
+    labels = np.array([[0, 1], [1, 0], [2, 0], [0, 2], [5, 0]])
+    plan = semantic_plan(labels, per_level=3, seed=0)
+    rows = fidelity.sample_entries(plan, 2)
+    cells = {(int(plan.au[r]), int(plan.level[r])) for r in rows}
+    assert len(rows) == 2 * len(cells) == 2 * (2 * 6 - len(plan.skipped))

@@ -1,0 +1,69 @@
+"""Generator options: same-sequence partners, critic warm-up dispatch, FiLM AU conditioning, resize-conv."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxau.models import ganimation
+from jaxau.train import generator as gen_train
+
+
+def _frames(subjects, sequences):
+    n = len(subjects)
+    return {"image": np.zeros((n, 8, 8, 3), np.uint8), "au_intensity": np.arange(n)[:, None].repeat(2, 1) % 6,
+            "subject": np.asarray(subjects), "sequence": np.asarray(sequences), "frame": np.arange(n, dtype=np.int32),
+            "pose_id": np.zeros(n, np.int32), "au_names": np.asarray(["AU01", "AU12"])}
+
+
+def test_sequence_partners_stay_in_the_sequence_and_fall_back_to_the_subject():
+    f = _frames(["a", "a", "a", "a", "b", "b"], ["s0", "s0", "s1", "s1", "t0", "t1"])
+    groups = gen_train.partner_groups(f, "sequence")
+    assert groups[0] == groups[1] != groups[2] == groups[3]
+    # b's sequences hold one frame each: partners from the subject.
+    assert groups[4] == groups[5] == "subject:b"
+    assert len(set(gen_train.partner_groups(f, "subject"))) == 2
+    with pytest.raises(ValueError, match="partners='scene'"):
+        gen_train.partner_groups(f, "scene")
+    src = gen_train.PairedSource(f, 6, seed=0, partners="sequence")
+    for step in range(20):
+        idx = src.sampler.global_indices(step)
+        partner, paired = src.partners(idx, np.random.default_rng(step).random(len(idx)))
+        assert paired.all() and (partner != idx).all()
+        same_seq = f["sequence"][partner] == f["sequence"][idx]
+        np.testing.assert_array_equal(same_seq, idx < 4)
+        np.testing.assert_array_equal(f["subject"][partner], f["subject"][idx])
+
+
+def test_critic_warmup_delays_the_first_generator_update():
+    calls = []
+    d_only = lambda s, b, r: (s, {"d": 0}) if not calls.append("D") else None  # noqa: E731
+    d_and_g = lambda s, b, r: (s, {"g_loss": 0}) if not calls.append("G") else None  # noqa: E731
+    state = type("S", (), {"step": jnp.asarray(0)})()
+    dispatch = gen_train.StepDispatcher(d_only, d_and_g, n_critic=2, critic_warmup=3)
+    for _ in range(8):
+        dispatch(state, None, None)
+    assert "".join(calls) == "DDDGDGDG"
+
+
+@pytest.mark.parametrize("conditioning,upsample", [("film", "resize"), ("input", "resize"), ("film", "transpose")])
+def test_generator_variants_keep_shapes_and_film_starts_as_identity(conditioning, upsample):
+    g = ganimation.Generator(conv_dim=4, num_blocks=1, au_conditioning=conditioning, upsample=upsample)
+    images = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3), minval=-1, maxval=1)
+    aus = jnp.asarray([[0.0, 0.0], [1.0, 1.0]])
+    params = ganimation.init_params(g, jax.random.key(1), images, aus)
+    out = g.apply({"params": params}, images, aus)
+    assert out.image.shape == (2, 16, 16, 3) and out.attention.shape == (2, 16, 16, 1)
+    films = [v for k, v in jax.tree_util.tree_flatten_with_path(params)[0] if "FiLM" in jax.tree_util.keystr(k)]
+    assert bool(films) == (conditioning == "film") and all(float(jnp.abs(v).max()) == 0 for v in films)
+    if conditioning == "film":
+        # A FiLM layer with weights carries the AUs into the interior, which input tiling alone cannot
+        # (instance norm removes a spatially constant channel away from the zero-padded border).
+        params = jax.tree_util.tree_map_with_path(
+            lambda k, v: v + 0.5 if "FiLM" in jax.tree_util.keystr(k) and "kernel" in jax.tree_util.keystr(k) else v,
+            params)
+        same = jnp.repeat(images[:1], 2, 0)
+        out = g.apply({"params": params}, same, aus)
+        assert float(jnp.abs(out.image[0, 6:10, 6:10] - out.image[1, 6:10, 6:10]).max()) > 1e-3
+    with pytest.raises(ValueError, match="au_conditioning"):
+        ganimation.Generator(conv_dim=4, num_blocks=1, au_conditioning="x").init(jax.random.key(0), images, aus)
