@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxau import geometry
-from jaxau.align import canonical, frontalize, procrustes2d, registrar as register
+from jaxau.align import canonical, crop, frontalize, procrustes2d, registrar as register
 from jaxau.face import synth
 
 # The frame's resolution is multiplied by this when locating landmarks on the registered mesh.

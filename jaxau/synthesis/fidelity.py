@@ -12,13 +12,14 @@ Metrics (images in [0, 1], over each image's face region: the oracle's registere
   reader (a real-frame estimator of the same registration) reads the generated, oracle and source
   images; ICC(3,1) of its read-out against the target levels, mean over AUs.
 
-`critic_icc` scores the generator's critic (its AU head) on labelled frames; the generator trainer
-logs it while training.
+The generator's critic (its AU head) is scored on labelled frames by
+`jaxau.train.generator.critic_icc`, which the generator trainer logs while training.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ from jaxau.data import frames as frames_lib
 from jaxau.synthesis.plan import SynthesisPlan
 from jaxau import io_utils
 from jaxau.evaluation import metrics
-from jaxau.train.generator import critic_icc, write_png
+from jaxau.train.generator import write_png
 
 
 def sample_entries(plan: SynthesisPlan, per_cell: int) -> np.ndarray:
@@ -92,9 +93,6 @@ def reader_iccs(read: Any, images: dict[str, np.ndarray], targets: np.ndarray, a
       targets: ``[N, K]`` target levels (-1 unknown).
       au_names: AU names (per-AU values in ``reader_icc_<name>_by_au``).
     """
-    import warnings
-
-
     out = {}
     for name, batch in images.items():
         with warnings.catch_warnings():
@@ -103,12 +101,6 @@ def reader_iccs(read: Any, images: dict[str, np.ndarray], targets: np.ndarray, a
         out[f"reader_icc_{name}"] = float(np.mean(per_au))
         out[f"reader_icc_{name}_by_au"] = {str(a): float(v) for a, v in zip(au_names, per_au)}
     return out
-
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
-        per_au = np.atleast_1d(metrics.icc(labels, np.asarray(critic_outputs, np.float64) * MAX_INTENSITY))
-    return float(np.mean(per_au)), per_au
 
 
 def sheet(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, columns: int = 12) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 from jaxau.face import synth
 from jaxau.synthesis import fidelity, oracle
 from jaxau.synthesis.plan import semantic_plan
+from jaxau.train import generator
 
 SIZE = 32
 
@@ -116,9 +117,9 @@ def test_reader_and_critic_iccs():
     rec = fidelity.reader_iccs(lambda im: im[:, 0, 0, :].astype(float), {"perfect": images,
                                "flat": np.zeros_like(images)}, labels, ["AU01", "AU02"])
     assert rec["reader_icc_perfect"] == pytest.approx(1.0) and rec["reader_icc_flat"] == 0.0
-    mean, per_au = fidelity.critic_icc(labels / 5.0, labels)
+    mean, per_au = generator.critic_icc(labels / 5.0, labels)
     assert mean == pytest.approx(1.0) and per_au.shape == (2,)
-    mean, _ = fidelity.critic_icc(np.full(labels.shape, 0.2), labels)
+    mean, _ = generator.critic_icc(np.full(labels.shape, 0.2), labels)
     assert mean == 0.0
 
 
