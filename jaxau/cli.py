@@ -34,6 +34,9 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-host: hos
                                    "or 'auto' on TPU VMs / SLURM.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's id.")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
+    "distributed_timeout", platform.DEFAULT_DISTRIBUTED_TIMEOUT_S, "Multi-host: seconds to wait for every "
+    "process to connect before failing with the list of processes that never did.")
 _FAST_CPU_CONV = flags.DEFINE_bool("fast_cpu_conv", True, "Use XLA's CPU convolutions instead of "
                                    "YNNPACK (about 2x faster on CPU; see BUILD_NOTES.md).")
 
@@ -130,7 +133,8 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
                 raise ConfigError("--config is required: pass --config=configs/<experiment>.py.")
             workdir = validate.workdir(_WORKDIR.value)
             platform.configure_xla(fast_cpu_conv=_FAST_CPU_CONV.value)
-            platform.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+            platform.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                                            initialization_timeout=_DISTRIBUTED_TIMEOUT.value)
             status = main(config, workdir)
         if isinstance(status, int) and status:
             sys.exit(status)

@@ -17,6 +17,7 @@ experiment config). Consequences:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import importlib
 import json
@@ -239,8 +240,10 @@ def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = 
             summary = dict(fn(node.config, directory, inputs) or {})
         except Exception as e:  # noqa: BLE001 -- recorded, dependents blocked, the others still run.
             logging.exception("[pipeline] %-22s FAILED", node.name)
+            message = failure_message(e, directory)
+            logging.error("[pipeline] %-22s FAILED: %s", node.name, message)
             results[node.name] = StageResult(node.name, "failed", directory, time.time() - t0, {},
-                                             f"{type(e).__name__}: {e}".splitlines()[0][:300], stage.name)
+                                             message, stage.name)
             continue
         seconds = time.time() - t0
         io_utils.write_json(done_path, {"stage": stage.name, "key": node.key, "seconds": seconds,
@@ -248,6 +251,29 @@ def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = 
         results[node.name] = StageResult(node.name, "done", directory, seconds, summary, "", stage.name)
         logging.info("[pipeline] %-22s done in %.1f s", node.name, seconds)
     return [results[n.name] for n in nodes if n.name in results]
+
+
+def _exception_chain(e: BaseException):
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def failure_message(e: BaseException, directory: str, limit: int = 300) -> str:
+    """The one line recorded for a failed stage.
+
+    A full disk is named as such wherever it hides in the exception chain (TensorStore and orbax wrap
+    ENOSPC in long messages that would be cut before the telling words); anything else is the first
+    line of the exception, at most ``limit`` characters.
+    """
+    for link in _exception_chain(e):
+        if (isinstance(link, OSError) and link.errno == errno.ENOSPC) or "No space left on device" in str(link):
+            where = getattr(link, "filename", None) or directory
+            return (f"disk full (No space left on device) writing {where}: free space there and rerun "
+                    "the same command; finished stages and checkpoints are kept.")
+    return f"{type(e).__name__}: {e}".splitlines()[0][:limit]
 
 
 def stage_inputs(stage_dir: str) -> dict[str, str]:

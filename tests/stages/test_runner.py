@@ -104,3 +104,24 @@ def test_ignored_config_paths_do_not_change_the_key():
     k2 = pipeline.stage_key(stage, ml_collections.ConfigDict({"a": {"n": 1, "skip": 2}}), [])
     k3 = pipeline.stage_key(stage, ml_collections.ConfigDict({"a": {"n": 2, "skip": 1}}), [])
     assert k1 == k2 != k3
+
+
+def test_a_full_disk_is_named_in_the_stage_message(tmp_path):
+    import errno
+
+    def full(config, directory, inputs):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", f"{directory}/checkpoints/7/array")
+        except OSError as e:  # orbax / TensorStore wrap it in a long message that hides the reason.
+            raise ValueError("Error writing chunk: " + "x" * 400 + " [OUT_OF_RANGE]") from e
+
+    import sys
+    sys.modules[__name__].full = full
+    stages = (pipeline.Stage("produce", "x", ("a",), impl=f"{__name__}:full"),)
+    result = pipeline.run_pipeline(stages, _config(), str(tmp_path))[0]
+    assert result.status == "failed"
+    assert result.message.startswith("disk full (No space left on device) writing ")
+    assert result.message.endswith("checkpoints/7/array: free space there and rerun the same command; "
+                                   "finished stages and checkpoints are kept.")
+    assert pipeline.failure_message(RuntimeError("a\nb" + "y" * 400), "d") == "RuntimeError: a"
+    assert len(pipeline.failure_message(RuntimeError("z" * 400), "d")) == 300
