@@ -22,10 +22,10 @@ from jaxau import cli  # noqa: E402
 def check_config(config):
     from jaxau import validate
 
+    from jaxau.stages import synthesis as stage
+
     validate.existing_dir(config, "synthesis.generator_dir", what="trained generator directory")
-    validate.positive_int(config, "synthesis.per_level")
-    validate.divisible_batch(config, "synthesis.batch_size")
-    validate.positive_int(config, "synthesis.chunk_size")
+    stage.check(config)
     for field in ("sources", "targets"):
         path = config.synthesis.get(field, "")
         if path and not os.path.isfile(path):

@@ -18,20 +18,9 @@ from jaxau import cli  # noqa: E402
 
 def check_config(config):
     from jaxau import validate
+    from jaxau.stages import generator as stage
 
-    for field in ("image_size", "num_steps", "g_width", "d_width", "d_layers", "n_critic"):
-        validate.positive_int(config, f"generator.{field}")
-    validate.positive_int(config, "generator.g_blocks", allow_zero=True)
-    validate.divisible_batch(config, "generator.batch_size")
-    validate.positive_float(config, "generator.learning_rate")
-    for field in ("lambda_ids", "lambda_mask", "lambda_tv"):
-        validate.positive_float(config, f"generator.{field}", allow_zero=True)
-    size = int(config.generator.image_size)
-    if size % 4 or size // 2 ** int(config.generator.d_layers) < 1:
-        raise validate.ConfigError(
-            f"config.generator.image_size={size} must be a multiple of 4 and at least "
-            f"2**d_layers={2 ** int(config.generator.d_layers)}: pass e.g. --config.generator.image_size=64 "
-            "--config.generator.d_layers=5.")
+    stage.check(config)
     if config.generator.frames and not os.path.isfile(config.generator.frames):
         raise validate.ConfigError(f"config.generator.frames={config.generator.frames!r}: file not found; pass "
                                    "a frame set .npz (e.g. <register_3d stage>/train.npz) or '' for TFDS.")

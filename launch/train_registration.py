@@ -15,27 +15,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxau import cli  # noqa: E402
 
 
-def check_config(config):
-    from jaxau import validate
-    from jaxau.data import resolve
-
-    resolve.check(config)
-    if not str(config.data.name).startswith("synthfacs/"):
-        raise validate.ConfigError(f"config.data.name={config.data.name!r}: registration trains on exact "
-                                   "meshes, i.e. a synthfacs/* dataset.")
-    for field in ("image_size", "base_width", "num_steps"):
-        validate.positive_int(config, f"registration.{field}")
-    validate.divisible_batch(config, "registration.batch_size")
-    validate.positive_float(config, "registration.learning_rate")
-    if config.registration.image_size % 32:
-        raise validate.ConfigError(f"config.registration.image_size={config.registration.image_size} must be "
-                                   "a multiple of 32 (PRNet downsamples five times): use 64, 128 or 256.")
-
-
 def main(config, workdir):
-    check_config(config)
     from jaxau.data import resolve
     from jaxau.stages import registration as stage
+
+    stage.check(config)
 
     directory = resolve.data_dir(config, workdir)
     resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)

@@ -51,10 +51,29 @@ def ensure_built(name: str, directory: str, manual_dir: str | None = None) -> An
 
     builder = registry.builder(name, data_dir=directory)
     if not builder.is_prepared():
+        remove_stale_builds(builder)
         logging.info("Building %s into %s", name, directory)
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
         builder.download_and_prepare(download_config=config)
     return builder
+
+
+def remove_stale_builds(builder: Any) -> list[str]:
+    """Deletes the ``incomplete.*_<version>`` directories killed builds of ``builder`` left behind.
+
+    TFDS writes a build into such a directory and renames it when done; one that is still there
+    when the dataset is not prepared belongs to a build that died (builds of one data directory run
+    one at a time: the data stage is a single process's work). Returns the deleted paths.
+    """
+    import glob
+    import shutil
+
+    parent = os.path.dirname(os.fspath(builder.data_dir).rstrip("/"))
+    stale = sorted(glob.glob(os.path.join(parent, f"incomplete.*_{builder.version}")))
+    for path in stale:
+        logging.warning("Removing %s, left by a dataset build that was interrupted.", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def poses(spec: str | Sequence[int] | None) -> list[int] | None:

@@ -44,8 +44,15 @@ from jaxau.train import estimator, loop
 def check(config) -> None:
     """Checks the estimator's config fields, raising `jaxau.validate.ConfigError` naming the fix."""
     resolve.check(config)
-    for field in ("image_size", "num_steps"):
-        validate.positive_int(config, f"estimator.{field}")
+    # The pipeline trains at the registered frames' size (data.image_size); launchers may set their own.
+    size_field = "estimator.image_size" if "image_size" in config.estimator else "data.image_size"
+    size = validate.positive_int(config, size_field)
+    steps = validate.positive_int(config, "estimator.num_steps")
+    if "warmup_steps" in config.estimator:
+        warmup = validate.positive_int(config, "estimator.warmup_steps", allow_zero=True)
+        if warmup >= steps:
+            raise validate.ConfigError(f"config.estimator.warmup_steps={warmup} must be below config.estimator."
+                                       f"num_steps={steps}: pass a smaller --config.estimator.warmup_steps.")
     validate.divisible_batch(config, "estimator.batch_size")
     validate.positive_int(config, "estimator.per_level", allow_zero=True)
     validate.positive_float(config, "estimator.width")
@@ -54,9 +61,9 @@ def check(config) -> None:
     validate.one_of(config, "estimator.normalization", ("none", "au0", "mean"))
     if "norm" in config.estimator:
         validate.one_of(config, "estimator.norm", ("none", "batch"))
-    if config.estimator.image_size < 32:
-        raise validate.ConfigError(f"config.estimator.image_size={config.estimator.image_size} must be >= 32 "
-                                   "(VGG16 pools five times): pass --config.estimator.image_size=64.")
+    if size < 32:
+        raise validate.ConfigError(f"config.{size_field}={size} must be >= 32 "
+                                   f"(VGG16 pools five times): pass --config.{size_field}=64.")
     if config.estimator.pretrained and not os.path.isfile(config.estimator.pretrained):
         raise validate.ConfigError(f"config.estimator.pretrained={config.estimator.pretrained!r}: file not "
                                    "found; pass the path of the ImageNet VGG16 weights you downloaded.")

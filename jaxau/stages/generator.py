@@ -13,11 +13,33 @@ from __future__ import annotations
 import os
 import shutil
 
-from jaxau import io_utils
+from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.train import generator as gen_train, loop, metrics as metrics_lib
 from jaxau.synthesis import synthesize
+
+
+def check(config) -> None:
+    """Checks the ``generator`` section (with its defaults), raising `jaxau.validate.ConfigError`."""
+    try:
+        merged = {"generator": gen_train.settings(config.generator)}
+    except ValueError as e:
+        raise validate.ConfigError(str(e)) from None
+    for field in ("image_size", "num_steps", "g_width", "d_width", "d_layers", "n_critic"):
+        validate.positive_int(merged, f"generator.{field}")
+    validate.positive_int(merged, "generator.g_blocks", allow_zero=True)
+    validate.positive_int(merged, "generator.critic_warmup", allow_zero=True)
+    validate.divisible_batch(merged, "generator.batch_size")
+    validate.positive_float(merged, "generator.learning_rate")
+    for field in ("lambda_ids", "lambda_mask", "lambda_tv"):
+        validate.positive_float(merged, f"generator.{field}", allow_zero=True)
+    size, layers = int(merged["generator"]["image_size"]), int(merged["generator"]["d_layers"])
+    if size % 4 or size // 2 ** layers < 1:
+        raise validate.ConfigError(
+            f"config.generator.image_size={size} must be a multiple of 4 and at least "
+            f"2**d_layers={2 ** layers}: pass e.g. --config.generator.image_size=64 "
+            "--config.generator.d_layers=5.")
 
 
 def generator_config(config) -> dict:

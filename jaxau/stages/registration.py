@@ -10,11 +10,27 @@ from __future__ import annotations
 
 import os
 
-from jaxau import io_utils
+from jaxau import io_utils, validate
 from jaxau.align import canonical, preview
 from jaxau.evaluation import registration as reg_eval
+from jaxau.data import resolve
 from jaxau.stages import data as data_stage
 from jaxau.train import loop, prnet as reg_train
+
+
+def check(config) -> None:
+    """Checks the data and ``registration`` sections, raising `jaxau.validate.ConfigError` naming the fix."""
+    resolve.check(config)
+    if not str(config.data.name).startswith("synthfacs/"):
+        raise validate.ConfigError(f"config.data.name={config.data.name!r}: registration trains on exact "
+                                   "meshes, i.e. a synthfacs/* dataset.")
+    for field in ("image_size", "base_width", "num_steps"):
+        validate.positive_int(config, f"registration.{field}")
+    validate.divisible_batch(config, "registration.batch_size")
+    validate.positive_float(config, "registration.learning_rate")
+    if config.registration.image_size % 32:
+        raise validate.ConfigError(f"config.registration.image_size={config.registration.image_size} must be "
+                                   "a multiple of 32 (PRNet downsamples five times): use 64, 128 or 256.")
 
 
 def _settings(config) -> dict:

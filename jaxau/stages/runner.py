@@ -47,6 +47,9 @@ class Stage:
       ignore: dotted paths inside ``config_keys`` that do not change this stage's output (e.g.
         ``data.test_poses`` for everything but scoring), left out of the hash so experiments that
         differ only there share the stage.
+      check: optional ``"module:function"``, ``fn(config)`` raising `jaxau.validate.ConfigError` for a
+        config this stage cannot run with; `run_graph` calls every wanted node's check before the
+        first stage runs, so a bad value fails in one line, not after the stages before it.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Stage:
     impl: str = ""
     version: int = 1
     ignore: tuple[str, ...] = ()
+    check: str = ""
 
     def load(self) -> Callable[..., Mapping[str, Any]] | None:
         """The implementation, or None when that part of jaxau is not built (module missing)."""
@@ -67,6 +71,19 @@ class Stage:
                 return None
             raise
         return getattr(module, fn_name, None)
+
+    def check_config(self, config: Any) -> None:
+        """Runs the stage's config check (if it has one and its code is built)."""
+        if not self.check:
+            return
+        module_name, _, fn_name = self.check.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and module_name.startswith(e.name):
+                return
+            raise
+        getattr(module, fn_name)(config)
 
 
 def _lookup(config: Any, dotted: str) -> Any:
@@ -206,6 +223,11 @@ def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = 
         wanted = set(_closure(by_name, [n.name for n in nodes if n.name in only or n.stage.name in only]))
     else:
         wanted = set(by_name)
+    checked = set()
+    for node in nodes:  # Every bad value fails here, before the first stage spends minutes.
+        if node.name in wanted and (node.stage.name, node.key) not in checked:
+            checked.add((node.stage.name, node.key))
+            node.stage.check_config(node.config)
     for node in nodes:
         if node.name not in wanted:
             continue

@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from jaxau import io_utils
+from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.synthesis import synthesize
@@ -38,6 +38,20 @@ from jaxau.train import estimator
 from jaxau.train.generator import write_png
 
 _MODES = {"frames_raw": "raw", "register_2d": "2d", "register_3d": "3d"}
+
+
+def check(config) -> None:
+    """Checks the ``synthesis`` section of a synthesis stage, raising `jaxau.validate.ConfigError`."""
+    check_oracle(config)
+    validate.divisible_batch(config, "synthesis.batch_size")
+    validate.positive_int(config, "synthesis.chunk_size")
+
+
+def check_oracle(config) -> None:
+    """Checks the ``synthesis`` fields an oracle stage reads."""
+    validate.positive_int(config, "synthesis.per_level")
+    if "fidelity_per_cell" in config.synthesis:
+        validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
 
 
 def registration_mode(frames_dir: str) -> str:

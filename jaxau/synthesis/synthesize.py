@@ -2,9 +2,10 @@
 
 The plan (`jaxau.synthesis.plan`) is cut into chunks of ``chunk_size`` entries. Each chunk is generated
 in fixed-size batches (one compilation; the last batch is padded) split over the local devices, and
-written atomically to ``<out_dir>/chunks/chunk_<5-digit index>.npz``. A re-run skips finished chunks, so a killed
-synthesis resumes where it stopped; ``chunks/plan.json`` records the plan's fingerprint and a re-run
-with a different plan (other config, other sources) is refused instead of mixing the two. With several
+written atomically to ``<out_dir>/chunks/<key>/chunk_<5-digit index>.npz``, where the key hashes the
+plan's fingerprint, the chunk size and the generator's parameters. A re-run skips finished chunks of
+its own key, so a killed synthesis resumes where it stopped, and a re-run with another plan or
+another generator never reuses them. With several
 processes, process ``p`` generates the chunks ``c`` with ``c % P == p``. Generation is deterministic
 (the generator has no noise and instance norm is per sample, so padding does not change results).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import glob
-import json
+import hashlib
 import logging
 import os
 import time
@@ -79,21 +80,29 @@ def select_poses(frames: frames_lib.FrameSet, poses: Any, what: str) -> frames_l
     return frames_lib.select(frames, keep)
 
 
-def _chunk_path(out_dir: str, c: int) -> str:
-    return os.path.join(out_dir, "chunks", f"chunk_{c:05d}.npz")
+def params_fingerprint(params: Any) -> str:
+    """A content hash of a parameter tree (names, shapes, dtypes and values)."""
+    digest = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        arr = np.asarray(leaf)
+        digest.update(f"{jax.tree_util.keystr(path)}|{arr.shape}|{arr.dtype}|".encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()[:16]
 
 
-def _check_plan(out_dir: str, fingerprint: str, chunk_size: int) -> None:
-    path = os.path.join(out_dir, "chunks", "plan.json")
-    record = {"fingerprint": fingerprint, "chunk_size": chunk_size}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f)
-        if old != record:
-            raise ValueError(f"{path}: the finished chunks belong to another plan or chunk size ({old}, now "
-                             f"{record}); delete {os.path.dirname(path)} to synthesize from scratch.")
-    elif jax.process_index() == 0:
-        io_utils.write_json(path, record)
+def chunk_directory(out_dir: str, plan: SynthesisPlan, chunk_size: int, params: Any) -> str:
+    """``<out_dir>/chunks/<key>``: finished chunks are reused only by a rerun with the same plan,
+    chunk size and generator parameters (a rerun with anything else starts its own directory)."""
+    record = {"plan": plan.fingerprint(), "chunk_size": int(chunk_size), "generator": params_fingerprint(params)}
+    directory = os.path.join(out_dir, "chunks", io_utils.settings_key(record))
+    os.makedirs(directory, exist_ok=True)
+    if jax.process_index() == 0 and not os.path.exists(os.path.join(directory, "key.json")):
+        io_utils.write_json(os.path.join(directory, "key.json"), record)
+    return directory
+
+
+def _chunk_path(chunk_dir: str, c: int) -> str:
+    return os.path.join(chunk_dir, f"chunk_{c:05d}.npz")
 
 
 def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: SynthesisPlan,
@@ -126,8 +135,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
         raise ValueError(f"plan has {plan.target_labels.shape[1]} AU columns, au_names {len(au_names)}.")
     if len(plan) and plan.source_index.max() >= len(sources["image"]):
         raise ValueError("plan.source_index points past the source frame set: build the plan from these sources.")
-    os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
-    _check_plan(out_dir, plan.fingerprint(), chunk_size)
+    chunk_dir = chunk_directory(out_dir, plan, chunk_size, params)
 
     mesh = parallel.make_mesh(jax.local_devices())
     # A mesh of this process's devices only (processes work on disjoint chunks), so plain device_put.
@@ -136,10 +144,10 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
     generate = _generate_fn(generator)
     num_chunks = -(-len(plan) // chunk_size)
     mine = [c for c in range(num_chunks) if c % jax.process_count() == jax.process_index()]
-    todo = [c for c in mine if not os.path.exists(_chunk_path(out_dir, c))]
+    todo = [c for c in mine if not os.path.exists(_chunk_path(chunk_dir, c))]
     if len(todo) < len(mine):
         logging.info("synthesis: %d of %d chunks already finished in %s; resuming.", len(mine) - len(todo),
-                     len(mine), out_dir)
+                     len(mine), chunk_dir)
     t0, done = time.perf_counter(), 0
     images = sources["image"]
     for i, c in enumerate(todo):
@@ -155,7 +163,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
                 lab = np.concatenate([lab, np.zeros((pad, lab.shape[1]), lab.dtype)])
             src, lab = jax.device_put((src, lab), split)
             out.append(np.asarray(generate(p_rep, src, lab))[:e - b])
-        io_utils.savez(_chunk_path(out_dir, c), image=np.concatenate(out))
+        io_utils.savez(_chunk_path(chunk_dir, c), image=np.concatenate(out))
         done += hi - lo
         if (i + 1) % log_every_chunks == 0 or i + 1 == len(todo):
             rate = done / max(time.perf_counter() - t0, 1e-9)
@@ -166,19 +174,19 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("jaxau_synthesis_chunks")
-    return assemble(sources, plan, out_dir, au_names, chunk_size)
+    return assemble(sources, plan, chunk_dir, au_names, chunk_size)
 
 
-def assemble(sources: frames_lib.FrameSet, plan: SynthesisPlan, out_dir: str, au_names,
+def assemble(sources: frames_lib.FrameSet, plan: SynthesisPlan, chunk_dir: str, au_names,
              chunk_size: int) -> frames_lib.FrameSet:
-    """The synthetic frame set from finished chunks (all must exist)."""
+    """The synthetic frame set from the finished chunks in ``chunk_dir`` (all must exist)."""
     num_chunks = -(-len(plan) // chunk_size)
-    missing = [c for c in range(num_chunks) if not os.path.exists(_chunk_path(out_dir, c))]
+    missing = [c for c in range(num_chunks) if not os.path.exists(_chunk_path(chunk_dir, c))]
     if missing:
-        raise FileNotFoundError(f"synthesis chunks {missing[:5]}... missing in {out_dir}/chunks: run synthesize.")
+        raise FileNotFoundError(f"synthesis chunks {missing[:5]}... missing in {chunk_dir}: run synthesize.")
     parts = []
     for c in range(num_chunks):
-        with np.load(_chunk_path(out_dir, c)) as f:
+        with np.load(_chunk_path(chunk_dir, c)) as f:
             parts.append(f["image"])
     size = sources["image"].shape[1:]
     image = np.concatenate(parts) if parts else np.zeros((0,) + size, np.uint8)
@@ -189,12 +197,13 @@ def assemble(sources: frames_lib.FrameSet, plan: SynthesisPlan, out_dir: str, au
               "pose_id": np.asarray(sources["pose_id"])[idx].astype(np.int32),
               "au_names": np.asarray([str(a) for a in au_names]), "source_index": idx.astype(np.int32),
               "target_au": plan.au.astype(np.int32), "target_level": plan.level.astype(np.int32)}
-    frames_lib.validate(frames, f"synthetic set from {out_dir}")
+    frames_lib.validate(frames, f"synthetic set from {chunk_dir}")
     return frames
 
 
 def chunk_files(out_dir: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(out_dir, "chunks", "chunk_*.npz")))
+    """Every finished chunk file under ``<out_dir>/chunks`` (all keys)."""
+    return sorted(glob.glob(os.path.join(out_dir, "chunks", "*", "chunk_*.npz")))
 
 
 def contact_sheet(sources: frames_lib.FrameSet, synthetic: frames_lib.FrameSet, plan: SynthesisPlan) -> np.ndarray:

@@ -19,6 +19,9 @@ from typing import Any, Callable
 import jax
 import orbax.checkpoint as ocp
 
+from jaxau import io_utils
+from jaxau.validate import ConfigError
+
 PyTree = Any
 
 # Written by orbax when a step is finalised (with the item's own _METADATA).
@@ -155,6 +158,43 @@ def _as_abstract(x):
         return x
     sharding = getattr(x, "sharding", None)
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+
+def write_run_record(model_dir: str, meta_file: str, record: dict, *, state_keys: tuple[str, ...],
+                     what: str) -> None:
+    """Writes a run directory's metadata file, refusing to relabel checkpoints of another model.
+
+    A rerun in the same directory resumes from its checkpoints; when the new config would build a
+    differently shaped state (other width, image size, AU set, ...), the old record is left as it is
+    and the run stops before training with one line naming the field.
+
+    Args:
+      model_dir: the run directory.
+      meta_file: the metadata file name (e.g. ``estimator.json``).
+      record: ``{"config": {...}, "au_names": [...], ...}`` to write.
+      state_keys: config fields that shape the checkpointed state.
+      what: what the run trains, for the message.
+
+    Raises:
+      ConfigError: the directory holds checkpoints of a run with other ``state_keys`` or AU names.
+    """
+    path = os.path.join(model_dir, meta_file)
+    ckpt_dir = os.path.join(model_dir, "checkpoints")
+    has_steps = os.path.isdir(ckpt_dir) and any(n.isdigit() for n in os.listdir(ckpt_dir))
+    if os.path.exists(path) and has_steps:
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        before, now = dict(old.get("config", {})), dict(record.get("config", {}))
+        for key in state_keys:
+            if before.get(key) != now.get(key):
+                raise ConfigError(f"{model_dir} holds checkpoints of {what} with {key}={before.get(key)!r} "
+                                  f"({meta_file}); this run has {key}={now.get(key)!r}: use another --workdir, "
+                                  f"or delete {os.path.join(model_dir, 'checkpoints')} to start over.")
+        if list(old.get("au_names", [])) != list(record.get("au_names", [])):
+            raise ConfigError(f"{model_dir} holds checkpoints of {what} for AUs {old.get('au_names')} "
+                              f"({meta_file}); this run has {record.get('au_names')}: use another --workdir, "
+                              f"or delete {os.path.join(model_dir, 'checkpoints')} to start over.")
+    io_utils.write_json(path, record)
 
 
 def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTree], *, what: str,

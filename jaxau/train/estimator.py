@@ -29,6 +29,8 @@ from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
 from jaxau.train.state import TrainState
 
 MODEL_FILE = "estimator.json"
+# Config fields that shape the checkpointed state (parameters and optimizer state).
+STATE_KEYS = ("width", "norm", "image_size", "freeze", "preprocessing")
 
 
 def model_from_config(cfg: Mapping[str, Any], num_aus: int) -> vgg.VGG16:
@@ -162,8 +164,8 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
     if train_frames["image"].shape[1:3] != (size, size):
         raise ValueError(f"training images are {train_frames['image'].shape[1:3]}, config.estimator."
                          f"image_size is {size}: resize when loading (frames.load_tfds(image_size=...)).")
-    io_utils.write_json(os.path.join(workdir, MODEL_FILE),
-                        {"config": dict(cfg), "au_names": au_names, "seed": seed})
+    checkpoint_lib.write_run_record(workdir, MODEL_FILE, {"config": dict(cfg), "au_names": au_names, "seed": seed},
+                                    state_keys=STATE_KEYS, what="an estimator")
     mesh = parallel.make_mesh()
     model = model_from_config(cfg, len(au_names))
     state, tx = init_state(cfg, model, seed)

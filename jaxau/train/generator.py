@@ -58,6 +58,11 @@ DEFAULTS = {
 }
 
 
+# Settings that shape the checkpointed GANState (both networks and their optimizers).
+STATE_KEYS = ("image_size", "g_width", "g_blocks", "d_width", "d_layers", "attention", "composite",
+              "au_conditioning", "upsample")
+
+
 def settings(cfg: Mapping[str, Any] | None) -> dict:
     """``DEFAULTS`` updated by ``cfg`` (a config section or dict); unknown keys are an error."""
     cfg = dict(cfg or {})
@@ -427,7 +432,8 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
     s = settings(cfg)
     check_frames(frames, s)
     au_names = [str(a) for a in frames["au_names"]]
-    io_utils.write_json(os.path.join(workdir, MODEL_FILE), {"config": s, "au_names": au_names, "seed": seed})
+    checkpoint_lib.write_run_record(workdir, MODEL_FILE, {"config": s, "au_names": au_names, "seed": seed},
+                                    state_keys=STATE_KEYS, what="a generator")
     mesh = parallel.make_mesh()
     batch = int(s["batch_size"])
     if batch % jax.device_count():

@@ -67,3 +67,19 @@ def test_registry_matches_every_builder_config():
             occ = tuple(b.info.metadata.get("occurrence_au_names", ()))
             assert occ == entry.occurrence_au_names, name
         assert registry.au_names(name) == registry.au_names(f"{name}/{entry.configs[0]}")
+
+
+def test_a_killed_build_leaves_nothing_behind(tmp_path):
+    import os
+
+    from jaxau.data import resolve
+
+    builder = registry.builder("synthfacs/fera_small", data_dir=str(tmp_path))
+    parent = os.path.dirname(os.fspath(builder.data_dir).rstrip("/"))
+    stale = os.path.join(parent, f"incomplete.1a2b3c_{builder.version}")
+    other = os.path.join(parent, "incomplete.1a2b3c_0.0.1")  # Another version's build: not ours.
+    for d in (stale, other):
+        os.makedirs(os.path.join(d, "train"))
+    assert not builder.is_prepared()
+    assert resolve.remove_stale_builds(builder) == [stale]
+    assert not os.path.exists(stale) and os.path.exists(other)

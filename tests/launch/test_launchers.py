@@ -98,6 +98,15 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
     (["--config=configs/demo.py", "--config.estimator.num_steps=abc"],
      "flag --config.estimator.num_steps=abc: invalid literal for int()"),
     (["--config=configs/demo.py", "--stages=bogus"], "--stages: unknown stage 'bogus'; use a stage name"),
+    # Every stage's config is checked before the first stage runs (not after minutes of earlier stages).
+    (["--config=configs/demo.py", "--config.estimator.num_steps=-3"],
+     "config.estimator.num_steps=-3 must be a positive integer"),
+    (["--config=configs/demo.py", "--config.generator.n_critic=0"],
+     "config.generator.n_critic=0 must be a positive integer"),
+    (["--config=configs/demo.py", "--config.registration.image_size=48"],
+     "config.registration.image_size=48 must be a multiple of 32"),
+    (["--config=configs/demo.py", "--config.synthesis.per_level=0"],
+     "config.synthesis.per_level=0 must be a positive integer"),
 ])
 def test_bad_flags_give_one_line_errors_before_any_stage(tmp_path, args, expected):
     rc, errors, stderr = _launch("reproduce.py", *args, f"--workdir={tmp_path / 'run'}", devices=1)

@@ -85,9 +85,28 @@ def test_deterministic_across_batch_sizes_and_resumes_from_finished_chunks(first
     assert record["chunks_generated"] == 1
     assert all(os.stat(f).st_mtime_ns == t for f, t in stamps.items())
     np.testing.assert_array_equal(frames_lib.load(os.path.join(out, "synthetic.npz"))["image"], ref["image"])
-    # Chunks of another plan are never mixed in.
-    with pytest.raises(ValueError, match="another plan"):
-        synthesize.synthesize_set(generator_dir, sources, out, per_level=3, seed=3, batch_size=4, chunk_size=16)
+    # Chunks of another plan are never reused: it generates all of its own.
+    other = synthesize.synthesize_set(generator_dir, sources, out, per_level=3, seed=3, batch_size=4,
+                                      chunk_size=16)
+    assert other["chunks_generated"] == -(-other["num_images"] // 16)
+    assert len(synthesize.chunk_files(out)) == 4 + other["chunks_generated"]
+
+
+def test_chunks_of_another_generator_are_never_reused(generator_dir, tmp_path):
+    trained = gen_train.load_generator(generator_dir)
+    sources = frames_lib.with_aus(frame_set(30, 0, "s"), list(trained.au_names))
+    plan = plan_lib.semantic_plan(sources["au_intensity"], None, per_level=1, seed=0)
+    out = str(tmp_path / "s")
+    kwargs = dict(au_names=list(trained.au_names), batch_size=4, chunk_size=8)
+    a = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, **kwargs)
+    other = jax.tree_util.tree_map(lambda p: p * 1.5, trained.params)
+    b = synthesize.synthesize(trained.generator, other, sources, plan, out, **kwargs)
+    ref = synthesize.generate_images(trained.generator, other, sources["image"][plan.source_index],
+                                     plan.target_labels, 4)
+    assert np.abs(b["image"].astype(int) - ref.astype(int)).max() <= 1
+    assert not np.array_equal(a["image"], b["image"])
+    assert len(synthesize.chunk_files(out)) == 2 * -(-len(plan) // 8)
+    assert synthesize.params_fingerprint(other) != synthesize.params_fingerprint(trained.params)
 
 
 def test_cross_domain_sources_from_one_set_targets_from_another(generator_dir, tmp_path):

@@ -1,6 +1,7 @@
 """`checkpoint.load_run`: a trained run directory's metadata and latest finished checkpoint."""
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -42,3 +43,28 @@ def test_load_run_names_the_missing_file_or_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="No finished checkpoint in .*: train the model first"):
         checkpoint_lib.load_run(str(tmp_path / "empty"), "run.json", lambda m: {}, what="the model",
                                 written_by="launch/x.py")
+
+
+def test_a_run_record_is_never_relabelled_over_checkpoints_of_another_model(tmp_path):
+    import json
+
+    from jaxau.validate import ConfigError
+
+    d = str(tmp_path)
+    rec = {"config": {"width": 0.25, "num_steps": 100}, "au_names": ["AU01", "AU12"], "seed": 0}
+    checkpoint_lib.write_run_record(d, "m.json", rec, state_keys=("width",), what="an estimator")
+    # No checkpoint yet: a new config simply replaces the record.
+    rec2 = {"config": {"width": 0.5, "num_steps": 100}, "au_names": ["AU01", "AU12"], "seed": 0}
+    checkpoint_lib.write_run_record(d, "m.json", rec2, state_keys=("width",), what="an estimator")
+    os.makedirs(os.path.join(d, "checkpoints", "100"))
+    # Longer training of the same model resumes: the record is updated.
+    rec3 = dict(rec2, config={"width": 0.5, "num_steps": 200})
+    checkpoint_lib.write_run_record(d, "m.json", rec3, state_keys=("width",), what="an estimator")
+    assert json.load(open(os.path.join(d, "m.json")))["config"]["num_steps"] == 200
+    with pytest.raises(ConfigError, match=r"holds checkpoints of an estimator with width=0.5 \(m.json\); this "
+                                          r"run has width=0.25: use another --workdir"):
+        checkpoint_lib.write_run_record(d, "m.json", rec, state_keys=("width",), what="an estimator")
+    with pytest.raises(ConfigError, match=r"for AUs \['AU01', 'AU12'\]"):
+        checkpoint_lib.write_run_record(d, "m.json", dict(rec3, au_names=["AU01"]), state_keys=("width",),
+                                        what="an estimator")
+    assert json.load(open(os.path.join(d, "m.json"))) == rec3
