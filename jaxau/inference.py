@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.validate import ConfigError
 from jaxau.align import detect
 from jaxau.align.aligner import Aligner
 from jaxau.data import video
@@ -138,9 +139,36 @@ class FramePredictor:
         return {"success": ok, "confidence": confidence, "pose": pose, "au": au, "non_finite": non_finite}
 
 
+def check_arguments(spec: str, output: str) -> None:
+    """Refuses, in one line and before any model is loaded, an input or output that cannot work.
+
+    Raises:
+      ConfigError: ``output`` is a directory or its folder does not exist; a video ``spec`` is empty
+        or cannot be opened at all (a video that opens but breaks midway is read, its bad frames
+        becoming ``success = 0`` rows).
+    """
+    if os.path.isdir(output):
+        raise ConfigError(f"--output={output!r} is a directory: pass the path of the CSV file to write, "
+                          f"e.g. {os.path.join(output, 'aus.csv')}.")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--output={output!r}: folder {folder} does not exist; create it or write elsewhere.")
+    if os.path.isfile(spec) and spec.lower().endswith(VIDEO_EXTENSIONS):
+        if os.path.getsize(spec) == 0:
+            raise ConfigError(f"--input={spec!r} is an empty file (0 bytes): pass a video file.")
+        try:
+            info = video.video_info(spec)
+        except ValueError as e:
+            raise ConfigError(f"--input={spec!r}: OpenCV cannot open it as a video (not a video, cut before "
+                              f"its index, or a codec this OpenCV lacks): {str(e).splitlines()[0]}") from None
+        if info.frame_count <= 0 and (info.width <= 0 or info.height <= 0):
+            raise ConfigError(f"--input={spec!r}: OpenCV opens it but finds no frames: pass a video file.")
+
+
 def predict_to_csv(spec: str, output: str, model_dir: str, *, batch_size: int = 16,
                    log_every: int = 100) -> dict:
     """Runs `FramePredictor` over ``spec`` and writes the per-frame CSV atomically; returns a summary."""
+    check_arguments(spec, output)
     predictor = FramePredictor(model_dir, batch_size)
     header = (["frame", "timestamp", "success", "confidence", "pose_Rx", "pose_Ry", "pose_Rz"]
               + [f"{a}_r" for a in predictor.au_names])

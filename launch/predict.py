@@ -31,10 +31,11 @@ def main(argv):
         sys.exit(2)
     platform.configure_xla()
     from jaxau import inference
+    from jaxau.validate import ConfigError
 
     try:
         summary = inference.predict_to_csv(_INPUT.value, _OUTPUT.value, _MODEL_DIR.value, batch_size=_BATCH.value)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"{summary['frames']} frames: {summary['success']} with AUs, {summary['no_face']} without a face, "

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -84,6 +85,50 @@ def test_launcher_errors_are_one_line(tmp_path, model_dir):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert [l for l in proc.stderr.splitlines() if l.startswith("error: ")][0].startswith("error: --input=")
+
+
+def _mp4(path, frames=12):
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (32, 32))
+    for i in range(frames):
+        out.write(np.full((32, 32, 3), 10 * i, np.uint8))
+    out.release()
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("empty", "is an empty file (0 bytes)"),
+    ("text", "OpenCV cannot open it as a video"),
+    ("truncated", "OpenCV cannot open it as a video"),   # An mp4 cut before its index (moov atom).
+    ("output_dir", "is a directory: pass the path of the CSV file"),
+    ("output_folder", "does not exist; create it"),
+])
+def test_inputs_and_outputs_that_cannot_work_are_refused_first(tmp_path, case, expected):
+    video, output = tmp_path / "v.mp4", tmp_path / "aus.csv"
+    _mp4(video)
+    if case == "empty":
+        video.write_bytes(b"")
+    elif case == "text":
+        video.write_text("this is not a video\n")
+    elif case == "truncated":
+        data = video.read_bytes()
+        video.write_bytes(data[:len(data) // 2])
+    elif case == "output_dir":
+        output = tmp_path
+    elif case == "output_folder":
+        output = tmp_path / "missing" / "aus.csv"
+    with pytest.raises(inference.ConfigError, match=re.escape(expected)):
+        inference.check_arguments(str(video), str(output))
+    # The launcher says it in one line, exit status 2, before loading any model.
+    proc = subprocess.run([sys.executable, "launch/predict.py", f"--model_dir={tmp_path / 'no_model'}",
+                           f"--input={video}", f"--output={output}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    assert proc.returncode == 2 and len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_readable_mp4_passes_the_checks(tmp_path):
+    inference.check_arguments(str(_mp4(tmp_path / "v.mp4")), str(tmp_path / "aus.csv"))
 
 
 def test_non_finite_estimates_are_failed_frames(tmp_path, faces, model_dir, monkeypatch):
