@@ -32,7 +32,11 @@ def check(config: Any) -> None:
                                        "from your copy): pass --config.data.data_dir=/path/to/tfds.")
         if config.data.get("manual_dir"):
             # First use: the build reads the user's copy and writes data_dir.
-            validate.existing_dir(config, "data.manual_dir", what=f"your copy of {name} (manual_dir)")
+            manual = validate.existing_dir(config, "data.manual_dir", what=f"your copy of {name} (manual_dir)")
+            if not any(files for _, _, files in os.walk(manual)):
+                raise validate.ConfigError(f"config.data.manual_dir={config.data.manual_dir!r} holds no files: "
+                                           f"point it at your copy of {name} in its official layout "
+                                           "(README 'Real datasets').")
             os.makedirs(os.path.expanduser(config.data.data_dir), exist_ok=True)
         else:
             validate.existing_dir(config, "data.data_dir", what="TFDS data directory")

@@ -114,3 +114,13 @@ def test_bad_flags_give_one_line_errors_before_any_stage(tmp_path, args, expecte
     assert len(errors) == 1 and expected in errors[0], stderr[-2000:]
     assert "Traceback" not in stderr
     assert not (tmp_path / "run" / "stages").exists()
+
+
+def test_an_empty_manual_dir_is_one_line(tmp_path):
+    (tmp_path / "disfa" / "empty_folder").mkdir(parents=True)
+    rc, errors, stderr = _launch("train_estimator.py", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
+                                 "--config.data.name=disfa/left", "--config.data.aus=AU01,AU12",
+                                 f"--config.data.data_dir={tmp_path / 'tfds'}",
+                                 f"--config.data.manual_dir={tmp_path / 'disfa'}")
+    assert rc == 2, stderr[-2000:]
+    assert len(errors) == 1 and "holds no files: point it at your copy of disfa/left in its official layout" in errors[0], stderr[-2000:]
