@@ -98,7 +98,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.g_width = 64 if paper else 16
     c.generator.g_blocks = 6 if paper else 3
     c.generator.d_width = 64 if paper else 16
-    c.generator.d_layers = 5          # 224 / 2**5 = 7 and 64 / 2**5 = 2: the critic's AU-head kernel.
+    # Critic depth as ganimation_replicate: 6 stride-2 layers at 224 px (a 3x3 map, AU-head kernel 3);
+    # 5 at 64 px (2x2: a sixth layer would leave a 1x1 map).
+    c.generator.d_layers = 6 if paper else 5
     c.generator.batch_size = 24 if paper else 8
     c.generator.num_steps = 150_000 if paper else 800
     # CPU deviations from the paper / ganimation_replicate (BUILD_NOTES "Generator fidelity"; the
@@ -165,9 +167,10 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
         c.estimator.warmup_steps = c.estimator.get_ref("num_steps") // 12
     # The paper fine-tunes ImageNet weights from the third conv layer: pass the Keras file with
     # --config.estimator.pretrained=.../vgg16_weights_tf_dim_ordering_tf_kernels.h5
-    # --config.estimator.freeze=block3 ; without weights everything trains from scratch.
+    # --config.estimator.freeze=block3. At paper size 'required' stops the run before its first stage
+    # until a file (or 'none': from scratch on purpose) is given; CPU sizes train from scratch ('').
     c.estimator.freeze = ""
-    c.estimator.pretrained = ""
+    c.estimator.pretrained = "required" if paper else ""
     # Expected level: with the natural label skew (per_level=0), argmax almost always says 'absent'.
     c.estimator.readout = "argmax" if paper else "expected"
     c.estimator.normalization = "none"

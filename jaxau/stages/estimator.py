@@ -64,7 +64,13 @@ def check(config) -> None:
     if size < 32:
         raise validate.ConfigError(f"config.{size_field}={size} must be >= 32 "
                                    f"(VGG16 pools five times): pass --config.{size_field}=64.")
-    if config.estimator.pretrained and not os.path.isfile(config.estimator.pretrained):
+    if str(config.estimator.get("pretrained", "")) == estimator.WEIGHTS_REQUIRED:
+        raise validate.ConfigError(
+            "config.estimator.pretrained: the paper fine-tunes ImageNet VGG16 weights; pass "
+            "--config.estimator.pretrained=/path/to/vgg16_weights_tf_dim_ordering_tf_kernels.h5 (the Keras "
+            "file), or --config.estimator.pretrained=none to train from scratch on purpose.")
+    weights = str(config.estimator.get("pretrained", "") or "")
+    if weights.lower() not in estimator.NO_WEIGHTS and not os.path.isfile(weights):
         raise validate.ConfigError(f"config.estimator.pretrained={config.estimator.pretrained!r}: file not "
                                    "found; pass the path of the ImageNet VGG16 weights you downloaded.")
 

@@ -46,14 +46,33 @@ def optimizer_config(cfg: Mapping[str, Any]) -> dict:
             "warmup_steps": int(cfg.get("warmup_steps", 0))}
 
 
+# ``estimator.pretrained`` values that mean "no weights": '' (CPU sizes) and 'none' (a paper-size run
+# that trains from scratch on purpose). 'required' (the paper-size default) is refused by the
+# estimator stage's config check until a weights file is given.
+NO_WEIGHTS = ("", "none")
+WEIGHTS_REQUIRED = "required"
+
+
+def pretrained_file(cfg: Mapping[str, Any]) -> str | None:
+    """The ImageNet weights file ``cfg['pretrained']`` names, or None (train from scratch)."""
+    value = str(cfg.get("pretrained") or "")
+    if value.lower() in NO_WEIGHTS:
+        return None
+    if value == WEIGHTS_REQUIRED:
+        raise ValueError("config.estimator.pretrained='required': pass the ImageNet VGG16 weights file, or "
+                         "'none' to train from scratch.")
+    return value
+
+
 def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[TrainState, optax.GradientTransformation]:
     """Fresh parameters (optionally ImageNet weights from ``cfg['pretrained']``) and the optimizer."""
     size = int(cfg["image_size"])
     # numpy draws: jit(model.init) would spend ~16 s compiling one random kernel per layer.
     variables = vgg.init_params(model, size, seed)
     params = variables["params"]
-    if cfg.get("pretrained"):
-        params, report = vgg_import.import_imagenet(params, cfg["pretrained"])
+    weights = pretrained_file(cfg)
+    if weights:
+        params, report = vgg_import.import_imagenet(params, weights)
         if report.preprocessing != model.preprocessing:
             raise ValueError(f"{cfg['pretrained']} expects '{report.preprocessing}' preprocessing: set "
                              f"config.estimator.preprocessing={report.preprocessing}.")

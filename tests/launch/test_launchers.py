@@ -107,6 +107,10 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
      "config.registration.image_size=48 must be a multiple of 32"),
     (["--config=configs/demo.py", "--config.synthesis.per_level=0"],
      "config.synthesis.per_level=0 must be a positive integer"),
+    # Paper size without ImageNet weights: the paper fine-tunes them, so say which file to pass.
+    (["--config=configs/paper/table2.py"],
+     "config.estimator.pretrained: the paper fine-tunes ImageNet VGG16 weights; pass --config.estimator."
+     "pretrained=/path/to/vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
 ])
 def test_bad_flags_give_one_line_errors_before_any_stage(tmp_path, args, expected):
     rc, errors, stderr = _launch("reproduce.py", *args, f"--workdir={tmp_path / 'run'}", devices=1)

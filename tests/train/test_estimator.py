@@ -155,3 +155,11 @@ def test_batchnorm_statistics_are_averaged_over_devices():
         for k in ("mean", "var"):
             want = (np.asarray(halves[0][name][k]) + np.asarray(halves[1][name][k])) / 2
             np.testing.assert_allclose(new.model_state["batch_stats"][name][k], want, rtol=1e-4, atol=1e-5)
+
+
+def test_pretrained_values():
+    assert estimator.pretrained_file({"pretrained": ""}) is None
+    assert estimator.pretrained_file({"pretrained": "none"}) is None
+    assert estimator.pretrained_file({"pretrained": "/w.h5"}) == "/w.h5"
+    with pytest.raises(ValueError, match="pass the ImageNet VGG16 weights file, or 'none'"):
+        estimator.pretrained_file({"pretrained": "required"})
