@@ -70,10 +70,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.registration.image_size = 256 if paper else 64
     c.registration.base_width = 16 if paper else 4
     c.registration.batch_size = 16 if paper else 8
-    # CPU: 1,000 steps. Measured on the demo data (BUILD_NOTES.md "Registration"): held-out landmark
-    # NME 0.047 at 600 steps, 0.040 at 1,500 (yaw -40: 0.059 vs 0.041); 1,500 steps took 217 s on the
-    # 2-core AMD EPYC box, too much of the demo's 15 minutes.
-    c.registration.num_steps = 100_000 if paper else 1000
+    # CPU: 1,500 steps. Held-out landmark NME on the demo data (BUILD_NOTES.md "Registration"): 0.047
+    # at 600 steps, 0.053 at 1,000 (another run), 0.040 at 1,500 (yaw -40: 0.059 at 600 vs 0.041).
+    # The steps are ~70 ms each; the stage's fixed cost (loading position maps ~50 s, compiling ~45 s,
+    # evaluation ~35 s) dominates.
+    c.registration.num_steps = 100_000 if paper else 1500
     c.registration.learning_rate = 1e-4 if paper else 3e-3
     c.registration.bn_momentum = 0.999 if paper else 0.9
     c.registration.rotation_deg = 45.0 if paper else 5.0
@@ -89,9 +90,12 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # oracle_frames: test frames of the frontalisation oracle (SynthFACS data only; jaxau.align.oracle).
     c.align = ml_collections.ConfigDict({"batch_size": 64 if paper else 32, "chunk_size": 4096 if paper else 256,
                                          "boxes": "auto", "max_fit_error": 0.15, "face_scale": 0.8,
-                                         "oracle_frames": 600 if paper else 64})
+                                         "oracle_frames": 600 if paper else 32})
     c.align2d = ml_collections.ConfigDict({"pose": ""})
-    c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": ""})
+    # sampling 'pixel': each output pixel samples the frame where its surface point lies (PRNet's dense
+    # UV texture does the same at 256^2 texels); 'vertex': one colour per mesh vertex, interpolated
+    # (blurs the mouth and eyes, which have fewer vertices than pixels; jaxau.align.frontalize).
+    c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": "", "sampling": "pixel"})
 
     # ---- generator (GANimation + idiosyncratic loss; lambdas: paper Sec. 4.3 baseline).
     c.generator = ml_collections.ConfigDict()
@@ -103,8 +107,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # 5 at 64 px (2x2: a sixth layer would leave a 1x1 map).
     c.generator.d_layers = 6 if paper else 5
     c.generator.batch_size = 24 if paper else 8
-    # CPU: 500 iterations (~100 s on the 2-core box; 800 took 161 s and did not learn more edits).
-    c.generator.num_steps = 150_000 if paper else 500
+    # CPU: 400 iterations (~80 s on the 2-core AMD box; 800 took 161 s and learnt no better edits:
+    # BUILD_NOTES "Generator fidelity").
+    c.generator.num_steps = 150_000 if paper else 400
     # CPU deviations from the paper / ganimation_replicate (BUILD_NOTES "Generator fidelity"; the
     # ':paper' values are the faithful ones): G updated every 2nd iteration instead of every 5th, the
     # critic trained alone for its first 100 iterations, idiosyncratic partners from the same
@@ -138,17 +143,18 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # by the experiment graph.
     c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
                                              "chunk_size": 2048 if paper else 256, "targets": "",
-                                             "fidelity_per_cell": 20 if paper else 4, "source_domain": ""})
+                                             "fidelity_per_cell": 20 if paper else 2, "source_domain": ""})
     # ---- Fig. 5 (c): the synthetic set re-rendered at every head pose (paper: 500 per pose).
     c.augment = ml_collections.ConfigDict({"poses": "", "per_level": 500 if paper else 4})
 
     # ---- estimator (VGG16, one 6-way head per AU; paper: ImageNet init, fine-tuned from block 3).
     c.estimator = ml_collections.ConfigDict()
-    # CPU: width 1/8 (2x faster than 1/4 on the 2-core AMD EPYC box; demo frontal ICC real 2D 0.140
-    # vs 0.157, 3D 0.067 vs 0.093 at 600 steps) and 500 steps, so the demo fits its 15 minutes.
+    # CPU: width 1/8, 2x faster than 1/4 on the 2-core AMD EPYC box, so the demo fits 15 minutes
+    # (demo frontal ICC, vertex-sampled 3D: real 2D 0.140 vs 0.157 at width 1/4, 3D 0.067 vs 0.093).
+    # 500 steps was too few: the 3D and oracle columns stayed on the plateau (ICC ~0.01).
     c.estimator.width = 1.0 if paper else 0.125
     c.estimator.batch_size = 32
-    c.estimator.num_steps = 20_000 if paper else 500
+    c.estimator.num_steps = 20_000 if paper else 600
     c.estimator.learning_rate = 5e-5 if paper else 1e-3
     c.estimator.dropout = 0.5 if paper else 0.2
     # Synthetic images carry the whole target vector they were generated for. 'target': each image

@@ -11,6 +11,7 @@ import numpy as np
 
 from jaxau.align import canonical, crop, detect, frontalize, procrustes2d, registrar as register
 from jaxau.align.registrar import Registrar
+from jaxau.validate import ConfigError
 
 
 def parse_pose(spec) -> tuple[float, float, float] | None:
@@ -61,6 +62,10 @@ class Aligner:
             self.target = (np.eye(3, dtype=np.float32) if pose is None
                            else np.asarray(register.pose_rotation(*np.deg2rad(pose)), np.float32))
             self.occluded_black = bool(config.align3d.occluded_black)
+            self.sampling = str(config.align3d.get("sampling", "vertex"))
+            if self.sampling not in frontalize.SAMPLING:
+                raise ConfigError(f"config.align3d.sampling={self.sampling!r} is not one of "
+                                  f"{frontalize.SAMPLING}: pass --config.align3d.sampling=pixel.")
 
     def face_boxes(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
         n = len(batch["image"])
@@ -105,7 +110,8 @@ class Aligner:
             else:
                 out, _ = frontalize.frontalize_batch(pad(images[sl]), pad(res.vertices[sl]), pad(res.scale[sl]),
                                                      pad(res.rotation[sl]), pad(res.translation[sl]), self.target,
-                                                     size=self.size, occluded_black=self.occluded_black)
+                                                     size=self.size, occluded_black=self.occluded_black,
+                                                     sampling=self.sampling)
             outs.append(np.clip(np.round(np.asarray(out)[:n]), 0, 255).astype(np.uint8))
         return np.concatenate(outs) if outs else np.zeros((0, self.size, self.size, 3), np.uint8)
 

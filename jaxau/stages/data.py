@@ -24,8 +24,8 @@ def run(config, stage_dir: str, inputs) -> dict:
     au_names = list(builder.info.metadata["au_names"]) if builder.info.metadata else []
     stats = {"au_names": au_names, "splits": {}}
     for split, info in builder.info.splits.items():
-        ds = builder.as_dataset(split=split).map(lambda ex: ex["au_intensity"])
-        labels = np.stack(list(tfds.as_numpy(ds))) if info.num_examples else np.zeros((0, len(au_names)))
+        ds = builder.as_dataset(split=split).map(lambda ex: ex["au_intensity"]).batch(1024)
+        labels = np.concatenate(list(tfds.as_numpy(ds))) if info.num_examples else np.zeros((0, len(au_names)))
         stats["splits"][split] = {"num_examples": int(info.num_examples),
                                   "level_counts": label_histogram(labels).tolist()}
     io_utils.write_json(os.path.join(stage_dir, "label_stats.json"), stats)

@@ -109,15 +109,16 @@ def load_synthfacs(name: str, split: str, data_dir: str, size: int, max_examples
         ds = ds.take(max_examples)
     m = canonical.registration_mesh()
     rows = {k: [] for k in ("image", "vertices", "pose_id", "subject")}
-    for ex in ds.as_numpy_iterator():
+    # Batched reading: per-example iteration spent ~50 s of the demo's registration stage in Python.
+    for ex in ds.batch(256).as_numpy_iterator():
         rows["image"].append(ex["image"])
         rows["vertices"].append(m.from_asset(ex["vertices"]))
-        rows["pose_id"].append(int(ex["pose"]["id"]))
-        rows["subject"].append(ex["subject"].decode())
+        rows["pose_id"].append(np.asarray(ex["pose"]["id"], np.int32))
+        rows["subject"].append(np.asarray([s.decode() for s in ex["subject"]]))
     if not rows["image"]:
         raise ValueError(f"Dataset {name!r} split {split!r} in {data_dir} is empty.")
-    return prepare(np.stack(rows["image"]), np.stack(rows["vertices"]), size,
-                   pose_id=np.asarray(rows["pose_id"], np.int32), subject=np.asarray(rows["subject"]))
+    return prepare(np.concatenate(rows["image"]), np.concatenate(rows["vertices"]), size,
+                   pose_id=np.concatenate(rows["pose_id"]), subject=np.concatenate(rows["subject"]))
 
 
 # ---------------------------------------------------------------------------------------------

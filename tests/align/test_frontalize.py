@@ -13,10 +13,10 @@ SIZE = 96
 render = jax.jit(frontalize.render_vertex_colors, static_argnums=3)
 
 
-def run_frontalize(frame, v, scale, r, t, occluded_black=True):
+def run_frontalize(frame, v, scale, r, t, occluded_black=True, sampling="pixel"):
     out, mask = frontalize.frontalize_batch(
         jnp.asarray(frame)[None], jnp.asarray(v)[None], jnp.asarray([scale], jnp.float32), jnp.asarray(r)[None],
-        jnp.asarray(t)[None], jnp.eye(3), size=SIZE, occluded_black=occluded_black)
+        jnp.asarray(t)[None], jnp.eye(3), size=SIZE, occluded_black=occluded_black, sampling=sampling)
     return np.asarray(out[0]), np.asarray(mask[0])
 
 
@@ -75,3 +75,21 @@ def test_turned_mesh_is_frontalized_and_occlusion_is_black(frontal_render):
     # Without occlusion handling nothing is black on the face.
     out2, _ = run_frontalize(frame, v, 0.75 * scale, r, t, occluded_black=False)
     assert (mask & (out2.sum(-1) < 1.0)).sum() < black.sum() / 10
+
+
+def test_pixel_sampling_keeps_the_frames_detail_and_vertex_sampling_blurs_it(frontal_render):
+    _, mask, v, r, scale, out_t = frontal_render
+    t = np.array([out_t[0], out_t[1], 0.0], np.float32)
+    # Pixel-scale detail (what wrinkles and a lip corner are at 64 px): a frontal frame of noise,
+    # registered exactly, is its own frontalisation.
+    frame = np.random.default_rng(0).uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
+    from scipy.ndimage import binary_erosion
+
+    inner = binary_erosion(mask, iterations=2)
+    pixel, _ = run_frontalize(frame, v, scale, r, t, occluded_black=False, sampling="pixel")
+    vertex, _ = run_frontalize(frame, v, scale, r, t, occluded_black=False, sampling="vertex")
+    err_pixel, err_vertex = np.abs(pixel - frame)[inner].mean(), np.abs(vertex - frame)[inner].mean()
+    assert err_pixel < 1.0, err_pixel                  # the identity warp, up to float rounding
+    assert err_vertex > 20.0, err_vertex               # one colour per vertex: noise averaged away
+    with pytest.raises(ValueError, match="sampling='nearest' is not one of"):
+        frontalize.frontalize(frame, jnp.asarray(v), scale, jnp.asarray(r), jnp.asarray(t), SIZE, sampling="nearest")
