@@ -38,9 +38,14 @@ def tiny(c, data_dir):
 
 
 def tiny_demo_config(data_dir):
+    """The demo at test size, plus table 2's oracle column (the demo leaves it out for time), so the
+    oracle stage and column run end to end here."""
     import configs.demo as demo
+    from configs.paper import base
 
-    return tiny(demo.get_config(), data_dir)
+    c = tiny(demo.get_config(), data_dir)
+    c.experiment.columns.oracle_3d = base.column("Oracle synthetic, 3D registration", "oracle:3d")
+    return c
 
 
 @pytest.fixture(scope="module")

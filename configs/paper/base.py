@@ -70,11 +70,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.registration.image_size = 256 if paper else 64
     c.registration.base_width = 16 if paper else 4
     c.registration.batch_size = 16 if paper else 8
-    # CPU: 1,500 steps. Held-out landmark NME on the demo data (BUILD_NOTES.md "Registration"): 0.047
-    # at 600 steps, 0.053 at 1,000 (another run), 0.040 at 1,500 (yaw -40: 0.059 at 600 vs 0.041).
-    # The steps are ~70 ms each; the stage's fixed cost (loading position maps ~50 s, compiling ~45 s,
-    # evaluation ~35 s) dominates.
-    c.registration.num_steps = 100_000 if paper else 1500
+    # CPU: 1,000 steps, for the demo's 15 minutes on the 2-core AMD box. Held-out landmark NME on the
+    # demo data (BUILD_NOTES.md "Registration"): 0.047 at 600 steps, 0.053 at 1,000, 0.040 at 1,500
+    # (~70 ms a step; the stage's fixed cost, reading position maps ~55 s and compiling ~45 s, is most
+    # of its time).
+    c.registration.num_steps = 100_000 if paper else 1000
     c.registration.learning_rate = 1e-4 if paper else 3e-3
     c.registration.bn_momentum = 0.999 if paper else 0.9
     c.registration.rotation_deg = 45.0 if paper else 5.0
