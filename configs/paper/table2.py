@@ -5,8 +5,11 @@ Command (one GPU, paper sizes; CPU demo sizes with ``:cpu``)::
     python launch/reproduce.py --config=configs/paper/table2.py --workdir=runs/paper
     python launch/reproduce.py --config=configs/paper/table2.py:cpu --workdir=runs/paper_cpu
 
-Expected cost: ``:cpu`` ~11 minutes on a quiet 2-core CPU (the demo's stages, 12.4 min measured
-under load, plus a 2-D generator). Paper
+Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
+~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
+estimator ~3.5 min; in the demo's workdir only the new stages run). Not run end to end on main; the
+demo's four-column run with the oracle column measured real 2D 0.140, real 3D 0.066, synthetic 3D
+0.010, oracle 3D 0.178 (frontal ICC, BUILD_NOTES.md "Main job"). Paper
 size on one GPU: roughly 16 GPU-hours (estimate, not measured — no GPU was available: SynthFACS
 ``fera`` build ~2 h, registration network ~3 h, two generators ~5 h each, four estimators ~0.5 h
 each). Later experiments in the same workdir reuse all of it.
