@@ -70,11 +70,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.registration.image_size = 256 if paper else 64
     c.registration.base_width = 16 if paper else 4
     c.registration.batch_size = 16 if paper else 8
-    # CPU: 1,000 steps, for the demo's 15 minutes on the 2-core AMD box. Held-out landmark NME on the
-    # demo data (BUILD_NOTES.md "Registration"): 0.047 at 600 steps, 0.053 at 1,000, 0.040 at 1,500
-    # (~70 ms a step; the stage's fixed cost, reading position maps ~55 s and compiling ~45 s, is most
-    # of its time).
-    c.registration.num_steps = 100_000 if paper else 1000
+    # CPU: 1,500 steps. Held-out landmark NME on the demo data (BUILD_NOTES.md "Registration"): 0.047
+    # at 600 steps, 0.053 at 1,000 (frontal 0.053, worse than the mean shape's 0.039), 0.040 at 1,500
+    # (~70 ms a step; the stage's fixed cost, reading position maps ~55 s and compiling ~45 s, is
+    # most of its time).
+    c.registration.num_steps = 100_000 if paper else 1500
     c.registration.learning_rate = 1e-4 if paper else 3e-3
     c.registration.bn_momentum = 0.999 if paper else 0.9
     c.registration.rotation_deg = 45.0 if paper else 5.0
@@ -107,9 +107,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # 5 at 64 px (2x2: a sixth layer would leave a 1x1 map).
     c.generator.d_layers = 6 if paper else 5
     c.generator.batch_size = 24 if paper else 8
-    # CPU: 400 iterations (~80 s on the 2-core AMD box; 800 took 161 s and learnt no better edits:
-    # BUILD_NOTES "Generator fidelity").
-    c.generator.num_steps = 150_000 if paper else 400
+    # CPU: 300 iterations (~65 s on the 2-core AMD box, within the demo's 15 minutes; 400 and 800
+    # iterations (85 / 161 s) learnt no better edits: BUILD_NOTES "Generator fidelity").
+    c.generator.num_steps = 150_000 if paper else 300
     # CPU deviations from the paper / ganimation_replicate (BUILD_NOTES "Generator fidelity"; the
     # ':paper' values are the faithful ones): G updated every 2nd iteration instead of every 5th, the
     # critic trained alone for its first 100 iterations, idiosyncratic partners from the same

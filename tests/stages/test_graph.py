@@ -27,19 +27,28 @@ def _node(planned, name):
     return next(n for n in planned.nodes if n.name == name)
 
 
-def test_demo_has_the_main_jobs_five_columns():
+def test_demo_plans_three_columns_and_the_default_columns_are_five():
     import configs.demo as demo
+    from configs.paper import base
 
     p = graph.plan(demo.get_config(), STAGES)
-    assert [c.label for c in p.columns] == [label for _, label, _ in graph.DEFAULT_COLUMNS]
+    assert [c.label for c in p.columns] == ["Real, 2D registration", "Real, 3D registration",
+                                            "Synthetic, 3D registration"]
     counts = {k: len(v) for k, v in _by_stage(p).items()}
+    assert counts == {"data": 1, "registration": 1, "register_2d": 1, "register_3d": 1,
+                      "generator": 1, "synthesis": 1, "estimator": 3, "score": 3}
+    # A config without columns gets the main job's five (jaxau.stages.graph.DEFAULT_COLUMNS).
+    full = graph.plan(base.base_config("cpu"), STAGES)
+    assert [c.label for c in full.columns] == [label for _, label, _ in graph.DEFAULT_COLUMNS]
+    counts = {k: len(v) for k, v in _by_stage(full).items()}
     assert counts == {"data": 1, "frames_raw": 1, "registration": 1, "register_2d": 1, "register_3d": 1,
                       "generator": 1, "synthesis": 1, "oracle": 1, "estimator": 5, "score": 5}
     # Dependencies come before their dependents.
-    seen = set()
-    for n in p.nodes:
-        assert set(n.deps.values()) <= seen, n.name
-        seen.add(n.name)
+    for planned in (p, full):
+        seen = set()
+        for n in planned.nodes:
+            assert set(n.deps.values()) <= seen, n.name
+            seen.add(n.name)
 
 
 def test_overrides_parse_convert_and_reject_unknown_fields():
