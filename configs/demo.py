@@ -4,32 +4,29 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: ~8-12 minutes on a 2-core CPU with no GPU. Measured 2026-11-24: the README's
-command 1 from a fresh clone (venv, install and this run) 8 min 39 s on a quiet machine; in a fresh
-workdir with other jobs on the machine (load 1.7 rising to 7) 12 min 24 s wall; stages: SynthFACS ``fera_demo_large`` build 55 s (2,928 images), registration 97 s, 2D / 3D
-registration of every frame 17 / 26 s, generator 52 s, synthesis 5 s, the four estimators (600
-steps of batch 32 each) 83 / 142 / 124 / 128 s (83 s at ~9.5 steps/s before the load rose), scoring
-1-2 s each. Stages already finished in the same workdir are reused, so a re-run takes seconds.
-Outputs: ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table (no / 2D / 3D
-registration x real / synthetic training), per-pose ICC, label distributions before and after
-resampling, learning curves, registration / alignment / synthesis contact sheets and per-stage
-timings.
+Expected runtime: 11 min 47 s in a fresh workdir on the quiet 2-core AMD EPYC box (measured
+2026-12-03), plus ~77 s for the README's venv and install: under the 15-minute budget. Stages:
+SynthFACS ``fera_demo_large`` build 83 s (2,928 images), registration
+1,500 steps 212 s, 2D / 3D registration of every frame 28 / 49 s, generator 300 iterations 64 s,
+synthesis with fidelity 37 s, the three estimators (width 1/8, 600 steps of batch 32) 75 / 82 / 64 s,
+scoring 2 s each. Stages already finished in the same workdir are reused, so a re-run takes seconds.
+Outputs: ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table, per-pose ICC,
+95 % subject-bootstrap intervals and paired verdicts, the registration network's NME and the
+frontalisation oracle, the generator's fidelity against SynthFACS oracle renders, label
+distributions, learning curves and contact sheets.
 
-What it shows: the whole pipeline running end to end, cached and resumable, with estimators that
-learn something, and how far the generator is from SynthFACS's exact answer. Frontal test ICC(3,1)
-(160 frames of 10 held-out subjects), mean over the 7 AUs, measured 2026-11-24 before the generator
-changes: real / no registration 0.096, real / 2D 0.163 (AU06 0.39, AU12 0.48), real / 3D 0.047. The
-synthetic 3D column trains on 2,220 generated images (60 per AU and level, every head trained with
-the image's target vector) and the oracle 3D column on the same plan rendered exactly by SynthFACS
-(a perfect generator); ``synthesis.json`` / the report's "Generator fidelity" section score the
-generator against those oracle renders (BUILD_NOTES.md "Generator fidelity"). The generator, its
-fidelity measurement and the oracle column add roughly 4-6 minutes (estimated; measured only under
-heavy load). The real columns use the CPU recipe of BUILD_NOTES.md "Estimator that learns on
-SynthFACS" (VGG16-BN from scratch, natural label distribution, expected-level read-out). It does NOT
-reproduce the paper's numbers or their ordering: 2,160 training frames (720 moments x 3 views) and
-600 steps from scratch are far from the paper's ImageNet-initialised VGG16 at 224 px. The paper's
-experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same workdir shares
-every stage they have in common).
+What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs):
+real / 2D 0.140 [0.078, 0.197] (AU06 0.35, AU12 0.38), real / 3D
+0.066 [0.025, 0.111], synthetic / 3D 0.001 [-0.019, 0.016] (2,220 generated images, 60 per AU and
+level, every head trained on the image's target vector); verdicts: synthetic > real (3D) no,
+3D > 2D no. The synthetic column is near 0 because the generator does not yet follow its AU
+targets (fidelity in the report; BUILD_NOTES.md "Generator fidelity"); the oracle column of
+``configs/paper/table2.py:cpu`` (the same plan rendered exactly) scored 0.178 against real 3D 0.066
+in a four-column run: semantic resampling helps, the generator is the gap. It does NOT reproduce
+the paper's numbers or ordering: 2,160 training frames, VGG16-BN width 1/8 from scratch for 600
+steps is far from the paper's ImageNet-initialised VGG16 at 224 px, and results are single-seed.
+The paper's experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same
+workdir shares every stage they have in common).
 """
 
 from configs.paper import base
