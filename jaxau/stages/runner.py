@@ -63,27 +63,25 @@ class Stage:
 
     def load(self) -> Callable[..., Mapping[str, Any]] | None:
         """The implementation, or None when that part of jaxau is not built (module missing)."""
-        module_name, _, fn_name = self.impl.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):
-                return None
-            raise
-        return getattr(module, fn_name, None)
+        return _import_function(self.impl)
 
     def check_config(self, config: Any) -> None:
         """Runs the stage's config check (if it has one and its code is built)."""
-        if not self.check:
-            return
-        module_name, _, fn_name = self.check.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):
-                return
-            raise
-        getattr(module, fn_name)(config)
+        fn = _import_function(self.check) if self.check else None
+        if fn is not None:
+            fn(config)
+
+
+def _import_function(spec: str) -> Callable[..., Any] | None:
+    """``"module:function"`` imported, or None when the module is not built (missing)."""
+    module_name, _, fn_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            return None
+        raise
+    return getattr(module, fn_name, None)
 
 
 def _lookup(config: Any, dotted: str) -> Any:
