@@ -4,27 +4,31 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: 11 min 47 s in a fresh workdir on the quiet 2-core AMD EPYC box (measured
-2026-12-03), plus ~77 s for the README's venv and install: under the 15-minute budget. Stages:
-SynthFACS ``fera_demo_large`` build 83 s (2,928 images), registration
-1,500 steps 212 s, 2D / 3D registration of every frame 28 / 49 s, generator 300 iterations 64 s,
-synthesis with fidelity 37 s, the three estimators (width 1/8, 600 steps of batch 32) 75 / 82 / 64 s,
-scoring 2 s each. Stages already finished in the same workdir are reused, so a re-run takes seconds.
-Outputs: ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table, per-pose ICC,
-95 % subject-bootstrap intervals and paired verdicts, the registration network's NME and the
-frontalisation oracle, the generator's fidelity against SynthFACS oracle renders, label
-distributions, learning curves and contact sheets.
+Expected runtime: ~13 min 16 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
+the README's venv and install: about 14.5 minutes against the 15-minute budget (measured 2026-12-03:
+a fresh run with an 800-iteration generator took 13 min 40 s; the 660-iteration generator of this
+config took 163 s instead of 187 s in the same workdir). Stages: SynthFACS ``fera_demo_large``
+build 77 s (2,928 images), registration 1,500 steps 204 s, 2D / 3D registration of every frame
+24 / 41 s, generator 163 s (500 critic warm-up iterations on the AU loss, then 160 GAN iterations
+at batch 32), synthesis with fidelity 37 s, the three estimators (width 1/8, 600 steps of batch 32)
+71 / 82 / 79 s, scoring 2 s each. Stages already finished in the same workdir are reused, so a
+re-run takes seconds. Outputs: ``workdir/demo/report.md`` and ``report.html`` with a
+Table-2-style ICC table, per-pose ICC, 95 % subject-bootstrap intervals and paired verdicts, the
+registration network's NME and the frontalisation oracle, the generator's fidelity against
+SynthFACS oracle renders, label distributions, learning curves and contact sheets.
 
 What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs):
-real / 2D 0.140 [0.078, 0.197] (AU06 0.35, AU12 0.38), real / 3D
-0.066 [0.025, 0.111], synthetic / 3D 0.001 [-0.019, 0.016] (2,220 generated images, 60 per AU and
-level, every head trained on the image's target vector); verdicts: synthetic > real (3D) no,
-3D > 2D no. The synthetic column is near 0 because the generator does not yet follow its AU
-targets (fidelity in the report; BUILD_NOTES.md "Generator fidelity"); the oracle column of
-``configs/paper/table2.py:cpu`` (the same plan rendered exactly) scored 0.178 against real 3D 0.066
-in a four-column run: semantic resampling helps, the generator is the gap. It does NOT reproduce
-the paper's numbers or ordering: 2,160 training frames, VGG16-BN width 1/8 from scratch for 600
-steps is far from the paper's ImageNet-initialised VGG16 at 224 px, and results are single-seed.
+real / 2D 0.140 [0.078, 0.197] (AU06 0.35, AU12 0.38), real / 3D 0.066 [0.025, 0.111],
+synthetic / 3D 0.016 [-0.035, 0.070] (2,220 generated images, 60 per AU and level, every head
+trained on the image's target vector; with the 800-iteration generator: 0.034 [-0.008, 0.098],
+AU12 0.33); verdicts: synthetic > real (3D) not resolved (-0.049 [-0.133, +0.022]), 3D > 2D no.
+The critic's AU head now reads AUs (critic ICC 0.275) and drives the generator's edits, but the
+edits are still weak (edit cosine 0.09, L1 to the oracle 0.021 vs 0.015 for copying the source;
+BUILD_NOTES.md "Generator fidelity"); the oracle column of ``configs/paper/table2.py:cpu`` (the
+same plan rendered exactly) scored 0.178 against real 3D 0.066 in a four-column run: semantic
+resampling helps, the generator is the gap. It does NOT reproduce the paper's numbers or ordering:
+2,160 training frames, VGG16-BN width 1/8 from scratch for 600 steps is far from the paper's
+ImageNet-initialised VGG16 at 224 px, and results are single-seed.
 The paper's experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same
 workdir shares every stage they have in common).
 """

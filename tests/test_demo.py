@@ -25,6 +25,7 @@ def tiny(c, data_dir):
     c.generator.image_size = 32
     c.generator.d_layers = 4
     c.generator.num_steps = 2
+    c.generator.critic_warmup = 1  # one expression-only critic step, then one D+G step
     c.generator.checkpoint_every = 2
     c.generator.log_every = 1
     c.synthesis.per_level = 2

@@ -127,6 +127,10 @@ class Generator(nn.Module):
         upsampling layers).
       upsample: 'transpose' (GANimation: 4x4 stride-2 transposed convolutions) or 'resize'
         (nearest-neighbour x2 then a 3x3 convolution: no checkerboard artefacts).
+      attention_offset: a constant added to the attention logit (GANimation: 0, so the initial mask
+        is ~0.5 and the first outputs are half colour head). Positive values start the generator
+        near the identity (with 'mask_source', A = sigmoid(3) = 0.95 keeps 95% of the source), so a
+        short schedule spends its updates on the edit rather than on re-drawing the face.
       conv_transpose_impl: 'phase' (fast) or 'naive' transposed convolutions.
       conv_impl: 's2d' (default), 'gemm' or 'naive' convolutions (see layers.conv).
       dtype: computation dtype.
@@ -138,6 +142,7 @@ class Generator(nn.Module):
     composite: str = "mask_source"
     au_conditioning: str = "input"
     upsample: str = "transpose"
+    attention_offset: float = 0.0
     conv_transpose_impl: str = "phase"
     conv_impl: str = "s2d"
     dtype: Any = None
@@ -189,8 +194,8 @@ class Generator(nn.Module):
                                name="color")(x))
         if not self.attention:
             return GeneratorOutput(color.astype(jnp.float32), color.astype(jnp.float32), None)
-        mask = nn.sigmoid(_conv(1, 7, pad=3, bias=False, dtype=self.dtype, impl=ci,
-                                name="attention")(x))
+        logit = _conv(1, 7, pad=3, bias=False, dtype=self.dtype, impl=ci, name="attention")(x)
+        mask = nn.sigmoid(logit + self.attention_offset)
         color, mask = color.astype(jnp.float32), mask.astype(jnp.float32)
         src = images.astype(jnp.float32)
         if self.composite == "mask_source":

@@ -32,6 +32,13 @@ def check(config) -> None:
     validate.positive_int(merged, "generator.critic_warmup", allow_zero=True)
     validate.divisible_batch(merged, "generator.batch_size")
     validate.positive_float(merged, "generator.learning_rate")
+    validate.positive_float(merged, "generator.d_learning_rate", allow_zero=True)
+    validate.one_of(merged, "generator.critic_warmup_loss", gen_train.WARMUP_LOSSES)
+    g = merged["generator"]
+    if int(g["critic_warmup"]) >= int(g["num_steps"]):
+        raise validate.ConfigError(
+            f"config.generator.critic_warmup={g['critic_warmup']} leaves no generator update in "
+            f"num_steps={g['num_steps']}: pass a larger --config.generator.num_steps.")
     for field in ("lambda_ids", "lambda_mask", "lambda_tv"):
         validate.positive_float(merged, f"generator.{field}", allow_zero=True)
     size, layers = int(merged["generator"]["image_size"]), int(merged["generator"]["d_layers"])

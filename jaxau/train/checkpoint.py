@@ -161,7 +161,7 @@ def _as_abstract(x):
 
 
 def write_run_record(model_dir: str, meta_file: str, record: dict, *, state_keys: tuple[str, ...],
-                     what: str) -> None:
+                     what: str, defaults: dict | None = None) -> None:
     """Writes a run directory's metadata file, refusing to relabel checkpoints of another model.
 
     A rerun in the same directory resumes from its checkpoints; when the new config would build a
@@ -174,6 +174,7 @@ def write_run_record(model_dir: str, meta_file: str, record: dict, *, state_keys
       record: ``{"config": {...}, "au_names": [...], ...}`` to write.
       state_keys: config fields that shape the checkpointed state.
       what: what the run trains, for the message.
+      defaults: values of state keys that an older record does not name (fields added since).
 
     Raises:
       ConfigError: the directory holds checkpoints of a run with other ``state_keys`` or AU names.
@@ -184,7 +185,8 @@ def write_run_record(model_dir: str, meta_file: str, record: dict, *, state_keys
     if os.path.exists(path) and has_steps:
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
-        before, now = dict(old.get("config", {})), dict(record.get("config", {}))
+        before = {**{k: v for k, v in (defaults or {}).items() if k in state_keys}, **old.get("config", {})}
+        now = dict(record.get("config", {}))
         for key in state_keys:
             if before.get(key) != now.get(key):
                 raise ConfigError(f"{model_dir} holds checkpoints of {what} with {key}={before.get(key)!r} "

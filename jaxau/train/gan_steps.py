@@ -50,6 +50,7 @@ class OptimizerConfig:
       decay_iterations: iterations of linear decay to 0 afterwards (e.g. 10 epochs' worth).
       n_critic: G is updated on one iteration in ``n_critic``.
       g_delay: iterations before G's first update (critic warm-up); G's schedule spans the rest.
+      d_lr: the critic's peak learning rate; 0 means ``lr`` (one rate for both, as the replicate).
     """
 
     lr: float = 1e-4
@@ -59,6 +60,7 @@ class OptimizerConfig:
     decay_iterations: int = 50_000
     n_critic: int = 5
     g_delay: int = 0
+    d_lr: float = 0.0
 
 
 def lr_schedule(lr: float, constant_steps: int, decay_steps: int) -> optax.Schedule:
@@ -76,7 +78,8 @@ def make_optimizers(config: OptimizerConfig) -> tuple[optax.GradientTransformati
     g_const = math.ceil(max(config.constant_iterations - config.g_delay, 0) / config.n_critic)
     g_decay = math.ceil(config.decay_iterations / config.n_critic)
     g_tx = optax.adam(lr_schedule(config.lr, g_const, g_decay), config.b1, config.b2)
-    d_tx = optax.adam(lr_schedule(config.lr, config.constant_iterations, config.decay_iterations),
+    d_lr = config.d_lr or config.lr
+    d_tx = optax.adam(lr_schedule(d_lr, config.constant_iterations, config.decay_iterations),
                       config.b1, config.b2)
     return g_tx, d_tx
 
@@ -205,6 +208,28 @@ def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator
     fake = generator.apply({"params": g_params}, batch["image"], batch["target_aus"]).image
     new_d, metrics = _update_d(state, batch, fake, key, discriminator, weights, axis_name)
     return state.replace(step=state.step + 1, d=new_d), metrics
+
+
+def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
+                      discriminator: Any, weights: LossWeights = LossWeights(),
+                      axis_name: str | None = "data") -> tuple[GANState, dict[str, Array]]:
+    """Critic warm-up iteration on the expression term alone (no G forward, no adversarial, no GP).
+
+    The AU head and the trunk under it learn to read AUs from real frames before the adversarial
+    game shapes the trunk, so that G's expression loss has a live regressor from its first update.
+    Arguments and return value as :func:`d_step` (``generator`` and ``key`` are unused).
+    """
+    del generator, key
+    _check_batch(batch, weights)
+
+    def loss_fn(d_params):
+        _, aus_pred = discriminator.apply({"params": d_params}, batch["image"])
+        exp = losses.expression_loss(aus_pred, batch["aus"], batch.get("aus_valid"))
+        return weights.exp * exp, {"d_exp": exp}
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
+    new_d = state.d.apply_gradients(grads=_pmean(grads, axis_name))
+    return state.replace(step=state.step + 1, d=new_d), _pmean(metrics, axis_name)
 
 
 def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,

@@ -49,9 +49,10 @@ LEVELS = 6  # AU intensity levels 0..5.
 DEFAULTS = {
     "image_size": 128, "g_width": 64, "g_blocks": 6, "d_width": 64, "d_layers": 6,
     "attention": True, "composite": "mask_source", "au_conditioning": "input", "upsample": "transpose",
-    "partners": "subject", "critic_warmup": 0, "eval_every": 0,
+    "attention_offset": 0.0,
+    "partners": "subject", "critic_warmup": 0, "critic_warmup_loss": "full", "eval_every": 0,
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
-    "n_critic": 5, "learning_rate": 1e-4, "b1": 0.5, "b2": 0.999,
+    "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
     "lambda_mask": 0.0, "lambda_tv": 0.0, "target_noise": 0.1,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
@@ -60,7 +61,7 @@ DEFAULTS = {
 
 # Settings that shape the checkpointed GANState (both networks and their optimizers).
 STATE_KEYS = ("image_size", "g_width", "g_blocks", "d_width", "d_layers", "attention", "composite",
-              "au_conditioning", "upsample")
+              "au_conditioning", "upsample", "attention_offset")
 
 
 def settings(cfg: Mapping[str, Any] | None) -> dict:
@@ -82,7 +83,8 @@ def modules(s: Mapping[str, Any], num_aus: int) -> tuple[ganimation.Generator, g
     """The generator and critic a settings dict describes."""
     g = ganimation.Generator(conv_dim=int(s["g_width"]), num_blocks=int(s["g_blocks"]),
                              attention=bool(s["attention"]), composite=str(s["composite"]),
-                             au_conditioning=str(s["au_conditioning"]), upsample=str(s["upsample"]))
+                             au_conditioning=str(s["au_conditioning"]), upsample=str(s["upsample"]),
+                             attention_offset=float(s["attention_offset"]))
     d = ganimation.Discriminator(num_aus=num_aus, image_size=int(s["image_size"]),
                                  conv_dim=int(s["d_width"]), num_layers=int(s["d_layers"]))
     return g, d
@@ -100,7 +102,8 @@ def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
     return gan_steps.OptimizerConfig(lr=float(s["learning_rate"]), b1=float(s["b1"]), b2=float(s["b2"]),
                                      constant_iterations=max(int(s["num_steps"]) - decay, 0),
                                      decay_iterations=decay, n_critic=int(s["n_critic"]),
-                                     g_delay=int(s["critic_warmup"]))
+                                     g_delay=int(s["critic_warmup"]),
+                                     d_lr=float(s["d_learning_rate"]))
 
 
 @functools.lru_cache(maxsize=8)
@@ -232,8 +235,11 @@ def _hashable(s: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, s[k]) for k in DEFAULTS))
 
 
+WARMUP_LOSSES = ("full", "expression")
+
+
 @functools.lru_cache(maxsize=8)
-def _compiled_steps(key: tuple, num_aus: int, mesh) -> tuple[Any, Any]:
+def _compiled_steps(key: tuple, num_aus: int, mesh) -> tuple[Any, Any, Any]:
     # Cached so that runs with identical settings in one process (resume, tests, ablations with the
     # same shapes) share one compilation per step kind.
     s = dict(key)
@@ -241,15 +247,22 @@ def _compiled_steps(key: tuple, num_aus: int, mesh) -> tuple[Any, Any]:
     kw = dict(generator=g, discriminator=d, weights=loss_weights(s), axis_name=parallel.AXIS)
     d_only = parallel.data_parallel(functools.partial(gan_steps.d_step, **kw), mesh)
     d_and_g = parallel.data_parallel(functools.partial(gan_steps.d_g_step, **kw), mesh)
-    return d_only, d_and_g
+    d_exp = parallel.data_parallel(functools.partial(gan_steps.d_expression_step, **kw), mesh)
+    return d_only, d_and_g, d_exp
 
 
 class StepDispatcher:
-    """``step_fn(state, batch, rng)`` for `jaxau.train.loop.train` choosing D-only or D+G per step."""
+    """``step_fn(state, batch, rng)`` for `jaxau.train.loop.train` choosing the step kind per iteration.
 
-    def __init__(self, d_only, d_and_g, n_critic: int, critic_warmup: int = 0):
+    Iterations before ``critic_warmup`` train D alone: the full critic loss (``warmup_step`` None) or
+    the step given (`jaxau.train.gan_steps.d_expression_step`: the AU head only). Afterwards every
+    ``n_critic``-th iteration is a D+G step, the others D-only.
+    """
+
+    def __init__(self, d_only, d_and_g, n_critic: int, critic_warmup: int = 0, warmup_step=None):
         self.d_only, self.d_and_g, self.n_critic = d_only, d_and_g, n_critic
         self.warmup = int(critic_warmup)
+        self.warmup_step = warmup_step or d_only
         self.step: int | None = None
         self.g_metrics: dict = {}
 
@@ -257,7 +270,10 @@ class StepDispatcher:
         if self.step is None:  # first call (fresh or restored state): one sync, then counted here
             self.step = int(jax.device_get(state.step))
         # Critic warm-up: D (and its AU regressor) trains alone before G first follows it.
-        if self.step >= self.warmup and gan_steps.trains_generator(self.step - self.warmup, self.n_critic):
+        if self.step < self.warmup:
+            state, metrics = self.warmup_step(state, batch, rng)
+            metrics = {**self.g_metrics, **metrics}
+        elif gan_steps.trains_generator(self.step - self.warmup, self.n_critic):
             state, metrics = self.d_and_g(state, batch, rng)
             self.g_metrics = {k: v for k, v in metrics.items() if k.startswith(("g_", "attention"))}
         else:
@@ -433,7 +449,7 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
     check_frames(frames, s)
     au_names = [str(a) for a in frames["au_names"]]
     checkpoint_lib.write_run_record(workdir, MODEL_FILE, {"config": s, "au_names": au_names, "seed": seed},
-                                    state_keys=STATE_KEYS, what="a generator")
+                                    state_keys=STATE_KEYS, what="a generator", defaults=DEFAULTS)
     mesh = parallel.make_mesh()
     batch = int(s["batch_size"])
     if batch % jax.device_count():
@@ -447,8 +463,12 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
                           with_target_image=float(s["lambda_ids"]) > 0,
                           process_index=jax.process_index(), process_count=jax.process_count(),
                           partners=str(s["partners"]))
-    d_only, d_and_g = _compiled_steps(_hashable(s), len(au_names), mesh)
-    dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]), int(s["critic_warmup"]))
+    if s["critic_warmup_loss"] not in WARMUP_LOSSES:
+        raise ValueError(f"config.generator.critic_warmup_loss={s['critic_warmup_loss']!r}: use one of "
+                         f"{WARMUP_LOSSES}.")
+    d_only, d_and_g, d_exp = _compiled_steps(_hashable(s), len(au_names), mesh)
+    dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]), int(s["critic_warmup"]),
+                                warmup_step=d_exp if s["critic_warmup_loss"] == "expression" else None)
     generator, discriminator = modules(s, len(au_names))
     eval_fn = None if val_frames is None else critic_eval_fn(discriminator, val_frames, au_names)
     grid = GridHook(workdir, generator, frames, int(s["grid_every"]), int(s["grid_sources"]),

@@ -68,3 +68,20 @@ def test_a_run_record_is_never_relabelled_over_checkpoints_of_another_model(tmp_
         checkpoint_lib.write_run_record(d, "m.json", dict(rec3, au_names=["AU01"]), state_keys=("width",),
                                         what="an estimator")
     assert json.load(open(os.path.join(d, "m.json"))) == rec3
+
+
+def test_a_state_key_added_since_an_older_record_reads_as_its_default(tmp_path):
+    from jaxau.validate import ConfigError
+
+    d = str(tmp_path)
+    old = {"config": {"width": 16}, "au_names": ["AU01"], "seed": 0}
+    checkpoint_lib.write_run_record(d, "m.json", old, state_keys=("width",), what="a generator")
+    os.makedirs(os.path.join(d, "checkpoints", "10"))
+    keys, defaults = ("width", "offset"), {"width": 64, "offset": 0.0}
+    # The old record predates 'offset': a run with the default resumes, another value is refused.
+    new = {"config": {"width": 16, "offset": 0.0}, "au_names": ["AU01"], "seed": 0}
+    checkpoint_lib.write_run_record(d, "m.json", new, state_keys=keys, what="a generator", defaults=defaults)
+    checkpoint_lib.write_run_record(d, "m.json", old, state_keys=("width",), what="a generator")
+    with pytest.raises(ConfigError, match=r"with offset=0.0 \(m.json\); this run has offset=3.0"):
+        checkpoint_lib.write_run_record(d, "m.json", dict(new, config={"width": 16, "offset": 3.0}),
+                                        state_keys=keys, what="a generator", defaults=defaults)

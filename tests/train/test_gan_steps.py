@@ -141,3 +141,37 @@ def test_schedule_constant_then_linear_to_zero():
     assert float(sched(12)) == pytest.approx(1e-4 * 3 / 5)
     assert float(sched(15)) == pytest.approx(0.0) and float(sched(100)) == pytest.approx(0.0)
     assert gan_steps.trains_generator(0, 5) and not gan_steps.trains_generator(3, 5)
+
+
+def test_expression_warmup_step_trains_the_au_head_on_real_frames_only():
+    cfg = gan_steps.OptimizerConfig(constant_iterations=4, decay_iterations=4)
+    state = gan_steps.create_gan_state(jax.random.key(0), G, D, S, K, cfg)
+    batch = jax.tree.map(lambda x: x[0], _batch(0))
+    step = functools.partial(gan_steps.d_expression_step, generator=G, discriminator=D, axis_name=None)
+    new, metrics = step(state, batch, jax.random.key(0))
+    assert _max_diff(new.g.params, state.g.params) == 0.0 and int(new.step) == 1
+    # No fake image, no adversarial or gradient-penalty term: only the critic and the real frames.
+    assert set(metrics) == {"d_exp"}
+    _, aus = D.apply({"params": state.d.params}, batch["image"])
+    np.testing.assert_allclose(float(metrics["d_exp"]), float(jnp.mean((aus - batch["aus"]) ** 2)), rtol=1e-5)
+    # The update is Adam's first step on lambda_exp * MSE: -lr * sign(grad) wherever the grad is non-zero.
+    grads = jax.grad(lambda p: jnp.mean((D.apply({"params": p}, batch["image"])[1] - batch["aus"]) ** 2))(
+        state.d.params)
+    g, old, upd = (jax.tree.leaves(t)[0] for t in (grads, state.d.params, new.d.params))
+    nz = np.abs(np.asarray(g)) > 1e-7
+    np.testing.assert_allclose(np.asarray(upd - old)[nz], -cfg.lr * np.sign(np.asarray(g))[nz], rtol=1e-3)
+    # Its trunk is the critic's: the critic map moves although no adversarial term was trained.
+    assert _max_diff(D.apply({"params": new.d.params}, batch["image"])[0],
+                     D.apply({"params": state.d.params}, batch["image"])[0]) > 0
+
+
+def test_critic_learning_rate_is_separate_when_set():
+    cfg = gan_steps.OptimizerConfig(lr=1e-4, d_lr=3e-4, constant_iterations=4, decay_iterations=4)
+    g_tx, d_tx = gan_steps.make_optimizers(cfg)
+    p = {"w": jnp.ones(3)}
+    for tx, lr in ((g_tx, 1e-4), (d_tx, 3e-4)):
+        upd, _ = tx.update({"w": jnp.asarray([1.0, -2.0, 3.0])}, tx.init(p), p)
+        np.testing.assert_allclose(np.asarray(upd["w"]), -lr * np.asarray([1, -1, 1]), rtol=1e-3)
+    g_tx, d_tx = gan_steps.make_optimizers(gan_steps.OptimizerConfig(lr=2e-4))
+    upd, _ = d_tx.update({"w": jnp.ones(3)}, d_tx.init(p), p)
+    np.testing.assert_allclose(np.asarray(upd["w"]), -2e-4, rtol=1e-3)

@@ -44,6 +44,29 @@ def test_critic_warmup_delays_the_first_generator_update():
     for _ in range(8):
         dispatch(state, None, None)
     assert "".join(calls) == "DDDGDGDG"
+    # An expression-only warm-up step replaces the D-only step during the warm-up, and only then.
+    calls.clear()
+    warm = lambda s, b, r: (s, {"d_exp": 0}) if not calls.append("E") else None  # noqa: E731
+    dispatch = gen_train.StepDispatcher(d_only, d_and_g, n_critic=2, critic_warmup=3, warmup_step=warm)
+    for _ in range(8):
+        dispatch(state, None, None)
+    assert "".join(calls) == "EEEGDGDG"
+
+
+def test_attention_offset_starts_the_generator_near_its_source():
+    images = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3), minval=-1, maxval=1)
+    aus = jnp.asarray([[0.0, 0.0], [1.0, 1.0]])
+    errors, logits = {}, {}
+    for offset in (0.0, 3.0):
+        g = ganimation.Generator(conv_dim=4, num_blocks=1, attention_offset=offset)
+        params = ganimation.init_params(g, jax.random.key(1), images, aus)
+        out = g.apply({"params": params}, images, aus)
+        logits[offset] = np.log(np.asarray(out.attention, np.float64)) - np.log1p(-np.asarray(out.attention, np.float64))
+        errors[offset] = float(jnp.mean(jnp.abs(out.image - images)))
+    # The same parameters (the offset is a constant, not a weight): A = sigmoid(logit + offset).
+    np.testing.assert_allclose(logits[3.0] - logits[0.0], 3.0, atol=1e-3)
+    assert errors[3.0] < 0.2 * errors[0.0]
+    assert "attention_offset" in gen_train.STATE_KEYS
 
 
 @pytest.mark.parametrize("conditioning,upsample", [("film", "resize"), ("input", "resize"), ("film", "transpose")])
