@@ -1,5 +1,7 @@
 """DISFA builder on a generated fixture tree: case variants, 1-based frames, a corrupt frame."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,30 @@ def test_missing_video_folder_is_named(tmp_path):
     shutil.rmtree(tmp_path / "manual" / "Videos_LeftCamera")
     with pytest.raises(_common.MissingDataError, match="left camera video folder"):
         _build(tmp_path, tmp_path / "manual", "left")
+
+
+def test_a_tree_without_the_layouts_files_says_so_in_its_first_line(tmp_path):
+    fixtures.write_disfa(tmp_path / "manual", {"SN001": SUBJECTS["SN001"]}, 2, 2)
+    # Folders of the layout, files elsewhere: the label files sit outside their subject folder.
+    labels = tmp_path / "manual" / "ActionUnit_Labels" / "SN001"
+    for label in labels.iterdir():
+        label.rename(tmp_path / "manual" / label.name)
+    labels.rmdir()
+    for video in (tmp_path / "manual" / "Videos_LeftCamera").iterdir():
+        video.rename(tmp_path / "manual" / video.name)
+    with pytest.raises(_common.MissingDataError) as info:
+        _build(tmp_path, tmp_path / "manual", "left")
+    first = str(info.value).splitlines()[0]
+    assert first.startswith("disfa: a labelled sequence (manual_dir holds ")
+    assert "files, none where the official layout puts them) not found at " in first
+    assert first.endswith("point manual_dir at your copy of disfa in its official layout (README 'Real datasets').")
+    assert "Videos_LeftCamera/LeftVideoSN001_comp.avi" in str(info.value)  # the layout follows
+
+
+def test_a_missing_file_names_itself_and_the_fix_in_the_first_line(tmp_path):
+    fixtures.write_disfa(tmp_path / "manual", {"SN001": SUBJECTS["SN001"]}, 2, 2)
+    (tmp_path / "manual" / "Videos_LeftCamera" / "LeftVideoSN001_comp.avi").unlink()
+    with pytest.raises(_common.MissingDataError) as info:
+        _build(tmp_path, tmp_path / "manual", "left")
+    assert re.fullmatch(r"disfa: left video of SN001 not found at \S+LeftVideoSN001_comp\.avi; put the files "
+                        r"where the layout below says", str(info.value).splitlines()[0])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -165,9 +166,12 @@ class AuDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         manual_dir = Path(dl_manager.manual_dir)
         by_split = self._sources(manual_dir)
         if not any(by_split.values()):
+            files = sum(len(f) for _, _, f in os.walk(manual_dir))
             raise _common.MissingDataError(
-                self.name, [("any labelled sequence", manual_dir)],
-                "See the builder's MANUAL_DOWNLOAD_INSTRUCTIONS for the expected layout.")
+                self.name, [(f"a labelled sequence (manual_dir holds {files} files, none where the "
+                             f"official layout puts them)", manual_dir)],
+                f"point manual_dir at your copy of {self.name} in its official layout (README 'Real "
+                f"datasets').\nLayout expected:\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
         self.info.metadata["alignment"] = {}
         return {split: self._generate_examples(split, sources)
                 for split, sources in by_split.items()}

@@ -29,7 +29,16 @@ class MissingDataError(FileNotFoundError):
     def __init__(self, dataset: str, missing: Sequence[tuple[str, str | os.PathLike]], hint: str = ""):
         self.dataset = dataset
         self.missing = [(what, os.fspath(where)) for what, where in missing]
-        lines = [f"{dataset}: {len(self.missing)} required item(s) not found:"]
+        # The first line stands alone (the launchers print it as the error): what, where, and the fix.
+        what, where = self.missing[0] if self.missing else ("data", "")
+        more = f" (and {len(self.missing) - 1} more, listed below)" if len(self.missing) > 1 else ""
+        fix = next((ln.strip() for ln in hint.splitlines() if ln.strip()), "") if hint else ""
+        if fix.endswith(":"):  # "Layout expected:" introduces the lines below
+            fix = "put the files where the layout below says"
+        first = f"{dataset}: {what} not found at {where}{more}"
+        if fix:
+            first += f"; {fix}"
+        lines = [first, f"{dataset}: {len(self.missing)} required item(s) not found:"]
         lines += [f"  - {what}: expected at {where}" for what, where in self.missing[:50]]
         if len(self.missing) > 50:
             lines.append(f"  ... and {len(self.missing) - 50} more")
