@@ -4,14 +4,13 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: ~13 min 16 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
-the README's venv and install: about 14.5 minutes against the 15-minute budget (measured 2026-12-03:
-a fresh run with an 800-iteration generator took 13 min 40 s; the 660-iteration generator of this
-config took 163 s instead of 187 s in the same workdir). Stages: SynthFACS ``fera_demo_large``
-build 77 s (2,928 images), registration 1,500 steps 204 s, 2D / 3D registration of every frame
-24 / 41 s, generator 163 s (500 critic warm-up iterations on the AU loss, then 160 GAN iterations
-at batch 32), synthesis with fidelity 37 s, the three estimators (width 1/8, 600 steps of batch 32)
-71 / 82 / 79 s, scoring 2 s each. Stages already finished in the same workdir are reused, so a
+Expected runtime: 12 min 48 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
+the README's venv and install: 14 min 5 s against the 15-minute budget (measured 2026-12-03; an
+800-iteration generator took 14 min 57 s with setup, hence the 660 here). Stages: SynthFACS
+``fera_demo_large`` build 81 s (2,928 images), registration 1,500 steps 202 s, 2D / 3D
+registration of every frame 32 / 65 s, generator 141 s (500 critic warm-up iterations on the AU
+loss, then 160 GAN iterations at batch 32), synthesis with fidelity 30 s, the three estimators
+(width 1/8, 600 steps of batch 32) 71 / 62 / 69 s, scoring 2 s each. Stages already finished in the same workdir are reused, so a
 re-run takes seconds. Outputs: ``workdir/demo/report.md`` and ``report.html`` with a
 Table-2-style ICC table, per-pose ICC, 95 % subject-bootstrap intervals and paired verdicts, the
 registration network's NME and the frontalisation oracle, the generator's fidelity against
