@@ -270,14 +270,12 @@ class StepDispatcher:
         if self.step is None:  # first call (fresh or restored state): one sync, then counted here
             self.step = int(jax.device_get(state.step))
         # Critic warm-up: D (and its AU regressor) trains alone before G first follows it.
-        if self.step < self.warmup:
-            state, metrics = self.warmup_step(state, batch, rng)
-            metrics = {**self.g_metrics, **metrics}
-        elif gan_steps.trains_generator(self.step - self.warmup, self.n_critic):
+        if self.step >= self.warmup and gan_steps.trains_generator(self.step - self.warmup, self.n_critic):
             state, metrics = self.d_and_g(state, batch, rng)
             self.g_metrics = {k: v for k, v in metrics.items() if k.startswith(("g_", "attention"))}
         else:
-            state, metrics = self.d_only(state, batch, rng)
+            d_step = self.warmup_step if self.step < self.warmup else self.d_only
+            state, metrics = d_step(state, batch, rng)
             metrics = {**self.g_metrics, **metrics}
         self.step += 1
         return state, metrics
