@@ -33,42 +33,25 @@ Paper-sized run (one GPU, ImageNet weights): ``--config.estimator.norm=none
 
 import ml_collections
 
-from jaxau import au
+from configs.paper import base
 
 
 def get_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
+    c = base.base_config("cpu")
     c.name = "estimator_synthfacs_real"
-    c.seed = 0
-    c.data = ml_collections.ConfigDict()
     c.data.name = "synthfacs/fera_frontal"
-    c.data.manual_dir = ""          # Licensed datasets: your copy, built into data_dir on first use.
-    c.data.data_dir = ""            # '' = <workdir>/../tfds (shared by runs under the same parent).
-    c.data.aus = ",".join(au.FERA2017_AUS)
     c.data.train_split = "train"
     c.data.val_split = "validation"
     c.data.test_split = "test"
     c.data.train_poses = ""         # '' = all poses (fera_frontal has only the frontal one, id 4).
     c.data.test_poses = "4"         # The headline number is frontal (as Table 3); SynthFACS fera: id 4.
 
-    c.estimator = ml_collections.ConfigDict()
+    # Every other estimator field is base.py's CPU value (VGG16-BN, batch 32, lr 1e-3 warm-up + cosine,
+    # dropout 0.2, natural label distribution, expected-level read-out, flips).
     c.estimator.width = 0.25
     c.estimator.image_size = 64
-    c.estimator.norm = "batch"         # VGG16-BN: from scratch, plain VGG16 stays near-constant here.
-    c.estimator.bn_momentum = 0.9
-    c.estimator.batch_size = 32
     c.estimator.num_steps = 3000       # 1,500 steps: 0.30-0.36 (2 seeds); 600: 0.18.
-    c.estimator.learning_rate = 1e-3   # Paper: 5e-5 when fine-tuning ImageNet weights (3e-3 diverged here).
-    c.estimator.schedule = "warmup_cosine"
     c.estimator.warmup_steps = 50
-    c.estimator.dropout = 0.2          # Paper: 0.5 (with ImageNet weights).
-    c.estimator.per_level = 0          # Paper: 5,000 per AU and level; 0 = the natural distribution.
-    c.estimator.freeze = ""            # 'third_block' with ImageNet weights (paper).
-    c.estimator.pretrained = ""        # Path to vgg16_weights_tf_dim_ordering_tf_kernels.h5 (user supplied).
-    c.estimator.preprocessing = "caffe"
-    c.estimator.readout = "expected"   # Paper: argmax (after balanced training).
-    c.estimator.normalization = "none"  # Paper Sec. 4.5 / Table 3: 'au0' or 'mean' (personal normalisation).
-    c.estimator.flip = True
     c.estimator.eval_every = 1000
     c.estimator.checkpoint_every = 1000
     c.estimator.log_every = 50

@@ -23,55 +23,41 @@ loss than without (BUILD_NOTES.md).
 
 import ml_collections
 
-from jaxau import au
+from configs.paper import base
 
 
 def get_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
+    c = base.base_config("cpu")
     c.name = "generator_synthfacs"
-    c.seed = 0
-    c.data = ml_collections.ConfigDict()
     c.data.name = "synthfacs/fera_demo"
-    c.data.manual_dir = ""
-    c.data.data_dir = ""            # '' = <workdir>/../tfds (shared by runs under the same parent).
-    c.data.aus = ",".join(au.FERA2017_AUS)
     c.data.train_split = "train"
     c.data.train_poses = "4"        # Raw frames: frontal only (SynthFACS fera: pose id 4).
 
-    c.generator = ml_collections.ConfigDict()
+    # The paper's GANimation recipe at 64 px (every other field: base.py's CPU value).
     c.generator.frames = ""         # A frame set .npz (e.g. registered frames); '' = c.data via TFDS.
     c.generator.max_frames = 0      # 0 = all training frames.
-    c.generator.image_size = 64
-    c.generator.g_width = 16
-    c.generator.g_blocks = 3
-    c.generator.d_width = 16
-    c.generator.d_layers = 5
-    c.generator.attention = True
     c.generator.batch_size = 8
     c.generator.num_steps = 600
-    c.generator.decay_steps = -1    # -1: linear decay over the last third.
     c.generator.n_critic = 5
     c.generator.learning_rate = 1e-4
+    c.generator.d_learning_rate = 0.0  # = learning_rate.
+    c.generator.critic_warmup = 0
+    c.generator.critic_warmup_loss = "full"
+    c.generator.attention_offset = 0.0
     c.generator.lambda_ids = 1.0
-    c.generator.lambda_mask = 0.0
-    # The replicate's choices; the demo's CPU deviations (configs/paper/base.py, BUILD_NOTES "Generator
-    # fidelity") are --config.generator.partners=sequence --config.generator.au_conditioning=film
-    # --config.generator.upsample=resize --config.generator.critic_warmup=100 --config.generator.n_critic=2.
     c.generator.partners = "subject"
     c.generator.au_conditioning = "input"
     c.generator.upsample = "transpose"
-    c.generator.critic_warmup = 0
-    c.generator.lambda_tv = 0.0
-    c.generator.checkpoint_every = 200
+    c.generator.eval_every = 0
     c.generator.log_every = 20
     c.generator.grid_every = 200
     c.generator.grid_sources = 3
 
-    c.synthesis = ml_collections.ConfigDict()
     c.synthesis.generator_dir = ""  # A trained generator run directory (launch/synthesize.py).
     c.synthesis.sources = ""        # Source frame set .npz; '' = c.data's training split.
     c.synthesis.targets = ""        # Target-label frame set .npz (cross-domain); '' = the sources.
     c.synthesis.per_level = 20
     c.synthesis.batch_size = 32
     c.synthesis.chunk_size = 256
+    c.synthesis.fidelity_per_cell = 0  # Oracle fidelity is the pipeline's (stages/synthesis.py).
     return c

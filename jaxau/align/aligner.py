@@ -29,7 +29,7 @@ def face_scale(config) -> float:
     if "template_scale" in config.get("align2d", {}):
         raise ValueError("config.align2d.template_scale is gone: set config.align.face_scale (one face "
                          "scale for the 2-D and 3-D alignments).")
-    return float(config.align.get("face_scale", canonical.FACE_SCALE))
+    return float(config.align.face_scale)
 
 
 class Aligner:
@@ -47,22 +47,22 @@ class Aligner:
         self.size = int(config.data.image_size)
         align = config.align
         self.registrar = registrar
-        self.max_fit_error = float(align.get("max_fit_error", 0.15))
+        self.max_fit_error = float(align.max_fit_error)
         self.face_scale = face_scale(config)
-        self.boxes = str(align.get("boxes", "auto") or "auto")
+        self.boxes = str(align.boxes)
         self.csv = None
         if self.boxes not in ("auto", "ground_truth", "cascade"):
             self.csv = detect.read_box_csv(self.boxes)
         if mode == "2d":
-            pose = parse_pose(config.align2d.get("pose", ""))
+            pose = parse_pose(config.align2d.pose)
             rot = None if pose is None else np.asarray(register.pose_rotation(*np.deg2rad(pose)))
             self.template = procrustes2d.template(self.size, self.face_scale, rot)
         else:
-            pose = parse_pose(config.align3d.get("pose", ""))
+            pose = parse_pose(config.align3d.pose)
             self.target = (np.eye(3, dtype=np.float32) if pose is None
                            else np.asarray(register.pose_rotation(*np.deg2rad(pose)), np.float32))
             self.occluded_black = bool(config.align3d.occluded_black)
-            self.sampling = str(config.align3d.get("sampling", "vertex"))
+            self.sampling = str(config.align3d.sampling)
             if self.sampling not in frontalize.SAMPLING:
                 raise ConfigError(f"config.align3d.sampling={self.sampling!r} is not one of "
                                   f"{frontalize.SAMPLING}: pass --config.align3d.sampling=pixel.")

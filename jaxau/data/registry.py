@@ -59,7 +59,7 @@ _SYNTH_MULTIPIE_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "
 _SYNTH_UNBC_AUS = ("AU04", "AU06", "AU07", "AU09", "AU10", "AU12", "AU20", "AU25", "AU26")
 _SYNTH_CONFIG_AUS = {"fera": au_lib.FERA2017_AUS, "fera_small": au_lib.FERA2017_AUS,
                      "fera_demo": au_lib.FERA2017_AUS, "fera_frontal": au_lib.FERA2017_AUS,
-                     "fera_demo_large": au_lib.FERA2017_AUS,
+                     "fera_demo_large": au_lib.FERA2017_AUS, "fera_medium": au_lib.FERA2017_AUS,
                      "unbc": _SYNTH_UNBC_AUS, "unbc_small": _SYNTH_UNBC_AUS,
                      "disfa": au_lib.DISFA_AUS, "disfa_small": au_lib.DISFA_AUS,
                      "multipie": _SYNTH_MULTIPIE_AUS, "multipie_small": _SYNTH_MULTIPIE_AUS}
@@ -68,7 +68,7 @@ _FRONTAL = {0: ("single camera (angles not given by the dataset)", _NAN, _NAN)}
 REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in (
     DatasetEntry("synthfacs", "jaxau.data.synthfacs", None,
                  ("fera", "fera_small", "fera_demo", "disfa", "disfa_small", "unbc", "unbc_small", "multipie",
-                  "multipie_small", "fera_frontal", "fera_demo_large"),
+                  "multipie_small", "fera_frontal", "fera_demo_large", "fera_medium"),
                  au_lib.FERA2017_AUS, splits=("train", "validation", "test"), manual_download=False,
                  config_au_names=_SYNTH_CONFIG_AUS),
     DatasetEntry("fera2017", "jaxau.data.builders.fera2017", "Fera2017", ("default",),

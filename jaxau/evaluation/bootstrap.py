@@ -179,7 +179,8 @@ def paired_difference(y_true, pred_a, pred_b, subjects, *, num_samples: int = 10
     return {"difference": diff, "ci95": ci, "verdict": verdict(ci)}
 
 
-def _frame_keys(pred: Mapping) -> list[tuple]:
+def frame_keys(pred: Mapping) -> list[tuple]:
+    """``(subject, sequence, frame)`` of each row of a predictions file (`read_predictions_csv`)."""
     return list(zip(pred["subject"], pred["sequence"], np.asarray(pred["frame"]).tolist()))
 
 
@@ -195,7 +196,7 @@ def _pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
 def column_from_predictions(pred: Mapping, *, poses: Sequence[int] | None = None, **kwargs) -> dict:
     """:func:`column_interval` of one predictions file (`read_predictions_csv`), optionally per pose."""
     m = _pose_mask(pred, poses)
-    return column_interval(np.asarray(pred["y_true"])[m], np.asarray(pred["y_pred"])[m],
+    return column_interval(np.asarray(pred["y_true"])[m], np.asarray(pred["y_pred"])[..., m, :],
                            np.asarray(pred["subject"])[m], list(pred["au_names"]), **kwargs)
 
 
@@ -209,7 +210,7 @@ def compare_predictions(a: Mapping, b: Mapping, *, poses: Sequence[int] | None =
         (different test sets: such columns cannot be compared frame by frame).
     """
     aus = [x for x in a["au_names"] if x in set(b["au_names"])]
-    ka, kb = _frame_keys(a), _frame_keys(b)
+    ka, kb = frame_keys(a), frame_keys(b)
     index_b = {k: i for i, k in enumerate(kb)}
     ma = _pose_mask(a, poses)
     rows = [(i, index_b[k]) for i, k in enumerate(ka) if ma[i] and k in index_b]
@@ -221,7 +222,7 @@ def compare_predictions(a: Mapping, b: Mapping, *, poses: Sequence[int] | None =
     ta, tb = np.asarray(a["y_true"])[ia][:, ca], np.asarray(b["y_true"])[ib][:, cb]
     if not np.array_equal(ta, tb):
         raise ValueError("the two columns' labels differ on shared frames: they were tested on different sets.")
-    out = paired_difference(ta, np.asarray(a["y_pred"])[ia][:, ca], np.asarray(b["y_pred"])[ib][:, cb],
+    out = paired_difference(ta, np.asarray(a["y_pred"])[..., ia, :][..., ca], np.asarray(b["y_pred"])[..., ib, :][..., cb],
                             np.asarray(a["subject"])[ia], **kwargs)
     out.update(num_frames=int(len(ia)), num_subjects=int(len(set(np.asarray(a["subject"])[ia].tolist()))),
                aus=aus)

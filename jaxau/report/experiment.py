@@ -258,13 +258,14 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
                  "paper": ref, "status": r.status if r else "not run", "directory": r.directory if r else None}
         if ref:
             paper_rows[col.label] = ref
-        metrics_path = os.path.join(r.directory or "", "eval", "metrics.json") if r else ""
-        if r and r.directory and os.path.exists(metrics_path):
-            rec = _load_json(metrics_path)
+        rec = _seed_mean_metrics([by_node.get(n) for n in _replicates(planned, col.id)])
+        if rec is not None:
             summary["icc"][col.label] = rec["icc"]
             summary["mae"][col.label] = rec["mae"]
             summary["by_pose"][col.label] = {p: v["icc"]["mean"] for p, v in rec["by_pose"].items()}
-            entry.update(icc=rec["icc"], mae=rec["mae"], num_frames=rec.get("num_frames"))
+            entry.update(icc=rec["icc"], mae=rec["mae"], num_frames=rec.get("num_frames"), seeds=rec["seeds"])
+            if rec["seeds"] > 1:
+                entry.update(directories=rec["directories"], icc_per_seed=rec["icc_per_seed"])
             for a in rec["icc"]:
                 if a != "mean" and a not in au_names:
                     au_names.append(a)
@@ -318,9 +319,13 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
                             {a: [summary["icc"][c.label].get(a, np.nan) for c, _ in swept]
                              for a in au_names + ["mean"]}, sweep, path)
                 images.insert(1, (f"ICC vs {sweep}", path))
-        predictions = {col.id: os.path.join(by_node[planned.outputs[col.id]].directory, "eval", "predictions.csv")
-                       for col in planned.columns
-                       if by_node.get(planned.outputs[col.id]) and by_node[planned.outputs[col.id]].directory}
+        predictions = {}
+        for col in planned.columns:
+            paths = [os.path.join(by_node[n].directory, "eval", "predictions.csv")
+                     for n in _replicates(planned, col.id) if by_node.get(n) and by_node[n].directory]
+            paths = [p for p in paths if os.path.exists(p)]
+            if paths:
+                predictions[col.id] = paths
         stats = statistics.compute(planned.columns, predictions, resolve.poses(config.data.get("test_poses")),
                                    str(config.get("experiment", {}).get("compare", "") or ""))
         summary["statistics"] = stats
@@ -391,6 +396,40 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
         io_utils.write_text(os.path.join(base, "report.html"), _to_html(text, base))
         io_utils.write_json(os.path.join(base, "results.json"), summary)
     return summary
+
+
+def _replicates(planned, column_id: str) -> list[str]:
+    """The score nodes of a column: one per estimator seed (`jaxau.stages.graph.Planned.replicates`)."""
+    return list(getattr(planned, "replicates", {}).get(column_id) or [planned.outputs[column_id]])
+
+
+def _seed_mean_metrics(results) -> dict | None:
+    """The column's ``eval/metrics.json`` averaged over the seeds that finished (None: none has).
+
+    ICC and MAE per AU, their means and the per-pose mean ICC are means over seeds; ``icc_per_seed``
+    lists each seed's mean ICC.
+    """
+    recs, dirs = [], []
+    for r in results:
+        path = os.path.join(r.directory or "", "eval", "metrics.json") if r is not None and r.directory else ""
+        if path and os.path.exists(path):
+            recs.append(_load_json(path))
+            dirs.append(r.directory)
+    if not recs:
+        return None
+    if len(recs) == 1:
+        return {**recs[0], "seeds": 1, "directories": dirs, "icc_per_seed": [recs[0]["icc"]["mean"]]}
+
+    def mean(dicts):
+        keys = [k for k in dicts[0] if all(k in d for d in dicts)]
+        return {k: float(np.mean([d[k] for d in dicts])) for k in keys}
+
+    poses = [p for p in recs[0]["by_pose"] if all(p in r["by_pose"] for r in recs)]
+    return {"icc": mean([r["icc"] for r in recs]), "mae": mean([r["mae"] for r in recs]),
+            "by_pose": {p: {"icc": {"mean": float(np.mean([r["by_pose"][p]["icc"]["mean"] for r in recs]))}}
+                        for p in poses},
+            "num_frames": recs[0].get("num_frames"), "seeds": len(recs), "directories": dirs,
+            "icc_per_seed": [r["icc"]["mean"] for r in recs]}
 
 
 def _registration_section(results) -> list[str]:

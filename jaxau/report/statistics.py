@@ -62,13 +62,43 @@ def pairs(columns: Sequence[Any], compare: str = "") -> list[tuple[str, str, str
     return out
 
 
-def compute(columns: Sequence[Any], predictions: Mapping[str, str], poses: Sequence[int] | None,
+def load_seeds(paths: str | Sequence[str]) -> dict:
+    """One column's predictions over its estimator seeds: ``y_pred`` ``[N, K]`` (one file) or
+    ``[S, N, K]``, the other fields from the first file.
+
+    Each seed's rows are matched to the first file's by (subject, sequence, frame).
+
+    Raises:
+      ValueError: the files do not hold the same test frames, AUs and labels.
+    """
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    first = predictions_csv.read_predictions_csv(paths[0])
+    if len(paths) == 1:
+        return first
+    keys = bootstrap.frame_keys(first)
+    preds = [np.asarray(first["y_pred"], np.float64)]
+    for path in paths[1:]:
+        other = predictions_csv.read_predictions_csv(path)
+        index = {k: i for i, k in enumerate(bootstrap.frame_keys(other))}
+        if list(other["au_names"]) != list(first["au_names"]) or set(index) != set(keys):
+            raise ValueError(f"{path} does not score the same frames and AUs as {paths[0]}: seeds of one "
+                             "column must share their test set.")
+        rows = np.asarray([index[k] for k in keys])
+        if not np.array_equal(np.asarray(other["y_true"])[rows], np.asarray(first["y_true"])):
+            raise ValueError(f"{path} and {paths[0]} label the same frames differently.")
+        preds.append(np.asarray(other["y_pred"], np.float64)[rows])
+    return {**first, "y_pred": np.stack(preds)}
+
+
+def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str]], poses: Sequence[int] | None,
             compare: str = "", num_samples: int = NUM_SAMPLES, seed: int = 0) -> dict:
     """Intervals per column and paired comparisons.
 
     Args:
       columns: the experiment's columns (``id``, ``label``, ``train``, ``test``, ``overrides``).
-      predictions: column id -> path of its ``predictions.csv`` (columns without one are skipped).
+      predictions: column id -> path of its ``predictions.csv``, or the paths of its seeds' (columns
+        without one are skipped). Several seeds: the ICC in each resample is the mean of the seeds'
+        ICCs (the seed-averaged estimator), and each record lists the seeds' means and their spread.
       poses: the headline test poses (None: all).
       compare: ``config.experiment.compare``.
 
@@ -76,8 +106,12 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str], poses: Seque
       ``{'columns': {label: column_interval record + 'poses'}, 'comparisons': [{question, a, b,
       difference, ci95, verdict, num_frames, num_subjects, poses, by_pose}], 'num_samples'}``.
     """
-    loaded = {cid: predictions_csv.read_predictions_csv(p) for cid, p in predictions.items()
-              if p and os.path.exists(p)}
+    loaded = {}
+    for cid, p in predictions.items():
+        paths = [p] if isinstance(p, str) else [q for q in p if q]
+        paths = [q for q in paths if os.path.exists(q)]
+        if paths:
+            loaded[cid] = load_seeds(paths)
     labels = {c.id: c.label for c in columns}
     out: dict[str, Any] = {"columns": {}, "comparisons": [], "num_samples": num_samples,
                            "method": "percentile bootstrap over test subjects"}
@@ -119,15 +153,23 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
     md = ["## Statistics", "",
           f"Mean ICC(3,1) over AUs with 95% intervals from a {stats['method']} "
           f"({stats['num_samples']} resamples; a subject's frames are drawn together).", "",
-          "| column | mean ICC | 95% interval | subjects | frames | poses |", "|---|---:|---|---:|---:|---|"]
+          "| column | mean ICC | 95% interval | subjects | frames | poses | seeds (spread) |",
+          "|---|---:|---|---:|---:|---|---|"]
     for label, rec in stats["columns"].items():
         if "error" in rec:
-            md.append(f"| {label} | - | {rec['error']} | | | |")
+            md.append(f"| {label} | - | {rec['error']} | | | | |")
             continue
         poses = rec["poses"] if isinstance(rec["poses"], str) else ",".join(map(str, rec["poses"]))
+        seeds = int(rec.get("seeds", 1))
+        spread = (f"{seeds} (" + ", ".join(f"{v:.3f}" for v in rec["icc_per_seed"]) +
+                  f"; sd {rec['seed_spread']:.3f})") if seeds > 1 else "1"
         md.append(f"| {label} | {rec['icc']:.3f} | [{rec['ci95'][0]:.3f}, {rec['ci95'][1]:.3f}] | "
-                  f"{rec['num_subjects']} | {rec['num_frames']} | {poses} |")
+                  f"{rec['num_subjects']} | {rec['num_frames']} | {poses} | {spread} |")
     md.append("")
+    if any(int(r.get("seeds", 1)) > 1 for r in stats["columns"].values()):
+        md += ["Several seeds: each is an estimator trained with another seed on the same training set "
+               "(registration and generator shared); the mean ICC and its interval are the seed-averaged "
+               "ICC's, the spread is the standard deviation of the seeds' mean ICCs.", ""]
     if stats["comparisons"]:
         md += ["Paired comparisons (same test frames, same resamples): the difference of mean ICC A - B, "
                "its 95% interval, and the verdict: *yes* when the whole interval is above 0, *no* when it "

@@ -19,31 +19,33 @@ _SCORING_ONLY = ("data.test_poses",)
 # The views the generator trains on and the synthesis re-animates: no other stage reads them.
 _GENERATOR_ONLY = ("data.train_poses",)
 
+# Stages that draw random numbers hash ``seed`` (a run with --config.seed=1 trains new models and
+# resamples anew); alignment, scoring and the data build do not.
 _STAGE_LIST = (
     Stage("data", "build the AU video dataset (SynthFACS by default) as TFDS",
           ("data",), impl="jaxau.stages.data:run", version=2, check="jaxau.data.resolve:check"),
     Stage("frames_raw", "unregistered baseline: frames as captured, resized to data.image_size",
           ("data",), deps=("data",), impl="jaxau.stages.frames:run_raw"),
     Stage("registration", "train the PRNet-style UV position-map network",
-          ("data", "registration"), deps=("data",), impl="jaxau.stages.registration:run", check="jaxau.stages.registration:check"),
+          ("data", "registration", "seed"), deps=("data",), impl="jaxau.stages.registration:run", check="jaxau.stages.registration:check"),
     Stage("register_2d", "register every frame: 68-landmark Procrustes alignment",
           ("data", "align", "align2d"), deps=("data", "registration"), impl="jaxau.stages.register:run_2d"),
     Stage("register_3d", "register every frame: 3D frontalisation and rasterisation",
           ("data", "align", "align3d"), deps=("data", "registration"), impl="jaxau.stages.register:run_3d"),
     Stage("generator", "train the GANimation generator with the idiosyncratic loss",
-          ("data", "generator"), deps=("frames",), impl="jaxau.stages.generator:run", version=2, check="jaxau.stages.generator:check"),
+          ("data", "generator", "seed"), deps=("frames",), impl="jaxau.stages.generator:run", version=2, check="jaxau.stages.generator:check"),
     # Optional roles: 'targets' (another frame set whose labels give the target AU vectors),
     # 'registration' and 'reader' (the generator's fidelity against oracle renders).
     Stage("synthesis", "semantic resampling into a balanced synthetic training set",
-          ("data", "synthesis"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=3, check="jaxau.stages.synthesis:check"),
+          ("data", "synthesis", "seed"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=3, check="jaxau.stages.synthesis:check"),
     # Optional roles 'targets' and 'registration' as synthesis's; no generator: SynthFACS renders.
     Stage("oracle", "the synthesis plan rendered exactly by SynthFACS (a perfect generator)",
-          ("data", "synthesis"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),
+          ("data", "synthesis", "seed"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),
     Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
-          ("data", "augment", "align", "align2d"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
+          ("data", "augment", "align", "align2d", "seed"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
     # Roles besides validation: train_real<i> (balanced here) and train_set<i> (already balanced).
     Stage("estimator", "train VGG16 on the column's training set",
-          ("data", "estimator"), deps=("validation",), impl="jaxau.stages.estimator:run", version=2, check="jaxau.stages.estimator:check"),
+          ("data", "estimator", "seed"), deps=("validation",), impl="jaxau.stages.estimator:run", version=2, check="jaxau.stages.estimator:check"),
     Stage("score", "score a trained estimator on a real test set",
           ("data", "estimator", "eval"), deps=("model", "test"), impl="jaxau.stages.estimator:run_score", check="jaxau.data.resolve:check"),
     Stage("internal", "score the GANimation critic's AU regressor as an estimator (Table S4)",
@@ -57,4 +59,5 @@ def _ignored(name: str) -> tuple[str, ...]:
     return scoring + generator
 
 
-STAGES = {s.name: dataclasses.replace(s, ignore=_ignored(s.name)) for s in _STAGE_LIST}
+STAGES = {s.name: dataclasses.replace(s, ignore=_ignored(s.name), schema="jaxau.stages.schema:require")
+          for s in _STAGE_LIST}

@@ -37,12 +37,13 @@ import numpy as np
 from jaxau import au as au_lib, validate
 from jaxau.data import balance, frames as frames_lib, resolve
 from jaxau.evaluation import scoring
-from jaxau.stages import frames as frames_stage, runner as pipeline
+from jaxau.stages import frames as frames_stage, runner as pipeline, schema
 from jaxau.train import estimator, loop
 
 
 def check(config) -> None:
     """Checks the estimator's config fields, raising `jaxau.validate.ConfigError` naming the fix."""
+    schema.require_stage(config, "estimator")
     resolve.check(config)
     # The pipeline trains at the registered frames' size (data.image_size); launchers may set their own.
     size_field = "estimator.image_size" if "image_size" in config.estimator else "data.image_size"
@@ -64,12 +65,12 @@ def check(config) -> None:
     if size < 32:
         raise validate.ConfigError(f"config.{size_field}={size} must be >= 32 "
                                    f"(VGG16 pools five times): pass --config.{size_field}=64.")
-    if str(config.estimator.get("pretrained", "")) == estimator.WEIGHTS_REQUIRED:
+    if str(config.estimator.pretrained) == estimator.WEIGHTS_REQUIRED:
         raise validate.ConfigError(
             "config.estimator.pretrained: the paper fine-tunes ImageNet VGG16 weights; pass "
             "--config.estimator.pretrained=/path/to/vgg16_weights_tf_dim_ordering_tf_kernels.h5 (the Keras "
             "file), or --config.estimator.pretrained=none to train from scratch on purpose.")
-    weights = str(config.estimator.get("pretrained", "") or "")
+    weights = str(config.estimator.pretrained or "")
     if weights.lower() not in estimator.NO_WEIGHTS and not os.path.isfile(weights):
         raise validate.ConfigError(f"config.estimator.pretrained={config.estimator.pretrained!r}: file not "
                                    "found; pass the path of the ImageNet VGG16 weights you downloaded.")
@@ -91,7 +92,7 @@ def _estimator_cfg(config, frames_dir: str) -> dict:
 
 def _load(config, path: str) -> frames_lib.FrameSet:
     """A frame set, personally normalised per ``config.estimator.normalization`` (Sec. 4.5)."""
-    return frames_lib.normalized(frames_lib.load(path), config.estimator.get("normalization", "none"))
+    return frames_lib.normalized(frames_lib.load(path), config.estimator.normalization)
 
 
 def _source_frames(set_dir: str) -> frames_lib.FrameSet | None:
@@ -113,7 +114,7 @@ def _load_balanced(config, set_dir: str) -> frames_lib.FrameSet:
     same references the test frames of a subject get from that subject's frames), not by statistics
     of the synthetic set, whose expression-heavy balance would shift every reference.
     """
-    kind = config.estimator.get("normalization", "none")
+    kind = config.estimator.normalization
     frames = frames_lib.load(balanced_set_path(set_dir))
     if kind == "none":
         return frames
@@ -149,9 +150,9 @@ def synthetic_heads(config) -> str:
     """``config.estimator.synthetic_heads``: which heads a balanced (synthetic) set's image trains.
 
     ``'target'``: only the head of the AU its plan cell balances (the paper's per-AU estimators);
-    ``'all'`` (default): every head, with the image's full target label vector.
+    ``'all'``: every head, with the image's full target label vector.
     """
-    value = str(config.estimator.get("synthetic_heads", "all") or "all")
+    value = str(config.estimator.synthetic_heads)
     if value not in SYNTHETIC_HEADS:
         raise ValueError(f"config.estimator.synthetic_heads={value!r}: use one of {SYNTHETIC_HEADS}.")
     return value
@@ -244,7 +245,7 @@ def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> 
     frames = frames_lib.load_tfds(config.data.name, split, data_dir=directory,
                                   image_size=int(config.estimator.image_size), aus=aus,
                                   pose_ids=resolve.poses(pose_spec))
-    return frames_lib.normalized(frames, config.estimator.get("normalization", "none"))
+    return frames_lib.normalized(frames, config.estimator.normalization)
 
 
 def train_on_real(config: Any, workdir: str) -> dict:

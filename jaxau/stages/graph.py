@@ -80,6 +80,9 @@ class Planned:
     columns: list[Column]
     outputs: dict[str, str]    # column id -> node name of its scores (score or internal stage)
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # column id -> why it has no graph
+    # column id -> the score nodes of its estimator trained with seeds seed, seed + 1, ...
+    # (``experiment.seeds``; the first is ``outputs[id]``).
+    replicates: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def columns(config: Any) -> list[Column]:
@@ -179,7 +182,7 @@ def registration_domain(config: Any) -> str:
     ``config.registration.domain``: a domain name, '' (the main data) or ``'auto'``: the main data
     when it is SynthFACS, else ``domains.synthfacs`` (real datasets have no meshes to train on).
     """
-    domain = str(config.registration.get("domain", "") or "")
+    domain = str(config.registration.domain)
     if domain == "auto":
         is_synthetic = str(config.data.name).startswith("synthfacs/")
         domain = "" if is_synthetic or "synthfacs" not in (config.get("domains") or {}) else "synthfacs"
@@ -268,7 +271,7 @@ class _Builder:
             deps.pop("registration", None)
         # Generator fidelity against oracle renders (SynthFACS sources only), read by the real-frame
         # estimator of the same registration.
-        if int(config.synthesis.get("fidelity_per_cell", 0) or 0) > 0 and _is_synthfacs(
+        if int(config.synthesis.fidelity_per_cell) > 0 and _is_synthfacs(
                 domain_config(config, source_domain)) and _is_synthfacs(config):
             # The reader is the experiment's own real estimator (column overrides of the estimator
             # section, e.g. Table 3's normalisations, do not change the synthetic set).
@@ -305,11 +308,27 @@ def _eval_config(config, test_domain: str, splits: str) -> ml_collections.Config
     return out
 
 
+def num_seeds(config: Any) -> int:
+    """``config.experiment.seeds``: estimators trained per column (seeds ``seed .. seed + n - 1``)."""
+    exp = config.get("experiment")
+    value = exp.get("seeds", 1) if exp is not None else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"config.experiment.seeds={value!r} must be a positive integer (1 = one "
+                          "estimator per column): pass e.g. --config.experiment.seeds=3.")
+    return value
+
+
 def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
-    """The experiment graph of ``config`` (see the module docstring)."""
+    """The experiment graph of ``config`` (see the module docstring).
+
+    With ``config.experiment.seeds = n`` every estimator column trains ``n`` estimators, with seeds
+    ``config.seed + r`` (r < n), on the same training set (registration, generator and synthesis
+    keep ``config.seed``: the spread is the estimator's), each scored on the same test frames.
+    """
     b = _Builder(stages, config)
+    seeds = num_seeds(config)
     cols = []
-    outputs, skipped = {}, {}
+    outputs, skipped, replicates = {}, {}, {}
     for col in columns(config):
         where = f"config.experiment.columns.{col.id}"
         cfg = apply_overrides(config, col.overrides, f"{where}.overrides")
@@ -334,6 +353,7 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
         test = b.frames(cfg, test_reg, test_domain)
         if kinds == ["internal"]:
             outputs[col.id] = b.add("internal", ecfg, {"generator": b.generator(cfg, "3d"), "test": test})
+            replicates[col.id] = [outputs[col.id]]
             continue
         deps = {"validation": b.frames(cfg, parts[0][1] if kinds != ["augmented"] else "2d", "")}
         for i, (kind, reg, domain) in enumerate(parts):
@@ -345,6 +365,13 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
                 deps[f"train_set{i}"] = b.oracle(cfg, reg, domain, f"{where}.train")
             else:  # augmented
                 deps[f"train_set{i}"] = b.add("augment", cfg, {"synthesis": b.synthesis(cfg, "3d", "")})
-        model = b.add("estimator", cfg, deps)
-        outputs[col.id] = b.add("score", ecfg, {"model": model, "test": test})
-    return Planned(b.g.graph(), cols, outputs, skipped)
+        replicates[col.id] = []
+        for r in range(seeds):
+            rcfg = cfg
+            if r:
+                rcfg = _copy(cfg)
+                rcfg.seed = int(cfg.seed) + r
+            model = b.add("estimator", rcfg, deps)
+            replicates[col.id].append(b.add("score", ecfg, {"model": model, "test": test}))
+        outputs[col.id] = replicates[col.id][0]
+    return Planned(b.g.graph(), cols, outputs, skipped, replicates)

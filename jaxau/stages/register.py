@@ -39,7 +39,7 @@ OPTIONAL_FIELDS = ("neutral",)
 
 def make_aligner(config, mode: str, model_dir: str) -> Aligner:
     """The :class:`jaxau.align.aligner.Aligner` of ``mode`` with the registrar trained in ``model_dir``."""
-    registrar = reg_train.load_registrar(model_dir, batch_size=int(config.align.get("batch_size", 16)))
+    registrar = reg_train.load_registrar(model_dir, batch_size=int(config.align.batch_size))
     return Aligner(config, mode, registrar)
 
 
@@ -139,7 +139,7 @@ def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode:
     Returns the summary: frames written and failed per split.
     """
     aligner = make_aligner(config, mode, model_dir)
-    chunk = int(config.align.get("chunk_size", 256))
+    chunk = int(config.align.chunk_size)
     failures = {}
     chunk_dir = chunk_directory(config, out_dir, model_dir, mode)
     for split in splits:
@@ -162,9 +162,9 @@ def run_oracle(config, directory: str, out_dir: str, aligner: Aligner) -> dict:
     """The frontalisation oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames``
     test frames of a SynthFACS dataset: ``oracle.json`` and its headline numbers ({} for other data)."""
     synth_config = oracle.synth_config(config.data.name)
-    n = int(config.align.get("oracle_frames", 240))
+    n = int(config.align.oracle_frames)
     # The oracle's target is the frontal face: an alignment to another pose has nothing to match.
-    posed = parse_pose(config.get(f"align{aligner.mode}", {}).get("pose", "")) is not None
+    posed = parse_pose(config[f"align{aligner.mode}"].pose) is not None
     if synth_config is None or n <= 0 or posed:
         return {}
     start = time.time()

@@ -14,12 +14,13 @@ from jaxau import io_utils, validate
 from jaxau.align import canonical, preview
 from jaxau.evaluation import registration as reg_eval
 from jaxau.data import resolve
-from jaxau.stages import data as data_stage
+from jaxau.stages import data as data_stage, schema
 from jaxau.train import loop, prnet as reg_train
 
 
 def check(config) -> None:
     """Checks the data and ``registration`` sections, raising `jaxau.validate.ConfigError` naming the fix."""
+    schema.require_stage(config, "registration")
     resolve.check(config)
     if not str(config.data.name).startswith("synthfacs/"):
         raise validate.ConfigError(f"config.data.name={config.data.name!r}: registration trains on exact "
@@ -47,7 +48,7 @@ def run(config, stage_dir: str, inputs) -> dict:
     result = reg_train.train(cfg, stage_dir, train, seed=int(config.seed))
     if result.preempted:
         raise SystemExit(loop.PREEMPTED_EXIT_CODE)
-    registrar = reg_train.load_registrar(stage_dir, batch_size=int(config.align.get("batch_size", 16)))
+    registrar = reg_train.load_registrar(stage_dir, batch_size=int(config.align.batch_size))
     ev = reg_eval.evaluate(registrar, test)
     record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **ev.summary()}
     io_utils.write_json(os.path.join(stage_dir, "metrics.json"), record)

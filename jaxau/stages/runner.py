@@ -50,6 +50,9 @@ class Stage:
       check: optional ``"module:function"``, ``fn(config)`` raising `jaxau.validate.ConfigError` for a
         config this stage cannot run with; `run_graph` calls every wanted node's check before the
         first stage runs, so a bad value fails in one line, not after the stages before it.
+      schema: optional ``"module:function"``, ``fn(config, config_keys)`` raising
+        `jaxau.validate.ConfigError` when the config lacks a field the stage reads (run before
+        ``check``), so every value that shapes the output is in the hashed config.
     """
 
     name: str
@@ -60,13 +63,17 @@ class Stage:
     version: int = 1
     ignore: tuple[str, ...] = ()
     check: str = ""
+    schema: str = ""
 
     def load(self) -> Callable[..., Mapping[str, Any]] | None:
         """The implementation, or None when that part of jaxau is not built (module missing)."""
         return _import_function(self.impl)
 
     def check_config(self, config: Any) -> None:
-        """Runs the stage's config check (if it has one and its code is built)."""
+        """Runs the stage's schema and config checks (those it has and whose code is built)."""
+        required = _import_function(self.schema) if self.schema else None
+        if required is not None:
+            required(config, self.config_keys)
         fn = _import_function(self.check) if self.check else None
         if fn is not None:
             fn(config)

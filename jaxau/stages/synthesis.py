@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
-from jaxau.stages import frames as frames_stage
+from jaxau.stages import frames as frames_stage, schema
 from jaxau.synthesis import synthesize
 from jaxau.stages import graph
 from jaxau.synthesis import fidelity as fidelity_lib, oracle
@@ -49,6 +49,7 @@ def check(config) -> None:
 
 def check_oracle(config) -> None:
     """Checks the ``synthesis`` fields an oracle stage reads."""
+    schema.require_stage(config, "oracle")
     validate.positive_int(config, "synthesis.per_level")
     if "fidelity_per_cell" in config.synthesis:
         validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
@@ -65,7 +66,7 @@ def registration_mode(frames_dir: str) -> str:
 def source_config(config):
     """The config of the sources' domain (its ``data`` section; the rest is ``config``'s)."""
 
-    return graph.domain_config(config, str(config.synthesis.get("source_domain", "") or ""))
+    return graph.domain_config(config, str(config.synthesis.source_domain))
 
 
 def load_sets(config, inputs) -> tuple[frames_lib.FrameSet, frames_lib.FrameSet | None]:
@@ -74,7 +75,7 @@ def load_sets(config, inputs) -> tuple[frames_lib.FrameSet, frames_lib.FrameSet 
     scfg = source_config(config)
     sources = synthesize.select_poses(frames_lib.load(frames_stage.split_path(inputs["sources"], "train")),
                                       scfg.data.get("train_poses", ""), "synthesis sources")
-    targets_path = str(config.synthesis.get("targets", "") or "")
+    targets_path = str(config.synthesis.targets)
     if inputs.get("targets"):
         targets_path = frames_stage.split_path(inputs["targets"], "train")
     targets = None
@@ -108,7 +109,7 @@ def run(config, stage_dir: str, inputs) -> dict:
 
     sources, targets = load_sets(config, inputs)
     fidelity = None
-    per_cell = int(config.synthesis.get("fidelity_per_cell", 0) or 0)
+    per_cell = int(config.synthesis.fidelity_per_cell)
     if per_cell > 0:
         parts = _oracle_parts(config, inputs, targets)
         if isinstance(parts, str):
@@ -132,8 +133,8 @@ def run(config, stage_dir: str, inputs) -> dict:
                 return rec
     record = synthesize.synthesize_set(
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),
-        targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.get("batch_size", 32)),
-        chunk_size=int(config.synthesis.get("chunk_size", 256)), fidelity=fidelity)
+        targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
+        chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity)
     out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second")}
     fid = record.get("fidelity") or {}
     out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "reader_icc_generated",

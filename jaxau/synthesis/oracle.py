@@ -131,7 +131,7 @@ class OracleRenderer:
                                  "network's directory.")
 
             self.aligner = Aligner(config, registration, reg_train.load_registrar(
-                registration_dir, batch_size=int(config.align.get("batch_size", 16))))
+                registration_dir, batch_size=int(config.align.batch_size)))
         elif registration != "raw":
             raise ValueError(f"registration {registration!r}: use 'raw', '2d' or '3d'.")
 

@@ -29,21 +29,33 @@ from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
 from jaxau.train.state import TrainState
 
 MODEL_FILE = "estimator.json"
+# Values of the ``estimator`` fields a direct library call may leave out (the pipeline's configs set
+# every field: `jaxau.stages.schema`). ``width``, ``image_size``, ``batch_size``, ``num_steps`` and
+# ``learning_rate`` have no default.
+DEFAULTS = {"dropout": 0.5, "preprocessing": "caffe", "norm": "none", "bn_momentum": 0.9, "freeze": "",
+            "schedule": "constant", "warmup_steps": 0, "pretrained": "", "flip": True, "readout": "argmax",
+            "checkpoint_every": 500, "log_every": 20, "eval_every": 0}
+REQUIRED = ("width", "image_size", "batch_size", "num_steps", "learning_rate")
+
+
+def field(cfg: Mapping[str, Any], name: str) -> Any:
+    """``cfg[name]``, or its :data:`DEFAULTS` value when a direct library call leaves it out."""
+    return cfg[name] if name in cfg else DEFAULTS[name]
 # Config fields that shape the checkpointed state (parameters and optimizer state).
 STATE_KEYS = ("width", "norm", "image_size", "freeze", "preprocessing")
 
 
 def model_from_config(cfg: Mapping[str, Any], num_aus: int) -> vgg.VGG16:
     return vgg.VGG16(num_aus=num_aus, width=float(cfg["width"]),
-                     dropout_rate=float(cfg.get("dropout", 0.5)),
-                     preprocessing=str(cfg.get("preprocessing", "caffe")),
-                     norm=str(cfg.get("norm", "none")), bn_momentum=float(cfg.get("bn_momentum", 0.9)))
+                     dropout_rate=float(field(cfg, "dropout")),
+                     preprocessing=str(field(cfg, "preprocessing")),
+                     norm=str(field(cfg, "norm")), bn_momentum=float(field(cfg, "bn_momentum")))
 
 
 def optimizer_config(cfg: Mapping[str, Any]) -> dict:
-    return {"learning_rate": float(cfg["learning_rate"]), "freeze": vgg.freeze_patterns(cfg.get("freeze") or None),
-            "schedule": cfg.get("schedule", "constant"), "total_steps": int(cfg["num_steps"]),
-            "warmup_steps": int(cfg.get("warmup_steps", 0))}
+    return {"learning_rate": float(cfg["learning_rate"]), "freeze": vgg.freeze_patterns(field(cfg, "freeze") or None),
+            "schedule": field(cfg, "schedule"), "total_steps": int(cfg["num_steps"]),
+            "warmup_steps": int(field(cfg, "warmup_steps"))}
 
 
 # ``estimator.pretrained`` values that mean "no weights": '' (CPU sizes) and 'none' (a paper-size run
@@ -55,7 +67,7 @@ WEIGHTS_REQUIRED = "required"
 
 def pretrained_file(cfg: Mapping[str, Any]) -> str | None:
     """The ImageNet weights file ``cfg['pretrained']`` names, or None (train from scratch)."""
-    value = str(cfg.get("pretrained") or "")
+    value = str(field(cfg, "pretrained") or "")
     if value.lower() in NO_WEIGHTS:
         return None
     if value == WEIGHTS_REQUIRED:
@@ -203,7 +215,7 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
     source = PlanSource(train_frames, frame_index, pool_target_au)
     sampler = input_lib.StepSampler(np.arange(len(frame_index)), batch, seed=seed,
                                     process_index=jax.process_index(), process_count=jax.process_count())
-    flip = bool(cfg.get("flip", True))
+    flip = bool(field(cfg, "flip"))
 
     def augment(b, step):
         import tensorflow as tf
@@ -211,7 +223,7 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
         if flip:  # Bilateral AUs: a mirrored face keeps its intensity labels.
             n = tf.shape(b["image"])[0]
             seeds = tf.stack([tf.fill([n], tf.cast(step, tf.int32)), tf.range(n)], axis=1)
-            b["image"] = tf.map_fn(lambda a: tf.image.stateless_random_flip_left_right(a[0], a[1]),
+            b["image"] = tf.map_fn(lambda a: tf.image.stateless_random_flip_up_down(a[0], a[1]),
                                    (b["image"], seeds), fn_output_signature=tf.uint8)
         return b
 
@@ -227,16 +239,16 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
         def eval_fn(state, step):
             params, model_state = jax.device_get((state.params, state.model_state))
             pred = readout(predict_logits(predict, params, val["image"], model_state=model_state),
-                           cfg.get("readout", "argmax"))
+                           field(cfg, "readout"))
             scores = eval_metrics.evaluate(val["au_intensity"], pred, au_names)
             return {"icc_mean": scores.mean["icc"], "mae_mean": scores.mean["mae"],
                     **{f"icc_{a}": v for a, v in zip(au_names, scores.icc)}}
 
     return loop.train(workdir=workdir, state=state, step_fn=parallel.data_parallel(make_train_step(model, tx), mesh),
                       batches=batches, mesh=mesh, num_steps=int(cfg["num_steps"]), global_batch_size=batch,
-                      rng=jax.random.key(seed + 1), checkpoint_every=int(cfg.get("checkpoint_every", 500)),
-                      log_every=int(cfg.get("log_every", 20)), eval_fn=eval_fn,
-                      eval_every=int(cfg.get("eval_every", 0)), name=name)
+                      rng=jax.random.key(seed + 1), checkpoint_every=int(field(cfg, "checkpoint_every")),
+                      log_every=int(field(cfg, "log_every")), eval_fn=eval_fn,
+                      eval_every=int(field(cfg, "eval_every")), name=name)
 
 
 class Predictor:
@@ -275,4 +287,4 @@ class Predictor:
         return predict_logits(self._predict, self.params, images, self.batch_size, self.model_state)
 
     def intensities(self, images: np.ndarray, mode: str | None = None) -> np.ndarray:
-        return readout(self.logits(images), mode or self.config.get("readout", "argmax"))
+        return readout(self.logits(images), mode or field(self.config, "readout"))

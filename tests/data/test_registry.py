@@ -22,9 +22,9 @@ def test_synthfacs_entry():
     e = registry.get("synthfacs/fera_small")
     assert e.module == "jaxau.data.synthfacs"
     assert {"fera", "multipie", "disfa", "fera_small", "fera_demo", "multipie_small", "disfa_small",
-            "fera_frontal", "unbc", "unbc_small", "fera_demo_large"} == set(e.configs)
+            "fera_frontal", "unbc", "unbc_small", "fera_demo_large", "fera_medium"} == set(e.configs)
     # New configs go at the end: the first is TFDS's default and existing builds are keyed by name.
-    assert e.configs[-1] == "fera_demo_large"
+    assert e.configs[-2:] == ("fera_demo_large", "fera_medium")
     assert registry.au_names("synthfacs/disfa_small") == au_lib.DISFA_AUS
     assert registry.common_aus("synthfacs/fera", "fera2017") == au_lib.FERA2017_AUS
     assert registry.common_aus("synthfacs/disfa", "disfa/left") == au_lib.DISFA_AUS

@@ -17,7 +17,7 @@ def test_config_shape():
     assert cfg.examples_per_subject() == 4 * 4 * 3
     assert cfg.subjects == {"train": 45, "validation": 6, "test": 10}
     # Appended: the existing configs (and their cached builds) come first, unchanged.
-    assert list(synth.CONFIGS)[-1] == "fera_demo_large"
+    assert list(synth.CONFIGS)[-2:] == ["fera_demo_large", "fera_medium"]
 
 
 def test_every_view_of_a_frame_has_its_labels_and_labels_vary():

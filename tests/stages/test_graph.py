@@ -177,13 +177,15 @@ def test_experiments_share_every_stage_they_have_in_common():
 
 
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
-def test_every_paper_config_plans_at_both_sizes_and_documents_itself(name):
+def test_every_paper_config_plans_at_every_size_and_documents_itself(name):
     from jaxau.report import paper
 
     module = importlib.import_module(f"configs.paper.{name}")
-    for arg in ("paper", "cpu"):
-        p = graph.plan(module.get_config(arg), STAGES)
+    for arg in ("paper", "cpu", "medium"):
+        p = graph.plan(module.get_config(f"{arg},lambda_exp" if name == "fig3" else arg), STAGES)
         assert p.columns and all(c.id in p.outputs for c in p.columns)
+        seeds = 2 if arg == "medium" else 1
+        assert all(len(p.replicates[c.id]) == (1 if c.train == "internal" else seeds) for c in p.columns)
         for c in p.columns:
             paper.lookup(c.paper)  # Every paper reference resolves.
     doc = module.__doc__
