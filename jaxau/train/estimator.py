@@ -223,7 +223,7 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
         if flip:  # Bilateral AUs: a mirrored face keeps its intensity labels.
             n = tf.shape(b["image"])[0]
             seeds = tf.stack([tf.fill([n], tf.cast(step, tf.int32)), tf.range(n)], axis=1)
-            b["image"] = tf.map_fn(lambda a: tf.image.stateless_random_flip_up_down(a[0], a[1]),
+            b["image"] = tf.map_fn(lambda a: tf.image.stateless_random_flip_left_right(a[0], a[1]),
                                    (b["image"], seeds), fn_output_signature=tf.uint8)
         return b
 
