@@ -26,6 +26,8 @@ INSTALL_REQUIRES = [
     # scipy.io.loadmat reads 300W-LP and BFM .mat files.
     "scipy==1.17.1",
     "matplotlib==3.11.2",
+    # jaxau.Detector returns pandas DataFrames.
+    "pandas==3.1.1",
 ]
 
 EXTRAS_REQUIRE = {
@@ -35,6 +37,10 @@ EXTRAS_REQUIRE = {
     "tpu": ["jax[tpu]==0.10.2"],
 }
 
+# One console script per launcher in launch/: jaxau-<name> runs launch/<name>.py's run().
+LAUNCHERS = ["reproduce", "predict", "evaluate", "train_estimator", "train_generator", "train_registration",
+             "register", "synthesize", "preview_registration", "preview_synthfacs"]
+
 setuptools.setup(
     name="jaxau",
     version="0.1.0",
@@ -42,10 +48,13 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=setuptools.find_packages(include=["jaxau", "jaxau.*"]),
+    # configs/ and launch/ are packages too: launchers import configs (configs/paper/*.py import
+    # configs.paper.base) and console scripts import launch.<name>, from any directory.
+    packages=setuptools.find_packages(include=["jaxau", "jaxau.*", "configs", "configs.*", "launch"]),
     package_data={"jaxau": ["face/assets/*", "face/assets/**/*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": [f"jaxau-{n.replace('_', '-')} = launch.{n}:run" for n in LAUNCHERS]},
     license="Apache-2.0",
 )

@@ -1,17 +1,29 @@
-"""Shared plumbing of the absl launchers in ``launch/``: common flags, start-up, one-line errors.
+"""Shared plumbing of the absl launchers in ``launch/``: common flags, start-up, console, one-line errors.
 
 A launcher is::
 
     from jaxau import cli
     def main(config, workdir): ...          # library calls only
-    if __name__ == "__main__":
+    def run():                              # its console script, e.g. jaxau-x = launch.x:run
         cli.run(main)
+    if __name__ == "__main__":
+        run()
 
-and is invoked as ``python launch/x.py --config=configs/y.py --workdir=DIR [--config.a.b=v]``.
+and is invoked as ``python launch/x.py --config=configs/y.py --workdir=DIR [--config.a.b=v]`` or
+``jaxau-x ...`` from any directory (``--config=configs/...`` then falls back to the installed
+``configs`` package). Launchers with flags of their own and no config (``predict``) use `run_app`.
+
+Console: by default it shows jaxau's own lines (stage, step, rates, ETA: INFO records logged from
+the ``jaxau`` and ``launch`` packages), every error, and each library warning once; library INFO
+lines (orbax, TFDS, ...) and repeated library warnings go only to ``<workdir>/logs/<launcher>.log``,
+which keeps every record. ``--verbosity=1`` shows everything on the console too. Progress bars
+(tqdm) are off when stderr is not a terminal. TensorFlow's C++ start-up lines (oneDNN notices)
+bypass Python logging and still appear.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import runpy
@@ -25,20 +37,28 @@ from jaxau import platform, validate
 from jaxau.validate import ConfigError
 
 FLAGS = flags.FLAGS
+_FLAGS: dict[str, Any] = {}
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py); "
-                                          "override fields with --config.a.b=value.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, artifacts. A run "
-                               "resumes from it when it already holds a checkpoint.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-host: host:port of process 0, "
-                                   "or 'auto' on TPU VMs / SLURM.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's id.")
-_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
-    "distributed_timeout", platform.DEFAULT_DISTRIBUTED_TIMEOUT_S, "Multi-host: seconds to wait for every "
-    "process to connect before failing with the list of processes that never did.")
-_FAST_CPU_CONV = flags.DEFINE_bool("fast_cpu_conv", True, "Use XLA's CPU convolutions instead of "
-                                   "YNNPACK (about 2x faster on CPU; see BUILD_NOTES.md).")
+
+def _define_flags() -> dict[str, Any]:
+    """Defines the launchers' common flags (once, when a launcher runs; importing cli defines none)."""
+    if not _FLAGS:
+        _FLAGS.update(
+            config=config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py); "
+                                                   "override fields with --config.a.b=value.", lock_config=True),
+            workdir=flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, artifacts. A run "
+                                        "resumes from it when it already holds a checkpoint."),
+            coordinator=flags.DEFINE_string("coordinator_address", None, "Multi-host: host:port of process "
+                                            "0, or 'auto' on TPU VMs / SLURM."),
+            num_processes=flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes."),
+            process_id=flags.DEFINE_integer("process_id", None, "Multi-host: this process's id."),
+            distributed_timeout=flags.DEFINE_integer(
+                "distributed_timeout", platform.DEFAULT_DISTRIBUTED_TIMEOUT_S, "Multi-host: seconds to wait "
+                "for every process to connect before failing with the list of processes that never did."),
+            fast_cpu_conv=flags.DEFINE_bool("fast_cpu_conv", True, "Use XLA's CPU convolutions instead of "
+                                            "YNNPACK (about 2x faster on CPU; see BUILD_NOTES.md)."))
+    return _FLAGS
+
 
 EXIT_CONFIG_ERROR = 2
 
@@ -95,8 +115,29 @@ def _explain_config_error(argv: Sequence[str], exc: BaseException) -> str:
     return f"bad flags ({type(exc).__name__}: {first}); check the --config.<field>=<value> overrides."
 
 
+def _resolve_config_path(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--config=configs/...`` pointed at the installed ``configs`` package when that
+    relative path does not exist from the current directory (console scripts run from anywhere)."""
+    out = list(argv)
+    for i, a in enumerate(out):
+        if not a.startswith("--config="):
+            continue
+        path, colon, arg = a.split("=", 1)[1].partition(":")
+        if os.path.isabs(path) or os.path.isfile(path) or not path.replace("\\", "/").startswith("configs/"):
+            continue
+        spec = importlib.util.find_spec("configs")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            candidate = os.path.join(os.path.dirname(folder), path)
+            if os.path.isfile(candidate):
+                out[i] = f"--config={candidate}{colon}{arg}"
+                break
+    return out
+
+
 def _parse_flags(argv: Sequence[str]) -> list[str]:
     """absl's flag parsing, with config loading/override errors as one line and exit status 2."""
+    argv = _resolve_config_path(argv)
+    sys.argv[:] = argv
     path = _config_file_and_overrides(argv)[0]
     if path is not None and not os.path.isfile(path):
         # ml_collections would only log this and fail later, at the first use of the config.
@@ -115,8 +156,10 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
 def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
     """Parses flags, starts JAX (XLA flags, multi-host), and calls ``main(config, workdir)``.
 
-    ``main`` may return an int exit status (e.g. `jaxau.train.loop.PREEMPTED_EXIT_CODE`).
+    ``main`` may return an int exit status (e.g. `jaxau.train.loop.PREEMPTED_EXIT_CODE`). Console
+    and log file as in the module docstring (the log file is ``<workdir>/logs/<launcher>.log``).
     """
+    f = _define_flags()
 
     def _main(argv):
         if len(argv) > 1:
@@ -125,37 +168,137 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
             sys.exit(EXIT_CONFIG_ERROR)
         with _OneLineErrors():
             try:
-                config = _CONFIG.value  # ml_collections loads the file lazily, on first access.
+                config = f["config"].value  # ml_collections loads the file lazily, on first access.
             except (AttributeError, KeyError, OSError, TypeError, ValueError) as e:
                 print(f"error: {_explain_config_error(sys.argv, e)}", file=sys.stderr)
                 sys.exit(EXIT_CONFIG_ERROR)
             if needs_config and config is None:
                 raise ConfigError("--config is required: pass --config=configs/<experiment>.py.")
-            workdir = validate.workdir(_WORKDIR.value)
-            platform.configure_xla(fast_cpu_conv=_FAST_CPU_CONV.value)
-            platform.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                                            initialization_timeout=_DISTRIBUTED_TIMEOUT.value)
+            workdir = validate.workdir(f["workdir"].value)
+            platform.configure_xla(fast_cpu_conv=f["fast_cpu_conv"].value)
+            platform.initialize_distributed(f["coordinator"].value, f["num_processes"].value,
+                                            f["process_id"].value,
+                                            initialization_timeout=f["distributed_timeout"].value)
+            log_to_file(workdir, launcher_name(), process_index=_process_index(f["coordinator"].value))
             status = main(config, workdir)
         if isinstance(status, int) and status:
             sys.exit(status)
 
-    logging.getLogger().setLevel(logging.INFO)
-    app.call_after_init(_quiet_library_logs)
+    _start(main)
     app.run(_main, flags_parser=_parse_flags)
 
 
-class _DropLibraryInfo(logging.Filter):
-    """Keeps INFO lines from jaxau and launchers; libraries (orbax logs ~20 lines per checkpoint)
-    only reach the console at WARNING and above."""
+def run_app(main: Callable[[list[str]], Any]) -> None:
+    """Runs an absl ``main(argv)`` that defines its own flags (no --config / --workdir).
+
+    Same console as `run` (no log file: there is no workdir); `ConfigError` and `FileNotFoundError`
+    become one ``error:`` line and exit status 2.
+    """
+
+    def _main(argv):
+        with _OneLineErrors():
+            status = main(argv)
+        if isinstance(status, int) and status:
+            sys.exit(status)
+
+    _start(main)
+    app.run(_main)
+
+
+def launcher_name() -> str:
+    """The running launcher's short name: ``reproduce`` for launch/reproduce.py and jaxau-reproduce."""
+    name = os.path.basename(sys.argv[0] or "jaxau")
+    name = name[:-3] if name.endswith(".py") else name
+    return name[len("jaxau-"):].replace("-", "_") if name.startswith("jaxau-") else name
+
+
+def _process_index(coordinator: str | None) -> int:
+    if not coordinator:
+        return 0
+    import jax
+
+    return jax.process_index()
+
+
+def _start(main: Callable[..., Any]) -> None:
+    """Logging set-up shared by `run` and `run_app`, before flags are parsed."""
+    if not sys.stderr.isatty() and "tqdm" not in sys.modules:
+        os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads it on import: no bars in logs / pipes.
+    logging.getLogger().setLevel(logging.INFO)
+    ours = [os.path.dirname(os.path.realpath(__file__)),
+            os.path.dirname(os.path.realpath(main.__code__.co_filename))]
+    app.call_after_init(lambda: quiet_console(ours))
+
+
+class ConsoleFilter(logging.Filter):
+    """What the console shows: our own records, every error, and each library warning once.
+
+    "Our own" are records logged from files under ``our_dirs`` (the ``jaxau`` package and the
+    launcher's folder, compared as real paths: a virtual environment inside a checkout is still a
+    library). With ``--verbosity`` >= 1 everything passes.
+
+    Args:
+      our_dirs: folders whose modules' INFO records are progress lines for the user.
+    """
+
+    def __init__(self, our_dirs: Sequence[str]):
+        super().__init__()
+        self.our_dirs = tuple(os.path.join(os.path.realpath(d), "") for d in our_dirs)
+        self._ours: dict[str, bool] = {}
+        self._warned: set[tuple[str, int]] = set()
+
+    def is_ours(self, pathname: str) -> bool:
+        """Whether a record logged from ``pathname`` is one of ours."""
+        if pathname not in self._ours:
+            self._ours[pathname] = os.path.realpath(pathname).startswith(self.our_dirs)
+        return self._ours[pathname]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING:
+        if _verbosity() >= 1 or record.levelno >= logging.ERROR or self.is_ours(record.pathname):
             return True
-        path = record.pathname.replace("\\", "/")
-        return "/jaxau/" in path or "/launch/" in path
+        if record.levelno >= logging.WARNING:
+            key = (record.pathname, record.lineno)
+            first = key not in self._warned
+            self._warned.add(key)
+            return first
+        return False
 
 
-def _quiet_library_logs() -> None:
+def _verbosity() -> int:
+    try:
+        return int(FLAGS["verbosity"].value or 0)
+    except (KeyError, flags.UnparsedFlagAccessError):
+        return 0
+
+
+def quiet_console(our_dirs: Sequence[str]) -> ConsoleFilter:
+    """Installs a `ConsoleFilter` on absl's console handler; returns it."""
     from absl import logging as absl_logging
 
-    absl_logging.get_absl_handler().addFilter(_DropLibraryInfo())
+    console = ConsoleFilter(our_dirs)
+    absl_logging.get_absl_handler().addFilter(console)
+    return console
+
+
+def log_to_file(workdir: str, name: str, process_index: int = 0) -> str:
+    """Sends every log record (libraries' too) to ``<workdir>/logs/<name>.log``, appended; returns it.
+
+    Process ``i`` > 0 of a multi-host run writes ``<name>.p<i>.log``.
+    """
+    from absl import logging as absl_logging
+
+    folder = os.path.join(workdir, "logs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.log" if process_index == 0 else f"{name}.p{process_index}.log")
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, logging.FileHandler) and getattr(h, "jaxau_log", False):
+            root.removeHandler(h)
+            h.close()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.jaxau_log = True
+    handler.setFormatter(absl_logging.PythonFormatter())
+    root.addHandler(handler)
+    logging.info("log file: %s (every record; the console shows jaxau's own lines, errors and each "
+                 "library warning once; --verbosity=1 shows everything)", path)
+    return path

@@ -6,14 +6,9 @@
 Writes ``<workdir>/eval/<split>/{metrics.json, predictions.csv, table.md}`` and prints the table.
 """
 
-import os
-import sys
-
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau import cli  # noqa: E402
+from jaxau import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Estimator run directory (default: --workdir).")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate (default: config.data.test_split).")
@@ -29,5 +24,10 @@ def main(config, workdir):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

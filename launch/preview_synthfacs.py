@@ -1,17 +1,13 @@
 """Writes SynthFACS contact sheets (AUs x levels, poses, a sequence strip) and label statistics.
 
   python launch/preview_synthfacs.py --config fera_small --out_dir /tmp/synthfacs_preview --seed 0
+  jaxau-preview-synthfacs --config fera_small --out_dir /tmp/synthfacs_preview
 """
 
-import os
-import sys
+from absl import flags
 
-from absl import app, flags
-
-# Run from a checkout without installing: make the repository root importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau.face import preview  # noqa: E402
+from jaxau import cli
+from jaxau.face import preview
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", None, "Folder for the PNG sheets and the statistics.", required=True)
@@ -27,5 +23,10 @@ def main(argv):
         print(f"{k}: {p}")
 
 
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
+    cli.run_app(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -12,13 +12,10 @@ stage resumes from its checkpoints. Stages whose code is not built yet are liste
 
 import logging
 import os
-import sys
 
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau import cli  # noqa: E402
+from jaxau import cli
 
 _STAGES = flags.DEFINE_list("stages", None, "Run only these (and what they need): stage names (e.g. "
                             "registration), experiment column ids, or stage directory names.")
@@ -35,20 +32,49 @@ def main(config, workdir):
     if _STAGES.value:
         only = [planned.outputs.get(s, s) for s in _STAGES.value]
     results = pipeline.run_graph(planned.nodes, workdir, only=only)
-    table = pipeline.format_results(results)
-    print(table, flush=True)
     io_utils.write_json(os.path.join(workdir, "pipeline.json"),
                         [dict(name=r.name, stage=r.stage, status=r.status, directory=r.directory, seconds=r.seconds,
                               summary=dict(r.summary), message=r.message) for r in results])
-    report.write_report(workdir, config, results, planned)
-    print(f"Report: {os.path.join(workdir, 'reports', str(config.get('name')), 'report.md')} and report.html "
-          f"(latest run's copy: {os.path.join(workdir, 'report.md')})", flush=True)
+    logging.info("pipeline summary written to %s", os.path.join(workdir, "pipeline.json"))
+    print("\n" + pipeline.format_results(results), flush=True)
+    summary = report.write_report(workdir, config, results, planned)
+    if summary.get("icc"):
+        print("\n" + icc_table(summary), flush=True)
     not_built = [r.name for r in results if r.status == "not built"]
     if not_built:
         print(f"Not built yet: {', '.join(not_built)} (see BUILD_NOTES.md for the plan).", flush=True)
-    logging.info("pipeline summary written to %s", os.path.join(workdir, "pipeline.json"))
+    print(f"\nReport: {os.path.join(workdir, 'reports', str(config.get('name')), 'report.md')} and report.html "
+          f"(latest run's copy: {os.path.join(workdir, 'report.md')}); every log line: "
+          f"{os.path.join(workdir, 'logs', cli.launcher_name() + '.log')}", flush=True)
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-if __name__ == "__main__":
+def icc_table(summary: dict) -> str:
+    """The report's ICC(3,1) per column as plain text: per AU, the mean and its 95 % interval.
+
+    Args:
+      summary: `jaxau.report.experiment.write_report`'s result (``icc``: {column: {AU or 'mean': ICC}},
+        optional ``ci95``: {column: {'mean': (low, high)}}).
+    """
+    icc = summary["icc"]
+    aus = [a for a in next(iter(icc.values())) if a != "mean"]
+    for per in icc.values():
+        aus += [a for a in per if a != "mean" and a not in aus]
+    width = max(len("column"), *(len(c) for c in icc))
+    lines = ["ICC(3,1) on the test frames (higher is better; the report has per-pose ICC and verdicts):",
+             f"{'column':<{width}}  " + "  ".join(f"{a:>6}" for a in aus) + f"  {'mean':>6}  95% interval"]
+    for column, per in icc.items():
+        ci = summary.get("ci95", {}).get(column, {}).get("mean")
+        interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None and len(ci) == 2 else ""
+        cells = "  ".join(f"{per[a]:>6.3f}" if a in per else f"{'-':>6}" for a in aus)
+        lines.append(f"{column:<{width}}  {cells}  {per.get('mean', float('nan')):>6.3f}  {interval}".rstrip())
+    return "\n".join(lines)
+
+
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

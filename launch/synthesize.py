@@ -12,11 +12,8 @@ resumes from the finished chunks in ``<workdir>/chunks``.
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau import cli  # noqa: E402
+from jaxau import cli
 
 
 def check_config(config):
@@ -57,6 +54,10 @@ def main(config, workdir):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
     cli.run(main)
 
+
+if __name__ == "__main__":
+    run()

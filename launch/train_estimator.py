@@ -7,12 +7,7 @@ Resumes from ``<workdir>/checkpoints`` when present. The workdir becomes a model
 ``launch/evaluate.py`` and ``launch/predict.py``.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau import cli  # noqa: E402
+from jaxau import cli
 
 
 def main(config, workdir):
@@ -23,5 +18,10 @@ def main(config, workdir):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -9,11 +9,8 @@ generator model directory ``launch/synthesize.py`` reads.
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau import cli  # noqa: E402
+from jaxau import cli
 
 
 def check_config(config):
@@ -39,5 +36,10 @@ def main(config, workdir):
     return 143 if result.preempted else 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

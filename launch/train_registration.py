@@ -8,11 +8,8 @@ model directory ``launch/register.py --config.model_dir`` takes.
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxau import cli  # noqa: E402
+from jaxau import cli
 
 
 def main(config, workdir):
@@ -29,5 +26,10 @@ def main(config, workdir):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point: parses the flags and runs `main`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()
