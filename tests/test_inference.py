@@ -1,13 +1,16 @@
-"""Batch inference on a generated video: one CSV row per frame, faces found, bad frames flagged."""
+"""Batch inference on a generated video: one CSV row per frame, faces found, bad frames flagged; the
+CSV read as an OpenFace user reads OpenFace's; the Python API and its README snippet."""
 
-import csv
 import dataclasses
+import os
 import re
 import subprocess
 import sys
+import types
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from jaxau import inference
@@ -52,6 +55,33 @@ def _write_video(path, images):
     out.release()
 
 
+def read_openface_csv(path):
+    """How OpenFace users read FeatureExtraction's CSV (", " separators)."""
+    return pd.read_csv(path, skipinitialspace=True)
+
+
+def openface_columns(au_r, au_c, landmarks=68, eye_landmarks=56, model_modes=34):
+    """OpenFace 2's full FeatureExtraction column order, written out from its wiki ("Output Format",
+    https://github.com/TadasBaltrusaitis/OpenFace/wiki/Output-Format) and RecorderCSV.cpp."""
+    cols = ["frame", "face_id", "timestamp", "confidence", "success"]
+    cols += [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"] + ["gaze_angle_x", "gaze_angle_y"]
+    cols += [f"eye_lmk_{c}_{i}" for c in ("x", "y", "X", "Y", "Z") for i in range(eye_landmarks)]
+    cols += ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"]
+    cols += [f"{c}_{i}" for c in ("x", "y", "X", "Y", "Z") for i in range(landmarks)]
+    cols += ["p_scale", "p_rx", "p_ry", "p_rz", "p_tx", "p_ty"] + [f"p_{i}" for i in range(model_modes)]
+    return cols + [f"{a}_r" for a in sorted(au_r)] + [f"{a}_c" for a in sorted(au_c)]
+
+
+def is_subsequence(sub, full):
+    it = iter(full)
+    return all(c in it for c in sub)
+
+
+@pytest.fixture(scope="module")
+def detector(model_dir):
+    return inference.Detector(model_dir, batch_size=4)
+
+
 def test_video_rows_and_success_flags(tmp_path, faces, model_dir):
     blank = np.full_like(faces[0], 90)
     # Frames: face, face, blank (no face), face [to be corrupted], face.
@@ -60,13 +90,78 @@ def test_video_rows_and_success_flags(tmp_path, faces, model_dir):
     corrupt_avi_frame(video, 3)
     out = tmp_path / "aus.csv"
     summary = inference.predict_to_csv(str(video), str(out), model_dir, batch_size=4)
-    rows = list(csv.DictReader(open(out)))
-    assert [r["frame"] for r in rows] == ["1", "2", "3", "4", "5"]
-    assert [r["success"] for r in rows] == ["1", "1", "0", "0", "1"]
-    assert list(rows[0])[:7] == ["frame", "timestamp", "success", "confidence", "pose_Rx", "pose_Ry", "pose_Rz"]
-    assert "AU01_r" in rows[0] and "AU12_r" in rows[0]
-    assert rows[1]["timestamp"] == "0.100"
+    table = read_openface_csv(out)
+    assert table["frame"].tolist() == [1, 2, 3, 4, 5]
+    assert table["success"].tolist() == [1, 1, 0, 0, 1]
+    assert table["timestamp"].tolist()[1] == pytest.approx(0.1)
     assert summary == {**summary, "frames": 5, "success": 3, "no_face": 1, "unreadable": 1}
+    # Failed rows: every measurement 0, never a negative zero or a NaN.
+    failed = table[table.success == 0].drop(columns=["frame", "face_id", "timestamp", "input"])
+    assert (failed.to_numpy() == 0).all()
+    text = out.read_text()
+    assert "-0.0" not in text and "nan" not in text.lower()
+
+
+def test_csv_is_openface_layout(tmp_path, faces, model_dir):
+    video = tmp_path / "clip.avi"
+    _write_video(video, [faces[0], faces[1]])
+    out = tmp_path / "aus.csv"
+    inference.predict_to_csv(str(video), str(out), model_dir, batch_size=4)
+    header, first = out.read_text().splitlines()[:2]
+    # OpenFace writes ", " between fields, in the header and in every row.
+    assert header.startswith("frame, face_id, timestamp, confidence, success, ")
+    assert len(first.split(", ")) == len(header.split(", "))
+    table = read_openface_csv(out)
+    cols = list(table.columns)
+    # An unregistered (face-crop) model measures no pose or landmarks: those columns are absent,
+    # and nothing we cannot measure (gaze, 3-D landmarks, shape parameters) is written.
+    assert cols == ["frame", "face_id", "timestamp", "confidence", "success", "AU01_r", "AU12_r",
+                    "AU01_c", "AU12_c", "input"]
+    assert is_subsequence(cols[:-1], openface_columns(["AU01", "AU12"], ["AU01", "AU12"]))
+    assert cols[-1] == "input" and set(table["input"]) == {str(video)}
+    assert table["face_id"].tolist() == [0, 0]
+    for au in ("AU01", "AU12"):
+        # Occurrence from the intensity read-out: level A (>= OCCURRENCE_THRESHOLD) or above.
+        expected = ((table[f"{au}_r"] >= inference.OCCURRENCE_THRESHOLD) & (table.success == 1)).astype(float)
+        assert table[f"{au}_c"].tolist() == expected.tolist()
+    # OpenFace's decimals: timestamp 3, confidence 2, success 0, AU_r 2, AU_c 1.
+    fields = dict(zip(header.split(", "), first.split(", ")))
+    assert re.fullmatch(r"\d+\.\d{3}", fields["timestamp"]) and re.fullmatch(r"\d\.\d{2}", fields["confidence"])
+    assert re.fullmatch(r"\d\.\d{2}", fields["AU01_r"]) and fields["AU01_c"] in ("0.0", "1.0")
+
+
+class _StubAligner:
+    """Stands in for a registered model's aligner: fixed landmarks, pose and fit error per frame."""
+
+    max_fit_error = 0.2
+
+    def __init__(self, size):
+        self.size = size
+
+    def __call__(self, batch):
+        n = len(batch["image"])
+        lm = np.stack([np.stack([np.arange(68) + 100 * i, np.arange(68) + 0.5, np.zeros(68)], -1)
+                       for i in range(n)]).astype(np.float32)
+        res = types.SimpleNamespace(fit_error=np.full(n, 0.05, np.float32),
+                                    pose=np.tile(np.float32([[30.0, -10.0, 5.0]]), (n, 1)), landmarks=lm)
+        return np.zeros((n, self.size, self.size, 3), np.uint8), np.ones(n, bool), [""] * n, res
+
+
+def test_a_registered_model_writes_pose_and_landmarks(tmp_path, faces, detector, monkeypatch):
+    monkeypatch.setattr(detector.predictor, "aligner", _StubAligner(detector.predictor.size))
+    table = detector.detect_images([faces[0], faces[1]])
+    cols = list(table.columns)
+    assert cols[5:8] == ["pose_Rx", "pose_Ry", "pose_Rz"]
+    assert cols[8:8 + 136] == [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)]
+    assert is_subsequence(cols[:-1], openface_columns(["AU01", "AU12"], ["AU01", "AU12"]))
+    # pose_R* = pitch, yaw, roll in radians (the registrar gives yaw, pitch, roll in degrees).
+    assert table.loc[0, ["pose_Rx", "pose_Ry", "pose_Rz"]].tolist() == pytest.approx(np.deg2rad([-10.0, 30.0, 5.0]))
+    assert table.loc[1, "x_3"] == 103.0 and table.loc[1, "y_3"] == 3.5
+    assert table["confidence"].tolist() == pytest.approx([0.75, 0.75])
+    out = tmp_path / "aus.csv"
+    detector.write_csv(detector.rows(inference.iter_images([faces[0]])), str(out))
+    again = read_openface_csv(out)
+    assert list(again.columns) == cols and again.loc[0, "x_67"] == 67.0 and again.loc[0, "y_0"] == 0.5
 
 
 def test_image_glob_with_an_unreadable_file(tmp_path, faces, model_dir):
@@ -75,8 +170,57 @@ def test_image_glob_with_an_unreadable_file(tmp_path, faces, model_dir):
     (tmp_path / "2.png").write_bytes(b"not a png")
     out = tmp_path / "aus.csv"
     summary = inference.predict_to_csv(str(tmp_path / "*.png"), str(out), model_dir)
-    assert [r["success"] for r in csv.DictReader(open(out))] == ["1", "1", "0"]
+    table = read_openface_csv(out)
+    assert table["success"].tolist() == [1, 1, 0]
+    # Image inputs: the input column names each row's file.
+    assert table["input"].tolist() == [str(tmp_path / f"{i}.png") for i in range(3)]
     assert summary["unreadable"] == 1
+
+
+def test_python_api_gives_the_csv_columns(tmp_path, faces, model_dir, detector):
+    folder = tmp_path / "a, b"   # A separator inside a path is quoted, and read back whole.
+    folder.mkdir()
+    video = folder / "clip.avi"
+    _write_video(video, [faces[0], faces[1], faces[2]])
+    out = tmp_path / "aus.csv"
+    inference.predict_to_csv(str(video), str(out), model_dir, batch_size=4)
+    csv_table = read_openface_csv(out)
+    table = detector.detect_video(video)
+    assert isinstance(table, pd.DataFrame) and list(table.columns) == list(csv_table.columns)
+    assert table["input"].tolist() == [str(video)] * 3 == csv_table["input"].tolist()
+    numeric = [c for c in table.columns if c != "input"]
+    np.testing.assert_allclose(table[numeric].to_numpy(float), csv_table[numeric].to_numpy(float), atol=5e-3)
+    # Images: paths and arrays mixed; arrays are named by position.
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(faces[0], cv2.COLOR_RGB2BGR))
+    images = detector.detect_images([str(path), faces[0]])
+    assert images["input"].tolist() == [str(path), "<array 1>"]
+    assert images["success"].tolist() == [1, 1] and images["frame"].tolist() == [1, 2]
+    with pytest.raises(ValueError, match=re.escape("images[0]: expected an image path or an RGB uint8 array")):
+        detector.detect_images([faces[0].astype(np.float32)])
+    with pytest.raises(FileNotFoundError, match="1 image file"):
+        detector.detect_images([str(tmp_path / "missing.png")])
+    with pytest.raises(inference.ConfigError, match="not a video file"):
+        detector.detect_video(path)
+
+
+def test_readme_python_api_snippet_runs(tmp_path, faces, model_dir):
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    snippet = re.search(r"### Python API\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    video = tmp_path / "my_video.avi"
+    _write_video(video, [faces[0], faces[1]])
+    stills = []
+    for i in range(2):
+        stills.append(str(tmp_path / f"face{i}.png"))
+        cv2.imwrite(stills[-1], cv2.cvtColor(faces[i], cv2.COLOR_RGB2BGR))
+    for placeholder, value in (("workdir/demo/stages/estimator-<hash>", model_dir), ("my_video.mp4", str(video)),
+                               ("face1.png", stills[0]), ("face2.jpg", stills[1])):
+        assert f'"{placeholder}"' in snippet, placeholder
+        snippet = snippet.replace(f'"{placeholder}"', repr(value))
+    scope = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    assert list(scope["aus"].columns)[:5] == ["frame", "face_id", "timestamp", "confidence", "success"]
+    assert len(scope["aus"]) == 2 and len(scope["stills"]) == 2
 
 
 def test_launcher_errors_are_one_line(tmp_path, model_dir):
@@ -146,7 +290,7 @@ def test_non_finite_estimates_are_failed_frames(tmp_path, faces, model_dir, monk
     _write_video(video, [faces[0], faces[1], faces[2], faces[0]])
     out = tmp_path / "aus.csv"
     summary = inference.predict_to_csv(str(video), str(out), model_dir, batch_size=4)
-    rows = list(csv.DictReader(open(out)))
-    assert [r["success"] for r in rows] == ["0", "1", "0", "1"]
-    assert not any("nan" in v.lower() for r in rows for v in r.values())
+    table = read_openface_csv(out)
+    assert table["success"].tolist() == [0, 1, 0, 1]
+    assert "nan" not in out.read_text().lower()
     assert summary["non_finite"] == 2 and summary["success"] == 2
