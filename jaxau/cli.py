@@ -235,14 +235,18 @@ class ConsoleFilter(logging.Filter):
 
     "Our own" are records logged from files under ``our_dirs`` (the ``jaxau`` package and the
     launcher's folder, compared as real paths: a virtual environment inside a checkout is still a
-    library). With ``--verbosity`` >= 1 everything passes.
+    library). An INFO record of ours longer than ``max_lines`` lines (e.g. a parameter table) shows
+    its first line and how many more the log file has. With ``--verbosity`` >= 1 everything passes
+    unchanged.
 
     Args:
       our_dirs: folders whose modules' INFO records are progress lines for the user.
+      max_lines: the longest INFO record of ours shown whole.
     """
 
-    def __init__(self, our_dirs: Sequence[str]):
+    def __init__(self, our_dirs: Sequence[str], max_lines: int = 12):
         super().__init__()
+        self.max_lines = int(max_lines)
         self.our_dirs = tuple(os.path.join(os.path.realpath(d), "") for d in our_dirs)
         self._ours: dict[str, bool] = {}
         self._warned: set[tuple[str, int]] = set()
@@ -254,7 +258,11 @@ class ConsoleFilter(logging.Filter):
         return self._ours[pathname]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _verbosity() >= 1 or record.levelno >= logging.ERROR or self.is_ours(record.pathname):
+        if _verbosity() >= 1 or record.levelno >= logging.ERROR:
+            return True
+        if self.is_ours(record.pathname):
+            if record.levelno < logging.WARNING:
+                _shorten(record, self.max_lines)
             return True
         if record.levelno >= logging.WARNING:
             key = (record.pathname, record.lineno)
@@ -262,6 +270,18 @@ class ConsoleFilter(logging.Filter):
             self._warned.add(key)
             return first
         return False
+
+
+def _shorten(record: logging.LogRecord, max_lines: int) -> None:
+    """Cuts ``record``'s message to its first line when it has more than ``max_lines`` lines.
+
+    The log file's handler runs before the console's (`log_to_file` puts it first), so the file
+    keeps the whole message.
+    """
+    message = record.getMessage()
+    if message.count("\n") >= max_lines:
+        rest = message.count("\n")
+        record.msg, record.args = f"{message.splitlines()[0]} [{rest} more lines in the log file]", None
 
 
 def _verbosity() -> int:
@@ -298,7 +318,7 @@ def log_to_file(workdir: str, name: str, process_index: int = 0) -> str:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.jaxau_log = True
     handler.setFormatter(absl_logging.PythonFormatter())
-    root.addHandler(handler)
+    root.handlers.insert(0, handler)  # Before the console's: it writes records before they are shortened.
     logging.info("log file: %s (every record; the console shows jaxau's own lines, errors and each "
                  "library warning once; --verbosity=1 shows everything)", path)
     return path

@@ -65,6 +65,7 @@ import fake_library
 def main(config, workdir):
     fake_library.work()
     logging.info("step 1/2: our progress line")
+    logging.info("parameters: 123\\n" + "\\n".join(f"  layer {i}" for i in range(30)))
     return 0
 
 if __name__ == "__main__":
@@ -91,8 +92,11 @@ def test_a_launcher_prints_our_lines_and_files_the_rest(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "our progress line" in proc.stderr and "library detail line" not in proc.stderr
     assert proc.stderr.count("library warning line") == 1
+    # A long record of ours (a parameter table) shows its first line; the log file has all of it.
+    assert "parameters: 123 [30 more lines in the log file]" in proc.stderr and "layer 29" not in proc.stderr
     log = open(tmp_path / "run" / "logs" / "launcher.log").read()
     assert "our progress line" in log and "library detail line" in log and log.count("library warning line") == 2
+    assert "layer 29" in log
 
 
 def test_every_launcher_is_a_console_script_without_sys_path_edits():
