@@ -225,6 +225,11 @@ def _start(main: Callable[..., Any]) -> None:
     if not sys.stderr.isatty() and "tqdm" not in sys.modules:
         os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads it on import: no bars in logs / pipes.
     logging.getLogger().setLevel(logging.INFO)
+    # --help lists the main module's flags; a console script's main module is its wrapper, so the
+    # launcher's own flags (and the common ones) are made key flags of it.
+    for module in (main.__module__, __name__):
+        for flag in FLAGS.get_flags_for_module(module):
+            FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     ours = [os.path.dirname(os.path.realpath(__file__)),
             os.path.dirname(os.path.realpath(main.__code__.co_filename))]
     app.call_after_init(lambda: quiet_console(ours))
