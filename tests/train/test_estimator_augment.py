@@ -1,11 +1,10 @@
 """The estimator's training batches: the flip augmentation is a pixel-exact left-right mirror.
 
 The batches are the ones `jaxau.train.estimator.train` hands to the training loop (the loop is
-replaced by a stub that only keeps them), so no network is compiled.
+replaced by a stub that only keeps them), so no training step is compiled or run.
 """
 
 import numpy as np
-import pytest
 
 from jaxau.train import estimator
 
