@@ -56,6 +56,9 @@ def icc_table(summary: dict) -> str:
       summary: `jaxau.report.experiment.write_report`'s result (``icc``: {column: {AU or 'mean': ICC}},
         optional ``ci95``: {column: {'mean': (low, high)}}).
     """
+    def number(value: float) -> str:
+        return f"{round(float(value), 3) + 0.0:>6.3f}"  # + 0.0: never "-0.000"
+
     icc = summary["icc"]
     aus = [a for a in next(iter(icc.values())) if a != "mean"]
     for per in icc.values():
@@ -65,9 +68,9 @@ def icc_table(summary: dict) -> str:
              f"{'column':<{width}}  " + "  ".join(f"{a:>6}" for a in aus) + f"  {'mean':>6}  95% interval"]
     for column, per in icc.items():
         ci = summary.get("ci95", {}).get(column, {}).get("mean")
-        interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None and len(ci) == 2 else ""
-        cells = "  ".join(f"{per[a]:>6.3f}" if a in per else f"{'-':>6}" for a in aus)
-        lines.append(f"{column:<{width}}  {cells}  {per.get('mean', float('nan')):>6.3f}  {interval}".rstrip())
+        interval = f"[{number(ci[0]).strip()}, {number(ci[1]).strip()}]" if ci is not None and len(ci) == 2 else ""
+        cells = "  ".join(number(per[a]) if a in per else f"{'-':>6}" for a in aus)
+        lines.append(f"{column:<{width}}  {cells}  {number(per.get('mean', float('nan')))}  {interval}".rstrip())
     return "\n".join(lines)
 
 

@@ -126,10 +126,12 @@ def test_the_demo_summary_has_the_icc_table():
     from launch import reproduce
 
     summary = {"icc": {"Real, 2D registration": {"AU01": 0.1, "AU12": 0.38, "mean": 0.24},
-                       "Synthetic, 3D registration": {"AU01": -0.05, "mean": -0.05}},
+                       "Synthetic, 3D registration": {"AU01": -0.05, "mean": -0.05},
+                       "Oracle": {"AU01": -0.0001, "AU12": 0.0, "mean": -0.00004}},
                "ci95": {"Real, 2D registration": {"mean": [0.078, 0.197]}}}
     lines = reproduce.icc_table(summary).splitlines()
     assert lines[0].startswith("ICC(3,1)")
     assert lines[1].split() == ["column", "AU01", "AU12", "mean", "95%", "interval"]
     assert lines[2].split()[-5:] == ["0.100", "0.380", "0.240", "[0.078,", "0.197]"]
     assert lines[3].split()[-3:] == ["-0.050", "-", "-0.050"] and lines[3].startswith("Synthetic, 3D")
+    assert lines[4].split()[-3:] == ["0.000", "0.000", "0.000"]   # never "-0.000"
