@@ -30,7 +30,7 @@ def main(config, workdir):
     planned = graph.plan(config, STAGES)
     only = None
     if _STAGES.value:
-        only = [planned.outputs.get(s, s) for s in _STAGES.value]
+        only = planned.targets(_STAGES.value)
     results = pipeline.run_graph(planned.nodes, workdir, only=only)
     io_utils.write_json(os.path.join(workdir, "pipeline.json"),
                         [dict(name=r.name, stage=r.stage, status=r.status, directory=r.directory, seconds=r.seconds,

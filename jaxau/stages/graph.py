@@ -84,6 +84,11 @@ class Planned:
     # (``experiment.seeds``; the first is ``outputs[id]``).
     replicates: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
+    def targets(self, names: list[str]) -> list[str]:
+        """``--stages`` entries as `jaxau.stages.runner.run_graph` targets: a column id becomes the
+        score nodes of all its seeds; stage and node names pass through."""
+        return [n for name in names for n in (self.replicates.get(name) or [self.outputs.get(name, name)])]
+
 
 def columns(config: Any) -> list[Column]:
     """The experiment's columns (the main job's four when the config has none)."""

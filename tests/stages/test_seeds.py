@@ -32,6 +32,14 @@ def test_seeds_add_estimators_that_share_the_training_set():
     assert sorted(extra) == sorted(["estimator", "score"] * 2 * len(three.replicates))
 
 
+def test_a_column_target_means_every_seed():
+    config = demo.get_config()
+    config.experiment.seeds = 2
+    planned = graph.plan(config, STAGES)
+    assert planned.targets(["real_3d", "generator"]) == planned.replicates["real_3d"] + ["generator"]
+    assert len(planned.targets(["real_3d"])) == 2
+
+
 @pytest.mark.parametrize("value", [0, -1])
 def test_bad_seed_counts_are_refused(value):
     config = demo.get_config()
