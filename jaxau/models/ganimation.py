@@ -133,7 +133,9 @@ class Generator(nn.Module):
         short schedule spends its updates on the edit rather than on re-drawing the face.
       conv_transpose_impl: 'phase' (fast) or 'naive' transposed convolutions.
       conv_impl: 's2d' (default), 'gemm' or 'naive' convolutions (see layers.conv).
-      dtype: computation dtype.
+      dtype: computation dtype of the convolutions and activations: None (float32, from the
+        float32 inputs and parameters) or e.g. bfloat16 for mixed precision. Parameters stay
+        float32; instance norms reduce in float32; the outputs are float32 either way.
     """
 
     conv_dim: int = 64
@@ -216,7 +218,8 @@ class Discriminator(nn.Module):
       num_layers: stride-2 convs (6).
       conv_impl: 'gemm' (default: every conv as im2col + matmul; the WGAN-GP double backward
         through XLA:CPU convolutions ran ~10x slower), 's2d' or 'naive' (see layers.conv).
-      dtype: computation dtype.
+      dtype: computation dtype: None (float32) or e.g. bfloat16 for mixed precision (parameters
+        stay float32; the critic and AU outputs are float32 either way).
     """
 
     num_aus: int

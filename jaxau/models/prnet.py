@@ -132,7 +132,9 @@ class PRNet(nn.Module):
         normalised map (the training target is position / max_pos).
       impl: transposed-conv implementation, 'phase' (fast) or 'naive'.
       conv_impl: strided-conv implementation, 's2d' (fast gradients) or 'naive'.
-      dtype: computation dtype.
+      dtype: computation dtype of the convolutions and activations (float32, or e.g. bfloat16 for
+        mixed precision: parameters and BatchNorm statistics stay float32, BatchNorm reduces in
+        float32, and the output map is float32 either way).
     """
 
     size: int = 256

@@ -92,7 +92,9 @@ class VGG16(nn.Module):
       dropout_rate: dropout after the ReLUs of fc1 and fc2 (paper: 0.5).
       preprocessing: 'caffe', 'torch' or 'none' (see :func:`preprocess`).
       num_levels: classes per AU head (6: absent, A..E).
-      dtype: computation dtype (parameters stay float32), e.g. bfloat16 on accelerators.
+      dtype: computation dtype of activations, convolutions and matmuls, e.g. bfloat16 for mixed
+        precision on accelerators. Parameters stay float32 (cast per layer), and the logits and the
+        returned features are float32 whatever the computation dtype.
       norm: 'none' (VGG16 as published; Keras parity and ImageNet import) or 'batch' (VGG16-BN:
         BatchNorm between every convolution and its ReLU, for training from scratch). The BN layers
         are named ``<conv>_bn`` and keep running statistics in the ``batch_stats`` collection.
@@ -155,7 +157,7 @@ class VGG16(nn.Module):
         x = nn.Dense(self.num_aus * self.num_levels, dtype=self.dtype, name="head")(x)
         logits = x.reshape((x.shape[0], self.num_aus, self.num_levels)).astype(jnp.float32)
         if return_features:
-            return logits, {"block5_pool": block5_pool, "fc2": fc2}
+            return logits, {"block5_pool": block5_pool.astype(jnp.float32), "fc2": fc2.astype(jnp.float32)}
         return logits
 
 

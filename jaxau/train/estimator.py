@@ -95,8 +95,19 @@ def init_state(cfg: Mapping[str, Any], model: vgg.VGG16, seed: int) -> tuple[Tra
     return TrainState.create(params, tx, model_state), tx
 
 
-def make_train_step(model: vgg.VGG16, tx: optax.GradientTransformation) -> Callable:
-    """The per-device step (pmap-shaped; run it through `parallel.data_parallel`)."""
+def make_train_step(model: vgg.VGG16, tx: optax.GradientTransformation, compute_dtype: Any = None) -> Callable:
+    """The per-device step (pmap-shaped; run it through `parallel.data_parallel`).
+
+    Args:
+      model: the estimator.
+      tx: its optimizer.
+      compute_dtype: None (the model's own dtype, float32 by default) or e.g. 'bfloat16' for mixed
+        precision: activations, convolutions and matmuls in bfloat16, while parameters, gradients,
+        optimizer state, logits and the loss stay float32. bfloat16 has float32's exponent range, so
+        no loss scaling is needed.
+    """
+    if compute_dtype is not None:
+        model = model.clone(dtype=jnp.dtype(compute_dtype))
 
     def step(state: TrainState, batch, rng):
         rng = parallel.per_device_rng(rng)

@@ -18,6 +18,11 @@ single unmapped device. Batches are dicts: ``image`` ``[B, H, W, 3]`` in [-1, 1]
 in [0, 1], ``target_aus`` ``[B, K]``, and, when the idiosyncratic weight is non-zero,
 ``target_image`` ``[B, H, W, 3]`` (a same-subject frame showing ``target_aus``) with an optional
 ``target_image_mask`` ``[B]`` for samples that have no such frame.
+
+Mixed precision: ``compute_dtype='bfloat16'`` runs both networks' activations, convolutions and
+matmuls in bfloat16; parameters, gradients, Adam state, the networks' outputs (images, masks, critic
+and AU scores), the gradient penalty and every loss stay float32. The default (None) keeps the
+modules' own dtype (float32).
 """
 
 from __future__ import annotations
@@ -148,6 +153,11 @@ def _check_batch(batch: Mapping[str, Array], weights: LossWeights) -> None:
                          "must both be [B, K].")
 
 
+def _in_dtype(module: Any, compute_dtype: Any) -> Any:
+    """``module`` computing in ``compute_dtype``; None keeps the module as it is."""
+    return module if compute_dtype is None else module.clone(dtype=jnp.dtype(compute_dtype))
+
+
 def _pmean(x: Any, axis_name: str | None) -> Any:
     return x if axis_name is None else jax.lax.pmean(x, axis_name)
 
@@ -189,7 +199,7 @@ def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Arr
 
 def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
            discriminator: Any, weights: LossWeights = LossWeights(),
-           axis_name: str | None = "data") -> tuple[GANState, dict[str, Array]]:
+           axis_name: str | None = "data", compute_dtype: Any = None) -> tuple[GANState, dict[str, Array]]:
     """Critic-only iteration (G forward only, no generator backward).
 
     Args:
@@ -199,11 +209,13 @@ def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator
       generator / discriminator: the Linen modules.
       weights: loss weights.
       axis_name: the data-parallel axis, or None when not mapped.
+      compute_dtype: None (the modules' own dtype) or e.g. 'bfloat16' (module docstring).
 
     Returns:
       ``(new_state, metrics)`` with metrics averaged over devices.
     """
     _check_batch(batch, weights)
+    generator, discriminator = _in_dtype(generator, compute_dtype), _in_dtype(discriminator, compute_dtype)
     g_params = jax.lax.stop_gradient(state.g.params)
     fake = generator.apply({"params": g_params}, batch["image"], batch["target_aus"]).image
     new_d, metrics = _update_d(state, batch, fake, key, discriminator, weights, axis_name)
@@ -212,7 +224,7 @@ def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator
 
 def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
                       discriminator: Any, weights: LossWeights = LossWeights(),
-                      axis_name: str | None = "data") -> tuple[GANState, dict[str, Array]]:
+                      axis_name: str | None = "data", compute_dtype: Any = None) -> tuple[GANState, dict[str, Array]]:
     """Critic warm-up iteration on the expression term alone (no G forward, no adversarial, no GP).
 
     The AU head and the trunk under it learn to read AUs from real frames before the adversarial
@@ -221,6 +233,7 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
     """
     del generator, key
     _check_batch(batch, weights)
+    discriminator = _in_dtype(discriminator, compute_dtype)
 
     def loss_fn(d_params):
         _, aus_pred = discriminator.apply({"params": d_params}, batch["image"])
@@ -234,12 +247,13 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
 
 def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
              discriminator: Any, weights: LossWeights = LossWeights(),
-             axis_name: str | None = "data") -> tuple[GANState, dict[str, Array]]:
+             axis_name: str | None = "data", compute_dtype: Any = None) -> tuple[GANState, dict[str, Array]]:
     """Critic update followed by a generator update against the updated critic.
 
     Arguments and return value as :func:`d_step`.
     """
     _check_batch(batch, weights)
+    generator, discriminator = _in_dtype(generator, compute_dtype), _in_dtype(discriminator, compute_dtype)
     image, aus, target_aus = batch["image"], batch["aus"], batch["target_aus"]
 
     def g_forward(g_params):

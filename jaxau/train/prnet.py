@@ -209,8 +209,15 @@ def rescale_momentum(old, new, momentum: float):
 
 
 def make_train_step(model: PRNet, tx: optax.GradientTransformation, cfg: Mapping[str, Any],
-                    mean_map: np.ndarray) -> Callable:
-    """The per-device training step (see the module docstring)."""
+                    mean_map: np.ndarray, compute_dtype: Any = None) -> Callable:
+    """The per-device training step (see the module docstring).
+
+    ``compute_dtype``: None (the model's own dtype, float32 by default) or e.g. 'bfloat16' for mixed
+    precision: the network's activations and convolutions in bfloat16; augmentation, parameters,
+    BatchNorm statistics, the predicted map and the loss stay float32.
+    """
+    if compute_dtype is not None:
+        model = model.clone(dtype=jnp.dtype(compute_dtype))
     size = int(cfg["image_size"])
     offset = jnp.asarray(mean_map) - 0.5
     weights = jnp.asarray(canonical.weight_mask(size))

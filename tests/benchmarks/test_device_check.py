@@ -1,0 +1,93 @@
+"""`benchmarks/device_check.sh --smoke`: the prepared accelerator check, end to end on the CPU.
+
+Runs the script exactly as on a GPU loan (tiny shapes instead of the ``:paper`` ones, no
+installation) and checks its report: every measurement present and finished, numbers finite and
+positive, the markdown table in step with the JSON, and bfloat16 training steps whose first loss
+agrees with float32's (the mixed-precision steps of all three networks, through the benchmark's own
+compilations).
+"""
+
+import json
+import math
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEPS = ("estimator/float32", "estimator/bfloat16", "registration/float32", "registration/bfloat16",
+         "generator/float32", "generator/bfloat16", "data_parallel")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("device_check")
+    proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "device_check.sh"), "--smoke",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    with open(out / "device_check.json") as f:
+        data = json.load(f)
+    with open(out / "device_check.md") as f:
+        md = f.read()
+    return proc, data, md
+
+
+def positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_every_measurement_ran(report):
+    proc, data, _ = report
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert data["mode"] == "smoke" and data["complete"]
+    assert set(data["measurements"]) == {"environment", "matmul", *STEPS}
+    failed = {n: e.get("error") for n, e in data["measurements"].items() if e["status"] != "ok"}
+    assert not failed and data["errors"] == [], failed
+    env = data["measurements"]["environment"]
+    assert env["backend"] == "cpu" and env["jax"] == "0.10.2"
+
+
+def test_numbers_are_finite_and_positive(report):
+    _, data, _ = report
+    ms = data["measurements"]
+    for e in ms["matmul"]["results"]:
+        assert positive(e["flops_per_s"]) and positive(e["flops_per_step"]), e
+    assert data["measured_matmul_peaks"].keys() == {"float32", "float32/highest", "bfloat16"}
+    for name in STEPS:
+        e = ms[name]
+        for key in ("steps_per_s", "images_per_s", "flops_per_step", "flops_per_s", "mfu_measured_matmul",
+                    "compile_s", "seconds_per_step"):
+            assert positive(e[key]), (name, key, e.get(key))
+        assert positive(e["memory"]["peak_bytes"]) and e["memory"]["source"] == "process peak RSS"
+        assert math.isfinite(e["loss_first_step"])
+        assert "mfu_nominal" not in e  # no nominal peak for a CPU
+    # XLA's count of the estimator step is within 25 % of the analytic VGG16 count (XLA skips the
+    # SAME padding's zero taps: ~10 % fewer at 64 px, more at 32).
+    est = ms["estimator/float32"]
+    assert 0.6 < est["flops_per_step"] / est["flops_analytic"] < 1.25
+    dp = ms["data_parallel"]
+    assert dp["devices"] == 2 and dp["batch_size"] == 2 * est["batch_size"]
+    assert positive(dp["scaling_efficiency"])
+    gen = ms["generator/float32"]
+    assert set(gen["parts"]) == {"d_step", "d_g_step"}
+
+
+def test_bfloat16_steps_agree_with_float32(report):
+    # Same initial state and batch: the first step's loss (computed in float32 from bfloat16
+    # activations) agrees with float32's to well within bfloat16's accumulated rounding (5 %, see
+    # tests/models/test_mixed_precision.py).
+    _, data, _ = report
+    ms = data["measurements"]
+    for model in ("estimator", "registration", "generator"):
+        f32, bf16 = ms[f"{model}/float32"]["loss_first_step"], ms[f"{model}/bfloat16"]["loss_first_step"]
+        assert abs(bf16 - f32) <= 0.05 * abs(f32), (model, f32, bf16)
+
+
+def test_markdown_table(report):
+    _, data, md = report
+    assert md.startswith("## Device check (smoke shapes)")
+    rows = [l for l in md.splitlines() if l.startswith("| ") and not l.startswith("| step")]
+    for name in ("estimator", "registration", "generator"):
+        assert sum(r.startswith(f"| {name} |") for r in rows) == 2, name
+    assert any(r.startswith("| data_parallel (2 devices) |") for r in rows)
+    assert sum(r.startswith(("| float32", "| bfloat16")) for r in rows) == 3  # the matmul rows
+    assert "Errors: none" in md
