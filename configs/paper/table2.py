@@ -1,9 +1,22 @@
 """Table 2: synthetic vs real training expressions under 2D vs 3D registration (FERA 2017 test, frontal).
 
-Command (one GPU, paper sizes; CPU demo sizes with ``:cpu``)::
+Command (one GPU, paper sizes; CPU demo sizes with ``:cpu``; the size that answers the question on
+a 2-core CPU with ``:medium``)::
 
     python launch/reproduce.py --config=configs/paper/table2.py --workdir=runs/paper
     python launch/reproduce.py --config=configs/paper/table2.py:cpu --workdir=runs/paper_cpu
+    python launch/reproduce.py --config=configs/paper/table2.py:medium --workdir=runs/medium
+
+``:medium`` (``fera_medium``: 90/15/30 subjects, 900 frontal test frames; width-1/4 estimators,
+1,500 steps, two seeds; registration 3,000 steps; generators 500 + 1,000 iterations; 150 images per
+AU and level). Measured 2026-12-03 with one seed (``--config.experiment.seeds=1``) and four columns
+(``--stages=oracle_3d,real_2d,real_3d,synthetic_3d``), on the 2-core AMD box under load 5-11 from
+parallel jobs: 6,610 s of stages (data 1,261, registration 1,021, generator 1,395 s); a quiet full
+run (five columns, two seeds) is estimated at ~2.5 h and has not been timed. Frontal ICC(3,1), 95%
+subject-bootstrap intervals: 3D oracle synthetic 0.502 [0.450, 0.554], 2D real 0.362 [0.313,
+0.397], 3D real 0.271 [0.232, 0.303], 3D synthetic 0.165 [0.116, 0.212]; synthetic > real (3D):
+**no**, -0.106 [-0.156, -0.065]; oracle > real (3D): yes, +0.231; 3D > 2D (real): **no**, -0.091
+[-0.112, -0.063], at every pose (BUILD_NOTES.md "Table 2 at :medium").
 
 Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
 ~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
