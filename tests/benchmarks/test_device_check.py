@@ -28,7 +28,7 @@ MODELS = ("estimator", "registration", "generator") if FULL else ("estimator",)
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("device_check")
-    only = [] if FULL else ["--only", "matmul,estimator,data_parallel"]
+    only = [] if FULL else ["--only", "environment,matmul,estimator,data_parallel"]
     proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "device_check.sh"), "--smoke",
                            "--out", str(out), *only], cwd=ROOT, capture_output=True, text=True, timeout=900)
     with open(out / "device_check.json") as f:
