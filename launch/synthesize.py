@@ -19,10 +19,10 @@ from jaxau import cli
 def check_config(config):
     from jaxau import validate
 
-    from jaxau.stages import synthesis as stage
+    from jaxau.stages import STAGES
 
     validate.existing_dir(config, "synthesis.generator_dir", what="trained generator directory")
-    stage.check(config)
+    STAGES["synthesis"].check_config(config)
     for field in ("sources", "targets"):
         path = config.synthesis.get(field, "")
         if path and not os.path.isfile(path):

@@ -11,9 +11,9 @@ from jaxau import cli
 
 
 def main(config, workdir):
-    from jaxau.stages import estimator as estimator_stage
+    from jaxau.stages import STAGES, estimator as estimator_stage
 
-    estimator_stage.check(config)
+    STAGES["estimator"].check_config(config)
     estimator_stage.train_on_real(config, workdir)
     return 0
 

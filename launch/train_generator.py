@@ -15,9 +15,9 @@ from jaxau import cli
 
 def check_config(config):
     from jaxau import validate
-    from jaxau.stages import generator as stage
+    from jaxau.stages import STAGES
 
-    stage.check(config)
+    STAGES["generator"].check_config(config)
     if config.generator.frames and not os.path.isfile(config.generator.frames):
         raise validate.ConfigError(f"config.generator.frames={config.generator.frames!r}: file not found; pass "
                                    "a frame set .npz (e.g. <register_3d stage>/train.npz) or '' for TFDS.")

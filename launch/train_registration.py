@@ -14,9 +14,9 @@ from jaxau import cli
 
 def main(config, workdir):
     from jaxau.data import resolve
-    from jaxau.stages import registration as stage
+    from jaxau.stages import STAGES, registration as stage
 
-    stage.check(config)
+    STAGES["registration"].check_config(config)
 
     directory = resolve.data_dir(config, workdir)
     resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)

@@ -400,7 +400,7 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
 
 def _replicates(planned, column_id: str) -> list[str]:
     """The score nodes of a column: one per estimator seed (`jaxau.stages.graph.Planned.replicates`)."""
-    return list(getattr(planned, "replicates", {}).get(column_id) or [planned.outputs[column_id]])
+    return list(planned.replicates.get(column_id) or [planned.outputs[column_id]])
 
 
 def _seed_mean_metrics(results) -> dict | None:

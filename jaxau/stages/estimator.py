@@ -37,13 +37,12 @@ import numpy as np
 from jaxau import au as au_lib, validate
 from jaxau.data import balance, frames as frames_lib, resolve
 from jaxau.evaluation import scoring
-from jaxau.stages import frames as frames_stage, runner as pipeline, schema
+from jaxau.stages import frames as frames_stage, runner as pipeline
 from jaxau.train import estimator, loop
 
 
 def check(config) -> None:
     """Checks the estimator's config fields, raising `jaxau.validate.ConfigError` naming the fix."""
-    schema.require_stage(config, "estimator")
     resolve.check(config)
     # The pipeline trains at the registered frames' size (data.image_size); launchers may set their own.
     size_field = "estimator.image_size" if "image_size" in config.estimator else "data.image_size"

@@ -15,14 +15,13 @@ import shutil
 
 from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
-from jaxau.stages import frames as frames_stage, schema
+from jaxau.stages import frames as frames_stage
 from jaxau.train import generator as gen_train, loop, metrics as metrics_lib
 from jaxau.synthesis import synthesize
 
 
 def check(config) -> None:
     """Checks the ``generator`` section, raising `jaxau.validate.ConfigError`."""
-    schema.require_stage(config, "generator")
     try:
         merged = {"generator": gen_train.settings(config.generator)}
     except ValueError as e:

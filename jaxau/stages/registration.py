@@ -14,13 +14,12 @@ from jaxau import io_utils, validate
 from jaxau.align import canonical, preview
 from jaxau.evaluation import registration as reg_eval
 from jaxau.data import resolve
-from jaxau.stages import data as data_stage, schema
+from jaxau.stages import data as data_stage
 from jaxau.train import loop, prnet as reg_train
 
 
 def check(config) -> None:
     """Checks the data and ``registration`` sections, raising `jaxau.validate.ConfigError` naming the fix."""
-    schema.require_stage(config, "registration")
     resolve.check(config)
     if not str(config.data.name).startswith("synthfacs/"):
         raise validate.ConfigError(f"config.data.name={config.data.name!r}: registration trains on exact "

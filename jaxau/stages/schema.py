@@ -2,7 +2,8 @@
 
 ``configs/paper/base.py`` sets every field listed here, at every size, and every experiment and
 standalone config derives from it. Stages read these fields without defaults and refuse a config
-that lacks one (`require`, called by every stage's check before the first stage runs), so a stage's
+that lacks one (`require`, run by `jaxau.stages.runner.Stage.check_config` for every stage before the first one
+runs, and by the launchers through the same method), so a stage's
 output is decided only by values its key hashes (`jaxau.stages.runner.stage_key`): a default changed
 in library code can never leave a stale cached stage behind. The library modules keep defaults
 (`jaxau.train.generator.DEFAULTS`, `jaxau.train.prnet.DEFAULTS`, `jaxau.train.estimator.DEFAULTS`)
@@ -63,10 +64,3 @@ def require(config: Any, sections: Iterable[str]) -> None:
         names = ", ".join(f"config.{s + '.' if s else ''}{f}" for s, fields in gaps.items() for f in fields)
         raise ConfigError(f"{names} not set: every stage field is defined in configs/paper/base.py; build "
                           "your config from base.base_config(size) (or add the field with a value).")
-
-
-def require_stage(config: Any, stage: str) -> None:
-    """`require` for the sections stage ``stage`` hashes (`jaxau.stages.STAGES`)."""
-    from jaxau.stages import STAGES  # The package's stage table (its __init__ imports no stage module).
-
-    require(config, STAGES[stage].config_keys)

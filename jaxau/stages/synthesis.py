@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
-from jaxau.stages import frames as frames_stage, schema
+from jaxau.stages import frames as frames_stage
 from jaxau.synthesis import synthesize
 from jaxau.stages import graph
 from jaxau.synthesis import fidelity as fidelity_lib, oracle
@@ -49,7 +49,6 @@ def check(config) -> None:
 
 def check_oracle(config) -> None:
     """Checks the ``synthesis`` fields an oracle stage reads."""
-    schema.require_stage(config, "oracle")
     validate.positive_int(config, "synthesis.per_level")
     if "fidelity_per_cell" in config.synthesis:
         validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)

@@ -41,6 +41,8 @@ REQUIRED = ("width", "image_size", "batch_size", "num_steps", "learning_rate")
 def field(cfg: Mapping[str, Any], name: str) -> Any:
     """``cfg[name]``, or its :data:`DEFAULTS` value when a direct library call leaves it out."""
     return cfg[name] if name in cfg else DEFAULTS[name]
+
+
 # Config fields that shape the checkpointed state (parameters and optimizer state).
 STATE_KEYS = ("width", "norm", "image_size", "freeze", "preprocessing")
 
