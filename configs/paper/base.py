@@ -102,14 +102,20 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # face_scale: the template's 68-landmark box (brows to chin) spans 0.8 of the output side in
     # both alignments (jaxau.align.canonical.face_placement), so 2D and 3D differ only in how they register.
     # oracle_frames: test frames of the frontalisation oracle (SynthFACS data only; jaxau.align.oracle).
+    # registration: 'network' (the trained PRNet-style registrar) or 'exact' (SynthFACS frames' true
+    # meshes, jaxau.align.exact: the method without the network's error; configs/paper/exact_registration.py).
     c.align = ml_collections.ConfigDict({"batch_size": 64 if paper else 32, "chunk_size": 4096 if paper else 256,
                                          "boxes": "auto", "max_fit_error": 0.15, "face_scale": 0.8,
-                                         "oracle_frames": 600 if paper else 32})
+                                         "oracle_frames": 600 if paper else 32, "registration": "network"})
     c.align2d = ml_collections.ConfigDict({"pose": ""})
     # sampling 'pixel': each output pixel samples the frame where its surface point lies (PRNet's dense
     # UV texture does the same at 256^2 texels); 'vertex': one colour per mesh vertex, interpolated
     # (blurs the mouth and eyes, which have fewer vertices than pixels; jaxau.align.frontalize).
-    c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": "", "sampling": "pixel"})
+    # visibility: which surface counts as self-occluded (black): 'vertex' tests the mesh vertices and
+    # interpolates over triangles (a vertex misjudged at a fold darkens its triangles), 'pixel' tests each
+    # output pixel's surface point (jaxau.align.frontalize; BUILD_NOTES "Registration without the network").
+    c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": "", "sampling": "pixel",
+                                           "visibility": "vertex"})
 
     # ---- generator (GANimation + idiosyncratic loss; lambdas: paper Sec. 4.3 baseline).
     c.generator = ml_collections.ConfigDict()

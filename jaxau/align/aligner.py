@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxau.align import canonical, crop, detect, frontalize, procrustes2d, registrar as register
+from jaxau.align.exact import ExactRegistrar
 from jaxau.align.registrar import Registrar
 from jaxau.validate import ConfigError
 
@@ -39,10 +40,12 @@ class Aligner:
       config: the experiment config (``data.image_size``, ``align``, ``align2d`` / ``align3d``).
       mode: ``'2d'`` (Procrustes alignment) or ``'3d'`` (frontalization).
       registrar: the trained registrar (`jaxau.train.prnet.load_registrar`), built with
-        ``config.align.batch_size``.
+        ``config.align.batch_size``, or an :class:`jaxau.align.exact.ExactRegistrar` (SynthFACS
+        frames registered with their true meshes; batches then need ``vertices`` or ``sequence``
+        and ``frame``).
     """
 
-    def __init__(self, config, mode: str, registrar: Registrar):
+    def __init__(self, config, mode: str, registrar: Registrar | ExactRegistrar):
         self.mode = mode
         self.size = int(config.data.image_size)
         align = config.align
@@ -66,6 +69,11 @@ class Aligner:
             if self.sampling not in frontalize.SAMPLING:
                 raise ConfigError(f"config.align3d.sampling={self.sampling!r} is not one of "
                                   f"{frontalize.SAMPLING}: pass --config.align3d.sampling=pixel.")
+            self.visibility = str(config.align3d.visibility)
+            if self.visibility not in frontalize.VISIBILITY or (self.visibility == "pixel" and self.sampling != "pixel"):
+                raise ConfigError(f"config.align3d.visibility={self.visibility!r} must be one of "
+                                  f"{frontalize.VISIBILITY} ('pixel' with align3d.sampling='pixel'): pass "
+                                  "--config.align3d.visibility=vertex.")
 
     def face_boxes(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
         n = len(batch["image"])
@@ -85,7 +93,10 @@ class Aligner:
         """``(aligned uint8 [n_ok, S, S, 3], ok [n] bool, reasons [n], registration)``."""
         boxes, found = self.face_boxes(batch)
         images = batch["image"]
-        res = self.registrar(images, np.where(found[:, None], boxes, _centre_box(images)))
+        if isinstance(self.registrar, ExactRegistrar):
+            res = self.registrar.register(batch)
+        else:
+            res = self.registrar(images, np.where(found[:, None], boxes, _centre_box(images)))
         ok = found & (res.fit_error <= self.max_fit_error)
         reasons = ["" if o else ("no face" if not f else f"fit error {e:.3f} > {self.max_fit_error}")
                    for o, f, e in zip(ok, found, res.fit_error)]
@@ -111,7 +122,7 @@ class Aligner:
                 out, _ = frontalize.frontalize_batch(pad(images[sl]), pad(res.vertices[sl]), pad(res.scale[sl]),
                                                      pad(res.rotation[sl]), pad(res.translation[sl]), self.target,
                                                      size=self.size, occluded_black=self.occluded_black,
-                                                     sampling=self.sampling)
+                                                     sampling=self.sampling, visibility=self.visibility)
             outs.append(np.clip(np.round(np.asarray(out)[:n]), 0, 255).astype(np.uint8))
         return np.concatenate(outs) if outs else np.zeros((0, self.size, self.size, 3), np.uint8)
 

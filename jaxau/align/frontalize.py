@@ -2,8 +2,14 @@
 colour its vertices from the frame and rasterize it to N x N (paper Sec. 3.1).
 
 Steps for one frame (all JAX, batched with ``vmap``):
-  1. visibility: rasterize the registered mesh in the input frame; a vertex is visible when its
-     depth is within ``tolerance`` (fraction of the face size) of the nearest surface at its pixel;
+  1. visibility: rasterize the registered mesh in the input frame (its depth buffer); a surface
+     point is visible when its depth is within ``tolerance`` (fraction of the face size) of the
+     nearest surface there. ``visibility='vertex'`` tests the vertices at the frame's resolution and
+     interpolates the 0/1 results over each output triangle, so a vertex misjudged at a fold or a
+     silhouette (the buffer's pixel centre lies on the nearer surface) darkens every triangle
+     around it; ``'pixel'`` tests each output pixel's own surface point against a buffer at
+     ``VISIBILITY_UPSAMPLE`` x the frame's resolution (pixel sampling only), so only surface that is
+     really behind goes black;
   2. colour (``sampling``): ``'pixel'`` (default) carries each output pixel's surface point back to
      the frame (the vertices' image positions, interpolated with the output's barycentrics) and
      samples the frame there bilinearly, so the output keeps the frame's own detail, as PRNet's dense
@@ -51,6 +57,31 @@ def vertex_visibility(vertices, triangles, height: int, width: int, tolerance):
     return (inside & (vertices[:, 2] >= depth - tolerance)).astype(jnp.float32)
 
 
+# The frame's depth buffer for per-pixel visibility is rasterized at this multiple of its resolution.
+VISIBILITY_UPSAMPLE = 2
+
+
+def point_visibility(points, point_triangles, vertices, triangles, height: int, width: int, tolerance):
+    """1.0 where image-space surface points ``[..., 3]`` of the mesh ``vertices`` (on triangles
+    ``point_triangles [...]``) are not hidden behind other surface in the frame, else 0.0.
+
+    The frame's depth buffer is rasterized at ``VISIBILITY_UPSAMPLE`` x. A point is visible when
+    its depth is within ``tolerance`` of the buffer's, or when the buffer shows a triangle sharing a
+    vertex with the point's own: at grazing angles the buffer's sample, a fraction of a pixel away
+    on the same surface, can differ in depth by more than any fixed tolerance.
+    """
+    up = VISIBILITY_UPSAMPLE
+    frags = geometry.rasterize(vertices * jnp.asarray([up, up, 1.0]), triangles, height * up, width * up)
+    col = jnp.clip(jnp.floor(points[..., 0] * up).astype(jnp.int32), 0, width * up - 1)
+    row = jnp.clip(jnp.floor(points[..., 1] * up).astype(jnp.int32), 0, height * up - 1)
+    depth = jnp.where(frags.mask, frags.depth, -jnp.inf)[row, col]
+    seen = triangles[jnp.maximum(frags.triangle_id[row, col], 0)]              # [..., 3]
+    own = triangles[jnp.maximum(point_triangles, 0)]                            # [..., 3]
+    neighbour = frags.mask[row, col] & (seen[..., :, None] == own[..., None, :]).any((-2, -1))
+    inside = (points[..., 0] >= 0) & (points[..., 0] < width) & (points[..., 1] >= 0) & (points[..., 1] < height)
+    return (inside & ((points[..., 2] >= depth - tolerance) | neighbour)).astype(jnp.float32)
+
+
 def vertex_colors(image, vertices):
     """Bilinear colours ``[V, C]`` of a frame ``[H, W, C]`` at image-space vertices ``[V, 2+]``."""
     return sample_texture(jnp.asarray(image, jnp.float32), vertices[:, None, :2], texel_units=True)[:, 0]
@@ -73,11 +104,12 @@ def render_vertex_colors(vertices, colors, triangles, size: int):
 
 
 SAMPLING = ("pixel", "vertex")
+VISIBILITY = ("pixel", "vertex")
 
 
 def frontalize(image, vertices, scale, rotation, translation, size: int, *, target_rotation=None,
                occluded_black: bool = True, tolerance: float = 0.03, placement=None,
-               sampling: str = "pixel"):
+               sampling: str = "pixel", visibility: str = "vertex"):
     """3-D alignment of one frame (see the module docstring).
 
     Args:
@@ -91,18 +123,24 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
       tolerance: visibility depth tolerance as a fraction of the fitted face size.
       placement: ``(out_scale, out_translation)``; default :func:`output_placement`.
       sampling: ``'pixel'`` or ``'vertex'`` (module docstring, step 2).
+      visibility: ``'vertex'`` or ``'pixel'`` (module docstring, step 1; ``'pixel'`` needs pixel
+        sampling).
 
     Returns:
       ``(aligned [N, N, 3] float32, mask [N, N] bool)``.
     """
     if sampling not in SAMPLING:
         raise ValueError(f"frontalize: sampling={sampling!r} is not one of {SAMPLING}.")
+    if visibility not in VISIBILITY or (visibility == "pixel" and sampling != "pixel"):
+        raise ValueError(f"frontalize: visibility={visibility!r} must be one of {VISIBILITY}; 'pixel' "
+                         "needs sampling='pixel'.")
     m = canonical.registration_mesh()
     tris = jnp.asarray(m.triangles)
     h, w = image.shape[:2]
     visible = jnp.ones(vertices.shape[0], jnp.float32)
-    if occluded_black:
-        tol = tolerance * scale * template_size()
+    tol = tolerance * scale * template_size()
+    per_vertex = occluded_black and visibility == "vertex"
+    if per_vertex:
         visible = vertex_visibility(vertices, tris, h, w, tol)
     if target_rotation is None:
         target_rotation = jnp.eye(3, dtype=jnp.float32)
@@ -111,17 +149,22 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     if sampling == "vertex":
         return render_vertex_colors(out_v, vertex_colors(image, vertices) * visible[:, None], tris, size)
     frags = geometry.rasterize(out_v, tris, size, size)
-    # Per output pixel: where its surface point lies in the frame (x, y) and how visible it is there.
-    where = geometry.interpolate(jnp.concatenate([vertices[:, :2], visible[:, None]], -1), tris, frags)
-    img = sample_texture(jnp.asarray(image, jnp.float32), where[..., :2], texel_units=True) * where[..., 2:]
+    # Per output pixel: where its surface point lies in the frame (x, y, depth) and how visible the
+    # vertices around it are there.
+    where = geometry.interpolate(jnp.concatenate([vertices, visible[:, None]], -1), tris, frags)
+    shown = where[..., 3:]
+    if occluded_black and visibility == "pixel":
+        shown = point_visibility(where[..., :3], frags.triangle_id, vertices, tris, h, w, tol)[..., None]
+    img = sample_texture(jnp.asarray(image, jnp.float32), where[..., :2], texel_units=True) * shown
     return jnp.where(frags.mask[..., None], img, 0.0), frags.mask
 
 
-@functools.partial(jax.jit, static_argnames=("size", "occluded_black", "sampling"))
+@functools.partial(jax.jit, static_argnames=("size", "occluded_black", "sampling", "visibility"))
 def frontalize_batch(images, vertices, scale, rotation, translation, target_rotation, *, size: int,
-                     occluded_black: bool = True, sampling: str = "pixel"):
+                     occluded_black: bool = True, sampling: str = "pixel", visibility: str = "vertex"):
     """`frontalize` over a batch (one target rotation ``[3, 3]`` or one per frame ``[B, 3, 3]``)."""
     target_rotation = jnp.broadcast_to(target_rotation, (images.shape[0], 3, 3))
     fn = lambda im, v, s, r, t, tr: frontalize(im, v, s, r, t, size, target_rotation=tr,  # noqa: E731
-                                               occluded_black=occluded_black, sampling=sampling)
+                                               occluded_black=occluded_black, sampling=sampling,
+                                               visibility=visibility)
     return jax.vmap(fn)(images, vertices, scale, rotation, translation, target_rotation)

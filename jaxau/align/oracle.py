@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxau import geometry
-from jaxau.align import canonical, crop, frontalize, procrustes2d, registrar as register
+from jaxau.align import canonical, crop, exact, frontalize, procrustes2d, registrar as register
 from jaxau.face import synth
 
 # The frame's resolution is multiplied by this when locating landmarks on the registered mesh.
@@ -169,7 +169,10 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
     target, f_mats = procrustes2d.align_2d(f_img, f_lm, size, tmpl)
     target_lm = np.einsum("bij,bkj->bki", f_mats[:, :, :2], f_lm) + f_mats[:, None, :, 2]
 
-    res = aligner.registrar(images, _boxes(batch, true_lm))
+    if isinstance(aligner.registrar, exact.ExactRegistrar):
+        res = aligner.registrar.register({"image": images, "vertices": true_v})
+    else:
+        res = aligner.registrar(images, _boxes(batch, true_lm))
     exact_v = m.from_asset(true_v)
     out = {}
     variants = (("", res.vertices, res.landmarks[..., :2]), ("_exact", exact_v, exact_v[:, m.landmarks, :2]))
@@ -182,7 +185,7 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
             aligned, _ = frontalize.frontalize_batch(images, jnp.asarray(verts), jnp.asarray(s), jnp.asarray(r),
                                                      jnp.asarray(t), jnp.asarray(aligner.target), size=size,
                                                      occluded_black=aligner.occluded_black,
-                                                     sampling=aligner.sampling)
+                                                     sampling=aligner.sampling, visibility=aligner.visibility)
             aligned = np.asarray(aligned)
             out_scale, out_t = frontalize.output_placement(size, aligner.face_scale)
             placed = np.asarray(_place(jnp.asarray(verts), jnp.asarray(s), jnp.asarray(r), jnp.asarray(t),

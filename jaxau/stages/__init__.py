@@ -29,9 +29,11 @@ _STAGE_LIST = (
     Stage("registration", "train the PRNet-style UV position-map network",
           ("data", "registration", "seed"), deps=("data",), impl="jaxau.stages.registration:run", check="jaxau.stages.registration:check"),
     Stage("register_2d", "register every frame: 68-landmark Procrustes alignment",
-          ("data", "align", "align2d"), deps=("data", "registration"), impl="jaxau.stages.register:run_2d"),
+          ("data", "align", "align2d"), deps=("data", "registration"), impl="jaxau.stages.register:run_2d",
+          check="jaxau.stages.register:check"),
     Stage("register_3d", "register every frame: 3D frontalisation and rasterisation",
-          ("data", "align", "align3d"), deps=("data", "registration"), impl="jaxau.stages.register:run_3d"),
+          ("data", "align", "align3d"), deps=("data", "registration"), impl="jaxau.stages.register:run_3d",
+          check="jaxau.stages.register:check"),
     Stage("generator", "train the GANimation generator with the idiosyncratic loss",
           ("data", "generator", "seed"), deps=("frames",), impl="jaxau.stages.generator:run", version=2, check="jaxau.stages.generator:check"),
     # Optional roles: 'targets' (another frame set whose labels give the target AU vectors),
@@ -43,7 +45,8 @@ _STAGE_LIST = (
           ("data", "synthesis", "seed"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),
     Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
           ("data", "augment", "align", "align2d", "seed"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
-    # Roles besides validation: train_real<i> (balanced here) and train_set<i> (already balanced).
+    # Roles besides validation: train_real<i> (balanced here), train_set<i> (already balanced) with
+    # sources<i> (the real frames it was resampled from), registration (when the frames are registered).
     Stage("estimator", "train VGG16 on the column's training set",
           ("data", "estimator", "seed"), deps=("validation",), impl="jaxau.stages.estimator:run", version=2, check="jaxau.stages.estimator:check"),
     Stage("score", "score a trained estimator on a real test set",

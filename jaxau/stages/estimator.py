@@ -75,7 +75,7 @@ def check(config) -> None:
                                    "found; pass the path of the ImageNet VGG16 weights you downloaded.")
 
 
-def _estimator_cfg(config, frames_dir: str) -> dict:
+def _estimator_cfg(config, frames_dir: str, registration_dir: str | None) -> dict:
     """The estimator section plus how its frames were made, so `launch/predict.py` can redo it."""
     cfg = dict(config.estimator)
     cfg["image_size"] = int(config.data.image_size)
@@ -83,7 +83,10 @@ def _estimator_cfg(config, frames_dir: str) -> dict:
     mode = {"register_2d": "2d", "register_3d": "3d"}.get(name, "none")
     alignment = {"mode": mode, "image_size": int(config.data.image_size)}
     if mode != "none":
-        alignment["registration_dir"] = pipeline.stage_inputs(frames_dir)["registration"]
+        if not registration_dir:
+            raise ValueError(f"the estimator's validation frames ({frames_dir}) are registered: its "
+                             "'registration' input (the registration network's stage) is missing.")
+        alignment["registration_dir"] = registration_dir
         alignment.update({k: dict(config[k]) for k in ("align", "align2d", "align3d")})
     cfg["alignment"] = alignment
     return cfg
@@ -94,33 +97,29 @@ def _load(config, path: str) -> frames_lib.FrameSet:
     return frames_lib.normalized(frames_lib.load(path), config.estimator.normalization)
 
 
-def _source_frames(set_dir: str) -> frames_lib.FrameSet | None:
-    """The real frames a synthetic set's sources came from (its synthesis stage's ``sources`` input)."""
-    try:
-        sources = pipeline.stage_inputs(set_dir).get("sources")
-    except FileNotFoundError:
+def _source_frames(sources_dir: str | None) -> frames_lib.FrameSet | None:
+    """The real training frames of a synthetic set's sources (the frame stage it was resampled from)."""
+    if not sources_dir:
         return None
-    if not sources:
-        return None
-    path = frames_stage.split_path(sources, "train")
+    path = frames_stage.split_path(sources_dir, "train")
     return frames_lib.load(path) if os.path.exists(path) else None
 
 
-def _load_balanced(config, set_dir: str) -> frames_lib.FrameSet:
+def _load_balanced(config, set_dir: str, sources_dir: str | None) -> frames_lib.FrameSet:
     """An already balanced set, personally normalised with its *source subjects'* references.
 
-    A synthetic image of subject s is normalised by s's mean / neutral face over s's real frames (the
-    same references the test frames of a subject get from that subject's frames), not by statistics
-    of the synthetic set, whose expression-heavy balance would shift every reference.
+    A synthetic image of subject s is normalised by s's mean / neutral face over s's real frames
+    (``sources_dir``: the same references the test frames of a subject get from that subject's
+    frames), not by statistics of the synthetic set, whose expression-heavy balance would shift
+    every reference.
     """
     kind = config.estimator.normalization
     frames = frames_lib.load(balanced_set_path(set_dir))
     if kind == "none":
         return frames
-    sources = _source_frames(set_dir)
+    sources = _source_frames(sources_dir)
     if sources is None:
-        logging.warning("%s has no real source frames recorded: normalising it with its own references.",
-                        set_dir)
+        logging.warning("%s has no real source frames: normalising it with its own references.", set_dir)
     return frames_lib.normalized(frames, kind, references_from=sources)
 
 
@@ -174,7 +173,8 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
             if pool is None:  # per_level = 0: every frame once, all heads.
                 pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
         else:
-            frames = frames_lib.with_aus(_load_balanced(config, inputs[role]), aus)
+            sources = inputs.get("sources" + role[len("train_set"):])
+            frames = frames_lib.with_aus(_load_balanced(config, inputs[role], sources), aus)
             pool = np.arange(len(frames["image"]))
             target = np.full(len(pool), -1)
             if synthetic_heads(config) == "target":
@@ -203,7 +203,8 @@ def run(config, stage_dir: str, inputs) -> dict:
     """Stage ``estimator``: trains (or resumes) the model in ``stage_dir``."""
     train, pool, targets = training_set(config, stage_dir, inputs)
     val = _load(config, frames_stage.split_path(inputs["validation"], "validation"))
-    result = estimator.train(_estimator_cfg(config, inputs["validation"]), stage_dir, train, pool=pool,
+    result = estimator.train(_estimator_cfg(config, inputs["validation"], inputs.get("registration")), stage_dir,
+                             train, pool=pool,
                              pool_target_au=targets, val_frames=val, seed=int(config.seed), name="estimator")
     if result.preempted:
         raise SystemExit(loop.PREEMPTED_EXIT_CODE)

@@ -256,7 +256,10 @@ class _Builder:
     def real_estimator(self, config, reg: str) -> str:
         """The estimator trained on the main data's real ``<reg>`` frames (a ``real:<reg>`` column's)."""
         frames = self.frames(config, reg, "")
-        return self.add("estimator", config, {"validation": frames, "train_real0": frames})
+        deps = {"validation": frames, "train_real0": frames}
+        if reg != "raw":
+            deps["registration"] = self.registration(config)
+        return self.add("estimator", config, deps)
 
     def _resampling(self, config, reg: str, source_domain: str) -> tuple[ml_collections.ConfigDict, dict]:
         """The config and input roles shared by the synthesis and oracle stages of one plan."""
@@ -360,14 +363,18 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
             outputs[col.id] = b.add("internal", ecfg, {"generator": b.generator(cfg, "3d"), "test": test})
             replicates[col.id] = [outputs[col.id]]
             continue
-        deps = {"validation": b.frames(cfg, parts[0][1] if kinds != ["augmented"] else "2d", "")}
+        val_reg = parts[0][1] if kinds != ["augmented"] else "2d"
+        deps = {"validation": b.frames(cfg, val_reg, "")}
+        if val_reg != "raw":  # recorded with the model, so launch/predict.py registers frames the same way
+            deps["registration"] = b.registration(cfg)
         for i, (kind, reg, domain) in enumerate(parts):
             if kind == "real":
                 deps[f"train_real{i}"] = b.frames(cfg, reg, domain)
-            elif kind == "synthetic":
-                deps[f"train_set{i}"] = b.synthesis(cfg, reg, domain)
-            elif kind == "oracle":
-                deps[f"train_set{i}"] = b.oracle(cfg, reg, domain, f"{where}.train")
+            elif kind in ("synthetic", "oracle"):
+                deps[f"train_set{i}"] = (b.synthesis(cfg, reg, domain) if kind == "synthetic"
+                                         else b.oracle(cfg, reg, domain, f"{where}.train"))
+                # The real frames the set was resampled from: personal normalisation's references.
+                deps[f"sources{i}"] = b.frames(cfg, reg, domain)
             else:  # augmented
                 deps[f"train_set{i}"] = b.add("augment", cfg, {"synthesis": b.synthesis(cfg, "3d", "")})
         replicates[col.id] = []

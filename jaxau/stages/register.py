@@ -24,22 +24,38 @@ import time
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.align import preview
-from jaxau.align import oracle
+from jaxau.align import exact, oracle, preview
 from jaxau.align.aligner import Aligner, parse_pose
 from jaxau.au import SPLITS
 from jaxau.data import frames as frames_lib, registry
 from jaxau.stages import data as data_stage, frames as frames_stage
 from jaxau.train import prnet as reg_train
+from jaxau.validate import ConfigError
 
 FRAME_FIELDS = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id")
 # Carried when the dataset has it (SynthFACS flags neutral frames; AU0 normalisation uses the flag).
 OPTIONAL_FIELDS = ("neutral",)
 
 
+def check(config) -> None:
+    """Checks ``config.align.registration`` (one line, before any stage runs)."""
+    kind = str(config.align.registration)
+    if kind not in exact.REGISTRATIONS:
+        raise ConfigError(f"config.align.registration={kind!r} is not one of {exact.REGISTRATIONS}: pass "
+                          "--config.align.registration=network.")
+    if kind == "exact" and oracle.synth_config(config.data.name) is None:
+        raise ConfigError(f"config.align.registration='exact' registers SynthFACS frames with their true meshes, "
+                          f"but config.data.name={str(config.data.name)!r} is not SynthFACS: use 'network'.")
+
+
 def make_aligner(config, mode: str, model_dir: str) -> Aligner:
-    """The :class:`jaxau.align.aligner.Aligner` of ``mode`` with the registrar trained in ``model_dir``."""
-    registrar = reg_train.load_registrar(model_dir, batch_size=int(config.align.batch_size))
+    """The :class:`jaxau.align.aligner.Aligner` of ``mode``: with the registrar trained in ``model_dir``,
+    or with SynthFACS's true meshes when ``config.align.registration`` is ``'exact'``."""
+    batch_size = int(config.align.batch_size)
+    if str(config.align.registration) == "exact":
+        registrar = exact.ExactRegistrar(oracle.synth_config(config.data.name), batch_size=batch_size)
+    else:
+        registrar = reg_train.load_registrar(model_dir, batch_size=batch_size)
     return Aligner(config, mode, registrar)
 
 

@@ -303,12 +303,6 @@ def failure_message(e: BaseException, directory: str, limit: int = 300) -> str:
     return f"{type(e).__name__}: {e}".splitlines()[0][:limit]
 
 
-def stage_inputs(stage_dir: str) -> dict[str, str]:
-    """The dependency directories a finished stage was run with (from its DONE.json)."""
-    with open(os.path.join(stage_dir, DONE_FILE), encoding="utf-8") as f:
-        return dict(json.load(f).get("inputs", {}))
-
-
 def _closure(by_name: Mapping[str, Node], names: Sequence[str]) -> list[str]:
     out: list[str] = []
 

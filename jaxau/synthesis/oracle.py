@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxau.data import frames as frames_lib
 from jaxau.face import sequences, synth
+from jaxau.align import exact
 from jaxau.align.aligner import Aligner
 from jaxau.face import au_mapping
 from jaxau.train import prnet as reg_train
@@ -130,8 +131,13 @@ class OracleRenderer:
                 raise ValueError(f"oracle renders with {registration} registration need the registration "
                                  "network's directory.")
 
-            self.aligner = Aligner(config, registration, reg_train.load_registrar(
-                registration_dir, batch_size=int(config.align.batch_size)))
+            batch_size = int(config.align.batch_size)
+            if str(config.align.registration) == "exact":
+                # Registered with the renders' own true meshes, as the exactly registered sources were.
+                registrar = exact.ExactRegistrar(self.synth, batch_size=batch_size)
+            else:
+                registrar = reg_train.load_registrar(registration_dir, batch_size=batch_size)
+            self.aligner = Aligner(config, registration, registrar)
         elif registration != "raw":
             raise ValueError(f"registration {registration!r}: use 'raw', '2d' or '3d'.")
 
@@ -159,7 +165,8 @@ class OracleRenderer:
             ok = np.ones(len(images), bool)
         else:
             landmarks = np.stack([r["landmarks_2d"] for r in rendered]).astype(np.float32)
-            out, ok, _, res = self.aligner({"image": images, "landmarks_2d": landmarks})
+            out, ok, _, res = self.aligner({"image": images, "landmarks_2d": landmarks,
+                                            "vertices": np.stack([r["vertices"] for r in rendered])})
             face = self.aligner.align(mask_images, res)
         return Registered(out, face[..., 0] >= 128, ok)
 

@@ -81,3 +81,35 @@ def test_concatenate_rejects_different_au_columns():
         frames_lib.concatenate([_frames(2, 0), _frames(2, 1, aus=["AU12", "AU01"])])
     both = frames_lib.concatenate([_frames(2, 0, target=True), _frames(3, 1)])
     assert len(both["image"]) == 5 and "target_au" not in both  # Only fields every set has.
+
+
+def test_synthetic_set_is_normalised_with_its_sources_input(tmp_path):
+    """A ``sources<i>`` input gives the synthetic set's personal references (the source subjects'
+    real frames), not the set's own statistics."""
+    src_dir, synth_dir, out = tmp_path / "src", tmp_path / "synth", tmp_path / "out"
+    for d in (src_dir, synth_dir, out):
+        d.mkdir()
+    sources = _frames(30, 2)
+    synth = _frames(12, 3, target=True)
+    frames_lib.save(str(src_dir / "train.npz"), sources)
+    frames_lib.save(str(synth_dir / "synthetic.npz"), synth)
+    cfg = _config(synthetic_heads="all")
+    cfg.estimator.normalization = "mean"
+    with_src, _, _ = stage.training_set(cfg, str(out), {"train_set0": str(synth_dir), "sources0": str(src_dir)})
+    expected = frames_lib.normalized(frames_lib.load(str(synth_dir / "synthetic.npz")), "mean",
+                                     references_from=frames_lib.load(str(src_dir / "train.npz")))
+    np.testing.assert_array_equal(with_src["image"], expected["image"])
+    own, _, _ = stage.training_set(cfg, str(out), {"train_set0": str(synth_dir)})
+    assert not np.array_equal(own["image"], with_src["image"])
+
+
+def test_registered_frames_need_the_registration_input(tmp_path):
+    cfg = ml_collections.ConfigDict({"data": {"image_size": 32}, "estimator": {"width": 1.0},
+                                     "align": {"face_scale": 0.8}, "align2d": {"pose": ""}, "align3d": {"pose": ""}})
+    frames_dir = str(tmp_path / "register_3d-abc")
+    out = stage._estimator_cfg(cfg, frames_dir, "/runs/registration-123")
+    assert out["alignment"]["mode"] == "3d" and out["alignment"]["registration_dir"] == "/runs/registration-123"
+    with pytest.raises(ValueError, match="'registration' input"):
+        stage._estimator_cfg(cfg, frames_dir, None)
+    assert stage._estimator_cfg(cfg, str(tmp_path / "frames_raw-abc"), None)["alignment"] == {
+        "mode": "none", "image_size": 32}

@@ -105,7 +105,8 @@ def test_cross_domain_columns_wire_sources_targets_and_test_sets():
     # Two column models and the fidelity reader (the real 3D estimator both syntheses share).
     assert len(stages["generator"]) == 1 and len(stages["synthesis"]) == 2 and len(stages["estimator"]) == 3
     readers = {n.deps["reader"] for n in stages["synthesis"]}
-    assert len(readers) == 1 and sorted(_node(p, readers.pop()).deps) == ["train_real0", "validation"]
+    assert len(readers) == 1 and sorted(_node(p, readers.pop()).deps) == ["registration", "train_real0",
+                                                                          "validation"]
     # MultiPIE -> FERA: sources re-animated from MultiPIE, target labels from FERA training frames.
     score = _node(p, p.outputs["multipie_fera"])
     synth = _node(p, _node(p, score.deps["model"]).deps["train_set0"])
@@ -153,7 +154,11 @@ def test_oracle_columns_share_the_synthesis_plan_inputs_and_refuse_other_dataset
 def test_combined_internal_and_augmented_columns():
     p = graph.plan(_config("table_s1"), STAGES)
     model = _node(p, _node(p, p.outputs["fera_real_multipie_synthetic"]).deps["model"])
-    assert sorted(model.deps) == ["train_real0", "train_set1", "validation"]
+    assert sorted(model.deps) == ["registration", "sources1", "train_real0", "train_set1", "validation"]
+    # The registration network the model's frames were registered with, and the synthetic set's
+    # sources (the frames it was resampled from: its normalisation references) are inputs.
+    assert _node(p, model.deps["registration"]).stage.name == "registration"
+    assert model.deps["sources1"] == _node(p, model.deps["train_set1"]).deps["sources"]
     p = graph.plan(_config("table_s4"), STAGES)
     internal = _node(p, p.outputs["internal"])
     assert internal.stage.name == "internal" and sorted(internal.deps) == ["generator", "test"]

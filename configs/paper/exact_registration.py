@@ -1,0 +1,45 @@
+"""Registration without the network: real 2D and 3D columns registered by the trained network and
+by SynthFACS's true meshes (not in the paper; the diagnostic of issue #14).
+
+Command::
+
+    python launch/reproduce.py --config=configs/paper/exact_registration.py:cpu --workdir=runs/paper_cpu
+    python launch/reproduce.py --config=configs/paper/exact_registration.py:medium --workdir=runs/medium
+
+The exact columns set ``align.registration = 'exact'`` (`jaxau.align.exact`): every frame (training,
+validation and test) is aligned with its true mesh and landmarks, so they measure the alignment
+*methods* (2-D Procrustes onto the frontal template; 3-D frontalisation) with a perfect registration.
+Read: exact 3D vs network 3D is the network's mesh error; exact 3D vs exact 2D is the method's
+difference; the paper's claim (3D > 2D, most at +-40 degrees) is a claim about the method, so it
+must hold for the exact columns at least.
+
+Measured (BUILD_NOTES.md "Registration without the network"): see there for the numbers, machine and
+wall time of each size that has run.
+"""
+
+from configs.paper import base
+
+EXACT = "align.registration='exact'"
+PIXEL = "align3d.visibility='pixel'"
+
+
+def get_config(arg=None):
+    size, _ = base.parse_arg(arg)
+    c = base.base_config(size)
+    c.name = "exact_registration"
+    c.experiment.columns = {
+        "real_2d": base.column("2D Real (network)", "real:2d"),
+        "real_3d": base.column("3D Real (network)", "real:3d"),
+        "real_2d_exact": base.column("2D Real (exact meshes)", "real:2d", overrides=EXACT),
+        "real_3d_exact": base.column("3D Real (exact meshes)", "real:3d", overrides=EXACT),
+        # Which surface is blacked out as self-occluded: per vertex or per output pixel.
+        "real_3d_pixel": base.column("3D Real (network, pixel visibility)", "real:3d", overrides=PIXEL),
+        "real_3d_exact_pixel": base.column("3D Real (exact meshes, pixel visibility)", "real:3d",
+                                           overrides=f"{EXACT}; {PIXEL}"),
+    }
+    # Paired on the same test frames (each column registers them its own way).
+    c.experiment.compare = ("real_3d_exact>real_2d_exact,real_3d>real_2d,real_3d_exact>real_3d,"
+                            "real_2d_exact>real_2d,real_3d_pixel>real_3d,real_3d_exact_pixel>real_3d_exact,"
+                            "real_3d_pixel>real_2d,real_3d_exact_pixel>real_2d_exact")
+    c.report.title = f"Registration without the network: network vs exact meshes, 2D vs 3D ({size} size)"
+    return c
