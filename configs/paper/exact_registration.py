@@ -21,6 +21,7 @@ from configs.paper import base
 
 EXACT = "align.registration='exact'"
 PIXEL = "align3d.visibility='pixel'"
+VERTEX = "align3d.visibility='vertex'"
 
 
 def get_config(arg=None):
@@ -29,10 +30,12 @@ def get_config(arg=None):
     c.name = "exact_registration"
     c.experiment.columns = {
         "real_2d": base.column("2D Real (network)", "real:2d"),
-        "real_3d": base.column("3D Real (network)", "real:3d"),
         "real_2d_exact": base.column("2D Real (exact meshes)", "real:2d", overrides=EXACT),
-        "real_3d_exact": base.column("3D Real (exact meshes)", "real:3d", overrides=EXACT),
-        # Which surface is blacked out as self-occluded: per vertex or per output pixel.
+        # Which surface is blacked out as self-occluded: per vertex or per output pixel (set explicitly:
+        # the default differs between sizes).
+        "real_3d": base.column("3D Real (network, vertex visibility)", "real:3d", overrides=VERTEX),
+        "real_3d_exact": base.column("3D Real (exact meshes, vertex visibility)", "real:3d",
+                                     overrides=f"{EXACT}; {VERTEX}"),
         "real_3d_pixel": base.column("3D Real (network, pixel visibility)", "real:3d", overrides=PIXEL),
         "real_3d_exact_pixel": base.column("3D Real (exact meshes, pixel visibility)", "real:3d",
                                            overrides=f"{EXACT}; {PIXEL}"),
