@@ -107,7 +107,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.align = ml_collections.ConfigDict({"batch_size": 64 if paper else 32, "chunk_size": 4096 if paper else 256,
                                          "boxes": "auto", "max_fit_error": 0.15, "face_scale": 0.8,
                                          "oracle_frames": 600 if paper else 32, "registration": "network"})
-    c.align2d = ml_collections.ConfigDict({"pose": ""})
+    # mask 'mesh': black outside the registered mesh (the 3-D output's support), a diagnostic of what the
+    # context around the face is worth to the estimator (configs/paper/exact_registration.py).
+    c.align2d = ml_collections.ConfigDict({"pose": "", "mask": "none"})
     # sampling 'pixel': each output pixel samples the frame where its surface point lies (PRNet's dense
     # UV texture does the same at 256^2 texels); 'vertex': one colour per mesh vertex, interpolated
     # (blurs the mouth and eyes, which have fewer vertices than pixels; jaxau.align.frontalize).

@@ -31,6 +31,9 @@ def get_config(arg=None):
     c.experiment.columns = {
         "real_2d": base.column("2D Real (network)", "real:2d"),
         "real_2d_exact": base.column("2D Real (exact meshes)", "real:2d", overrides=EXACT),
+        # 2D restricted to the registered mesh's support (black elsewhere, as a 3D output is).
+        "real_2d_exact_masked": base.column("2D Real (exact meshes, masked to the mesh)", "real:2d",
+                                            overrides=f"{EXACT}; align2d.mask='mesh'"),
         # Which surface is blacked out as self-occluded: per vertex or per output pixel (set explicitly:
         # the default differs between sizes).
         "real_3d": base.column("3D Real (network, vertex visibility)", "real:3d", overrides=VERTEX),
@@ -43,6 +46,7 @@ def get_config(arg=None):
     # Paired on the same test frames (each column registers them its own way).
     c.experiment.compare = ("real_3d_exact>real_2d_exact,real_3d>real_2d,real_3d_exact>real_3d,"
                             "real_2d_exact>real_2d,real_3d_pixel>real_3d,real_3d_exact_pixel>real_3d_exact,"
-                            "real_3d_pixel>real_2d,real_3d_exact_pixel>real_2d_exact")
+                            "real_3d_pixel>real_2d,real_3d_exact_pixel>real_2d_exact,real_2d_exact_masked>real_2d_exact,"
+                            "real_3d_exact_pixel>real_2d_exact_masked")
     c.report.title = f"Registration without the network: network vs exact meshes, 2D vs 3D ({size} size)"
     return c

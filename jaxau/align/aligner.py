@@ -33,6 +33,11 @@ def face_scale(config) -> float:
     return float(config.align.face_scale)
 
 
+# align2d.mask: 'none' (the whole similarity-warped frame) or 'mesh' (black outside the registered
+# mesh: the 2-D alignment with the 3-D output's support, to tell what the surrounding context is worth).
+MASKS_2D = ("none", "mesh")
+
+
 class Aligner:
     """Registration + one alignment mode, applied chunk by chunk.
 
@@ -60,6 +65,10 @@ class Aligner:
             pose = parse_pose(config.align2d.pose)
             rot = None if pose is None else np.asarray(register.pose_rotation(*np.deg2rad(pose)))
             self.template = procrustes2d.template(self.size, self.face_scale, rot)
+            self.mask = str(config.align2d.mask)
+            if self.mask not in MASKS_2D:
+                raise ConfigError(f"config.align2d.mask={self.mask!r} is not one of {MASKS_2D}: pass "
+                                  "--config.align2d.mask=none.")
         else:
             pose = parse_pose(config.align3d.pose)
             self.target = (np.eye(3, dtype=np.float32) if pose is None
@@ -116,8 +125,10 @@ class Aligner:
                 return np.concatenate([x, np.repeat(x[:1], bs - n, 0)]) if n < bs else x
 
             if self.mode == "2d":
-                out, _ = procrustes2d.align_2d(pad(images[sl]), pad(res.landmarks[sl, :, :2]), self.size,
-                                               self.template)
+                out, mats = procrustes2d.align_2d(pad(images[sl]), pad(res.landmarks[sl, :, :2]), self.size,
+                                                  self.template)
+                if self.mask == "mesh":
+                    out = out * procrustes2d.mesh_mask(pad(res.vertices[sl]), mats, self.size)[..., None]
             else:
                 out, _ = frontalize.frontalize_batch(pad(images[sl]), pad(res.vertices[sl]), pad(res.scale[sl]),
                                                      pad(res.rotation[sl]), pad(res.translation[sl]), self.target,

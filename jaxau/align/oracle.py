@@ -179,6 +179,8 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
     for tag, verts, lms in variants:
         if aligner.mode == "2d":
             aligned, mats = procrustes2d.align_2d(images, lms, size, aligner.template)
+            if aligner.mask == "mesh":
+                aligned = aligned * procrustes2d.mesh_mask(verts, mats, size)[..., None]
             moved = np.einsum("bij,bkj->bki", mats[:, :, :2], true_lm) + mats[:, None, :, 2]
         else:
             s, r, t, _ = (np.asarray(x) for x in _fit(verts))

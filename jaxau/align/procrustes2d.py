@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxau import geometry
 from jaxau.align import canonical, crop as crop_lib
 from jaxau.geometry.procrustes import procrustes_2d, similarity_matrix_2d
 
@@ -51,3 +52,23 @@ def _warp_impl(images, mats, size):
 
 
 _warp = jax.jit(_warp_impl, static_argnums=2)
+
+
+def _mesh_mask_impl(vertices, mats, size):
+    tris = jnp.asarray(canonical.registration_mesh().triangles)
+
+    def one(v, m):
+        xy = v[:, :2] @ m[:, :2].T + m[:, 2]
+        return geometry.rasterize(jnp.concatenate([xy, v[:, 2:]], -1), tris, size, size).mask
+
+    return jax.vmap(one)(vertices, mats)
+
+
+_mesh_mask = jax.jit(_mesh_mask_impl, static_argnums=2)
+
+
+def mesh_mask(vertices, mats, size: int) -> np.ndarray:
+    """``[B, N, N]`` bool: where the registered meshes ``[B, Vm, 3]`` (image space) cover the 2-D
+    aligned outputs of similarities ``mats [B, 2, 3]`` (``align2d.mask = 'mesh'``: a 2-D alignment
+    restricted to the surface a 3-D alignment shows)."""
+    return np.asarray(_mesh_mask(jnp.asarray(vertices, jnp.float32), jnp.asarray(mats, jnp.float32), size))

@@ -25,7 +25,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "data": ("name", "manual_dir", "data_dir", "aus", "image_size", "test_poses", "train_poses"),
     "registration": ("domain",) + tuple(prnet.DEFAULTS),
     "align": ("batch_size", "chunk_size", "boxes", "max_fit_error", "face_scale", "oracle_frames", "registration"),
-    "align2d": ("pose",),
+    "align2d": ("pose", "mask"),
     "align3d": ("occluded_black", "pose", "sampling", "visibility"),
     "generator": tuple(generator.DEFAULTS),
     "synthesis": ("per_level", "batch_size", "chunk_size", "targets", "fidelity_per_cell", "source_domain"),

@@ -75,11 +75,11 @@ def test_exact_columns_plan_their_own_registrations():
     nodes = {n.name: n for n in planned.nodes}
     regs = {n.config.align.registration for n in planned.nodes if n.stage.name.startswith("register_")}
     assert regs == {"network", "exact"}
-    # Register nodes: 2-D network / exact, 3-D network / exact x vertex / pixel visibility; one
+    # Register nodes: 2-D network / exact / exact masked, 3-D network / exact x vertex / pixel visibility; one
     # registration network; one estimator per column.
     kinds = sorted(n.stage.name for n in planned.nodes)
-    assert kinds.count("register_2d") == 2 and kinds.count("register_3d") == 4
-    assert kinds.count("registration") == 1 and kinds.count("estimator") == len(planned.columns) == 6
+    assert kinds.count("register_2d") == 3 and kinds.count("register_3d") == 4
+    assert kinds.count("registration") == 1 and kinds.count("estimator") == len(planned.columns) == 7
     # An exact column is trained, validated and tested on exactly registered frames.
     for cid in ("real_2d_exact", "real_3d_exact"):
         score = nodes[planned.outputs[cid]]
@@ -114,3 +114,23 @@ def test_pixel_visibility_leaves_a_frontal_face_whole(frames):
     frontal, turned = yaw == 0, yaw != 0
     assert darkened["pixel"][frontal].max() < 0.01 and darkened["vertex"][frontal].min() > 0.015
     assert (darkened["pixel"][turned] > 0.08).all() and (darkened["vertex"][turned] > 0.08).all()
+
+
+def test_a_masked_2d_alignment_shows_only_the_mesh_support(frames):
+    """``align2d.mask='mesh'``: the 2-D aligned frontal face, black outside its registered mesh, and
+    unchanged inside it; the 3-D frontalisation of the same frame covers about the same pixels."""
+    import jax.numpy as jnp
+
+    from jaxau.align import frontalize, procrustes2d
+
+    cfg, picked, rendered = frames
+    i = [fr["pose"][1] for fr in picked].index(0.0)
+    image = rendered[i]["image"][None]
+    res = exact.ExactRegistrar(cfg, batch_size=1).register({"image": image, "vertices": rendered[i]["vertices"][None]})
+    out, mats = procrustes2d.align_2d(image, res.landmarks[:, :, :2], 64, procrustes2d.template(64, 0.8))
+    mask = procrustes2d.mesh_mask(res.vertices, mats, 64)[0]
+    _, mask3 = frontalize.frontalize_batch(jnp.asarray(image), jnp.asarray(res.vertices), jnp.asarray(res.scale),
+                                           jnp.asarray(res.rotation), jnp.asarray(res.translation), jnp.eye(3), size=64)
+    mask3 = np.asarray(mask3[0])
+    assert 0.5 < mask.mean() < 0.8
+    assert (mask & mask3).sum() / (mask | mask3).sum() > 0.95   # same support, up to the residual pose
