@@ -118,8 +118,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # triangles), 'pixel' tests each output pixel's surface point (jaxau.align.frontalize): +0.032 frontal
     # ICC for real 3D at demo size, frontalisation-oracle photometric error 5.9 -> 4.7 frontal, 27-29 ->
     # 22 at +-40 (BUILD_NOTES "Registration without the network"). `:paper` keeps the per-vertex mask.
+    # context: what surrounds the frontalised mesh, 'none' (black, the paper's) or '2d' (the frame 2-D
+    # aligned onto the same template; the estimator uses that context: BUILD_NOTES "Registration without
+    # the network").
     c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": "", "sampling": "pixel",
-                                           "visibility": "vertex" if paper else "pixel"})
+                                           "visibility": "vertex" if paper else "pixel", "context": "none"})
 
     # ---- generator (GANimation + idiosyncratic loss; lambdas: paper Sec. 4.3 baseline).
     c.generator = ml_collections.ConfigDict()

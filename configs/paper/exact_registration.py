@@ -42,11 +42,15 @@ def get_config(arg=None):
         "real_3d_pixel": base.column("3D Real (network, pixel visibility)", "real:3d", overrides=PIXEL),
         "real_3d_exact_pixel": base.column("3D Real (exact meshes, pixel visibility)", "real:3d",
                                            overrides=f"{EXACT}; {PIXEL}"),
+        # The 3D face with the 2D-aligned frame around it (context outside the mesh kept).
+        "real_3d_context": base.column("3D Real (network, pixel visibility, 2D context)", "real:3d",
+                                       overrides=f"{PIXEL}; align3d.context='2d'"),
     }
     # Paired on the same test frames (each column registers them its own way).
     c.experiment.compare = ("real_3d_exact>real_2d_exact,real_3d>real_2d,real_3d_exact>real_3d,"
                             "real_2d_exact>real_2d,real_3d_pixel>real_3d,real_3d_exact_pixel>real_3d_exact,"
                             "real_3d_pixel>real_2d,real_3d_exact_pixel>real_2d_exact,real_2d_exact_masked>real_2d_exact,"
-                            "real_3d_exact_pixel>real_2d_exact_masked")
+                            "real_3d_exact_pixel>real_2d_exact_masked,real_3d_context>real_2d,"
+                            "real_3d_context>real_3d_pixel")
     c.report.title = f"Registration without the network: network vs exact meshes, 2D vs 3D ({size} size)"
     return c

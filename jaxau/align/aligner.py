@@ -38,6 +38,11 @@ def face_scale(config) -> float:
 MASKS_2D = ("none", "mesh")
 
 
+# align3d.context: what surrounds the frontalised mesh: 'none' (black, the paper's) or '2d' (the
+# frame 2-D aligned onto the same template: hair line, ears, neck and outline kept around the 3-D face).
+CONTEXTS_3D = ("none", "2d")
+
+
 class Aligner:
     """Registration + one alignment mode, applied chunk by chunk.
 
@@ -83,6 +88,11 @@ class Aligner:
                 raise ConfigError(f"config.align3d.visibility={self.visibility!r} must be one of "
                                   f"{frontalize.VISIBILITY} ('pixel' with align3d.sampling='pixel'): pass "
                                   "--config.align3d.visibility=vertex.")
+            self.context = str(config.align3d.context)
+            if self.context not in CONTEXTS_3D:
+                raise ConfigError(f"config.align3d.context={self.context!r} is not one of {CONTEXTS_3D}: pass "
+                                  "--config.align3d.context=none.")
+            self.template = procrustes2d.template(self.size, self.face_scale)
 
     def face_boxes(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
         n = len(batch["image"])
@@ -130,10 +140,14 @@ class Aligner:
                 if self.mask == "mesh":
                     out = out * procrustes2d.mesh_mask(pad(res.vertices[sl]), mats, self.size)[..., None]
             else:
-                out, _ = frontalize.frontalize_batch(pad(images[sl]), pad(res.vertices[sl]), pad(res.scale[sl]),
-                                                     pad(res.rotation[sl]), pad(res.translation[sl]), self.target,
-                                                     size=self.size, occluded_black=self.occluded_black,
-                                                     sampling=self.sampling, visibility=self.visibility)
+                out, face = frontalize.frontalize_batch(pad(images[sl]), pad(res.vertices[sl]), pad(res.scale[sl]),
+                                                        pad(res.rotation[sl]), pad(res.translation[sl]), self.target,
+                                                        size=self.size, occluded_black=self.occluded_black,
+                                                        sampling=self.sampling, visibility=self.visibility)
+                if self.context == "2d":
+                    around, _ = procrustes2d.align_2d(pad(images[sl]), pad(res.landmarks[sl, :, :2]), self.size,
+                                                      self.template)
+                    out = np.where(np.asarray(face)[..., None], np.asarray(out), around)
             outs.append(np.clip(np.round(np.asarray(out)[:n]), 0, 255).astype(np.uint8))
         return np.concatenate(outs) if outs else np.zeros((0, self.size, self.size, 3), np.uint8)
 

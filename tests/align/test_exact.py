@@ -78,8 +78,8 @@ def test_exact_columns_plan_their_own_registrations():
     # Register nodes: 2-D network / exact / exact masked, 3-D network / exact x vertex / pixel visibility; one
     # registration network; one estimator per column.
     kinds = sorted(n.stage.name for n in planned.nodes)
-    assert kinds.count("register_2d") == 3 and kinds.count("register_3d") == 4
-    assert kinds.count("registration") == 1 and kinds.count("estimator") == len(planned.columns) == 7
+    assert kinds.count("register_2d") == 3 and kinds.count("register_3d") == 5
+    assert kinds.count("registration") == 1 and kinds.count("estimator") == len(planned.columns) == 8
     # An exact column is trained, validated and tested on exactly registered frames.
     for cid in ("real_2d_exact", "real_3d_exact"):
         score = nodes[planned.outputs[cid]]
@@ -134,3 +134,34 @@ def test_a_masked_2d_alignment_shows_only_the_mesh_support(frames):
     mask3 = np.asarray(mask3[0])
     assert 0.5 < mask.mean() < 0.8
     assert (mask & mask3).sum() / (mask | mask3).sum() > 0.95   # same support, up to the residual pose
+
+
+def test_3d_context_keeps_the_2d_aligned_frame_around_the_face(frames):
+    """``align3d.context='2d'``: inside the frontalised mesh the 3-D output, outside it the frame
+    2-D aligned onto the same template (not black)."""
+    from jaxau.align import procrustes2d
+    from jaxau.align.aligner import Aligner
+
+    cfg, _, rendered = frames
+    batch = {"image": np.stack([r["image"] for r in rendered]),
+             "vertices": np.stack([r["vertices"] for r in rendered]),
+             "landmarks_2d": np.stack([r["landmarks_2d"] for r in rendered])}
+
+    def aligner(context):
+        c = ml_collections.ConfigDict({
+            "data": {"image_size": 64},
+            "align": {"max_fit_error": 0.15, "face_scale": 0.8, "boxes": "auto"},
+            "align3d": {"pose": "", "occluded_black": True, "sampling": "pixel", "visibility": "pixel",
+                        "context": context}})
+        return Aligner(c, "3d", exact.ExactRegistrar(cfg, batch_size=4))
+
+    plain, ok, _, res = aligner("none")(batch)
+    framed, _, _, _ = aligner("2d")(batch)
+    assert ok.all()
+    around, _ = procrustes2d.align_2d(batch["image"], res.landmarks[:, :, :2], 64, procrustes2d.template(64, 0.8))
+    around = np.clip(np.round(around), 0, 255).astype(np.uint8)
+    outside = (plain.sum(-1) == 0) & (framed != plain).any(-1)
+    face = plain.sum(-1) > 0
+    np.testing.assert_array_equal(framed[face], plain[face])
+    np.testing.assert_array_equal(framed[outside], around[outside])
+    assert outside.mean() > 0.2   # a frontal 64 px output is ~30 % black outside the mesh
