@@ -16,16 +16,18 @@ Table-2-style ICC table, per-pose ICC, 95 % subject-bootstrap intervals and pair
 registration network's NME and the frontalisation oracle, the generator's fidelity against
 SynthFACS oracle renders, label distributions, learning curves and contact sheets.
 
-What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs):
-real / 2D 0.140 [0.078, 0.197] (AU06 0.35, AU12 0.38), real / 3D 0.066 [0.025, 0.111],
-synthetic / 3D 0.016 [-0.035, 0.070] (2,220 generated images, 60 per AU and level, every head
-trained on the image's target vector; with the 800-iteration generator: 0.034 [-0.008, 0.098],
-AU12 0.33); verdicts: synthetic > real (3D) not resolved (-0.049 [-0.133, +0.022]), 3D > 2D no.
-The critic's AU head now reads AUs (critic ICC 0.275) and drives the generator's edits, but the
-edits are still weak (edit cosine 0.09, L1 to the oracle 0.021 vs 0.015 for copying the source;
-BUILD_NOTES.md "Generator fidelity"); the oracle column of ``configs/paper/table2.py:cpu`` (the
-same plan rendered exactly) scored 0.178 against real 3D 0.066 in a four-column run: semantic
-resampling helps, the generator is the gap. It does NOT reproduce the paper's numbers or ordering:
+What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs;
+2026-12-03, per-pixel visibility in the 3D frontalisation): real / 2D 0.140 [0.078, 0.197] (AU06
+0.35, AU12 0.38), real / 3D 0.098 [0.053, 0.148] (0.066 with the per-vertex visibility mask),
+synthetic / 3D -0.005 [-0.046, 0.068] (2,220 generated images, 60 per AU and level, every head
+trained on the image's target vector); verdicts: synthetic > real (3D) no (-0.103 [-0.167,
+-0.008]), 3D > 2D not resolved (-0.042 [-0.083, +0.013]). The critic's AU head reads AUs (critic
+ICC 0.252) but the edits are weak (edit cosine 0.13, L1 to the oracle 0.016 vs 0.011 for copying
+the source; BUILD_NOTES.md "Generator fidelity"); the oracle column of
+``configs/paper/table2.py:cpu`` (the same plan rendered exactly) scored 0.178 against real 3D
+0.066 in a four-column run: semantic resampling helps, the generator is the gap. 3D's deficit
+against 2D is the context outside the registered mesh, not the network (BUILD_NOTES.md
+"Registration without the network"). It does NOT reproduce the paper's numbers or ordering:
 2,160 training frames, VGG16-BN width 1/8 from scratch for 600 steps is far from the paper's
 ImageNet-initialised VGG16 at 224 px, and results are single-seed.
 The paper's experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same
