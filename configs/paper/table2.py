@@ -16,7 +16,9 @@ run (five columns, two seeds) is estimated at ~2.5 h and has not been timed. Fro
 subject-bootstrap intervals: 3D oracle synthetic 0.502 [0.450, 0.554], 2D real 0.362 [0.313,
 0.397], 3D real 0.271 [0.232, 0.303], 3D synthetic 0.165 [0.116, 0.212]; synthetic > real (3D):
 **no**, -0.106 [-0.156, -0.065]; oracle > real (3D): yes, +0.231; 3D > 2D (real): **no**, -0.091
-[-0.112, -0.063], at every pose (BUILD_NOTES.md "Table 2 at :medium").
+[-0.112, -0.063], at every pose (BUILD_NOTES.md "Table 2 at :medium"). With both seeds (three
+columns so far): oracle 3D 0.528 [0.476, 0.579], real 2D 0.381 [0.334, 0.418], real 3D 0.324
+[0.281, 0.357]; 3D > 2D no (-0.057 [-0.077, -0.036]); oracle > real 3D yes (+0.204).
 
 Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
 ~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
