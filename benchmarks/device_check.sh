@@ -44,15 +44,12 @@ if [ -z "$limit" ]; then
   if [ "$smoke" = 1 ]; then limit=600; else limit=480; fi
 fi
 
-# The pinned JAX and the GPU extra of setup.py ("gpu": jax[cuda12]==0.10.2), read from setup.py so the
-# two cannot drift; plus only the packages the measured modules import (no TensorFlow: the steps do
-# not need it, and it would cost a minute of the loan).
+# The GPU extra of setup.py ("gpu": jax[cuda12]>=...,<...), read from setup.py so the two cannot drift,
+# installed with the exact pins of the CI lock for the venv's Python (constraints/py311.txt or py313.txt);
+# plus only the packages the measured modules import (no TensorFlow: the steps do not need it, and it
+# would cost a minute of the loan).
 gpu_req=$(sed -n 's/.*"gpu": \["\([^"]*\)"\].*/\1/p' setup.py)
-pins=()
-for pkg in jaxlib flax optax orbax-checkpoint numpy absl-py ml-collections; do
-  pin=$(grep -o "\"${pkg}==[^\"]*\"" setup.py | head -1 | tr -d '"')
-  [ -n "$pin" ] && pins+=("$pin")
-done
+pins=(jaxlib flax optax orbax-checkpoint numpy absl-py ml-collections)
 
 install_status="not run"
 install_seconds=""
@@ -66,14 +63,16 @@ elif [ "$smoke" = 1 ]; then
 else
   t0=$(date +%s)
   base=$(command -v python3.11 || command -v python3)
+  lock=constraints/py311.txt
+  "$base" -c 'import sys; sys.exit(sys.version_info[:2] == (3, 11))' && lock=constraints/py313.txt
   {
     echo "nvidia-smi:"; nvidia-smi 2>&1 || echo "(no nvidia-smi)"
-    echo "creating $venv with $base; installing ${gpu_req:-none} ${pins[*]}"
+    echo "creating $venv with $base; installing ${gpu_req:-none} ${pins[*]} (pins: $lock)"
   } > "$install_log"
   if [ -z "$gpu_req" ]; then
     install_status="failed: no \"gpu\" extra found in setup.py"
   elif { [ -x "$venv/bin/python" ] || "$base" -m venv "$venv"; } >> "$install_log" 2>&1 \
-      && "$venv/bin/python" -m pip install -q --disable-pip-version-check "$gpu_req" "${pins[@]}" >> "$install_log" 2>&1; then
+      && "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$lock" "$gpu_req" "${pins[@]}" >> "$install_log" 2>&1; then
     python="$venv/bin/python"
     install_status="ok: $gpu_req into $venv"
   else
