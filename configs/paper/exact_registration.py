@@ -13,8 +13,15 @@ Read: exact 3D vs network 3D is the network's mesh error; exact 3D vs exact 2D i
 difference; the paper's claim (3D > 2D, most at +-40 degrees) is a claim about the method, so it
 must hold for the exact columns at least.
 
-Measured (BUILD_NOTES.md "Registration without the network"): see there for the numbers, machine and
-wall time of each size that has run.
+Expected cost: ``:cpu`` ~55 minutes on the 2-core AMD box under load (measured 2026-12-03, data and
+registration reused from a demo run: 1,913 s for the four network / exact 2D and 3D columns, 1,201 s
+for the two pixel-visibility columns, 471 s for masked 2D, 674 s for the 2D-context column; eight
+estimators of ~4 min and five 3D registrations of ~3.5 min); ``:medium`` not run yet.
+
+Measured at ``:cpu`` (frontal ICC(3,1), one seed; BUILD_NOTES.md "Registration without the
+network"): 2D network 0.140, 2D exact 0.179, 2D exact masked to the mesh 0.087; 3D network vertex /
+pixel visibility 0.066 / 0.098, 3D exact 0.097 / 0.108, 3D network + 2D context 0.087. Not in the
+paper: its claim (3D > 2D) is what these columns take apart.
 """
 
 from configs.paper import base

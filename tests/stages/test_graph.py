@@ -9,7 +9,7 @@ from jaxau.stages import STAGES, graph
 from jaxau.validate import ConfigError
 
 PAPER_CONFIGS = ("table2", "table3", "table4", "table_s1", "table_s2", "table_s3", "table_s4", "table_s5",
-                 "fig3", "fig5")
+                 "fig3", "fig5", "exact_registration")
 
 
 def _config(name, arg="cpu"):
