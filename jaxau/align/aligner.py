@@ -112,10 +112,7 @@ class Aligner:
         """``(aligned uint8 [n_ok, S, S, 3], ok [n] bool, reasons [n], registration)``."""
         boxes, found = self.face_boxes(batch)
         images = batch["image"]
-        if isinstance(self.registrar, ExactRegistrar):
-            res = self.registrar.register(batch)
-        else:
-            res = self.registrar(images, np.where(found[:, None], boxes, _centre_box(images)))
+        res = self.registrar.register(batch, np.where(found[:, None], boxes, _centre_box(images)))
         ok = found & (res.fit_error <= self.max_fit_error)
         reasons = ["" if o else ("no face" if not f else f"fit error {e:.3f} > {self.max_fit_error}")
                    for o, f, e in zip(ok, found, res.fit_error)]

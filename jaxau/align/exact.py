@@ -93,10 +93,11 @@ class ExactRegistrar:
 
         return np.concatenate(batching.map_padded(one_batch, np.arange(len(reqs)), self.batch_size))
 
-    def register(self, batch: dict) -> register.Registration:
+    def register(self, batch: dict, boxes=None) -> register.Registration:
         """The :class:`jaxau.align.registrar.Registration` of a batch of frames: from its
         ``vertices`` (true image-space asset vertices ``[N, V, 3]``, as SynthFACS renders return
-        them) when present, else from the render requests of its ``sequence`` / ``frame``."""
+        them) when present, else from the render requests of its ``sequence`` / ``frame``. Face
+        boxes (the network registrar's crop) play no part."""
         n = len(batch["image"])
         if n == 0:
             raise ValueError("exact registration: no frames.")

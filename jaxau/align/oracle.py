@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxau import geometry
-from jaxau.align import canonical, crop, exact, frontalize, procrustes2d, registrar as register
+from jaxau.align import canonical, crop, frontalize, procrustes2d, registrar as register
 from jaxau.face import synth
 
 # The frame's resolution is multiplied by this when locating landmarks on the registered mesh.
@@ -169,10 +169,8 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
     target, f_mats = procrustes2d.align_2d(f_img, f_lm, size, tmpl)
     target_lm = np.einsum("bij,bkj->bki", f_mats[:, :, :2], f_lm) + f_mats[:, None, :, 2]
 
-    if isinstance(aligner.registrar, exact.ExactRegistrar):
-        res = aligner.registrar.register({"image": images, "vertices": true_v})
-    else:
-        res = aligner.registrar(images, _boxes(batch, true_lm))
+    # An exact registrar takes the true meshes; the network's registrar the face boxes.
+    res = aligner.registrar.register({"image": images, "vertices": true_v}, _boxes(batch, true_lm))
     exact_v = m.from_asset(true_v)
     out = {}
     variants = (("", res.vertices, res.landmarks[..., :2]), ("_exact", exact_v, exact_v[:, m.landmarks, :2]))

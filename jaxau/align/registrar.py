@@ -138,6 +138,11 @@ class Registrar:
         yaw, pitch, roll = head_angles(r)
         return verts, s, r, t, err, jnp.rad2deg(jnp.stack([yaw, pitch, roll], -1))
 
+    def register(self, batch: dict, boxes: np.ndarray) -> Registration:
+        """The registration of a batch of frames (``image``) with landmark-convention boxes: the
+        interface the aligner uses, shared with :class:`jaxau.align.exact.ExactRegistrar`."""
+        return self(batch["image"], boxes)
+
     def __call__(self, images: np.ndarray, boxes: np.ndarray) -> Registration:
         """Registers uint8 frames ``[N, H, W, 3]`` with landmark-convention boxes ``[N, 4]``."""
         images = np.asarray(images)
