@@ -39,7 +39,7 @@ _STAGE_LIST = (
     # Optional roles: 'targets' (another frame set whose labels give the target AU vectors),
     # 'registration' and 'reader' (the generator's fidelity against oracle renders).
     Stage("synthesis", "semantic resampling into a balanced synthetic training set",
-          ("data", "synthesis", "seed"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=3, check="jaxau.stages.synthesis:check"),
+          ("data", "synthesis", "seed"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=4, check="jaxau.stages.synthesis:check"),
     # Optional roles 'targets' and 'registration' as synthesis's; no generator: SynthFACS renders.
     Stage("oracle", "the synthesis plan rendered exactly by SynthFACS (a perfect generator)",
           ("data", "synthesis", "seed"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),

@@ -136,8 +136,9 @@ def run(config, stage_dir: str, inputs) -> dict:
         chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity)
     out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second")}
     fid = record.get("fidelity") or {}
-    out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "reader_icc_generated",
-                                    "reader_icc_oracle") if k in fid})
+    out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "edit_cosine_ceiling",
+                                    "edit_cosine_labelled", "reader_icc_generated", "reader_icc_oracle",
+                                    "reader_icc_labelled") if k in fid})
     return out
 
 

@@ -12,6 +12,13 @@ Metrics (images in [0, 1], over each image's face region: the oracle's registere
   reader (a real-frame estimator of the same registration) reads the generated, oracle and source
   images; ICC(3,1) of its read-out against the target levels, mean over AUs.
 
+The full oracle changes all 18 simulated AUs to the target frame's, while the generator is told only
+its AU columns. The *labelled oracle* changes only those (the source keeps its other AUs): the best a
+generator with that input can do. Against it: ``l1_generated_labelled`` / ``l1_copy_source_labelled``,
+``edit_cosine_labelled`` (and per AU) and ``reader_icc_labelled``; ``edit_cosine_ceiling`` is the
+labelled oracle's own edit cosine against the full oracle and ``l1_labelled_oracle`` its L1 to it (what
+a perfect generator scores on the full-oracle metrics).
+
 The generator's critic (its AU head) is scored on labelled frames by
 `jaxau.train.generator.critic_icc`, which the generator trainer logs while training.
 """
@@ -136,22 +143,33 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
       rerender_check: sources re-rendered to check the frame set is reproduced (``source_rerender_l1``).
 
     Returns:
-      The metrics record (``entries``, image metrics, reader ICCs, ``source_rerender_l1``: how far the
+      The metrics record (``entries``, image metrics against the full and the labelled oracle, reader
+      ICCs, ``source_rerender_l1``: how far the
       re-rendered sources are from the stored ones, 0 when the frames are reproduced exactly).
     """
     rows = sample_entries(plan, per_cell)
     targets = sources if targets is None else targets
     src_rows, tgt_rows = plan.source_index[rows], plan.target_index[rows]
     oracle = renderer.oracle(sources, src_rows, targets, tgt_rows, target_index)
+    labelled = renderer.oracle(sources, src_rows, targets, tgt_rows, target_index, expression_aus=au_names)
     src_images = sources["image"][src_rows]
     labels = plan.target_labels[rows]
     generated = generate(src_images, labels)
     face = oracle.face
-    keep = oracle.ok
+    keep = oracle.ok & labelled.ok
     record = {"entries": int(len(rows)), "per_cell": int(per_cell), "registration_failed": int((~keep).sum())}
     sel = np.flatnonzero(keep)
     record.update(image_metrics(src_images[sel], generated[sel], oracle.image[sel], face[sel], plan.au[rows][sel],
                                 au_names))
+    vs_labelled = image_metrics(src_images[sel], generated[sel], labelled.image[sel], face[sel], plan.au[rows][sel],
+                                au_names)
+    record.update({"l1_generated_labelled": vs_labelled["l1_generated"],
+                   "l1_copy_source_labelled": vs_labelled["l1_copy_source"],
+                   "edit_cosine_labelled": vs_labelled["edit_cosine"],
+                   "edit_cosine_labelled_by_au": vs_labelled["edit_cosine_by_au"]})
+    ceiling = image_metrics(src_images[sel], labelled.image[sel], oracle.image[sel], face[sel], plan.au[rows][sel],
+                            au_names)
+    record.update({"edit_cosine_ceiling": ceiling["edit_cosine"], "l1_labelled_oracle": ceiling["l1_generated"]})
     # A check that the sources are reproduced exactly (rendering is the expensive part: a few suffice).
     check = sel[:rerender_check]
     rerendered = renderer.sources(sources, src_rows[check])
@@ -159,7 +177,8 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
     record["source_rerender_entries"] = int(len(check))
     if read is not None:
         record.update(reader_iccs(read, {"generated": generated[sel], "oracle": oracle.image[sel],
-                                         "source": src_images[sel]}, labels[sel], au_names))
+                                         "labelled": labelled.image[sel], "source": src_images[sel]},
+                                  labels[sel], au_names))
     if out_dir:
 
         # One entry per (AU, level) cell in the picture, in plan order.
@@ -167,5 +186,6 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
         write_png(os.path.join(out_dir, "fidelity.png"),
                   sheet(src_images[first], generated[first], oracle.image[first], columns=6))
         io_utils.savez(os.path.join(out_dir, "fidelity_samples.npz"), plan_rows=rows, source=src_images,
-                       generated=generated, oracle=oracle.image, face=face, target_labels=labels)
+                       generated=generated, oracle=oracle.image, oracle_labelled=labelled.image, face=face,
+                       target_labels=labels)
     return record

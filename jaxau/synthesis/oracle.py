@@ -82,16 +82,25 @@ class RequestIndex:
         return [self.request(frames["subject"][i], frames["sequence"][i], frames["frame"][i]) for i in rows]
 
 
-def with_expression(source: dict, target: dict, label_aus: Sequence[str]) -> dict:
-    """``source``'s request showing ``target``'s expression (its whole 18-AU intensity vector).
+def with_expression(source: dict, target: dict, label_aus: Sequence[str],
+                    expression_aus: Sequence[str] | None = None) -> dict:
+    """``source``'s request showing ``target``'s expression.
 
     Args:
       source: a render request (identity, scene, pose kept).
       target: the request whose ``intensity`` is used.
       label_aus: the AU columns of the returned ``labels`` (the source domain's labelled AUs).
+      expression_aus: the AUs taken from ``target``; None takes its whole 18-AU intensity vector, a
+        list (e.g. the generator's AU columns) keeps the source's intensity for every other AU: the
+        image a generator told only these AUs could produce at best.
     """
 
     intensity = np.asarray(target["intensity"], np.float32)
+    if expression_aus is not None:
+        take = [au_mapping.SIMULATED_AUS.index(a) for a in expression_aus]
+        mixed = np.array(source["intensity"], np.float32, copy=True)
+        mixed[take] = intensity[take]
+        intensity = mixed
     labels = sequences.labels_from_intensity(intensity)
     idx = [au_mapping.SIMULATED_AUS.index(a) for a in label_aus]
     return {**source, "intensity": intensity, "labels": labels[idx].astype(np.int32),
@@ -175,7 +184,8 @@ class OracleRenderer:
         return self.render(self.index.rows(frames, rows))
 
     def oracle(self, sources: frames_lib.FrameSet, source_rows: Sequence[int], targets: frames_lib.FrameSet,
-               target_rows: Sequence[int], target_index: RequestIndex | None = None) -> Registered:
+               target_rows: Sequence[int], target_index: RequestIndex | None = None,
+               expression_aus: Sequence[str] | None = None) -> Registered:
         """Each source row re-rendered with the expression of the matching target row.
 
         Args:
@@ -184,12 +194,13 @@ class OracleRenderer:
           targets: the frame set whose rows give the expressions (may be ``sources``).
           target_rows: rows of ``targets``, one per source row.
           target_index: the requests of ``targets``' domain (default: the sources' domain).
+          expression_aus: AUs taken from the target (`with_expression`); None: all 18.
         """
         if len(source_rows) != len(target_rows):
             raise ValueError(f"{len(source_rows)} source rows but {len(target_rows)} target rows.")
         tindex = target_index or self.index
         aus = self.synth.aus
-        requests = [with_expression(s, t, aus) for s, t in zip(self.index.rows(sources, source_rows),
+        requests = [with_expression(s, t, aus, expression_aus) for s, t in zip(self.index.rows(sources, source_rows),
                                                                 tindex.rows(targets, target_rows))]
         return self.render(requests)
 

@@ -13,7 +13,8 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     gen.mkdir()
     (syn / "synthesis.json").write_text(json.dumps({"fidelity": {
         "l1_generated": 0.05, "l1_copy_source": 0.06, "edit_cosine": 0.31, "reader_icc_generated": 0.02,
-        "reader_icc_oracle": 0.2, "reader_icc_source": 0.0, "edit_cosine_by_au": {"AU12": 0.5}, "entries": 8}}))
+        "reader_icc_oracle": 0.2, "reader_icc_source": 0.0, "edit_cosine_by_au": {"AU12": 0.5}, "entries": 8,
+        "edit_cosine_ceiling": 0.73, "edit_cosine_labelled": 0.28, "edit_cosine_labelled_by_au": {"AU12": 0.45}}}))
     (syn / "fidelity.png").write_bytes(b"png")
     (gen / "metrics.json").write_text(json.dumps({"critic_icc": 0.4}))
     node = lambda name, deps: types.SimpleNamespace(name=name, deps=deps)  # noqa: E731
@@ -27,6 +28,9 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
                                                 {"synthesis-1": {"Synthetic 3D"}}, planned, summary, images))
     assert "| edit cosine: (G - src) vs (oracle - src) | 0.310 |" in md
     assert "| critic ICC (D's AU head on validation frames, end of training) | 0.400 |" in md
+    assert "| edit cosine of the labelled oracle (only G's AU columns changed): a perfect G | 0.730 |" in md
+    assert "| edit cosine: (G - src) vs (labelled oracle - src) | 0.280 |" in md
+    assert "labelled oracle per target AU (Synthetic 3D): AU12 0.45" in md
     assert "AU12 0.50" in md and "Oracle >= real" in md and "Column oracle_2d left out: not SynthFACS" in md
     assert summary["fidelity"]["Synthetic 3D"]["critic_icc"] == 0.4
     assert images and images[0][1].endswith("fidelity.png")

@@ -60,6 +60,24 @@ def test_oracle_of_a_plan_entry_is_the_direct_render_with_the_target_intensities
     np.testing.assert_array_equal(req["labels"], requests[tgt]["labels"])
 
 
+def test_labelled_oracle_changes_only_the_named_aus(small):
+    cfg, requests, frames, renderer = small
+    src = 0
+    tgt = next(i for i in range(len(requests) - 1, 0, -1)
+               if np.abs(requests[i]["intensity"] - requests[src]["intensity"]).max() > 0.5)
+    names = list(oracle.au_mapping.SIMULATED_AUS)
+    req = oracle.with_expression(requests[src], requests[tgt], cfg.aus, expression_aus=["AU12", "AU06"])
+    for k, a in enumerate(names):
+        expected = requests[tgt if a in ("AU12", "AU06") else src]["intensity"][k]
+        assert req["intensity"][k] == pytest.approx(expected), a
+    # All AUs named: the full oracle; the request's labels follow its own intensities.
+    full = oracle.with_expression(requests[src], requests[tgt], cfg.aus, expression_aus=names)
+    np.testing.assert_array_equal(full["intensity"], requests[tgt]["intensity"])
+    out = renderer.oracle(frames, [src], frames, [tgt], expression_aus=["AU12", "AU06"])
+    direct = synth.render_frames(cfg, [req])[0]
+    np.testing.assert_array_equal(out.image[0], direct["image"])
+
+
 def test_oracle_with_its_own_expression_reproduces_the_source_frame(small):
     _, requests, frames, renderer = small
     out = renderer.oracle(frames, [1, 2], frames, [1, 2])
@@ -84,6 +102,20 @@ def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
     assert best["l1_generated"] == 0.0 and best["l1_copy_source"] > 0
     # Entries whose target expression equals the source's have no edit (cosine 0 by convention).
     assert 0.5 < best["edit_cosine"] <= 1.0 + 1e-12
+    # The labelled oracle (only the generator's AU columns changed) scores its own ceiling.
+    au_names = list(frames["au_names"])
+
+    def labelled(images, labels):
+        rows = fidelity.sample_entries(plan, 1)
+        return renderer.oracle(frames, plan.source_index[rows], frames, plan.target_index[rows],
+                               expression_aus=au_names).image
+
+    lab = fidelity.measure(renderer, labelled, frames, plan, au_names, per_cell=1)
+    assert lab["l1_generated_labelled"] == 0.0 and lab["edit_cosine"] == pytest.approx(lab["edit_cosine_ceiling"])
+    assert lab["l1_generated"] == pytest.approx(lab["l1_labelled_oracle"])
+    assert lab["edit_cosine_ceiling"] == best["edit_cosine_ceiling"] and best["edit_cosine_ceiling"] < 1.0
+    # Copying scores 0 against both oracles.
+    assert copy["edit_cosine_labelled"] == 0.0 and copy["l1_generated_labelled"] == copy["l1_copy_source_labelled"]
 
 
 def test_edit_cosine_and_masked_l1_on_hand_built_images():
