@@ -179,3 +179,16 @@ class PRNet(nn.Module):
                        name=_scoped_name("Conv2d_transpose", i))(x, train)
         x = x.astype(jnp.float32)
         return x * self.max_pos if self.scale_output else x
+
+
+def init_variables(model: PRNet, key: Array) -> dict:
+    """``model.init`` for one ``[1, size, size, 3]`` image, compiled without XLA's backend optimisation.
+
+    Eager ``init`` compiles one threefry sampler per parameter and ``jit(init)`` optimises them all:
+    both take 30-55 s on a 2-core CPU for any width, which is most of a tiny registration run. The
+    sampling is integer arithmetic followed by an affine map, so level 0 draws the same bits (checked
+    against eager ``init`` in ``tests/models/test_prnet.py``) in ~6 s; the call runs once.
+    """
+    images = jnp.zeros((1, model.size, model.size, 3), jnp.float32)
+    lowered = jax.jit(lambda k, x: model.init(k, x, train=False)).lower(key, images)
+    return lowered.compile(compiler_options={"xla_backend_optimization_level": 0})(key, images)

@@ -46,7 +46,7 @@ from jaxau import io_utils
 from jaxau.align import canonical, crop as crop_lib
 from jaxau.align.registrar import Registrar, crop_target
 from jaxau.data import registry
-from jaxau.models.prnet import BN_MOMENTUM, PRNet, DECODER
+from jaxau.models.prnet import BN_MOMENTUM, PRNet, DECODER, init_variables
 from jaxau.train import checkpoint as checkpoint_lib, input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, optimizers, parallel
 from jaxau.train.state import TrainState
@@ -168,7 +168,7 @@ def model_layers() -> list:
 def init_state(cfg: Mapping[str, Any], seed: int) -> tuple[TrainState, optax.GradientTransformation, PRNet]:
     model = make_model(cfg)
     size = int(cfg["image_size"])
-    variables = model.init(jax.random.key(seed), jnp.zeros((1, size, size, 3)), train=False)
+    variables = init_variables(model, jax.random.key(seed))
     # Start at the mean shape: the last BN's scale at 0.1 (not 0, which would block the gradients
     # of every earlier layer on step 1) keeps the first outputs near sigmoid(0) = 0.5, i.e. the mean
     # target map (see the module docstring), instead of a random map far from any face.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxau.align import canonical, crop, registrar as register
-from jaxau.models.prnet import PRNet
+from jaxau.models.prnet import PRNet, init_variables
 from jaxau.train import prnet as reg_train
 
 ANGLES = np.deg2rad([25.0, -12.0, 7.0])  # yaw, pitch, roll
@@ -63,7 +63,7 @@ def neutral_registrar():
     """A PRNet whose last BN outputs 0 (sigmoid 0.5), so the Registrar returns its mean map exactly."""
     size = 32
     model = PRNet(size=size, width=2, scale_output=False)
-    variables = jax.device_get(model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False))
+    variables = jax.device_get(init_variables(model, jax.random.key(0)))
     last = "Conv2d_transpose_16"
     variables["params"][last]["BatchNorm"]["scale"] = np.zeros_like(variables["params"][last]["BatchNorm"]["scale"])
     variables["params"][last]["BatchNorm"]["bias"] = np.zeros_like(variables["params"][last]["BatchNorm"]["bias"])

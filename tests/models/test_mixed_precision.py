@@ -101,7 +101,7 @@ def test_prnet_bfloat16_structure(images):
     # not compared: at initialisation bfloat16 and float32 outputs differ by ~30-60 % relative L2
     # (module docstring), so bfloat16 PRNet is a speed option that is not numerically validated.
     p = prnet.PRNet(size=32, width=2, scale_output=False)
-    variables = jax.jit(lambda x: p.init(jax.random.key(0), x, train=False))(images)
+    variables = prnet.init_variables(p, jax.random.key(0))
     default, f32, bf16 = _three(p, variables, images, train=False)
     np.testing.assert_array_equal(np.asarray(default), np.asarray(f32))
     assert bf16.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(bf16)))
