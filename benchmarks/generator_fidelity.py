@@ -9,6 +9,13 @@ have finished (``launch/reproduce.py --config=configs/demo.py --stages=real_3d``
 
 Prints one JSON line: training seconds, the generator's last metrics (``critic_icc``, losses) and the
 fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan entries per cell).
+
+``--steps=660,1160,2160`` measures a learning curve: one generator trained on in the same directory
+(each length resumes from the previous one's checkpoint) at a constant learning rate
+(``generator.decay_steps=0`` unless an override sets it), one JSON line per length, all of them in
+``<out>/curve.jsonl``::
+
+    python benchmarks/generator_fidelity.py --workdir=/tmp/demo --out=/tmp/curve --steps=660,1160,2160
 """
 
 from __future__ import annotations
@@ -27,8 +34,28 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True, help="demo workdir with finished register_3d / real_3d stages")
     parser.add_argument("--out", required=True, help="where the generator is trained (reused if finished)")
     parser.add_argument("--per_cell", type=int, default=4)
+    parser.add_argument("--steps", default="", help="comma-separated generator lengths (a learning curve)")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
+    if args.steps:
+        overrides = list(args.overrides)
+        if not any(o.startswith("generator.decay_steps=") for o in overrides):
+            overrides.append("generator.decay_steps=0")
+        overrides = [o for o in overrides if not o.startswith("generator.num_steps=")]
+        lines = []
+        for n in [int(x) for x in args.steps.split(",")]:
+            rc = measure(args, overrides + [f"generator.num_steps={n}"], lines)
+            if rc:
+                return rc
+            # Written after every length: a stopped curve keeps its measured points.
+            with open(os.path.join(args.out, "curve.jsonl"), "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(line, default=float) + "\n" for line in lines)
+        return 0
+    return measure(args, list(args.overrides), [])
+
+
+def measure(args, overrides, lines) -> int:
+    """Trains (or resumes) the generator with ``overrides`` in ``args.out`` and measures its fidelity."""
 
     import configs.demo as demo
     from jaxau.stages import STAGES, graph
@@ -38,7 +65,7 @@ def main(argv=None) -> int:
     from jaxau.train import estimator
     from jaxau.train import generator as gen_train
 
-    config = graph.apply_overrides(demo.get_config(), "; ".join(args.overrides), "command line")
+    config = graph.apply_overrides(demo.get_config(), "; ".join(overrides), "command line")
     planned = graph.plan(config, STAGES)
     by_name = {n.name: n for n in planned.nodes}
     syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
@@ -69,9 +96,10 @@ def main(argv=None) -> int:
         renderer, lambda im, lab: synthesize.generate_images(trained.generator, trained.params, im, lab),
         sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
         target_index=target_index, read=read, out_dir=args.out)
-    out = {"overrides": args.overrides, "train_seconds": round(train_seconds, 1),
+    out = {"overrides": overrides, "train_seconds": round(train_seconds, 1),
            "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
-    print(json.dumps(out, default=float))
+    print(json.dumps(out, default=float), flush=True)
+    lines.append(out)
     with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=float)
     return 0

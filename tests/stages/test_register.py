@@ -99,6 +99,8 @@ def test_failures_are_counted_and_listed_and_chunks_resume(setup, tmp_path):
     from jaxau.stages import register
 
     config, root, reg_dir, _ = setup
+    # Failures, resume and chunk keys do not need the frontalisation oracle (tested above): skip its renders.
+    config.align.oracle_frames = 0
     # Boxes from a CSV that has only the test subject's pose-4 frames: every other frame "no face".
     import tensorflow_datasets as tfds
 
