@@ -4,30 +4,31 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: 12 min 48 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
-the README's venv and install: 14 min 5 s against the 15-minute budget (measured 2026-12-03; an
-800-iteration generator took 14 min 57 s with setup, hence the 660 here). Stages: SynthFACS
-``fera_demo_large`` build 81 s (2,928 images), registration 1,500 steps 202 s, 2D / 3D
-registration of every frame 32 / 65 s, generator 141 s (500 critic warm-up iterations on the AU
-loss, then 160 GAN iterations at batch 32), synthesis with fidelity 30 s, the three estimators
-(width 1/8, 600 steps of batch 32) 71 / 62 / 69 s, scoring 2 s each. Stages already finished in the same workdir are reused, so a
-re-run takes seconds. Outputs: ``workdir/demo/report.md`` and ``report.html`` with a
-Table-2-style ICC table, per-pose ICC, 95 % subject-bootstrap intervals and paired verdicts, the
-registration network's NME and the frontalisation oracle, the generator's fidelity against
-SynthFACS oracle renders, label distributions, learning curves and contact sheets.
+Expected runtime: 15 min 40 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
+the README's venv and install: ~17 min, over the 15-minute budget (measured 2026-12-03 23:40; the
+same stages measured 12 min 48 s in an earlier session on this machine type, whose speed varies by
+20-30 %). Stages: SynthFACS ``fera_demo_large`` build 119 s (2,928 images), registration 1,500
+steps 243 s, 2D / 3D registration of every frame 32 / 61 s, generator 189 s (500 critic warm-up
+iterations on the AU loss, then 160 GAN iterations at batch 32), synthesis with fidelity 47 s, the
+three estimators (width 1/8, 600 steps of batch 32) 84 / 89 / 64 s, scoring 2 s each. Stages
+already finished in the same workdir are reused, so a re-run takes seconds. Outputs:
+``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table, per-pose ICC, 95 %
+subject-bootstrap intervals and paired verdicts, the registration network's NME and the
+frontalisation oracle, the generator's fidelity against SynthFACS oracle renders, label
+distributions, learning curves and contact sheets.
 
 What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs;
-2026-12-03, per-pixel visibility in the 3D frontalisation): real / 2D 0.140 [0.078, 0.197] (AU06
-0.35, AU12 0.38), real / 3D 0.098 [0.053, 0.148] (0.066 with the per-vertex visibility mask),
-synthetic / 3D -0.005 [-0.046, 0.068] (2,220 generated images, 60 per AU and level, every head
-trained on the image's target vector); verdicts: synthetic > real (3D) no (-0.103 [-0.167,
--0.008]), 3D > 2D not resolved (-0.042 [-0.083, +0.013]). The critic's AU head reads AUs (critic
-ICC 0.252) but the edits are weak (edit cosine 0.13, L1 to the oracle 0.016 vs 0.011 for copying
-the source; BUILD_NOTES.md "Generator fidelity"); the oracle column of
-``configs/paper/table2.py:cpu`` (the same plan rendered exactly) scored 0.178 against real 3D
-0.066 in a four-column run: semantic resampling helps, the generator is the gap. 3D's deficit
-against 2D is the context outside the registered mesh, not the network (BUILD_NOTES.md
-"Registration without the network"). It does NOT reproduce the paper's numbers or ordering:
+2026-12-03, two fresh runs, bit-identical): real / 2D 0.108 [0.046, 0.167] (AU06 0.24, AU12 0.30),
+real / 3D 0.107 [0.054, 0.159] (AU06 0.28, AU12 0.28), synthetic / 3D 0.014 [-0.027, 0.060]
+(2,220 generated images, 60 per AU and level, every head trained on the image's target vector);
+verdicts: synthetic > real (3D) not resolved (-0.093 [-0.182, +0.001]), 3D > 2D not resolved
+(-0.001 [-0.060, +0.062]; at -40 / +40 degrees 3D 0.058 / 0.070 vs 2D 0.099 / 0.112). The critic's
+AU head reads AUs (critic ICC 0.296) but the edits are weak: edit cosine 0.169 where a perfect
+generator of these 7 AUs would score 0.729, L1 to the oracle 0.016 vs 0.011 for copying the source
+(BUILD_NOTES.md "Generator fidelity"); the oracle column of ``configs/paper/table2.py:cpu`` (the
+same plan rendered exactly) scored 0.178 against real 3D 0.066 in a four-column run of earlier
+code: semantic resampling helps, the generator is the gap. On 3D vs 2D see BUILD_NOTES.md
+"Registration without the network". It does NOT reproduce the paper's numbers or ordering:
 2,160 training frames, VGG16-BN width 1/8 from scratch for 600 steps is far from the paper's
 ImageNet-initialised VGG16 at 224 px, and results are single-seed.
 The paper's experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same
