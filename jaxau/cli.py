@@ -56,7 +56,10 @@ def _define_flags() -> dict[str, Any]:
                 "distributed_timeout", platform.DEFAULT_DISTRIBUTED_TIMEOUT_S, "Multi-host: seconds to wait "
                 "for every process to connect before failing with the list of processes that never did."),
             fast_cpu_conv=flags.DEFINE_bool("fast_cpu_conv", True, "Use XLA's CPU convolutions instead of "
-                                            "YNNPACK (about 2x faster on CPU; see BUILD_NOTES.md)."))
+                                            "YNNPACK (about 2x faster on CPU; see BUILD_NOTES.md)."),
+            compilation_cache=flags.DEFINE_string(
+                "compilation_cache", "auto", "JAX's persistent compilation cache: a directory, 'auto' "
+                "(<workdir>/cache/xla: stages that compile the same program compile it once) or 'none'."))
     return _FLAGS
 
 
@@ -176,6 +179,7 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
                 raise ConfigError("--config is required: pass --config=configs/<experiment>.py.")
             workdir = validate.workdir(f["workdir"].value)
             platform.configure_xla(fast_cpu_conv=f["fast_cpu_conv"].value)
+            platform.enable_compilation_cache(compilation_cache_dir(f["compilation_cache"].value, workdir))
             platform.initialize_distributed(f["coordinator"].value, f["num_processes"].value,
                                             f["process_id"].value,
                                             initialization_timeout=f["distributed_timeout"].value)
@@ -203,6 +207,17 @@ def run_app(main: Callable[[list[str]], Any]) -> None:
 
     _start(main)
     app.run(_main)
+
+
+def compilation_cache_dir(value: str | None, workdir: str | None) -> str | None:
+    """The directory ``--compilation_cache=value`` names: 'auto' is ``<workdir>/cache/xla`` (off
+    without a workdir), 'none' or '' is off, anything else is a directory."""
+    value = (value or "").strip()
+    if value.lower() in ("", "none", "off"):
+        return None
+    if value.lower() == "auto":
+        return os.path.join(workdir, "cache", "xla") if workdir else None
+    return value
 
 
 def launcher_name() -> str:

@@ -3,10 +3,23 @@
 This must run before anything imports JAX, which is why it sits in the root conftest.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# One persistent compilation cache per test run (jaxau.platform.enable_compilation_cache): many
+# modules compile the same programs (the registration network's train step at the test size, the
+# estimator's, the rasterizer's), each in fresh closures the in-memory cache cannot share. The
+# xdist workers inherit the controller's environment, so they share its directory; the controller
+# removes it at exit. A JAX_COMPILATION_CACHE_DIR set by the user is used as is and kept.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxau-test-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 from jaxau import platform  # noqa: E402  (imports no JAX)
 

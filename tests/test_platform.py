@@ -1,5 +1,6 @@
 """Multi-host start-up checks: every process up, or one line naming the ones that are not."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -103,3 +104,53 @@ def test_launcher_reports_start_up_problems_in_one_line(tmp_path, args, expected
     assert len(errors) == 1 and errors[0].startswith(expected), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "stages").exists()
+
+
+_CACHE_PROGRAM = r"""
+import json, os, sys
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+from jaxau import platform
+platform.configure_xla()
+import jax, jax.numpy as jnp, numpy as np
+from jax import monitoring
+hits = []
+monitoring.register_event_listener(lambda name, **kw: hits.append(name)
+                                   if name == "/jax/compilation_cache/cache_hits" else None)
+print(json.dumps({"dir": platform.enable_compilation_cache(sys.argv[1] or None, min_compile_seconds=0)}))
+# A fresh closure each time: the in-memory cache (keyed by function identity) cannot share it.
+f = jax.jit(lambda x: jnp.sin(x) @ jnp.cos(x).T + float(sys.argv[2]))
+y = np.asarray(f(np.ones((8, 8), np.float32)))  # numpy in and out: f is the only compilation
+print(json.dumps({"hits": len(hits), "y": float(y[0, 0])}))
+"""
+
+
+def _cache_run(directory, constant):
+    out = subprocess.run([sys.executable, "-c", _CACHE_PROGRAM, directory, str(constant)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    return {**__import__("json").loads(lines[0]), **__import__("json").loads(lines[1])}
+
+
+def test_the_compilation_cache_serves_the_same_program_to_another_process(tmp_path):
+    cache = str(tmp_path / "xla")
+    first = _cache_run(cache, 1.0)
+    assert first["dir"] == cache and first["hits"] == 0 and os.listdir(cache)
+    second = _cache_run(cache, 1.0)
+    assert second["hits"] == 1 and second["y"] == first["y"]
+    # Another program (another constant in the HLO) is not served the first one's executable.
+    other = _cache_run(cache, 2.0)
+    assert other["hits"] == 0 and other["y"] == first["y"] + 1.0
+    off = _cache_run("", 1.0)
+    assert off["dir"] is None and off["hits"] == 0
+
+
+def test_the_launchers_cache_directory_follows_the_flag(tmp_path):
+    from jaxau import cli
+
+    assert cli.compilation_cache_dir("auto", str(tmp_path)) == str(tmp_path / "cache" / "xla")
+    assert cli.compilation_cache_dir("none", str(tmp_path)) is None
+    assert cli.compilation_cache_dir("", str(tmp_path)) is None
+    assert cli.compilation_cache_dir("auto", None) is None
+    assert cli.compilation_cache_dir("/x/y", str(tmp_path)) == "/x/y"
