@@ -142,7 +142,11 @@ def _depend_on_all(grads: Any) -> Any:
               if jnp.issubdtype(jnp.result_type(g), jnp.floating) and np.size(g)]
     if len(leaves) < 2:
         return grads
-    probe = sum(jnp.ravel(g)[0].astype(jnp.float32) for g in leaves)
+    # One element of every leaf, gathered by a sort: XLA:CPU does not fuse a sort into its consumers,
+    # so the probe is computed once. Summed elementwise instead, the probe was duplicated into every
+    # leaf's fusion (each fusion then read all leaves), which multiplied the compile time of an Adam
+    # update by ~9 (PRNet's 149 tensors: 18 s instead of 2 s).
+    probe = jnp.sort(jnp.stack([jnp.ravel(g)[0].astype(jnp.float32) for g in leaves]))[0]
     # |probe| < -1 is false for every probe, NaN and inf included, so the select always returns g
     # bit for bit; XLA cannot prove that (no range analysis through abs), so the dependency stays.
     never = jnp.abs(probe) < -1.0

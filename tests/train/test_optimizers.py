@@ -163,3 +163,14 @@ def test_after_all_gradients_keeps_non_finite_values():
     for k in g:
         np.testing.assert_array_equal(out[k], g[k])
         assert out[k].dtype == g[k].dtype
+
+
+def test_the_dependency_is_computed_once_not_fused_into_every_update():
+    # Each leaf's select reads its gradient and one shared scalar. A probe fused into every leaf's
+    # fusion makes each fusion read all leaves: quadratic work for XLA's compiler (an Adam update
+    # of PRNet's 149 tensors compiled in 18 s instead of 2 s).
+    g = {f"w{i}": jnp.full((3, i + 1), float(i)) for i in range(40)}
+    hlo = jax.jit(optimizers._depend_on_all).lower(g).compile().as_text()
+    heads = re.findall(r"^%?fused_computation[\w.]* \((.*?)\) ->", hlo, re.M)
+    assert heads
+    assert max(h.count("param_") for h in heads) <= 3
