@@ -4,13 +4,13 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: 15 min 40 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
-the README's venv and install: ~17 min, over the 15-minute budget (measured 2026-12-03 23:40; the
-same stages measured 12 min 48 s in an earlier session on this machine type, whose speed varies by
-20-30 %). Stages: SynthFACS ``fera_demo_large`` build 119 s (2,928 images), registration 1,500
-steps 243 s, 2D / 3D registration of every frame 32 / 61 s, generator 189 s (500 critic warm-up
-iterations on the AU loss, then 160 GAN iterations at batch 32), synthesis with fidelity 47 s, the
-three estimators (width 1/8, 600 steps of batch 32) 84 / 89 / 64 s, scoring 2 s each. Stages
+Expected runtime: 12 min 2 s in a fresh workdir on the quiet 2-core AMD EPYC box, plus ~77 s for
+the README's venv and install: ~13 min 20 s (measured 2026-12-04 07:19; this machine type's speed
+varies by 20-30 % between sessions). Stages: SynthFACS ``fera_demo_large`` build 91 s (2,928
+images), registration 1,500 steps 185 s, 2D / 3D registration of every frame 21 / 33 s, generator
+136 s (500 critic warm-up iterations on the AU loss, then 160 GAN iterations at batch 32),
+synthesis with fidelity 36 s, the three estimators (width 1/8, 600 steps of batch 32) 57 / 82 /
+66 s, scoring 2 s each. Stages
 already finished in the same workdir are reused, so a re-run takes seconds. Outputs:
 ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table, per-pose ICC, 95 %
 subject-bootstrap intervals and paired verdicts, the registration network's NME and the
@@ -18,7 +18,7 @@ frontalisation oracle, the generator's fidelity against SynthFACS oracle renders
 distributions, learning curves and contact sheets.
 
 What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs;
-2026-12-03, two fresh runs, bit-identical): real / 2D 0.108 [0.046, 0.167] (AU06 0.24, AU12 0.30),
+three fresh runs 2026-12-03/04, bit-identical): real / 2D 0.108 [0.046, 0.167] (AU06 0.24, AU12 0.30),
 real / 3D 0.107 [0.054, 0.159] (AU06 0.28, AU12 0.28), synthetic / 3D 0.014 [-0.027, 0.060]
 (2,220 generated images, 60 per AU and level, every head trained on the image's target vector);
 verdicts: synthetic > real (3D) not resolved (-0.093 [-0.182, +0.001]), 3D > 2D not resolved

@@ -160,3 +160,12 @@ def test_checks_catch_a_cycle_and_an_upward_import(tmp_path):
     assert find_cycle(graph) is None and upward_imports(graph) == set()
     with pytest.raises(KeyError, match="no layer"):
         layer_of("jaxau.elsewhere")
+
+
+def test_the_longest_test_files_named_for_scheduling_exist(request):
+    """conftest's LONGEST_FILES start first under xdist; a renamed file would silently drop out."""
+    from tests import conftest
+
+    root = str(request.config.rootpath)
+    for name in conftest.LONGEST_FILES:
+        assert os.path.isfile(os.path.join(root, name)), name
