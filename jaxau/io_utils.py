@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Iterator
 
@@ -38,6 +39,45 @@ def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[Any]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        raise
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """Yields a hidden temporary directory beside ``path``; renames it to ``path`` only on success.
+
+    The caller fills it (fsyncing its files); an existing ``path`` is replaced whole. Between the two
+    renames of a replacement a crash leaves no ``path`` and the old directory under a hidden name, never
+    a mix of old and new files; a crash while the caller writes leaves only the hidden directory.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    name = os.path.basename(os.path.abspath(path))
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
+    try:
+        yield tmp
+        _fsync_directory(tmp)
+        # mkdtemp creates 0700; the store gets the permissions a plain mkdir would give it.
+        os.chmod(tmp, 0o777 & ~_umask())
+        if os.path.lexists(path):
+            # rename() replaces only an empty directory: move the old one aside, then drop it.
+            old = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".old")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+        _fsync_directory(parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -4,7 +4,7 @@
         --config.model_dir=runs/reg --config.mode=3d [--config.data.name=disfa/left
         --config.data.data_dir=/data/tfds --config.align.boxes=cascade]
 
-Writes ``<workdir>/{train,validation,test}.npz`` (`jaxau.data.frames`, at ``config.data.image_size``),
+Writes ``<workdir>/{train,validation,test}.frames`` (`jaxau.data.frames`, at ``config.data.image_size``),
 ``failures.json`` (frames without a face box or with a poor registration: counted and listed, never
 silently dropped) and ``preview_<mode>.png``. Work goes chunk by chunk into ``<workdir>/chunks``;
 re-running resumes at the first unfinished chunk.

@@ -6,7 +6,7 @@
 For every AU and level 0..5, ``per_level`` source frames that do not show the AU are re-rendered with
 the label vector of a real frame that has the AU at that level. Cross-domain (identities of one set,
 expressions of another, e.g. MultiPIE -> FERA): ``--config.synthesis.sources=multipie_train.npz
---config.synthesis.targets=fera_train.npz``. Writes ``<workdir>/synthetic.npz`` (a frame set whose
+--config.synthesis.targets=fera_train.npz``. Writes ``<workdir>/synthetic.frames`` (a frame set whose
 labels are the targets), ``plan.npz``, ``synthesis.json``, ``preview_synthesis.png``; a re-run
 resumes from the finished chunks in ``<workdir>/chunks``.
 """
@@ -49,7 +49,7 @@ def main(config, workdir):
                                        per_level=int(config.synthesis.per_level), targets=targets,
                                        seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
                                        chunk_size=int(config.synthesis.chunk_size))
-    print(f"synthesis: {record['num_images']} images in {workdir}/synthetic.npz "
+    print(f"synthesis: {record['num_images']} images in {workdir}/synthetic.frames "
           f"({len(record['skipped_cells'])} empty cells skipped)", flush=True)
     return 0
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from jaxau.data import frames as frames_lib
 from jaxau.stages import runner as pipeline
 from jaxau.report import experiment
 from jaxau.stages import STAGES, graph
@@ -124,5 +125,5 @@ def test_a_trained_model_is_scored_on_another_test_set_without_retraining(demo_r
     summary = estimator_stage.run_score(c, str(tmp_path), {"model": model, "test": test_dir})
     rec = json.load(open(tmp_path / "eval" / "metrics.json"))
     assert list(rec["icc"]) == ["AU06", "AU12", "mean"]  # The model's order; AU99 is not predicted.
-    n = sum(len(np.load(f"{test_dir}/{s}.npz")["image"]) for s in ("train", "validation", "test"))
+    n = sum(len(frames_lib.load(f"{test_dir}/{s}.frames")["image"]) for s in ("train", "validation", "test"))
     assert rec["num_frames"] == summary["test_frames"] == n

@@ -38,7 +38,7 @@ import numpy as np
 from jaxau import batching, geometry, io_utils
 from jaxau.align import canonical, crop as crop_lib, frontalize, preview, procrustes2d, registrar as register
 from jaxau.align.registrar import pose_rotation
-from jaxau.data import balance, frames as frames_lib
+from jaxau.data import balance, frames as frames_lib, lazy_rows
 
 # Visibility depth tolerance as a fraction of the face size: frontalize's default.
 PREVIEW_COLUMNS = 6
@@ -250,19 +250,23 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
         if os.path.exists(path):
             with np.load(path) as z:
                 if np.array_equal(z["synthetic_index"], idx):
-                    parts.append((pose_id, idx, z["image"]))
+                    parts.append((pose_id, idx, path))
                     continue
             logging.warning("augment: %s holds another selection; re-rendering it.", path)
         t0 = time.perf_counter()
         geom = pose_geometry(pose_rotation_deg(yaw, pitch), size, template)
-        images = render(synthetic["image"][idx], lift, geom, batch_size)
+        # A view: the sources are read batch by batch as they are rendered.
+        images = render(lazy_rows.take(synthetic["image"], idx), lift, geom, batch_size)
         seconds += time.perf_counter() - t0
         rendered += len(idx)
         io_utils.savez(path, image=images, synthetic_index=idx)
         logging.info("augment: pose %d (yaw %g, pitch %g): %d images", pose_id, yaw, pitch, len(idx))
-        parts.append((pose_id, idx, images))
+        parts.append((pose_id, idx, path))
+        del images
     idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-    frames = {"image": np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, size, size, 3), np.uint8),
+    # The rendered images stay in their pose chunks (read one chunk at a time when the set is saved).
+    image = lazy_rows.NpzChunkRows([p[2] for p in parts], "image", row_shape=(size, size, 3))
+    frames = {"image": image,
               "au_intensity": synthetic["au_intensity"][idx].astype(np.int32),
               "subject": np.asarray(synthetic["subject"])[idx], "sequence": np.asarray(synthetic["sequence"])[idx],
               "frame": np.asarray(synthetic["frame"])[idx].astype(np.int32),

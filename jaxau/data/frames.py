@@ -1,25 +1,29 @@
-"""Frame sets: a split of an AU dataset as in-memory numpy arrays, the unit the trainers consume.
+"""Frame sets: a split of an AU dataset as numpy arrays, the unit the trainers consume.
 
 A frame set is a dict with ``image`` uint8 [N, S, S, 3], ``au_intensity`` int32 [N, K] (-1 unknown),
 ``subject`` / ``sequence`` (str [N]), ``frame`` int32 [N], ``pose_id`` int32 [N], plus the AU names
 under ``au_names`` (str [K]). It is what `load_tfds` reads from any registered TFDS dataset and what the
-registration stages write (``save`` / ``load``, atomic .npz), so every trainer has one input format.
+registration, synthesis and augmentation stages write (``save`` / ``load``), so every trainer has one
+input format.
 
-In-memory sets suit SynthFACS and registered subsets on one host; at FERA scale (millions of frames)
-the same arrays are read per host from ``tfds.even_splits`` shards (see BUILD_NOTES.md, limits).
+``save`` writes a frame store (`jaxau.data.frame_store`: a directory of ``.npy`` files, atomic) and
+``load`` reads it back with a *lazy* ``image`` (`jaxau.data.lazy_rows`): rows are read from disk only
+when a batch of them is indexed, so a set far larger than RAM trains, scores and synthesises in flat
+memory. `select`, `with_aus`, `concatenate` and `normalized` keep a lazy image lazy (index views,
+per-batch normalisation) and an in-memory one in memory. Consumers index images by batches
+(``image[indices]``, ``image[lo:hi]``); ``np.asarray(image)`` would read the whole set.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from jaxau import au as au_lib, io_utils
-from jaxau.data import normalize, registry
+from jaxau import au as au_lib
+from jaxau.data import frame_store, lazy_rows, normalize, registry
 
-FrameSet = dict  # str -> np.ndarray
+FrameSet = dict  # str -> np.ndarray (``image`` may be `lazy_rows.LazyRows`)
 
 _REQUIRED = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id", "au_names")
 
@@ -34,7 +38,7 @@ def validate(frames: Mapping[str, np.ndarray], source: str = "frame set") -> Non
         if len(frames[k]) != n:
             raise ValueError(f"{source}: field {k!r} has {len(frames[k])} rows, image has {n}.")
     img = frames["image"]
-    if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
+    if np.dtype(img.dtype) != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
         raise ValueError(f"{source}: image must be uint8 [N, H, W, 3], got {img.dtype} {img.shape}.")
     if frames["au_intensity"].shape[1:] != (len(frames["au_names"]),):
         raise ValueError(f"{source}: au_intensity has {frames['au_intensity'].shape[1:]} columns for "
@@ -42,8 +46,8 @@ def validate(frames: Mapping[str, np.ndarray], source: str = "frame set") -> Non
 
 
 def select(frames: FrameSet, mask: np.ndarray) -> FrameSet:
-    """Rows where ``mask`` holds (au_names kept)."""
-    return {k: (v if k == "au_names" else v[mask]) for k, v in frames.items()}
+    """Rows where ``mask`` holds, or at an index array ``mask`` (au_names kept; a lazy image stays a view)."""
+    return {k: (v if k == "au_names" else lazy_rows.take(v, mask)) for k, v in frames.items()}
 
 
 def with_aus(frames: FrameSet, aus: Sequence[str], missing: str = "error") -> FrameSet:
@@ -86,39 +90,52 @@ def concatenate(sets: Sequence[FrameSet]) -> FrameSet:
     if len(sets) == 1:
         return dict(sets[0])
     keys = [k for k in sets[0] if k != "au_names" and all(k in s for s in sets)]
-    out = {k: np.concatenate([np.asarray(s[k]) for s in sets]) for k in keys}
+    out = {k: lazy_rows.concat([s[k] for s in sets]) for k in keys}
     out["au_names"] = np.asarray(sets[0]["au_names"])
     return out
 
 
-def save(path: str, frames: FrameSet) -> None:
+def save(path: str, frames: FrameSet) -> str:
+    """Writes ``frames`` (eager or lazy fields) as a frame store; returns its directory.
+
+    ``path`` names the set: ``x.npz``, ``x.frames`` and ``x`` all write ``x.frames``
+    (`jaxau.data.frame_store.store_path`), atomically.
+    """
     validate(frames, path)
-    io_utils.savez(path, **{k: np.asarray(v) for k, v in frames.items()})
+    return frame_store.write(path, frames)
 
 
-def load(path: str) -> FrameSet:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Frame set {path} not found: run the stage that writes it first.")
-    with np.load(path, allow_pickle=False) as f:
-        frames = {k: f[k] for k in f.files}
-    validate(frames, path)
+def load(path: str, reader: str = "pread") -> FrameSet:
+    """The frame set named ``path``: a store (lazy ``image``) or a legacy ``.npz`` file (in memory).
+
+    ``x.npz`` and ``x.frames`` name the same set (`jaxau.data.frame_store.resolve`), so paths of
+    older workdirs and configs keep working. ``reader``: how a store's images are read ('pread', or
+    'mmap' for comparison).
+    """
+    found = frame_store.resolve(path)
+    if found is None:
+        raise FileNotFoundError(f"Frame set {path} not found (neither {frame_store.store_path(path)} nor "
+                                f"{frame_store.legacy_path(path)}): run the stage that writes it first.")
+    kind, where = found
+    if kind == "store":
+        frames = frame_store.read(where, reader)
+    else:
+        with np.load(where, allow_pickle=False) as f:
+            frames = {k: f[k] for k in f.files}
+    validate(frames, where)
     return frames
 
 
-def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | None = None,
-              aus: Sequence[str] | None = None, pose_ids: Sequence[int] | None = None,
-              max_examples: int | None = None) -> FrameSet:
-    """Reads a split of a registered dataset (`jaxau.data.registry`) into a frame set.
+def exists(path: str) -> bool:
+    """Whether the frame set named ``path`` exists (store or legacy ``.npz``)."""
+    return frame_store.exists(path)
 
-    Args:
-      name: dataset name, e.g. ``'synthfacs/fera_small'``, ``'disfa/left'``.
-      split: TFDS split expression (``'train'``, ``'test[:10%]'``, a per-host ``even_splits`` part).
-      data_dir: TFDS data directory (where the dataset was built).
-      image_size: resize images to S x S (area-averaging when shrinking); None keeps them.
-      aus: AU columns to keep (default: all of the dataset's).
-      pose_ids: keep only these pose ids.
-      max_examples: stop after this many (after pose filtering).
-    """
+
+def _tfds_batches(name: str, split: str, *, data_dir: str | None, image_size: int | None,
+                  aus: Sequence[str] | None, pose_ids: Sequence[int] | None, max_examples: int | None):
+    """``(batches, finish)`` of a dataset split (arguments of `load_tfds`): an iterator of numpy row
+    batches (strings decoded) and ``finish(frames)``, which adds ``au_names``, keeps the ``aus``
+    columns and validates the assembled set."""
     import tensorflow as tf
 
     builder = registry.builder(name, data_dir=data_dir)
@@ -144,26 +161,65 @@ def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | 
                 **({"neutral": ex["neutral"]} if has_neutral else {})}
 
     fields = ("image", "au_intensity", "subject", "sequence", "frame", "pose_id") + (("neutral",) if has_neutral else ())
-    rows: dict[str, list] = {k: [] for k in fields}
     # Batched when every image has one size (per-example iteration costs a Python round trip per
     # frame); frames of mixed sizes come one at a time, as a batch of one.
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     batched = ds.batch(256) if image_size is not None else ds.map(
         lambda ex: {k: tf.expand_dims(v, 0) for k, v in ex.items()})
-    for ex in batched.as_numpy_iterator():
-        for k in rows:
-            rows[k].append(ex[k])
-    if not rows["image"]:
-        raise ValueError(f"Dataset {name!r} split {split!r} (pose ids {pose_ids}) has no examples in "
-                         f"{data_dir}.")
-    frames = {k: np.concatenate(v) for k, v in rows.items()}
-    for k in ("subject", "sequence"):
-        frames[k] = np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in frames[k]])
-    frames["au_names"] = np.asarray(au_lib.canonical_aus(au_names))
-    if aus is not None:
-        frames = with_aus(frames, aus)
-    validate(frames, f"{name}:{split}")
-    return frames
+
+    def batches():
+        seen = False
+        for ex in batched.as_numpy_iterator():
+            seen = True
+            out = {k: ex[k] for k in fields}
+            for k in ("subject", "sequence"):
+                out[k] = np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in out[k]])
+            yield out
+        if not seen:
+            raise ValueError(f"Dataset {name!r} split {split!r} (pose ids {pose_ids}) has no examples in "
+                             f"{data_dir}.")
+
+    def finish(frames):
+        frames["au_names"] = np.asarray(au_lib.canonical_aus(au_names))
+        if aus is not None:
+            frames = with_aus(frames, aus)
+        validate(frames, f"{name}:{split}")
+        return frames
+
+    return batches(), finish
+
+
+def load_tfds(name: str, split: str, *, data_dir: str | None, image_size: int | None = None,
+              aus: Sequence[str] | None = None, pose_ids: Sequence[int] | None = None,
+              max_examples: int | None = None) -> FrameSet:
+    """Reads a split of a registered dataset (`jaxau.data.registry`) into an in-memory frame set.
+
+    Args:
+      name: dataset name, e.g. ``'synthfacs/fera_small'``, ``'disfa/left'``.
+      split: TFDS split expression (``'train'``, ``'test[:10%]'``, a per-host ``even_splits`` part).
+      data_dir: TFDS data directory (where the dataset was built).
+      image_size: resize images to S x S (area-averaging when shrinking); None keeps them.
+      aus: AU columns to keep (default: all of the dataset's).
+      pose_ids: keep only these pose ids.
+      max_examples: stop after this many (after pose filtering).
+    """
+    batches, finish = _tfds_batches(name, split, data_dir=data_dir, image_size=image_size, aus=aus,
+                                    pose_ids=pose_ids, max_examples=max_examples)
+    rows = list(batches)
+    return finish({k: np.concatenate([r[k] for r in rows]) for k in rows[0]})
+
+
+def save_tfds(path: str, name: str, split: str, *, data_dir: str | None, image_size: int,
+              aus: Sequence[str] | None = None, pose_ids: Sequence[int] | None = None,
+              max_examples: int | None = None) -> FrameSet:
+    """`load_tfds` streamed into a frame store at ``path`` (one batch of images in memory at a time).
+
+    Returns the written set, read back lazily. ``image_size`` is required: a store has one image size.
+    """
+    batches, finish = _tfds_batches(name, split, data_dir=data_dir, image_size=image_size, aus=aus,
+                                    pose_ids=pose_ids, max_examples=max_examples)
+    written = frame_store.write_batches(path, batches, finish)
+    return load(written)
 
 
 def normalized(frames: FrameSet, kind: str, mode: str = "half",
@@ -180,8 +236,48 @@ def normalized(frames: FrameSet, kind: str, mode: str = "half",
     if kind == "none":
         return frames
     src = frames if references_from is None else references_from
-    refs = normalize.references_for(kind, src["image"], src["subject"], src.get("neutral"))
-    diff = normalize.normalize_frames(frames["image"], frames["subject"], refs, mode)
+    if lazy_rows.is_lazy(src["image"]):
+        refs = _streamed_references(kind, src["image"], src["subject"], src.get("neutral"))
+    else:
+        refs = normalize.references_for(kind, src["image"], src["subject"], src.get("neutral"))
+
+    def apply(images, side):
+        diff = normalize.normalize_frames(images, side["subject"], refs, mode)
+        return np.clip(np.round(diff * 255.0), 0, 255).astype(np.uint8)
+
+    if lazy_rows.is_lazy(frames["image"]):
+        # Fail now, not at the first batch: every subject needs a reference.
+        missing = sorted({str(s) for s in np.unique(np.asarray(frames["subject"]))} - {str(k) for k in refs})
+        if missing:
+            raise KeyError(f"No normalization reference for subjects {missing[:10]}: compute references "
+                           "over the split that contains them (mean_references / neutral_references).")
     out = dict(frames)
-    out["image"] = np.clip(np.round(diff * 255.0), 0, 255).astype(np.uint8)
+    out["image"] = lazy_rows.map_rows(frames["image"], apply, {"subject": frames["subject"]})
     return out
+
+
+def _streamed_references(kind: str, images: lazy_rows.LazyRows, subjects, neutral=None) -> dict:
+    """`normalize.references_for` over lazy images, equal to it on the same frames exactly.
+
+    'mean' streams row blocks through `normalize.SubjectMeans` (float64 sums of uint8 / 255 values
+    are exact, so block order does not change a bit); 'au0' reads one subject's frames at a time (its
+    flagged neutral frames, or all of them for the median rule, which needs them together).
+    """
+    subjects = np.asarray(subjects)
+    if kind == "mean":
+        acc = normalize.SubjectMeans()
+        for lo in range(0, len(images), lazy_rows.BLOCK_ROWS):
+            acc.update(images[lo:lo + lazy_rows.BLOCK_ROWS], subjects[lo:lo + lazy_rows.BLOCK_ROWS])
+        return acc.result()
+    if kind != "au0":
+        return normalize.references_for(kind, None, subjects)
+    flags = None if neutral is None else np.asarray(neutral, bool)
+    refs = {}
+    for subject in dict.fromkeys(subjects.tolist()):
+        rows = np.flatnonzero(subjects == subject)
+        if flags is not None and flags[rows].any():
+            rows = rows[flags[rows]]
+        part, _ = normalize.neutral_references(images[rows], subjects[rows],
+                                               None if flags is None else flags[rows])
+        refs.update(part)
+    return refs

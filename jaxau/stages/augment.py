@@ -13,9 +13,9 @@ Selection per pose reuses the synthesis plan's bookkeeping: the cell of a synthe
 (:func:`jaxau.data.balance.balance_plan`: without replacement when the cell has enough, else every
 image repeated plus distinct extras), seeded by ``(config.seed, pose id)``.
 
-Output: ``train.npz`` (a frame set: labels, subject, sequence, frame of the synthetic source,
+Output: ``train.frames`` (a frame set: labels, subject, sequence, frame of the synthetic source,
 ``pose_id`` the pose id, ``target_au`` / ``target_level`` of the cell, ``synthetic_index`` into
-``synthetic.npz``), ``preview_augment.png`` (one row per pose), ``augment.json``. Each pose is
+``synthetic.frames``), ``preview_augment.png`` (one row per pose), ``augment.json``. Each pose is
 written atomically to ``chunks/pose-<id>.npz`` and reused on a re-run when its selection is
 unchanged, so an interrupted stage resumes at the first unfinished pose.
 """
@@ -82,15 +82,15 @@ def _template(config, size: int) -> np.ndarray:
 
 
 def run(config, stage_dir: str, inputs) -> dict:
-    """The stage: ``inputs['synthesis']`` (``synthetic.npz``) -> ``train.npz`` + preview + record."""
+    """The stage: ``inputs['synthesis']`` (``synthetic.frames``) -> ``train.frames`` + preview + record."""
     s = settings(config)
     poses = parse_poses(s["poses"])
-    path = os.path.join(inputs["synthesis"], "synthetic.npz")
+    path = os.path.join(inputs["synthesis"], "synthetic.frames")
     synthetic = frames_lib.load(path)
     missing = [f for f in ("target_au", "target_level") if f not in synthetic]
     if missing:
         raise ValueError(f"{path}: no {missing} fields; the augment stage balances over the synthesis "
-                         "plan's (target AU, level) cells: use the synthesis stage's synthetic.npz.")
+                         "plan's (target AU, level) cells: use the synthesis stage's synthetic.frames.")
     # Rows made for an AU outside config.data.aus get target_au -1 and are never selected.
     synthetic = frames_lib.with_aus(synthetic, frames_stage.aus(config))
     size = int(config.data.image_size)

@@ -5,10 +5,10 @@ without retraining (Table 2's 3D-synthetic model is Table 4's FERA -> DISFA mode
 (`jaxau.stages.graph` wires them):
 
 * ``train_real<i>``: a registration stage (``frames_raw``, ``register_2d``, ``register_3d``) whose
-  ``train.npz`` frames are balanced per AU and level by majority under- / minority over-sampling
+  ``train.frames`` frames are balanced per AU and level by majority under- / minority over-sampling
   (``estimator.per_level``, paper Sec. 4.2.2);
-* ``train_set<i>``: an already balanced set (``synthesis`` / ``oracle`` -> ``synthetic.npz``,
-  ``augment`` -> ``train.npz``), used whole; each image trains every head with its target label
+* ``train_set<i>``: an already balanced set (``synthesis`` / ``oracle`` -> ``synthetic.frames``,
+  ``augment`` -> ``train.frames``), used whole; each image trains every head with its target label
   vector, or only the head of the AU it was made for (``estimator.synthetic_heads``);
 * several parts form a combined training set (paper Tables S1/S2);
 * ``validation``: frames of the training registration (validation split) for the logged ICC; its
@@ -102,7 +102,7 @@ def _source_frames(sources_dir: str | None) -> frames_lib.FrameSet | None:
     if not sources_dir:
         return None
     path = frames_stage.split_path(sources_dir, "train")
-    return frames_lib.load(path) if os.path.exists(path) else None
+    return frames_lib.load(path) if frames_lib.exists(path) else None
 
 
 def _load_balanced(config, set_dir: str, sources_dir: str | None) -> frames_lib.FrameSet:
@@ -124,13 +124,13 @@ def _load_balanced(config, set_dir: str, sources_dir: str | None) -> frames_lib.
 
 
 def balanced_set_path(stage_dir: str) -> str:
-    """The frame set a balanced-set stage wrote (``synthetic.npz`` or ``train.npz``)."""
-    for name in ("synthetic.npz", "train.npz"):
+    """The frame set a balanced-set stage wrote (``synthetic`` or ``train``; a store or legacy .npz)."""
+    for name in ("synthetic.frames", "train.frames"):
         path = os.path.join(stage_dir, name)
-        if os.path.exists(path):
+        if frames_lib.exists(path):
             return path
-    raise FileNotFoundError(f"{stage_dir} has neither synthetic.npz nor train.npz: is it a synthesis or "
-                            "augment stage that finished?")
+    raise FileNotFoundError(f"{stage_dir} has neither a synthetic nor a train frame set (.frames or .npz): "
+                            "is it a synthesis or augment stage that finished?")
 
 
 def eval_settings(config) -> dict:

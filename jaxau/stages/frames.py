@@ -1,7 +1,9 @@
 """Stage ``frames_raw``: the unregistered baseline — frames as captured, resized, as frame sets.
 
-Writes ``<stage>/{train,validation,test}.npz`` (`jaxau.data.frames`), the same files the
-registration stages write, so every estimator stage reads one format.
+Writes ``<stage>/{train,validation,test}.frames`` (frame stores, `jaxau.data.frame_store`), the same
+outputs the registration stages write, so every estimator stage reads one format. Workdirs of older
+versions hold ``<split>.npz`` files instead; `split_path` names either (`jaxau.data.frames.load`
+resolves the name).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import os
 
 from jaxau import au as au_lib
 from jaxau.au import SPLITS
-from jaxau.data import frames as frames_lib
+from jaxau.data import frame_store, frames as frames_lib
 from jaxau.stages import data as data_stage
 
 
 
 def split_path(stage_dir: str, split: str) -> str:
-    return os.path.join(stage_dir, f"{split}.npz")
+    """The frame set of ``split`` in a frame-producing stage's directory (store or legacy .npz)."""
+    return os.path.join(stage_dir, f"{split}{frame_store.SUFFIX}")
 
 
 def aus(config) -> list[str]:
@@ -27,8 +30,9 @@ def run_raw(config, stage_dir: str, inputs) -> dict:
     directory = data_stage.tfds_dir(config, inputs["data"])
     summary = {}
     for split in SPLITS:
-        frames = frames_lib.load_tfds(config.data.name, split, data_dir=directory,
-                                      image_size=int(config.data.image_size), aus=aus(config))
-        frames_lib.save(split_path(stage_dir, split), frames)
+        # Streamed into the store batch by batch: a split need not fit in memory.
+        frames = frames_lib.save_tfds(split_path(stage_dir, split), config.data.name, split,
+                                      data_dir=directory, image_size=int(config.data.image_size),
+                                      aus=aus(config))
         summary[f"{split}_frames"] = int(len(frames["image"]))
     return summary

@@ -1,7 +1,7 @@
 """Stage ``generator``: train GANimation (+ idiosyncratic loss) on registered training frames.
 
-Reads ``<frames>/train.npz`` (role ``frames``: the 3D- or 2D-registered main data), its frames in the
-views ``data.train_poses`` (paper Sec. 4.6: frontal); the same views of ``validation.npz`` score the
+Reads ``<frames>/train.frames`` (role ``frames``: the 3D- or 2D-registered main data), its frames in the
+views ``data.train_poses`` (paper Sec. 4.6: frontal); the same views of ``validation.frames`` score the
 critic's AU head while it trains (``critic_icc``). Writes the generator model directory
 (``generator.json``, ``checkpoints/``, logs, ``grids/``) into the stage directory,
 ``preview_generator.png`` (the final sources x per-AU intensity sweep) and ``metrics.json`` (the
@@ -73,7 +73,7 @@ def run(config, stage_dir: str, inputs) -> dict:
 
     train = load("train")
     val_path = frames_stage.split_path(inputs["frames"], "validation")
-    val = load("validation") if os.path.exists(val_path) else None
+    val = load("validation") if frames_lib.exists(val_path) else None
     cfg = generator_config(config)
     result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed), val_frames=val)
     if result.preempted:

@@ -6,7 +6,7 @@ else the Haar cascade, or a user CSV via ``config.align.boxes``) -> registration
 alignment or 3-D frontalization (:class:`jaxau.align.aligner.Aligner`) at ``config.data.image_size``.
 Labels, subject, sequence, frame and pose are kept; AU columns are ``config.data.aus``.
 
-Output: ``<stage_dir>/{train,validation,test}.npz`` frame sets (`jaxau.data.frames`),
+Output: ``<stage_dir>/{train,validation,test}.frames`` frame sets (`jaxau.data.frames`),
 ``failures.json`` (per split: count and the frames that failed -- no face box, or a registration
 whose fit error exceeds ``config.align.max_fit_error`` -- never silently dropped) and
 ``preview_2d.png`` / ``preview_3d.png``, and on SynthFACS data ``oracle.json``: the frontalisation
@@ -27,7 +27,7 @@ from jaxau import io_utils
 from jaxau.align import exact, oracle, preview
 from jaxau.align.aligner import Aligner, parse_pose
 from jaxau.au import SPLITS
-from jaxau.data import frames as frames_lib, registry
+from jaxau.data import frames as frames_lib, lazy_rows, registry
 from jaxau.stages import data as data_stage, frames as frames_stage
 from jaxau.train import prnet as reg_train
 from jaxau.validate import ConfigError
@@ -133,13 +133,16 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
         print(f"[register_{aligner.mode}] {split}: chunk {k + 1}/{n_chunks} ({done} new frames, "
               f"{int(failed.sum())} failed in chunk, {rate:.1f} frames/s)", flush=True)
     parts, failures = [], []
-    for k in range(n_chunks):
-        with np.load(os.path.join(chunk_dir, f"{split}-{k:05d}.npz"), allow_pickle=False) as z:
-            parts.append({f: z[f] for f in FRAME_FIELDS + OPTIONAL_FIELDS + ("au_names",) if f in z.files})
+    paths = [os.path.join(chunk_dir, f"{split}-{k:05d}.npz") for k in range(n_chunks)]
+    for path in paths:
+        # Every field but the images (those stay in the chunks until the store is written, block by block).
+        with np.load(path, allow_pickle=False) as z:
+            parts.append({f: z[f] for f in FRAME_FIELDS[1:] + OPTIONAL_FIELDS + ("au_names",) if f in z.files})
             failures += [{"sequence": str(s), "frame": int(f), "reason": str(r)}
                          for s, f, r in zip(z["failed_sequence"], z["failed_frame"], z["failed_reason"])]
-    merged = {f: np.concatenate([p[f] for p in parts]) for f in FRAME_FIELDS + OPTIONAL_FIELDS
+    merged = {f: np.concatenate([p[f] for p in parts]) for f in FRAME_FIELDS[1:] + OPTIONAL_FIELDS
               if all(f in p for p in parts)}
+    merged["image"] = lazy_rows.NpzChunkRows(paths, "image")
     merged["au_names"] = parts[0]["au_names"]
     if len(merged["image"]) == 0:
         raise ValueError(f"register_{aligner.mode}: every frame of split {split!r} failed ({failures[:3]} ...): "

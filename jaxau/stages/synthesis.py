@@ -1,21 +1,22 @@
 """Stages ``synthesis`` (semantic resampling with the trained generator) and ``oracle`` (the same plan
 rendered exactly by SynthFACS).
 
-Roles of ``synthesis``: ``generator``; ``sources`` (a registration stage: its ``train.npz`` frames in
+Roles of ``synthesis``: ``generator``; ``sources`` (a registration stage: its ``train.frames`` frames in
 the views ``data.train_poses`` of the sources' domain are re-animated); optional ``targets`` (a
-registration stage whose ``train.npz`` labels give the target AU vectors, for cross-domain synthesis:
+registration stage whose ``train.frames`` labels give the target AU vectors, for cross-domain synthesis:
 paper Sec. 4.7 re-animates MultiPIE faces with FERA's label distribution; default the sources;
-``config.synthesis.targets`` may name any frame-set .npz instead); optional ``registration`` (the
-network the sources were registered with) and ``reader`` (a real-frame estimator of the same
-registration) for the fidelity measurement. Writes ``synthetic.npz`` (the balanced synthetic frame set
-``estimator`` stages train on), ``plan.npz``, ``chunks/`` (resumable), ``synthesis.json`` (counts,
-skipped cells, images/s and, for SynthFACS sources with ``synthesis.fidelity_per_cell > 0``, the
-generator's ``fidelity`` against oracle renders: `jaxau.synthesis.fidelity`), ``fidelity.png``
-(source | generated | oracle rows) and ``preview_synthesis.png``.
+``config.synthesis.targets`` may name any frame set, a store or an .npz, instead); optional
+``registration`` (the network the sources were registered with) and ``reader`` (a real-frame
+estimator of the same registration) for the fidelity measurement. Writes ``synthetic.frames`` (the
+balanced synthetic frame set ``estimator`` stages train on), ``plan.npz``, ``chunks/`` (resumable),
+``synthesis.json`` (counts, skipped cells, images/s and, for SynthFACS sources with
+``synthesis.fidelity_per_cell > 0``, the generator's ``fidelity`` against oracle renders:
+`jaxau.synthesis.fidelity`), ``fidelity.png`` (source | generated | oracle rows) and
+``preview_synthesis.png``.
 
 ``oracle``: roles ``sources``, optional ``targets`` and ``registration`` as above; the plan of the
 synthesis stage with the same settings, each entry rendered with the target expression and registered
-like the sources (`jaxau.synthesis.oracle`). Writes ``synthetic.npz`` in the synthetic set's format,
+like the sources (`jaxau.synthesis.oracle`). Writes ``synthetic.frames`` in the synthetic set's format,
 ``oracle.json`` and ``preview_synthesis.png``.
 
 ``config.synthesis.source_domain`` (set by the experiment graph) names the sources' domain
@@ -169,7 +170,7 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     ok = rendered.ok
     frames = frames_lib.select(frames, ok) if not ok.all() else frames
     frames_lib.validate(frames, f"oracle set in {stage_dir}")
-    frames_lib.save(os.path.join(stage_dir, "synthetic.npz"), frames)
+    frames_lib.save(os.path.join(stage_dir, "synthetic.frames"), frames)
     if ok.all():  # The contact sheet indexes the set by plan row.
         write_png(os.path.join(stage_dir, "preview_synthesis.png"), synthesize.contact_sheet(sources, frames, plan))
     record = {"num_images": int(len(frames["image"])), "per_level": int(config.synthesis.per_level),

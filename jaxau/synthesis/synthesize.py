@@ -11,7 +11,9 @@ processes, process ``p`` generates the chunks ``c`` with ``c % P == p``. Generat
 
 The result is a frame set whose ``au_intensity`` are the *target* labels, ``subject`` / ``pose_id`` the
 source frame's, ``sequence`` ``'synthetic'`` and ``frame`` the plan index; it also carries
-``source_index``, ``target_au`` and ``target_level`` (the plan cell of each image).
+``source_index``, ``target_au`` and ``target_level`` (the plan cell of each image). Its ``image`` is
+lazy (`jaxau.data.lazy_rows.NpzChunkRows` over the chunks) and is saved as a frame store
+(``synthetic.frames``) block by block, so the stage's memory does not grow with the set.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxau import io_utils
-from jaxau.data import frames as frames_lib
+from jaxau.data import frames as frames_lib, lazy_rows
 from jaxau.synthesis import plan as plan_lib
 from jaxau.synthesis.plan import SynthesisPlan
 from jaxau.train import generator as gen_train, parallel
@@ -184,12 +186,10 @@ def assemble(sources: frames_lib.FrameSet, plan: SynthesisPlan, chunk_dir: str, 
     missing = [c for c in range(num_chunks) if not os.path.exists(_chunk_path(chunk_dir, c))]
     if missing:
         raise FileNotFoundError(f"synthesis chunks {missing[:5]}... missing in {chunk_dir}: run synthesize.")
-    parts = []
-    for c in range(num_chunks):
-        with np.load(_chunk_path(chunk_dir, c)) as f:
-            parts.append(f["image"])
-    size = sources["image"].shape[1:]
-    image = np.concatenate(parts) if parts else np.zeros((0,) + size, np.uint8)
+    # The images stay in their chunk files (read a chunk at a time when the set is saved or indexed),
+    # so assembling a paper-size set does not hold it in memory.
+    image = lazy_rows.NpzChunkRows([_chunk_path(chunk_dir, c) for c in range(num_chunks)], "image",
+                                   row_shape=tuple(sources["image"].shape[1:]))
     idx = plan.source_index
     frames = {"image": image, "au_intensity": plan.target_labels.astype(np.int32),
               "subject": np.asarray(sources["subject"])[idx], "sequence": np.full(len(plan), "synthetic"),
@@ -248,7 +248,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     Args:
       generator_dir: a trained generator's model directory.
       sources: frame set of source identities (at the generator's size).
-      out_dir: writes ``synthetic.npz``, ``plan.npz``, ``chunks/``, ``synthesis.json`` and
+      out_dir: writes ``synthetic.frames`` (a frame store), ``plan.npz``, ``chunks/``, ``synthesis.json`` and
         ``preview_synthesis.png`` here.
       per_level: N per AU per level.
       targets: frame set whose label vectors are the targets (default: ``sources``); another
@@ -277,7 +277,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     new = [int(os.path.basename(f)[6:11]) for f in set(chunk_files(out_dir)) - before]
     generated = len(new)
     new_images = sum(min((c + 1) * chunk_size, len(plan)) - c * chunk_size for c in new)
-    frames_lib.save(os.path.join(out_dir, "synthetic.npz"), synthetic)
+    frames_lib.save(os.path.join(out_dir, "synthetic.frames"), synthetic)
     write_png(os.path.join(out_dir, "preview_synthesis.png"), contact_sheet(sources, synthetic, plan))
     record = {"num_images": int(len(plan)), "per_level": int(per_level), "au_names": aus,
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],

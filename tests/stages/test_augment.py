@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxau.data import frames as frames_lib
+from jaxau.data import frame_store, frames as frames_lib, lazy_rows
 
 SIZE = 32
 POSES = "0:-40:20,4:0:0,8:40:-20"
@@ -81,6 +81,7 @@ def stage(tmp_path_factory):
 def test_exactly_per_level_images_per_cell_and_pose(stage):
     _, syn, _, out, summary = stage
     fs = frames_lib.load(os.path.join(out, "train.npz"))
+    assert frame_store.is_store(os.path.join(out, "train.frames")) and lazy_rows.is_lazy(fs["image"])
     cells = [c for c in CELLS if c[0] != "AU12"]
     assert summary["num_images"] == len(fs["image"]) == PER_LEVEL * len(cells) * 3
     assert summary["poses"] == [0, 4, 8] and summary["images_per_second"] > 0

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from jaxau.data import frames as frames_lib
+from jaxau.data import frame_store, frames as frames_lib, lazy_rows
 
 # The same generator settings as tests/train/test_generator.py: one compilation per session.
 GEN = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=6,
@@ -66,6 +66,7 @@ def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
 def test_synthesis_stage_writes_a_frame_set_the_estimator_stage_can_load(stages):
     config, frames, _, syn_dir, _, summary = stages
     syn = frames_lib.load(os.path.join(syn_dir, "synthetic.npz"))
+    assert frame_store.is_store(os.path.join(syn_dir, "synthetic.frames")) and lazy_rows.is_lazy(syn["image"])
     k = len(syn["au_names"])
     assert list(syn["au_names"]) == [a for a in config.data.aus.split(",")]
     assert summary["num_images"] == len(syn["image"]) == (k * 6 - len(summary["skipped_cells"])) * 3

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxau import io_utils
-from jaxau.data import frames as frames_lib
+from jaxau.data import frame_store, frames as frames_lib, lazy_rows
 from jaxau.synthesis import plan as plan_lib
 from jaxau.synthesis import synthesize
 from jaxau.train import checkpoint as checkpoint_lib
@@ -50,6 +50,7 @@ def first(generator_dir, tmp_path_factory):
 def test_writes_a_valid_frame_set_labelled_with_the_targets(first, generator_dir):
     out, sources, record = first
     syn = frames_lib.load(os.path.join(out, "synthetic.npz"))
+    assert frame_store.is_store(os.path.join(out, "synthetic.frames")) and lazy_rows.is_lazy(syn["image"])
     with np.load(os.path.join(out, "plan.npz")) as f:
         plan_src, plan_tgt = f["source_index"], f["target_labels"]
     n = len(AUS) * 6 * 3
