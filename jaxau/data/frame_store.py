@@ -104,6 +104,17 @@ def exists(path: str) -> bool:
     return resolve(path) is not None
 
 
+def _field_meta(shape, dtype) -> dict:
+    """A field's entry in ``meta.json``."""
+    return {"dtype": np.lib.format.dtype_to_descr(np.dtype(dtype)), "shape": [int(n) for n in shape]}
+
+
+def _write_meta(directory: str, num_frames: int, fields: Mapping[str, dict]) -> None:
+    """``meta.json``, written last: its presence marks a complete store (`is_store`)."""
+    meta = {"format": FORMAT, "version": VERSION, "num_frames": int(num_frames), "fields": dict(fields)}
+    io_utils.write_json(os.path.join(directory, META_FILE), meta)
+
+
 def _write_npy(path: str, array, block_rows: int) -> dict:
     """Writes ``array`` (numpy or lazy) as a ``.npy`` file block by block; returns its meta entry."""
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
@@ -118,7 +129,7 @@ def _write_npy(path: str, array, block_rows: int) -> dict:
                 f.write(memoryview(block.reshape(-1).view(np.uint8)))
         f.flush()
         os.fsync(f.fileno())
-    return {"dtype": np.lib.format.dtype_to_descr(dtype), "shape": list(shape)}
+    return _field_meta(shape, dtype)
 
 
 def write(path: str, frames: Mapping[str, object], *, block_rows: int = lazy_rows.BLOCK_ROWS) -> str:
@@ -135,8 +146,7 @@ def write(path: str, frames: Mapping[str, object], *, block_rows: int = lazy_row
             if array.dtype.hasobject:
                 raise ValueError(f"{target}: field {name!r} holds Python objects; store strings as str arrays.")
             fields[name] = _write_npy(os.path.join(tmp, f"{name}.npy"), array, block_rows)
-        meta = {"format": FORMAT, "version": VERSION, "num_frames": int(num), "fields": fields}
-        io_utils.write_json(os.path.join(tmp, META_FILE), meta)
+        _write_meta(tmp, num, fields)
     return target
 
 
@@ -189,12 +199,11 @@ def write_batches(path: str, batches: Iterable[Mapping[str, np.ndarray]],
             os.fsync(f.fileno())
         frames = {k: np.concatenate(v) for k, v in other.items()}
         frames["image"] = lazy_rows.NpyRows(image_path)
-        fields = {"image": {"dtype": np.lib.format.dtype_to_descr(dtype), "shape": [rows, *row_shape]}}
+        fields = {"image": _field_meta((rows, *row_shape), dtype)}
         for name, value in finish(frames).items():
             if name != "image":
                 fields[name] = _write_npy(os.path.join(tmp, f"{name}.npy"), np.asarray(value), lazy_rows.BLOCK_ROWS)
-        meta = {"format": FORMAT, "version": VERSION, "num_frames": int(rows), "fields": fields}
-        io_utils.write_json(os.path.join(tmp, META_FILE), meta)
+        _write_meta(tmp, rows, fields)
     return target
 
 

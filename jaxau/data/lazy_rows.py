@@ -24,6 +24,7 @@ something a trainer should do.
 
 from __future__ import annotations
 
+import abc
 import mmap
 import os
 import zipfile
@@ -35,15 +36,15 @@ import numpy as np
 BLOCK_ROWS = 256
 
 
-class LazyRows:
-    """Base class: subclasses set ``shape`` and ``dtype`` and implement ``_gather``."""
+class LazyRows(abc.ABC):
+    """Abstract base: subclasses set ``shape`` and ``dtype`` and implement ``_gather``."""
 
     shape: tuple
     dtype: np.dtype
 
+    @abc.abstractmethod
     def _gather(self, indices: np.ndarray) -> np.ndarray:
         """Rows at ``indices`` (int64, each in ``[0, len)``, any order, repeats allowed)."""
-        raise NotImplementedError
 
     @property
     def ndim(self) -> int:
@@ -93,8 +94,8 @@ class LazyRows:
         return out[(slice(None),) * (0 if isinstance(rows, int) else 1) + rest] if rest else out
 
     def __iter__(self):
-        for lo in range(0, len(self), BLOCK_ROWS):
-            yield from self[lo:lo + BLOCK_ROWS]
+        for block in self.blocks():
+            yield from block
 
     def blocks(self, block_rows: int = BLOCK_ROWS):
         """Consecutive row blocks ``self[lo:lo + block_rows]`` (materialised one at a time)."""
@@ -103,8 +104,8 @@ class LazyRows:
 
     def __array__(self, dtype=None, copy=None):
         out = np.empty(self.shape, self.dtype)
-        for lo in range(0, len(self), BLOCK_ROWS):
-            out[lo:lo + BLOCK_ROWS] = self[lo:lo + BLOCK_ROWS]
+        for lo, block in zip(range(0, len(self), BLOCK_ROWS), self.blocks()):
+            out[lo:lo + len(block)] = block
         return out if dtype is None else out.astype(dtype)
 
     def astype(self, dtype) -> np.ndarray:
@@ -148,9 +149,7 @@ class NpyRows(LazyRows):
     def __init__(self, path: str):
         self.path = path
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                                     else np.lib.format.read_array_header_2_0(f))
+            shape, fortran, dtype = _npy_header(f)
             self.offset = f.tell()
         if fortran or dtype.hasobject:
             raise ValueError(f"{path}: lazy rows need a C-ordered array without objects.")
@@ -264,13 +263,19 @@ class NpzChunkRows(LazyRows):
         return out
 
 
+def _npy_header(f) -> tuple[tuple, bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the ``.npy`` header at ``f``'s position (left after it)."""
+    version = np.lib.format.read_magic(f)
+    shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                             else np.lib.format.read_array_header_2_0(f))
+    return tuple(shape), fortran, dtype
+
+
 def _npz_header(path: str, key: str) -> tuple[tuple, np.dtype]:
     """``(shape, dtype)`` of array ``key`` in an ``.npz`` file, from its header alone."""
     with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as f:
-        version = np.lib.format.read_magic(f)
-        shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0(f))
-    return tuple(shape), dtype
+        shape, _, dtype = _npy_header(f)
+    return shape, dtype
 
 
 class IndexView(LazyRows):
