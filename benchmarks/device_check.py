@@ -19,9 +19,11 @@ shapes, for CPUs and CI):
 activations, convolutions and matmuls in bfloat16, parameters, optimizer state, logits and losses in
 float32). Every step runs through `jaxau.train.parallel.data_parallel`, the training loop's code path.
 
-FLOPs are XLA's own count (``cost_analysis()`` of the compiled step, falling back to the lowered
-module's), never assumed. Steps repeat one device-resident batch, so the numbers are compute speed
-without input-pipeline cost.
+FLOPs are the matmul and convolution FLOPs of the step's jaxpr (`benchmarks/jaxpr_flops.py`),
+counted before any backend sees the program, so the same step has the same count on every device;
+XLA's own ``cost_analysis()`` is kept beside it (``flops_xla``) but not used: on GPUs it does not
+count the cuDNN / cuBLAS calls that do the work. Steps repeat one device-resident batch, so the
+numbers are compute speed without input-pipeline cost.
 
 Each measurement runs in its own worker process (``--worker NAME``) under its own timeout: a crash,
 an out-of-memory or a hang costs that measurement only (it becomes an error entry with the reason),
@@ -31,9 +33,14 @@ the accelerator itself, so a worker gets the whole device. ``device_check.json``
 ``device_check.md`` in ``--out`` are rewritten after every measurement (and on SIGTERM), so the
 overall ``timeout`` of ``benchmarks/device_check.sh`` still leaves every finished result.
 
+``--recount OLD_DIR`` re-derives an earlier report's FLOPs, FLOP/s and MFU with this version's
+count, on any machine (the steps are traced, not compiled or run), keeping its measured times: a
+GPU loan is not spent again on bookkeeping.
+
 Usage (from the repository root; ``benchmarks/device_check.sh`` first installs the GPU build of JAX):
 
     python benchmarks/device_check.py --out DIR [--smoke] [--time-limit S] [--only estimator,matmul]
+    python benchmarks/device_check.py --recount OLD_DIR --out DIR
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ import traceback
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+
+from benchmarks import jaxpr_flops  # noqa: E402  (needs REPO on the path)
 
 JSON_NAME = "device_check.json"
 MARKDOWN_NAME = "device_check.md"
@@ -113,11 +122,24 @@ def paper_settings(smoke: bool) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ worker
-class Worker:
-    """One measurement inside a worker process; results are flushed to ``result_path`` as they come."""
+class CountedOnly(BaseException):
+    """Raised by `Worker.compile` in count-only mode once the step's FLOPs are known (a
+    BaseException, so the measurements' ``except Exception`` error handling lets it through)."""
 
-    def __init__(self, name: str, smoke: bool, result_path: str):
-        self.name, self.smoke, self.result_path = name, smoke, result_path
+    def __init__(self, count: "jaxpr_flops.FlopCount"):
+        super().__init__(count.total)
+        self.count = count
+
+
+class Worker:
+    """One measurement inside a worker process; results are flushed to ``result_path`` as they come.
+
+    With ``count_only`` the measurement stops at its first `compile`: the step is traced and its FLOPs
+    recorded (``flops_per_step``), nothing is compiled or run (`recount`).
+    """
+
+    def __init__(self, name: str, smoke: bool, result_path: str | None, count_only: bool = False):
+        self.name, self.smoke, self.result_path, self.count_only = name, smoke, result_path, count_only
         self.mode = "smoke" if smoke else "paper"
         self.result: dict = {"name": name}
 
@@ -128,6 +150,8 @@ class Worker:
         self.flush()
 
     def flush(self) -> None:
+        if self.result_path is None:
+            return
         tmp = self.result_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.result, f, indent=1, default=_json_default)
@@ -159,7 +183,14 @@ class Worker:
         return {f: int(getattr(m, f)) for f in fields if hasattr(m, f)}
 
     def compile(self, jitted, *args) -> tuple:
-        """``(compiled, info)``: compile time and XLA's FLOPs / memory of ``jitted(*args)``."""
+        """``(compiled, info)``: compile time, FLOPs and XLA's memory analysis of ``jitted(*args)``.
+
+        In count-only mode: raises `CountedOnly` with the FLOPs instead.
+        """
+        self.log("counting FLOPs")
+        count = jaxpr_flops.count(jitted, *args)
+        if self.count_only:
+            raise CountedOnly(count)
         t = time.perf_counter()
         self.log("tracing")
         lowered = jitted.lower(*args)
@@ -167,12 +198,9 @@ class Worker:
         compiled = lowered.compile()
         info = {"compile_s": time.perf_counter() - t}
         self.log(f"compiled in {info['compile_s']:.1f} s; timing")
-        compiled_flops, lowered_flops = self.flops(compiled), self.flops(lowered)
-        # The optimised module's count is what ran; the lowered one is the fallback (e.g. a backend
-        # whose cost analysis does not see through its library calls).
-        info["flops_per_step"] = compiled_flops or lowered_flops
-        info["flops_source"] = ("compiled" if compiled_flops else "lowered" if lowered_flops else None)
-        info["flops_lowered"] = lowered_flops
+        info.update(_flops_info(count))
+        # XLA's counts, for reference only (the GPU backend's omits its library calls).
+        info["flops_xla"] = {"compiled": self.flops(compiled), "lowered": self.flops(lowered)}
         info["xla_memory"] = self.memory_analysis(compiled)
         return compiled, info
 
@@ -213,7 +241,15 @@ class Worker:
         kind, _, dtype = self.name.partition("/")
         self.result.update(kind=kind, dtype=dtype or None)
         self.log("initialising")
-        getattr(self, f"measure_{kind}")(*([dtype] if dtype else []))
+        try:
+            getattr(self, f"measure_{kind}")(*([dtype] if dtype else []))
+        except CountedOnly as c:
+            if not self.count_only:
+                raise
+            self.result.update(_flops_info(c.count))
+        if self.count_only:
+            self.result["status"] = "counted"
+            return
         self.result["memory"] = self.memory()
         self.result["status"] = "ok"
         self.log("done")
@@ -231,7 +267,8 @@ class Worker:
         try:
             from importlib import metadata
             self.result["packages"] = {p: metadata.version(p) for p in (
-                "jax-cuda12-plugin", "jax-cuda12-pjrt", "flax", "optax")
+                "jax-cuda12-plugin", "jax-cuda12-pjrt", "jax-cuda13-plugin", "jax-cuda13-pjrt", "flax",
+                "optax")
                 if _has_distribution(metadata, p)}
         except Exception as e:
             self.result["packages_error"] = repr(e)
@@ -251,7 +288,12 @@ class Worker:
                 a = jax.random.normal(ka, (n, n), jnp.float32).astype(dtype)
                 b = jax.random.normal(kb, (n, n), jnp.float32).astype(dtype)
                 fn = jax.jit(lambda x, y: jnp.matmul(x, y, precision=precision))
-                compiled, info = self.compile(fn, a, b)
+                try:
+                    compiled, info = self.compile(fn, a, b)
+                except CountedOnly as c:
+                    entry.update(_flops_info(c.count))
+                    self.result["results"].append(entry)
+                    continue
                 entry.update(info)
                 # Each product feeds the next one's left operand, so the steps run in order and none
                 # can be skipped; values stay bounded by rescaling into the same dtype.
@@ -266,6 +308,8 @@ class Worker:
         failed = [e["variant"] for e in self.result["results"] if "error" in e]
         if failed:
             raise RuntimeError(f"matmul variants failed: {failed}")
+        if self.count_only:
+            raise CountedOnly(jaxpr_flops.FlopCount())  # the per-variant counts are recorded
 
     def _mesh(self, all_devices: bool):
         import jax
@@ -313,8 +357,7 @@ class Worker:
         r.update(seconds_per_step=seconds, steps_timed=steps, steps_per_s=1.0 / seconds,
                  images_per_s=images_per_step / seconds)
         if r.get("flops_per_step"):
-            # With several devices XLA counts one device's partitioned program: scale to all.
-            r["flops_per_s"] = r["flops_per_step"] * r.get("devices", 1) / seconds
+            r["flops_per_s"] = r["flops_per_step"] / seconds  # the count is global (all devices)
 
     def measure_estimator(self, dtype: str) -> None:
         self._estimator_step(dtype)
@@ -333,9 +376,9 @@ class Worker:
         self.result.update(image_size=size, base_width=int(cfg["base_width"]), batch_size=batch_size,
                            devices=1)
         mesh = self._mesh(False)
-        # The library's init_state, compiled as one program: run eagerly it compiles every operation
-        # of PRNet's initialisation on its own (over a minute on a busy 2-core CPU). Same values.
-        state = jax.jit(lambda: train_prnet.init_state(cfg, seed=0)[0])()
+        # The library's init_state as the training loop calls it (PRNet's init compiled once, at
+        # XLA backend level 0: `jaxau.models.prnet.init_variables`).
+        state = train_prnet.init_state(cfg, seed=0)[0]
         model = train_prnet.make_model(cfg)
         tx = optimizers.make_optimizer(train_prnet.optimizer_config(cfg), state.params)
         rng = np.random.default_rng(0)
@@ -392,7 +435,11 @@ class Worker:
         for part, fn, loss_key in (("d_step", gan_steps.d_step, "d_loss"),
                                    ("d_g_step", gan_steps.d_g_step, "g_loss")):
             step = parallel.data_parallel(functools.partial(fn, **kw), mesh)
-            compiled, info = self.compile(step, state, batch, key)
+            try:
+                compiled, info = self.compile(step, state, batch, key)
+            except CountedOnly as c:
+                self.result["parts"][part] = _flops_info(c.count)
+                continue
             state, metrics = compiled(state, batch, key)
             info["loss_first_step"] = float(metrics[loss_key])
             (state, metrics), seconds, steps = self.time_steps(
@@ -401,16 +448,33 @@ class Worker:
             self.result["parts"][part] = info
             self.flush()
         dd, dg = self.result["parts"]["d_step"], self.result["parts"]["d_g_step"]
+        if self.count_only:
+            raise CountedOnly(_iteration_count(dd, dg, n_critic))
         # One training iteration as the loop interleaves them: n_critic - 1 critic-only steps and one
         # critic + generator step per n_critic iterations.
         seconds = ((n_critic - 1) * dd["seconds_per_step"] + dg["seconds_per_step"]) / n_critic
         self.result.update(compile_s=dd["compile_s"] + dg["compile_s"],
                            loss_first_step=dg["loss_first_step"],
                            xla_memory=dg["xla_memory"])
-        if dd["flops_per_step"] and dg["flops_per_step"]:
-            self.result["flops_per_step"] = ((n_critic - 1) * dd["flops_per_step"] + dg["flops_per_step"]) / n_critic
-            self.result["flops_source"] = dg["flops_source"]
+        self.result.update(_flops_info(_iteration_count(dd, dg, n_critic)))
         self._throughput(seconds, dd["steps_timed"] + dg["steps_timed"], batch_size)
+
+
+def _flops_info(count: "jaxpr_flops.FlopCount") -> dict:
+    return {"flops_per_step": count.total or None, "flops_source": "jaxpr (dot + conv)",
+            "flops_dot": count.dot, "flops_conv": count.conv, "flops_while_loops": count.while_loops}
+
+
+def _iteration_count(d_step: dict, d_g_step: dict, n_critic: int) -> "jaxpr_flops.FlopCount":
+    """FLOPs of one generator training iteration: (n_critic - 1) critic-only steps and one critic +
+    generator step per n_critic iterations."""
+    def part(p):
+        return jaxpr_flops.FlopCount(dot=p["flops_dot"], conv=p["flops_conv"],
+                                     while_loops=p["flops_while_loops"])
+    total = jaxpr_flops.FlopCount()
+    total.add(part(d_step), times=(n_critic - 1) / n_critic)
+    total.add(part(d_g_step), times=1 / n_critic)
+    return total
 
 
 def _has_distribution(metadata, name: str) -> bool:
@@ -647,6 +711,75 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+# ----------------------------------------------------------------------------------------- recount
+# Settings a recount must find unchanged for the report's times to belong to the traced steps.
+SHAPE_KEYS = ("n", "image_size", "batch_size", "width", "num_aus", "base_width", "g_width", "g_blocks",
+              "d_width", "d_layers", "n_critic", "devices")
+
+
+def _xla_counts(entry: dict) -> dict:
+    """XLA's counts of an entry, whichever schema wrote it (older reports used them as the count)."""
+    if "flops_xla" in entry:
+        return entry["flops_xla"]
+    old = entry.get("flops_per_step") if entry.get("flops_source") == "compiled" else None
+    return {"compiled": old, "lowered": entry.get("flops_lowered")}
+
+
+def _apply_count(entry: dict, counted: dict) -> None:
+    xla = _xla_counts(entry)
+    for key in ("flops_lowered", "flops_per_s", "mfu_nominal", "mfu_measured_matmul"):
+        entry.pop(key, None)
+    entry.update({k: counted[k] for k in ("flops_per_step", "flops_source", "flops_dot", "flops_conv",
+                                          "flops_while_loops")})
+    entry["flops_xla"] = xla
+    if entry.get("flops_per_step") and entry.get("seconds_per_step"):
+        entry["flops_per_s"] = entry["flops_per_step"] / entry["seconds_per_step"]
+
+
+def recount(old: dict, source: str) -> dict:
+    """``old`` (a device_check.json) with this version's FLOPs and everything derived from them.
+
+    Every finished step measurement is rebuilt at its recorded shapes and traced (`Worker` in
+    count-only mode); the measured times are kept. A measurement whose shapes the current config no
+    longer produces, or whose device count differs from this machine's, gets ``recount_error``
+    instead and keeps its old numbers.
+    """
+    import copy
+    import jax
+    report = copy.deepcopy(old)
+    smoke = report.get("mode") == "smoke"
+    for name, entry in report["measurements"].items():
+        if name == "environment" or entry.get("status") != "ok":
+            continue
+        worker = Worker(name, smoke, None, count_only=True)
+        try:
+            if name == "data_parallel" and entry.get("devices") != jax.device_count():
+                raise RuntimeError(f"recorded on {entry.get('devices')} devices, this process has "
+                                   f"{jax.device_count()} (on a CPU: XLA_FLAGS=--xla_force_host_platform_"
+                                   f"device_count={entry.get('devices')})")
+            worker.run()
+            counted = worker.result
+            changed = [k for k in SHAPE_KEYS if k in entry and k in counted and entry[k] != counted[k]]
+            if changed:
+                raise RuntimeError("the current config builds other shapes: " + ", ".join(
+                    f"{k} {entry[k]} -> {counted[k]}" for k in changed))
+        except Exception as e:
+            entry["recount_error"] = _error_text(e)
+            continue
+        if name == "matmul":
+            by_variant = {e["variant"]: e for e in counted["results"]}
+            for e in entry["results"]:
+                _apply_count(e, by_variant[e["variant"]])
+            continue
+        for part, counted_part in counted.get("parts", {}).items():
+            _apply_count(entry["parts"][part], counted_part)
+        _apply_count(entry, counted)
+    report["recount"] = {"from": source, "at": _now(), "jax": jax.__version__,
+                         "backend": jax.default_backend()}
+    derive(report)
+    return report
+
+
 # ------------------------------------------------------------------------------------ derived data
 def nominal_peaks(device_kinds) -> dict | None:
     for kind in device_kinds or ():
@@ -665,13 +798,19 @@ def derive(report: dict) -> None:
     measured = {e["variant"]: e.get("flops_per_s") for e in ms.get("matmul", {}).get("results", [])
                 if e.get("flops_per_s")}
     report["measured_matmul_peaks"] = measured
+    # JAX's default matmul precision on NVIDIA GPUs runs float32 matmuls and convolutions on the TF32
+    # tensor cores: their nominal peak is the one float32 steps can reach.
+    tf32 = (env.get("backend") == "gpu"
+            and str(env.get("default_matmul_precision")) in ("None", "default", "tensorfloat32"))
+    report["float32_nominal_peak"] = "tf32" if tf32 else "float32"
     for name, e in ms.items():
         dtype = "float32" if name == "data_parallel" else e.get("dtype")
         if not e.get("flops_per_s") or dtype not in DTYPES:
             continue
         devices = e.get("devices", 1) or 1
         if nominal:
-            e["mfu_nominal"] = e["flops_per_s"] / (nominal[dtype] * devices)
+            peak = nominal["tf32" if dtype == "float32" and tf32 else dtype]
+            e["mfu_nominal"] = e["flops_per_s"] / (peak * devices)
         if measured.get(dtype):
             e["mfu_measured_matmul"] = e["flops_per_s"] / (measured[dtype] * devices)
     single, dp = ms.get("estimator/float32", {}), ms.get("data_parallel", {})
@@ -707,6 +846,10 @@ def markdown(report: dict) -> str:
         f"{nominal['device']} FP32 {nominal['float32'] / 1e12:.0f}, TF32 {nominal['tf32'] / 1e12:.1f}, "
         f"BF16 {nominal['bfloat16'] / 1e12:.1f} TFLOP/s" if nominal else "none for this device (MFU only "
         "against the measured matmul peak)"))
+    if report.get("recount"):
+        rc = report["recount"]
+        lines.append(f"- FLOPs recounted from the steps' jaxprs {rc['at']} (JAX {rc['jax']}, {rc['backend']}); "
+                     f"times as measured")
     mm = ms.get("matmul", {})
     if mm.get("results"):
         lines += ["", f"| matmul {mm.get('n')}² | TFLOP/s | ms/step | compile s |", "|---|---:|---:|---:|"]
@@ -714,7 +857,7 @@ def markdown(report: dict) -> str:
             lines.append(f"| {e['variant']} | {_fmt(e.get('flops_per_s'), 1e12, 4)} | "
                          f"{_fmt(e.get('seconds_per_step'), 1e-3)} | {_fmt(e.get('compile_s'))} |"
                          + (f" error: {e['error']}" if e.get("error") else ""))
-    lines += ["", "| step | dtype | batch | steps/s | images/s | TFLOP/step (XLA) | TFLOP/s | MFU nominal | "
+    lines += ["", "| step | dtype | batch | steps/s | images/s | TFLOP/step | TFLOP/s | MFU nominal | "
               "MFU matmul | peak memory GiB | compile s | loss step 1 |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in ms.items():
@@ -734,13 +877,16 @@ def markdown(report: dict) -> str:
         lines += ["", f"Data parallel over {dp.get('devices')} devices: {_fmt(dp['images_per_s'])} images/s, "
                   f"{_fmt(dp['scaling_efficiency'], pct=True)} of {dp.get('devices')} x the one-device rate."]
     lines += ["", "Generator rows: one training iteration ((n_critic - 1) critic-only steps + one critic + "
-              "generator step, averaged); FLOPs are XLA's count of the compiled step; float32 runs at JAX's "
-              "default matmul precision (on GPUs possibly TF32 tensor cores, so MFU against the FP32 "
-              "figure can exceed 100 %). Peak memory: the device's peak bytes in use of the measurement's "
+              "generator step, averaged); FLOPs: the matmul and convolution FLOPs of the step's jaxpr "
+              "(benchmarks/jaxpr_flops.py; XLA's own count is in the JSON as flops_xla); float32 runs at JAX's "
+              "default matmul precision, which on NVIDIA GPUs is TF32 on the tensor cores: there its nominal "
+              "MFU is against the TF32 peak and its matmul MFU against the float32 matmul row (also TF32). "
+              "Peak memory: the device's peak bytes in use of the measurement's "
               "own process, or its peak RSS where the device has no counter."]
     errors = report.get("errors") or []
     lines += ["", "Errors: " + ("none" if not errors else "")]
     lines += [f"- `{e['measurement']}`: {e['error']}" for e in errors]
+    lines += [f"- `{n}`: recount failed: {e['recount_error']}" for n, e in ms.items() if e.get("recount_error")]
     return "\n".join(lines) + "\n"
 
 
@@ -749,6 +895,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="directory for device_check.json / .md and logs/")
+    p.add_argument("--recount", default=None, metavar="OLD_DIR",
+                   help="re-derive OLD_DIR/device_check.json's FLOPs and MFU with this version (no timing)")
     p.add_argument("--smoke", action="store_true", help="tiny shapes (CPU, CI)")
     p.add_argument("--time-limit", type=float, default=420.0,
                    help="seconds for all measurements; none starts with less than %s s left" % MIN_START_S)
@@ -768,6 +916,23 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker_main(args)
+    if args.recount:
+        path = args.recount
+        path = os.path.join(path, JSON_NAME) if os.path.isdir(path) else path
+        try:
+            with open(path) as f:
+                old = json.load(f)
+            old["measurements"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"device_check: --recount {path}: not a readable device_check.json ({e})", file=sys.stderr)
+            return 2
+        report = recount(old, os.path.abspath(path))
+        os.makedirs(args.out, exist_ok=True)
+        _write_atomic(os.path.join(args.out, JSON_NAME),
+                      json.dumps(report, indent=1, default=_json_default, allow_nan=True) + "\n")
+        _write_atomic(os.path.join(args.out, MARKDOWN_NAME), markdown(report))
+        print(markdown(report))
+        return 1 if any(e.get("recount_error") for e in report["measurements"].values()) else 0
     return Orchestrator(args).run()
 
 

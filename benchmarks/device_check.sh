@@ -8,6 +8,7 @@
 #   bash benchmarks/device_check.sh --out DIR            # on a CUDA machine, :paper shapes, <= 8 min
 #   bash benchmarks/device_check.sh --smoke --out DIR    # the same code on CPU at tiny shapes
 #
+# A python3 that already runs JAX on a GPU with flax, optax and ml_collections is used as it is.
 # Options: --time-limit S (whole run, default 480; smoke 600), --python PATH (use this interpreter,
 # no installation), --venv DIR (where to install; default $TMPDIR/jaxau-device-venv),
 # --only LIST (comma-separated measurement names or kinds, passed through).
@@ -60,6 +61,13 @@ elif [ "$smoke" = 1 ]; then
   # CPU smoke run: the project's own environment.
   if [ -x .venv/bin/python ]; then python=.venv/bin/python; else python=$(command -v python3); fi
   install_status="not run: smoke mode uses $python"
+elif found=$(timeout 120 python3 -c 'import flax, optax, ml_collections, jax
+assert jax.default_backend() == "gpu"
+print(jax.__version__)' 2>/dev/null); then
+  # A python3 that already runs JAX on the GPU with what the measurements import (a prepared
+  # image; machines without a package index): use it rather than spend the loan on an install.
+  python=$(command -v python3)
+  install_status="not run: $python already has JAX $found on the GPU"
 else
   t0=$(date +%s)
   base=$(command -v python3.11 || command -v python3)

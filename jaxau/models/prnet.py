@@ -188,7 +188,13 @@ def init_variables(model: PRNet, key: Array) -> dict:
     both take 30-55 s on a 2-core CPU for any width, which is most of a tiny registration run. The
     sampling is integer arithmetic followed by an affine map, so level 0 draws the same bits (checked
     against eager ``init`` in ``tests/models/test_prnet.py``) in ~6 s; the call runs once.
+
+    Under a transformation (``jit``, ``eval_shape``, ...) ``key`` is a tracer, which an already
+    compiled executable cannot take: there the call is plain ``model.init``, traced into the caller's
+    program (the same values; the caller's compilation decides the cost).
     """
     images = jnp.zeros((1, model.size, model.size, 3), jnp.float32)
+    if isinstance(key, jax.core.Tracer):
+        return model.init(key, images, train=False)
     lowered = jax.jit(lambda k, x: model.init(k, x, train=False)).lower(key, images)
     return lowered.compile(compiler_options={"xla_backend_optimization_level": 0})(key, images)

@@ -80,6 +80,20 @@ def test_init_variables_draws_the_same_bits_as_eager_init():
                               np.asarray(other["params"]["Conv"]["weights"]))
 
 
+def test_init_variables_composes_with_transformations():
+    """Under ``jit`` / ``eval_shape`` the key is a tracer: `init_variables` traces ``model.init``
+    instead of calling its compiled executable (which rejects tracers)."""
+    from jaxau.models.prnet import init_variables
+
+    model = PRNet(size=32, width=1, scale_output=False)
+    shapes = jax.eval_shape(lambda k: init_variables(model, k), jax.random.key(5))
+    eager = jax.eval_shape(lambda k: model.init(k, jnp.zeros((1, 32, 32, 3)), train=False),
+                           jax.random.key(5))
+    assert jax.tree.structure(shapes) == jax.tree.structure(eager)
+    assert [(a.shape, a.dtype) for a in jax.tree.leaves(shapes)] == [
+        (b.shape, b.dtype) for b in jax.tree.leaves(eager)]
+
+
 def test_bad_input_shape():
     with pytest.raises(ValueError, match=r"images must be \[N, 32, 32, 3\]"):
         PRNet(size=32, width=2).init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
