@@ -260,8 +260,9 @@ def _streamed_references(kind: str, images: lazy_rows.LazyRows, subjects, neutra
     """`normalize.references_for` over lazy images, equal to it on the same frames exactly.
 
     'mean' streams row blocks through `normalize.SubjectMeans` (float64 sums of uint8 / 255 values
-    are exact, so block order does not change a bit); 'au0' reads one subject's frames at a time (its
-    flagged neutral frames, or all of them for the median rule, which needs them together).
+    are exact, so block order does not change a bit); 'au0' reads one subject's flagged neutral
+    frames at a time, and a subject without flags in blocks, twice (`normalize.nearest_median_frame`:
+    the pixel-wise median from a histogram, then the nearest frame).
     """
     subjects = np.asarray(subjects)
     if kind == "mean":
@@ -277,6 +278,12 @@ def _streamed_references(kind: str, images: lazy_rows.LazyRows, subjects, neutra
         rows = np.flatnonzero(subjects == subject)
         if flags is not None and flags[rows].any():
             rows = rows[flags[rows]]
+        elif images.dtype == np.uint8:
+            key = normalize._keys(subjects[rows[:1]])[0]
+            refs[key] = normalize.nearest_median_frame(
+                lambda rows=rows: (images[rows[lo:lo + lazy_rows.BLOCK_ROWS]]
+                                   for lo in range(0, len(rows), lazy_rows.BLOCK_ROWS)))
+            continue
         part, _ = normalize.neutral_references(images[rows], subjects[rows],
                                                None if flags is None else flags[rows])
         refs.update(part)

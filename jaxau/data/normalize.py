@@ -23,7 +23,7 @@ and can run inside a jitted step.
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Mapping
+from typing import Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 
@@ -118,6 +118,65 @@ def neutral_references(images, subjects, neutral=None, *, max_frames: int | None
         refs[key] = frames[int(np.argmin(dist))].astype(np.float32)
         how[key] = "nearest_median"
     return refs, how
+
+
+def streamed_median(blocks: Iterable[np.ndarray]) -> np.ndarray:
+    """``np.median(frames / 255, axis=0)`` in float32, bit for bit, over uint8 frames read in blocks.
+
+    Memory is one block and a per-pixel histogram (``H*W*C*256`` counts), not the frames: the
+    pixel-wise median of uint8 values is one or two order statistics, read off the cumulative
+    histogram, then averaged as `np.median` does.
+    """
+    counts, n, shape = None, 0, None
+    for block in blocks:
+        block = np.asarray(block)
+        if block.dtype != np.uint8:
+            raise ValueError(f"streamed_median needs uint8 frames, got {block.dtype}.")
+        if counts is None:
+            shape = block.shape[1:]
+            d = int(np.prod(shape))
+            counts = np.zeros(d * 256, np.int64)
+            offsets = np.arange(d, dtype=np.int64) * 256
+        flat = block.reshape(len(block), -1)
+        # A few rows at a time: the bincount index is rows x pixels int64s.
+        for lo in range(0, len(flat), 16):
+            counts += np.bincount((flat[lo:lo + 16] + offsets).reshape(-1), minlength=counts.size)
+        n += len(block)
+    if not n:
+        raise ValueError("streamed_median: no frames.")
+    cumulative = np.cumsum(counts.reshape(-1, 256), axis=1)
+
+    def order_statistic(k):  # the k-th smallest value (0-based) of every pixel
+        return (cumulative <= k).sum(axis=1).astype(np.uint8).reshape(shape)
+
+    # np.median: the mean of the middle one (odd n) or two (even n) sorted values, in float32 here.
+    middle = [order_statistic(n // 2)] if n % 2 else [order_statistic(n // 2 - 1), order_statistic(n // 2)]
+    return np.mean(np.stack([_as_float(m) for m in middle]), axis=0)
+
+
+def nearest_median_frame(blocks: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+    """The AU0 fallback of `neutral_references` for one subject, over uint8 frames read in blocks.
+
+    Equal bit for bit to ``neutral_references``' 'nearest_median' reference of the same frames, in
+    memory bounded by one block and a histogram instead of the subject's whole split: the median
+    from `streamed_median` (pass 1), then the nearest frame, the first of equally near ones (pass 2).
+
+    Args:
+      blocks: called once per pass; each call yields the subject's frames in the same order as
+        ``[b, H, W, C]`` uint8 blocks.
+
+    Returns:
+      The float32 reference image (the nearest frame / 255).
+    """
+    median = streamed_median(blocks())
+    best, best_dist = None, None
+    for block in blocks():
+        x = _as_float(block)
+        dist = ((x - median) ** 2).reshape(len(x), -1).sum(1)
+        i = int(np.argmin(dist))
+        if best_dist is None or dist[i] < best_dist:  # strict: the first minimum wins, as argmin's
+            best, best_dist = x[i].copy(), dist[i]
+    return best.astype(np.float32)
 
 
 def difference(images, references, mode: str = "half"):

@@ -76,3 +76,49 @@ def test_frame_set_normalisation_is_per_subject_and_label_free():
         np.testing.assert_allclose(out["image"][m], np.round(expected * 255), atol=1)
     assert frames_lib.normalized(fs, "none") is fs
     assert frames_lib.normalized(fs, "au0")["image"].dtype == np.uint8
+
+
+@pytest.mark.parametrize("n, block", [(1, 4), (7, 3), (40, 16), (41, 5)])
+def test_nearest_median_frame_streamed_equals_the_in_memory_rule(n, block):
+    # Few distinct values (a 0..7 range scaled), so medians and distances tie often: the streamed
+    # histogram median and the first-minimum rule must reproduce np.median + argmin bit for bit.
+    rng = np.random.default_rng(n)
+    images = (rng.integers(0, 8, (n, 5, 4, 3)) * 30).astype(np.uint8)
+    if n > 3:
+        images[2] = images[n - 1]  # a duplicate frame: the earlier copy wins a tie
+    calls = []
+
+    def blocks():
+        calls.append(1)
+        return (images[lo:lo + block] for lo in range(0, n, block))
+
+    got = normalize.nearest_median_frame(blocks)
+    refs, how = normalize.neutral_references(images, ["s"] * n)
+    assert how == {"s": "nearest_median"} and len(calls) == 2
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, refs["s"])
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 64])
+def test_streamed_median_is_numpys_median(n):
+    images = np.random.default_rng(n).integers(0, 256, (n, 6, 5, 3)).astype(np.uint8)
+    want = np.median(images.astype(np.float32) / 255.0, axis=0)
+    got = normalize.streamed_median(images[lo:lo + 5] for lo in range(0, n, 5))
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+def test_equally_near_frames_the_first_wins_across_blocks():
+    # Two pixels; median (20, 20); frames (10, 30) and (30, 10) are equally near, in different blocks.
+    images = np.array([[0, 40], [10, 30], [40, 0], [30, 10]], np.uint8).reshape(4, 1, 2, 1)
+    got = normalize.nearest_median_frame(lambda: (images[lo:lo + 2] for lo in (0, 2)))
+    refs, _ = normalize.neutral_references(images, ["s"] * 4)
+    np.testing.assert_array_equal(got, refs["s"])
+    np.testing.assert_array_equal(got, images[1] / np.float32(255.0))
+
+
+def test_nearest_median_frame_refuses_float_frames_and_empty_input():
+    with pytest.raises(ValueError, match="uint8"):
+        normalize.nearest_median_frame(lambda: iter([np.zeros((2, 3, 3, 3), np.float32)]))
+    with pytest.raises(ValueError, match="no frames"):
+        normalize.nearest_median_frame(lambda: iter([]))
