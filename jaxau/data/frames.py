@@ -222,6 +222,35 @@ def save_tfds(path: str, name: str, split: str, *, data_dir: str | None, image_s
     return load(written)
 
 
+def cached_tfds(cache_dir: str, name: str, split: str, *, data_dir: str | None, image_size: int,
+                aus: Sequence[str] | None = None, pose_ids: Sequence[int] | None = None,
+                max_examples: int | None = None) -> FrameSet:
+    """`save_tfds` into ``cache_dir`` once, then read lazily: a split for the standalone launchers.
+
+    The store is named by a hash of everything that shapes it: the arguments and the built
+    dataset's files (paths, sizes, modification times), so rebuilding the dataset, another split,
+    size, AU list or pose filter each get their own store, and a finished one is reused. Writes are
+    atomic (`frame_store.write_batches`): an interrupted read leaves nothing that loads.
+    """
+    import os
+
+    from jaxau import io_utils
+
+    built = registry.builder(name, data_dir=data_dir).data_dir
+    key = io_utils.settings_key({
+        "name": name, "split": split, "image_size": int(image_size),
+        "aus": None if aus is None else list(aus),
+        "pose_ids": None if pose_ids is None else [int(p) for p in pose_ids],
+        "max_examples": max_examples, "dataset_files": io_utils.directory_fingerprint(built)})
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{name}-{split}")[:80]
+    path = os.path.join(cache_dir, f"{safe}-{key}")
+    if exists(path):
+        return load(path)
+    os.makedirs(cache_dir, exist_ok=True)
+    return save_tfds(path, name, split, data_dir=data_dir, image_size=image_size, aus=aus,
+                     pose_ids=pose_ids, max_examples=max_examples)
+
+
 def normalized(frames: FrameSet, kind: str, mode: str = "half",
                references_from: FrameSet | None = None) -> FrameSet:
     """Personal normalisation of a frame set (paper Sec. 4.5; `jaxau.data.normalize`).

@@ -238,13 +238,17 @@ def score(config: Any, model_dir: str, test: frames_lib.FrameSet, out_dir: str,
 # Standalone runs on ``config.data`` (launch/train_estimator.py, launch/evaluate.py).
 
 def load_split(config: Any, workdir: str, split: str, pose_spec: Any = None) -> frames_lib.FrameSet:
-    """A split of ``config.data`` at the estimator's size, personally normalised as configured."""
+    """A split of ``config.data`` at the estimator's size, personally normalised as configured.
+
+    Read from a frame store under ``<workdir>/frames`` (written on first use, keyed by the dataset's
+    files and the read's settings; `frames.cached_tfds`), so a split larger than memory trains.
+    """
     directory = resolve.data_dir(config, workdir)
     resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
     aus = au_lib.parse_aus(config.data.aus)
-    frames = frames_lib.load_tfds(config.data.name, split, data_dir=directory,
-                                  image_size=int(config.estimator.image_size), aus=aus,
-                                  pose_ids=resolve.poses(pose_spec))
+    frames = frames_lib.cached_tfds(os.path.join(workdir, "frames"), config.data.name, split,
+                                    data_dir=directory, image_size=int(config.estimator.image_size),
+                                    aus=aus, pose_ids=resolve.poses(pose_spec))
     return frames_lib.normalized(frames, config.estimator.normalization)
 
 

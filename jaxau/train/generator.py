@@ -493,9 +493,10 @@ def load_training_frames(config: Any, workdir: str) -> frames_lib.FrameSet:
     else:
         directory = resolve.data_dir(config, workdir)
         resolve.ensure_built(config.data.name, directory, config.data.get("manual_dir") or None)
-        frames = frames_lib.load_tfds(config.data.name, config.data.get("train_split", "train"),
-                                      data_dir=directory, image_size=int(config.generator.image_size),
-                                      aus=aus, pose_ids=resolve.poses(config.data.get("train_poses")))
+        frames = frames_lib.cached_tfds(os.path.join(workdir, "frames"), config.data.name,
+                                        config.data.get("train_split", "train"), data_dir=directory,
+                                        image_size=int(config.generator.image_size), aus=aus,
+                                        pose_ids=resolve.poses(config.data.get("train_poses")))
     limit = int(config.generator.get("max_frames", 0) or 0)
     if limit:
         frames = frames_lib.select(frames, np.arange(len(frames["image"])) < limit)

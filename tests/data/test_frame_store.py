@@ -359,3 +359,36 @@ def test_a_dataset_split_streams_into_a_store_equal_to_the_in_memory_read(reques
     assert lazy_rows.is_lazy(streamed["image"])
     _assert_same(streamed, frames_lib.load_tfds("synthfacs/fera_small", "train", **kwargs))
     _assert_same(frames_lib.load(str(tmp_path / "train.npz")), streamed)
+
+
+def test_cached_splits_are_keyed_by_their_settings_and_the_dataset_files(request, tmp_path):
+    from tests.stages import tiny_synthfacs
+
+    data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
+    cache = str(tmp_path / "frames")
+    kwargs = dict(data_dir=data_dir, image_size=16, aus=["AU12", "AU01"])
+    first = frames_lib.cached_tfds(cache, "synthfacs/fera_small", "train", **kwargs)
+    assert lazy_rows.is_lazy(first["image"])
+    _assert_same(first, frames_lib.load_tfds("synthfacs/fera_small", "train", **kwargs))
+    (store,) = os.listdir(cache)
+    # Reused: the same call writes nothing (the store's files keep their times).
+    before = {f: os.stat(os.path.join(cache, store, f)).st_mtime_ns for f in os.listdir(os.path.join(cache, store))}
+    _assert_same(frames_lib.cached_tfds(cache, "synthfacs/fera_small", "train", **kwargs), first)
+    assert os.listdir(cache) == [store]
+    assert {f: os.stat(os.path.join(cache, store, f)).st_mtime_ns
+            for f in os.listdir(os.path.join(cache, store))} == before
+    # Another size, AU list or pose filter is another store.
+    frames_lib.cached_tfds(cache, "synthfacs/fera_small", "train", **dict(kwargs, image_size=8))
+    frames_lib.cached_tfds(cache, "synthfacs/fera_small", "train", **dict(kwargs, aus=["AU12"]))
+    assert len(os.listdir(cache)) == 3
+    # A dataset rebuilt in place (its files change) is read again, not served from the stale store.
+    from jaxau.data import registry
+    built = registry.builder("synthfacs/fera_small", data_dir=data_dir).data_dir
+    info = os.path.join(built, "dataset_info.json")
+    stat = os.stat(info)
+    try:
+        os.utime(info, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
+        frames_lib.cached_tfds(cache, "synthfacs/fera_small", "train", **kwargs)
+        assert len(os.listdir(cache)) == 4
+    finally:
+        os.utime(info, ns=(stat.st_atime_ns, stat.st_mtime_ns))

@@ -1,5 +1,7 @@
 """The estimator stage's training-set assembly (real balanced + synthetic parts) and test-set splits."""
 
+import os
+
 import ml_collections
 import numpy as np
 import pytest
@@ -113,3 +115,29 @@ def test_registered_frames_need_the_registration_input(tmp_path):
         stage._estimator_cfg(cfg, frames_dir, None)
     assert stage._estimator_cfg(cfg, str(tmp_path / "frames_raw-abc"), None)["alignment"] == {
         "mode": "none", "image_size": 32}
+
+
+def test_standalone_splits_are_read_from_a_frame_store_under_the_workdir(request, tmp_path):
+    # launch/train_estimator.py / evaluate.py: the split streams into <workdir>/frames once and is
+    # read lazily (a split larger than memory trains); the second read reuses the store.
+    from jaxau.data import lazy_rows
+    from tests.stages import tiny_synthfacs
+    from configs.estimator import synthfacs_real
+
+    config = synthfacs_real.get_config()
+    config.data.name = "synthfacs/fera_small"
+    config.data.data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
+    config.data.aus = "AU12,AU01"
+    config.estimator.image_size = 16
+    config.estimator.normalization = "mean"
+    workdir = str(tmp_path / "run")
+    got = stage.load_split(config, workdir, "train", None)
+    assert lazy_rows.is_lazy(got["image"])
+    (store,) = os.listdir(os.path.join(workdir, "frames"))
+    want = frames_lib.normalized(frames_lib.load_tfds("synthfacs/fera_small", "train",
+                                                      data_dir=config.data.data_dir, image_size=16,
+                                                      aus=["AU12", "AU01"]), "mean")
+    np.testing.assert_array_equal(np.asarray(got["image"]), want["image"])
+    np.testing.assert_array_equal(got["au_intensity"], want["au_intensity"])
+    stage.load_split(config, workdir, "train", None)
+    assert os.listdir(os.path.join(workdir, "frames")) == [store]

@@ -128,3 +128,24 @@ def test_load_generator_and_sweep_grid_match_direct_generation(straight_run, fra
     tile = faces[16:32, 4 * 16:5 * 16]
     np.testing.assert_allclose(tile.astype(int), gen_train.to_uint8(np.asarray(out.image))[0].astype(int), atol=1)
     assert att.shape == faces.shape == (k * 16, 7 * 16, 3)
+
+
+def test_launcher_frames_stream_from_a_store_under_the_workdir(request, tmp_path):
+    # launch/train_generator.py without generator.frames: the data split is read through a frame
+    # store under <workdir>/frames (lazy), capped by generator.max_frames.
+    import os
+
+    from configs.generator import synthfacs
+    from jaxau.data import lazy_rows
+    from tests.stages import tiny_synthfacs
+
+    config = synthfacs.get_config()
+    config.data.name = "synthfacs/fera_small"
+    config.data.data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
+    config.data.train_poses = ""
+    config.generator.frames = ""
+    config.generator.image_size = 16
+    config.generator.max_frames = 10
+    frames = gen_train.load_training_frames(config, str(tmp_path / "run"))
+    assert lazy_rows.is_lazy(frames["image"]) and len(frames["image"]) == 10
+    assert len(os.listdir(tmp_path / "run" / "frames")) == 1
