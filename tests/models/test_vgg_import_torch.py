@@ -1,7 +1,8 @@
 """The torchvision ``.pth`` VGG16 import against torch itself (skipped, with the reason, without torch).
 
-torch is not in the ``test`` extra: its CPU wheel is large (hundreds of MB) for one importer path whose
-conversion code is shared with the ``.npz`` route that `test_vgg_import.py` checks against Keras.
+torch is not in the ``test`` extra: its CPU wheel (torch 2.13.0+cpu) is 192 MB for one importer path
+whose conversion code is shared with the ``.npz`` route that `test_vgg_import.py` checks against
+Keras. To run it: ``pip install --target DIR --no-deps torch==2.13.0+cpu`` and ``PYTHONPATH=DIR``.
 """
 
 import jax
@@ -12,7 +13,7 @@ import pytest
 from jaxau.models import vgg, vgg_import
 
 torch = pytest.importorskip(
-    "torch", reason="torch is not installed (not in the test extra: its CPU wheel is hundreds of MB); "
+    "torch", reason="torch is not installed (not in the test extra: its CPU wheel is 192 MB); "
                     "the .pth reader of jaxau.models.vgg_import is untested here, its .npz twin is "
                     "checked against Keras in tests/models/test_vgg_import.py")
 
