@@ -1,0 +1,35 @@
+"""`benchmarks/demo_memory.py`: the peak-memory readings of a child process and its tree."""
+
+import os
+import sys
+
+from benchmarks import demo_memory
+
+ALLOCATE = ("import sys, time, numpy as np; a = np.ones({mb} * 2 ** 20, np.uint8); time.sleep(1.5); "
+            "sys.exit({rc})")
+
+
+def test_a_child_allocating_300_mb_peaks_above_300_mb():
+    run = demo_memory.measure_command([sys.executable, "-c", ALLOCATE.format(mb=300, rc=0)])
+    assert run["rc"] == 0
+    assert 300 <= run["peak_rss_mb"] < 600
+    assert 300 <= run["peak_tree_rss_sampled_mb"] <= run["peak_rss_mb"] + 1
+    small = demo_memory.measure_command([sys.executable, "-c", ALLOCATE.format(mb=10, rc=0)])
+    assert small["peak_rss_mb"] < run["peak_rss_mb"] - 250
+
+
+def test_the_tree_sum_sees_grandchildren_and_the_exit_status_is_kept(tmp_path):
+    # The child starts a grandchild holding 300 MB: both readings see it (wait4's ru_maxrss covers
+    # the child's reaped descendants, the largest single process; the sample sums the live tree).
+    inner = ALLOCATE.format(mb=300, rc=0)
+    outer = (f"import subprocess, sys; subprocess.run([sys.executable, '-c', {inner!r}]); sys.exit(3)")
+    run = demo_memory.measure_command([sys.executable, "-c", outer], log_path=str(tmp_path / "log"))
+    assert run["rc"] == 3
+    assert run["peak_tree_rss_sampled_mb"] >= 300 and run["peak_rss_mb"] >= 300
+    assert os.path.exists(tmp_path / "log")
+
+
+def test_export_revision_writes_the_tree(tmp_path):
+    sha, src = demo_memory.export_revision("HEAD", str(tmp_path))
+    assert len(sha) == 12 and os.path.isfile(os.path.join(src, "launch", "reproduce.py"))
+    assert demo_memory.export_revision("HEAD", str(tmp_path)) == (sha, src)  # reused
