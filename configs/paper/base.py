@@ -121,8 +121,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # context: what surrounds the frontalised mesh, 'none' (black, the paper's) or '2d' (the frame 2-D
     # aligned onto the same template; the estimator uses that context: BUILD_NOTES "Registration without
     # the network").
+    # fill: 'none' (occluded surface black, the paper's) or 'mirror' (coloured from its visible mirror
+    # image across the face's symmetry plane; jaxau.align.frontalize).
     c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": "", "sampling": "pixel",
-                                           "visibility": "vertex" if paper else "pixel", "context": "none"})
+                                           "visibility": "vertex" if paper else "pixel", "context": "none",
+                                           "fill": "none"})
 
     # ---- generator (GANimation + idiosyncratic loss; lambdas: paper Sec. 4.3 baseline).
     c.generator = ml_collections.ConfigDict()

@@ -88,6 +88,10 @@ class Aligner:
                 raise ConfigError(f"config.align3d.visibility={self.visibility!r} must be one of "
                                   f"{frontalize.VISIBILITY} ('pixel' with align3d.sampling='pixel'): pass "
                                   "--config.align3d.visibility=vertex.")
+            self.fill = str(config.align3d.get("fill", "none"))
+            if self.fill not in frontalize.FILLS or (self.fill != "none" and not self.occluded_black):
+                raise ConfigError(f"config.align3d.fill={self.fill!r} must be one of {frontalize.FILLS} "
+                                  "('mirror' with align3d.occluded_black=True): pass --config.align3d.fill=none.")
             self.context = str(config.align3d.context)
             if self.context not in CONTEXTS_3D:
                 raise ConfigError(f"config.align3d.context={self.context!r} is not one of {CONTEXTS_3D}: pass "
@@ -140,7 +144,8 @@ class Aligner:
                 out, face = frontalize.frontalize_batch(pad(images[sl]), pad(res.vertices[sl]), pad(res.scale[sl]),
                                                         pad(res.rotation[sl]), pad(res.translation[sl]), self.target,
                                                         size=self.size, occluded_black=self.occluded_black,
-                                                        sampling=self.sampling, visibility=self.visibility)
+                                                        sampling=self.sampling, visibility=self.visibility,
+                                                        fill=self.fill)
                 if self.context == "2d":
                     around, _ = procrustes2d.align_2d(pad(images[sl]), pad(res.landmarks[sl, :, :2]), self.size,
                                                       self.template)

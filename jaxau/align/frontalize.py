@@ -16,7 +16,9 @@ Steps for one frame (all JAX, batched with ``vmap``):
      UV texture does; ``'vertex'`` samples the frame once per vertex and interpolates those colours
      (a low-pass filter: the mesh has fewer vertices in the mouth and eye regions than the face has
      pixels). Both are multiplied by visibility, so self-occluded surface comes out black, as in the
-     paper's non-frontal experiments;
+     paper's non-frontal experiments; ``fill='mirror'`` instead gives occluded surface the colour of
+     its mirror image across the face's plane of symmetry where that is visible (the soft symmetry
+     of Hassner et al., "Effective face frontalization", CVPR 2015), black only where both are hidden;
   3. pose removal: ``canonical = R^T (v - t) / s`` with the fitted similarity
      (:func:`jaxau.align.registrar.fit_pose`) -- identity and expression stay, pose / scale go;
   4. target pose: rotate by the image-convention rotation of the wanted (yaw, pitch, roll)
@@ -105,11 +107,12 @@ def render_vertex_colors(vertices, colors, triangles, size: int):
 
 SAMPLING = ("pixel", "vertex")
 VISIBILITY = ("pixel", "vertex")
+FILLS = ("none", "mirror")
 
 
 def frontalize(image, vertices, scale, rotation, translation, size: int, *, target_rotation=None,
                occluded_black: bool = True, tolerance: float = 0.03, placement=None,
-               sampling: str = "pixel", visibility: str = "vertex"):
+               sampling: str = "pixel", visibility: str = "vertex", fill: str = "none"):
     """3-D alignment of one frame (see the module docstring).
 
     Args:
@@ -125,6 +128,8 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
       sampling: ``'pixel'`` or ``'vertex'`` (module docstring, step 2).
       visibility: ``'vertex'`` or ``'pixel'`` (module docstring, step 1; ``'pixel'`` needs pixel
         sampling).
+      fill: ``'none'`` (occluded surface black) or ``'mirror'`` (coloured from its visible mirror
+        image; module docstring, step 2). Only with ``occluded_black``.
 
     Returns:
       ``(aligned [N, N, 3] float32, mask [N, N] bool)``.
@@ -134,6 +139,9 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     if visibility not in VISIBILITY or (visibility == "pixel" and sampling != "pixel"):
         raise ValueError(f"frontalize: visibility={visibility!r} must be one of {VISIBILITY}; 'pixel' "
                          "needs sampling='pixel'.")
+    if fill not in FILLS:
+        raise ValueError(f"frontalize: fill={fill!r} is not one of {FILLS}.")
+    mirror = fill == "mirror" and occluded_black
     m = canonical.registration_mesh()
     tris = jnp.asarray(m.triangles)
     h, w = image.shape[:2]
@@ -146,8 +154,17 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
         target_rotation = jnp.eye(3, dtype=jnp.float32)
     out_scale, out_t = output_placement(size) if placement is None else placement
     out_v = place(vertices, scale, rotation, translation, target_rotation, out_scale, jnp.asarray(out_t))
+    if mirror:
+        mirror_vertex, mirror_triangle = (jnp.asarray(x) for x in canonical.mirror_maps())
+        if visibility == "pixel":
+            # The mirror side's per-vertex visibility, for the per-vertex blend below.
+            visible = vertex_visibility(vertices, tris, h, w, tol)
     if sampling == "vertex":
-        return render_vertex_colors(out_v, vertex_colors(image, vertices) * visible[:, None], tris, size)
+        colors = vertex_colors(image, vertices)
+        out_colors = colors * visible[:, None]
+        if mirror:
+            out_colors += (1.0 - visible[:, None]) * (colors * visible[:, None])[mirror_vertex]
+        return render_vertex_colors(out_v, out_colors, tris, size)
     frags = geometry.rasterize(out_v, tris, size, size)
     # Per output pixel: where its surface point lies in the frame (x, y, depth) and how visible the
     # vertices around it are there.
@@ -155,16 +172,28 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     shown = where[..., 3:]
     if occluded_black and visibility == "pixel":
         shown = point_visibility(where[..., :3], frags.triangle_id, vertices, tris, h, w, tol)[..., None]
-    img = sample_texture(jnp.asarray(image, jnp.float32), where[..., :2], texel_units=True) * shown
+    frame = jnp.asarray(image, jnp.float32)
+    img = sample_texture(frame, where[..., :2], texel_units=True) * shown
+    if mirror:
+        # The same output pixel's mirror surface point: the mirror vertices' frame positions under
+        # the same barycentrics.
+        there = geometry.interpolate(jnp.concatenate([vertices, visible[:, None]], -1)[mirror_vertex], tris,
+                                     frags)
+        shown_there = there[..., 3:]
+        if visibility == "pixel":
+            own = jnp.where(frags.triangle_id >= 0, mirror_triangle[jnp.maximum(frags.triangle_id, 0)], -1)
+            shown_there = point_visibility(there[..., :3], own, vertices, tris, h, w, tol)[..., None]
+        img += (1.0 - shown) * shown_there * sample_texture(frame, there[..., :2], texel_units=True)
     return jnp.where(frags.mask[..., None], img, 0.0), frags.mask
 
 
-@functools.partial(jax.jit, static_argnames=("size", "occluded_black", "sampling", "visibility"))
+@functools.partial(jax.jit, static_argnames=("size", "occluded_black", "sampling", "visibility", "fill"))
 def frontalize_batch(images, vertices, scale, rotation, translation, target_rotation, *, size: int,
-                     occluded_black: bool = True, sampling: str = "pixel", visibility: str = "vertex"):
+                     occluded_black: bool = True, sampling: str = "pixel", visibility: str = "vertex",
+                     fill: str = "none"):
     """`frontalize` over a batch (one target rotation ``[3, 3]`` or one per frame ``[B, 3, 3]``)."""
     target_rotation = jnp.broadcast_to(target_rotation, (images.shape[0], 3, 3))
     fn = lambda im, v, s, r, t, tr: frontalize(im, v, s, r, t, size, target_rotation=tr,  # noqa: E731
                                                occluded_black=occluded_black, sampling=sampling,
-                                               visibility=visibility)
+                                               visibility=visibility, fill=fill)
     return jax.vmap(fn)(images, vertices, scale, rotation, translation, target_rotation)

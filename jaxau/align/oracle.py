@@ -185,7 +185,8 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
             aligned, _ = frontalize.frontalize_batch(images, jnp.asarray(verts), jnp.asarray(s), jnp.asarray(r),
                                                      jnp.asarray(t), jnp.asarray(aligner.target), size=size,
                                                      occluded_black=aligner.occluded_black,
-                                                     sampling=aligner.sampling, visibility=aligner.visibility)
+                                                     sampling=aligner.sampling, visibility=aligner.visibility,
+                                                     fill=aligner.fill)
             aligned = np.asarray(aligned)
             out_scale, out_t = frontalize.output_placement(size, aligner.face_scale)
             placed = np.asarray(_place(jnp.asarray(verts), jnp.asarray(s), jnp.asarray(r), jnp.asarray(t),

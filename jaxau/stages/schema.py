@@ -26,7 +26,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "registration": ("domain",) + tuple(prnet.DEFAULTS),
     "align": ("batch_size", "chunk_size", "boxes", "max_fit_error", "face_scale", "oracle_frames", "registration"),
     "align2d": ("pose", "mask"),
-    "align3d": ("occluded_black", "pose", "sampling", "visibility", "context"),
+    "align3d": ("occluded_black", "pose", "sampling", "visibility", "context", "fill"),
     "generator": tuple(generator.DEFAULTS),
     "synthesis": ("per_level", "batch_size", "chunk_size", "targets", "fidelity_per_cell", "source_domain"),
     "augment": tuple(augment.DEFAULTS),
