@@ -121,11 +121,14 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # context: what surrounds the frontalised mesh, 'none' (black, the paper's) or '2d' (the frame 2-D
     # aligned onto the same template; the estimator uses that context: BUILD_NOTES "Registration without
     # the network").
-    # fill: 'none' (occluded surface black, the paper's) or 'mirror' (coloured from its visible mirror
-    # image across the face's symmetry plane; jaxau.align.frontalize).
+    # fill: 'none' (occluded surface black, the paper's; `:paper`) or 'mirror' (coloured from its visible
+    # mirror image across the face's symmetry plane, jaxau.align.frontalize): real 3D at demo size,
+    # same workdir, -40 / 0 / +40: 0.058 / 0.107 / 0.070 black -> 0.136 / 0.134 / 0.122 mirrored (2D:
+    # 0.099 / 0.108 / 0.112); oracle coverage at +-40 0.89 -> 0.99 (BUILD_NOTES "Registration without
+    # the network").
     c.align3d = ml_collections.ConfigDict({"occluded_black": True, "pose": "", "sampling": "pixel",
                                            "visibility": "vertex" if paper else "pixel", "context": "none",
-                                           "fill": "none"})
+                                           "fill": "none" if paper else "mirror"})
 
     # ---- generator (GANimation + idiosyncratic loss; lambdas: paper Sec. 4.3 baseline).
     c.generator = ml_collections.ConfigDict()
