@@ -72,8 +72,19 @@ def point_visibility(points, point_triangles, vertices, triangles, height: int, 
     vertex with the point's own: at grazing angles the buffer's sample, a fraction of a pixel away
     on the same surface, can differ in depth by more than any fixed tolerance.
     """
+    return visibility_from_buffer(depth_buffer(vertices, triangles, height, width), points, point_triangles,
+                                  triangles, height, width, tolerance)
+
+
+def depth_buffer(vertices, triangles, height: int, width: int):
+    """The frame's fragments at ``VISIBILITY_UPSAMPLE`` x its resolution (`point_visibility`'s buffer)."""
     up = VISIBILITY_UPSAMPLE
-    frags = geometry.rasterize(vertices * jnp.asarray([up, up, 1.0]), triangles, height * up, width * up)
+    return geometry.rasterize(vertices * jnp.asarray([up, up, 1.0]), triangles, height * up, width * up)
+
+
+def visibility_from_buffer(frags, points, point_triangles, triangles, height: int, width: int, tolerance):
+    """`point_visibility` against a buffer from `depth_buffer` (one buffer serves several queries)."""
+    up = VISIBILITY_UPSAMPLE
     col = jnp.clip(jnp.floor(points[..., 0] * up).astype(jnp.int32), 0, width * up - 1)
     row = jnp.clip(jnp.floor(points[..., 1] * up).astype(jnp.int32), 0, height * up - 1)
     depth = jnp.where(frags.mask, frags.depth, -jnp.inf)[row, col]
@@ -156,9 +167,6 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     out_v = place(vertices, scale, rotation, translation, target_rotation, out_scale, jnp.asarray(out_t))
     if mirror:
         mirror_vertex, mirror_triangle = (jnp.asarray(x) for x in canonical.mirror_maps())
-        if visibility == "pixel":
-            # The mirror side's per-vertex visibility, for the per-vertex blend below.
-            visible = vertex_visibility(vertices, tris, h, w, tol)
     if sampling == "vertex":
         colors = vertex_colors(image, vertices)
         out_colors = colors * visible[:, None]
@@ -171,7 +179,8 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     where = geometry.interpolate(jnp.concatenate([vertices, visible[:, None]], -1), tris, frags)
     shown = where[..., 3:]
     if occluded_black and visibility == "pixel":
-        shown = point_visibility(where[..., :3], frags.triangle_id, vertices, tris, h, w, tol)[..., None]
+        buffer = depth_buffer(vertices, tris, h, w)
+        shown = visibility_from_buffer(buffer, where[..., :3], frags.triangle_id, tris, h, w, tol)[..., None]
     frame = jnp.asarray(image, jnp.float32)
     img = sample_texture(frame, where[..., :2], texel_units=True) * shown
     if mirror:
@@ -182,7 +191,7 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
         shown_there = there[..., 3:]
         if visibility == "pixel":
             own = jnp.where(frags.triangle_id >= 0, mirror_triangle[jnp.maximum(frags.triangle_id, 0)], -1)
-            shown_there = point_visibility(there[..., :3], own, vertices, tris, h, w, tol)[..., None]
+            shown_there = visibility_from_buffer(buffer, there[..., :3], own, tris, h, w, tol)[..., None]
         img += (1.0 - shown) * shown_there * sample_texture(frame, there[..., :2], texel_units=True)
     return jnp.where(frags.mask[..., None], img, 0.0), frags.mask
 
