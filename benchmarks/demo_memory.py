@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -51,6 +52,22 @@ def tree_rss_bytes(pid: int) -> int:
             continue
         stack.extend(_children(p))
     return total
+
+
+def science(results: dict, workdir: str) -> dict:
+    """The numbers of a demo's results.json: its ICC / MAE / interval / fidelity sections with
+    timings (``seconds``) dropped and paths made relative to the workdir without stage hashes,
+    which differ between any two runs or revisions."""
+    def clean(x):
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items() if k != "seconds"}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        if isinstance(x, str) and x.startswith(workdir):
+            # Stage directories are named by a hash of their config: a new config field renames them.
+            return re.sub(r"-[0-9a-f]{12}\b", "", os.path.relpath(x, workdir))
+        return x
+    return {k: clean(v) for k, v in results.items() if k in SCIENCE_KEYS}
 
 
 def measure_command(cmd: list[str], cwd: str | None = None, env: dict | None = None,
@@ -123,8 +140,7 @@ def main(argv=None) -> int:
                                                          log_path=os.path.join(out, f"log-{sha}.txt"))}
         try:
             with open(os.path.join(work, "results.json")) as f:
-                # The science only: stage timings and workdir paths differ between any two runs.
-                results = {k: v for k, v in json.load(f).items() if k in SCIENCE_KEYS}
+                results = science(json.load(f), work)
             if first_results is None:
                 first_results = results
             run["same_results_as_first"] = results == first_results

@@ -33,3 +33,11 @@ def test_export_revision_writes_the_tree(tmp_path):
     sha, src = demo_memory.export_revision("HEAD", str(tmp_path))
     assert len(sha) == 12 and os.path.isfile(os.path.join(src, "launch", "reproduce.py"))
     assert demo_memory.export_revision("HEAD", str(tmp_path)) == (sha, src)  # reused
+
+
+def test_science_ignores_timings_and_workdir_paths():
+    a = {"icc": {"x": 0.1}, "stages": [1], "fidelity": {"c": {"seconds": 3.0, "reader": "/w1/stages/e-ba9876543210", "v": 2}}}
+    b = {"icc": {"x": 0.1}, "stages": [2], "fidelity": {"c": {"seconds": 9.0, "reader": "/w2/stages/e-0123456789ab", "v": 2}}}
+    assert demo_memory.science(a, "/w1") == demo_memory.science(b, "/w2")
+    b["fidelity"]["c"]["v"] = 3
+    assert demo_memory.science(a, "/w1") != demo_memory.science(b, "/w2")
