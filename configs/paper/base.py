@@ -153,7 +153,7 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # - G at lr 5e-4 with its attention mask starting at 0.95 (attention_offset 3: the first outputs
     #   are the source, not half colour head), updated every 2nd iteration instead of every 5th;
     # - idiosyncratic partners from the same sequence (same scene) instead of any frame of the
-    #   subject (and lambda_ids 100, below), the AU vector also modulating every instance-normalised
+    #   subject (and lambda_ids 300, below), the AU vector also modulating every instance-normalised
     #   layer (FiLM), and resize-convolutions instead of transposed ones.
     c.generator.n_critic = 5 if paper else 2
     c.generator.critic_warmup = 0 if paper else 500
@@ -170,12 +170,14 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.lambda_adv = 1.0
     c.generator.lambda_exp = 160.0
     c.generator.lambda_idt = 10.0
-    # CPU: 100 (paper 1). With same-sequence partners the partner image is the source's scene showing
-    # the target expression, a near-exact target. At 330 G updates lambda_ids 10 / 30 / 100 gave edit
-    # cosine 0.21 / 0.23 / 0.28 against oracle renders, L1 0.0136 / 0.0125 / 0.0111 (copying 0.0104),
-    # reader ICC 0.023 / 0.039 / 0.042; at the demo's 80 updates 100 against 10: L1 0.0118 vs 0.0157,
-    # cosine 0.19 vs 0.17, reader ICC 0.011 vs 0.025 (BUILD_NOTES "Generator fidelity").
-    c.generator.lambda_ids = 1.0 if paper else 100.0
+    # CPU: 300 (paper 1). With same-sequence partners the partner image is the source's scene showing
+    # the target expression, a near-exact target. Against oracle renders (148 plan entries), lambda_ids
+    # 10 / 30 / 100 / 300 at 330 G updates: edit cosine 0.21 / 0.23 / 0.28 / 0.31, L1 0.0136 / 0.0125 /
+    # 0.0111 / 0.0102 (copying 0.0104); 100 / 300 at 830 updates: cosine 0.32 / 0.37, L1 0.0105 /
+    # 0.0100, reader ICC 0.049 / 0.052 (oracle 0.054); at the demo's 80 updates: cosine 0.15 / 0.21,
+    # L1 0.0119 / 0.0107, reader 0.018 / 0.019; the critic's AU ICC 0.29-0.31 throughout
+    # (BUILD_NOTES "Generator fidelity").
+    c.generator.lambda_ids = 1.0 if paper else 300.0
     c.generator.attention = True
     c.generator.checkpoint_every = 5000 if paper else 200
     c.generator.log_every = 100 if paper else 50
