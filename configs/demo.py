@@ -4,34 +4,33 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: 12-13 min in a fresh workdir on the quiet 2-core AMD EPYC box (722 s at
-e4c1649, 794 s at b8a1ba1, 2026-12-04; this machine type's speed varies by 20-30 % between
-sessions), plus ~77 s for the README's venv and install. Stages (b8a1ba1): SynthFACS
-``fera_demo_large`` build 87 s (2,928 images), registration 1,500 steps 189 s, 2D / 3D
-registration of every frame 35 / 60 s, generator 149 s (500 critic warm-up iterations on the AU
-loss, then 160 GAN iterations at batch 32), synthesis with fidelity 32 s, the three estimators
-(width 1/8, 600 steps of batch 32) 84 / 82 / 62 s, scoring 2 s each. Stages
-already finished in the same workdir are reused, so a re-run takes seconds. Outputs:
-``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table, per-pose ICC, 95 %
-subject-bootstrap intervals and paired verdicts, the registration network's NME and the
+Expected runtime: 12-14 min in a fresh workdir on the quiet 2-core AMD EPYC box (796 s at
+513202d, 2026-12-04; this machine type's speed varies by 20-30 % between sessions), plus ~77 s for
+the README's venv and install. Stages (513202d): SynthFACS ``fera_demo_large`` build 97 s (2,928
+images), registration 1,500 steps 185 s, 2D / 3D registration of every frame 22 / 54 s, generator
+165 s (500 critic warm-up iterations on the AU loss, then 160 GAN iterations at batch 32), synthesis
+with fidelity 37 s, the three estimators (width 1/8, 600 steps of batch 32) 78 / 70 / 73 s, scoring
+2 s each. Stages already finished in the same workdir are reused, so a re-run takes seconds.
+Outputs: ``workdir/demo/report.md`` and ``report.html`` with a Table-2-style ICC table, per-pose
+ICC, 95 % subject-bootstrap intervals and paired verdicts, the registration network's NME and the
 frontalisation oracle, the generator's fidelity against SynthFACS oracle renders, label
 distributions, learning curves and contact sheets.
 
 What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs;
-fresh run at b8a1ba1, 2026-12-04; the real columns are bit-identical in every fresh run since
-2026-12-03): real / 2D 0.108 [0.046, 0.167] (AU06 0.24, AU12 0.30), real / 3D 0.107 [0.054,
-0.159] (AU06 0.28, AU12 0.28), synthetic / 3D 0.026 [-0.007, 0.060] (2,220 generated images, 60
-per AU and level, every head trained on the image's target vector); verdicts: synthetic > real
-(3D) **no** (-0.082 [-0.124, -0.040]), 3D > 2D not resolved (-0.001 [-0.060, +0.062]; at -40 /
-+40 degrees 3D 0.058 / 0.070 vs 2D 0.099 / 0.112). The critic's AU head reads AUs (critic ICC
-0.294) but the generator's 80 updates edit weakly: edit cosine 0.192 where a perfect generator of
-these 7 AUs would score 0.729, L1 to the oracle 0.012 vs 0.011 for copying the source
-(BUILD_NOTES.md "Generator fidelity"); the oracle column of ``configs/paper/table2.py:cpu`` (the
-same plan rendered exactly) scored 0.178 against real 3D 0.066 in a four-column run of earlier
-code: semantic resampling helps, the generator is the gap. On 3D vs 2D see BUILD_NOTES.md
-"Registration without the network". It does NOT reproduce the paper's numbers or ordering:
-2,160 training frames, VGG16-BN width 1/8 from scratch for 600 steps is far from the paper's
-ImageNet-initialised VGG16 at 224 px, and results are single-seed.
+fresh run at 513202d, 2026-12-04): real / 2D 0.108 [0.046, 0.167] (bit-identical in every fresh run
+since 2026-12-03), real / 3D 0.134 [0.077, 0.192] (AU06 0.36, AU12 0.38; occluded surface filled
+from its mirror image, ``align3d.fill``), synthetic / 3D 0.014 [-0.003, 0.028] (2,220 generated
+images, 60 per AU and level, every head trained on the image's target vector). Per pose -40 / 0 /
++40: 2D 0.099 / 0.108 / 0.112, 3D 0.136 / 0.134 / 0.122. Verdicts: 3D > 2D not resolved (+0.027
+[-0.015, +0.066]; +0.038 / +0.027 / +0.009 per pose), synthetic > real (3D) **no** (-0.121
+[-0.171, -0.072]). The critic's AU head reads AUs (critic ICC 0.287) but the generator's 80
+updates edit weakly: edit cosine 0.225 where a perfect generator of these 7 AUs would score 0.736,
+L1 to the oracle 0.0108, the same as copying the source (BUILD_NOTES.md "Generator fidelity": with
+~300 updates the same generator reaches cosine 0.31 and beats copying); the oracle column of
+``configs/paper/table2.py:cpu`` (the same plan rendered exactly) scored 0.178 against real 3D 0.066
+in a four-column run of earlier code: semantic resampling helps, the generator is the gap. It does
+NOT reproduce the paper's numbers: 2,160 training frames, VGG16-BN width 1/8 from scratch for 600
+steps is far from the paper's ImageNet-initialised VGG16 at 224 px, and results are single-seed.
 The paper's experiments are ``configs/paper/*.py`` (``:cpu`` runs them at these sizes; the same
 workdir shares every stage they have in common).
 """
