@@ -7,10 +7,11 @@ Usage (from the repository root)::
 
 Each revision is exported with ``git archive`` into ``<out>/src-<sha>`` and its demo runs there,
 one revision after the other, in a fresh workdir (``<out>/work-<sha>``): ``launch/reproduce.py
---config=configs/demo.py`` (``--config`` to change), a child process whose peak resident set is read
-two ways: the kernel's ``ru_maxrss`` from ``os.wait4`` (the largest single process among the child
-and its reaped descendants; the pipeline runs in the one process) and the summed RSS of its live
-process tree sampled every 0.5 s (what several processes at once would hold together). Prints one JSON summary (also ``<out>/demo_memory.json``): per revision the commit, exit
+--config=configs/demo.py`` (``--config`` to change), a child process whose memory is sampled every
+0.5 s: ``peak_rss_mb``, the largest ``VmHWM`` (the kernel's own high-water mark) of any process in
+its tree (the pipeline runs in the one process), and ``peak_tree_rss_sampled_mb``, the largest
+summed RSS of the live tree (what several processes at once would hold together); ``ru_maxrss_mb``
+from ``os.wait4`` is kept for reference (it includes the forking parent's mark). Prints one JSON summary (also ``<out>/demo_memory.json``): per revision the commit, exit
 status, wall seconds, both peaks in MB, and whether its ``results.json`` equals the first
 revision's ICC, MAE, intervals and fidelity (the same science: a memory comparison between runs that computed different things
 would mean little).
@@ -40,18 +41,21 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Summed resident set of ``pid`` and all its descendants (0 for processes that are gone)."""
-    total, stack = 0, [pid]
+def tree_rss_bytes(pid: int) -> tuple[int, int]:
+    """``(summed resident set, largest VmHWM)`` of ``pid`` and all its descendants, in bytes
+    (processes that are gone count 0)."""
+    total, hwm, stack = 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{p}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            total += int(fields["VmRSS"].split()[0]) * 1024
+            hwm = max(hwm, int(fields["VmHWM"].split()[0]) * 1024)
+        except (OSError, ValueError, KeyError, IndexError):
             continue
         stack.extend(_children(p))
-    return total
+    return total, hwm
 
 
 def science(results: dict, workdir: str) -> dict:
@@ -77,24 +81,28 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict | None = N
     try:
         t = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        peak = [0]
+        peak = [0, 0]
         done = threading.Event()
 
         def sample():
             while not done.is_set():
-                peak[0] = max(peak[0], tree_rss_bytes(proc.pid))
+                total, hwm = tree_rss_bytes(proc.pid)
+                peak[0], peak[1] = max(peak[0], total), max(peak[1], hwm)
                 done.wait(interval)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         # wait4 instead of proc.wait(): the rusage of this child and its reaped descendants (ru_maxrss:
-        # the largest one, in KiB on Linux).
+        # the largest one, in KiB on Linux). Linux carries the forking process's high-water mark
+        # over exec into it, so it reads high under a large parent (a pytest worker): the sampled
+        # VmHWM is the child's own.
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         sampler.join()
         return {"rc": proc.returncode, "wall_s": round(time.monotonic() - t, 1),
-                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                "peak_rss_mb": round(peak[1] / 2 ** 20, 1),
+                "ru_maxrss_mb": round(usage.ru_maxrss / 1024, 1),
                 "peak_tree_rss_sampled_mb": round(peak[0] / 2 ** 20, 1)}
     finally:
         if log_path:

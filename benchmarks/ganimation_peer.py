@@ -20,7 +20,8 @@ Each side runs in its own long-lived worker process (set up and warmed up once),
 orchestrator alternates them in segments of ``--segment`` iterations for ``--rounds`` rounds, so
 both see the same machine load; it prints the per-iteration seconds of each side (median over
 rounds), the per-round ratio jaxau / peer and its median (the issue's target: <= 0.7). Threads: each
-worker uses every core (torch.set_num_threads; XLA's CPU pool), one worker at a time.
+worker uses every core (torch.set_num_threads; XLA's CPU pool), one worker at a time. The jaxau
+worker sets the XLA flags jaxau's launchers set (`jaxau.platform.configure_xla`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def jaxau_runner(args):
     """``run(n)``: n training iterations of jaxau's GANimation (compiled and warmed up first)."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import functools
+
+    from jaxau import platform
+    platform.configure_xla()  # what jaxau's launchers run with (XLA's own CPU convolutions), before jax
 
     import jax
 
