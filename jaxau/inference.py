@@ -218,9 +218,10 @@ class FramePredictor:
                 "data": {"image_size": self.size},
                 "align": {**self.alignment.get("align", {}), "boxes": "cascade", "batch_size": batch_size},
                 "align2d": {"mask": "none", **self.alignment.get("align2d", {})},
-                # Models saved before align2d.mask / align3d.visibility / context existed: no mask,
-                # per-vertex visibility, black context.
-                "align3d": {"visibility": "vertex", "context": "none", **self.alignment.get("align3d", {})}})
+                # Models saved before align2d.mask / align3d.visibility / context / fill existed: no mask,
+                # per-vertex visibility, black context and occluded surface.
+                "align3d": {"visibility": "vertex", "context": "none", "fill": "none",
+                            **self.alignment.get("align3d", {})}})
             registrar = reg_train.load_registrar(self.alignment["registration_dir"], batch_size=batch_size)
             self.aligner = Aligner(cfg, self.mode, registrar)
 

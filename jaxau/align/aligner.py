@@ -88,7 +88,7 @@ class Aligner:
                 raise ConfigError(f"config.align3d.visibility={self.visibility!r} must be one of "
                                   f"{frontalize.VISIBILITY} ('pixel' with align3d.sampling='pixel'): pass "
                                   "--config.align3d.visibility=vertex.")
-            self.fill = str(config.align3d.get("fill", "none"))
+            self.fill = str(config.align3d.fill)
             if self.fill not in frontalize.FILLS or (self.fill != "none" and not self.occluded_black):
                 raise ConfigError(f"config.align3d.fill={self.fill!r} must be one of {frontalize.FILLS} "
                                   "('mirror' with align3d.occluded_black=True): pass --config.align3d.fill=none.")

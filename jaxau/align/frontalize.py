@@ -176,7 +176,8 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     frags = geometry.rasterize(out_v, tris, size, size)
     # Per output pixel: where its surface point lies in the frame (x, y, depth) and how visible the
     # vertices around it are there.
-    where = geometry.interpolate(jnp.concatenate([vertices, visible[:, None]], -1), tris, frags)
+    carried = jnp.concatenate([vertices, visible[:, None]], -1)  # frame position and visibility
+    where = geometry.interpolate(carried, tris, frags)
     shown = where[..., 3:]
     if occluded_black and visibility == "pixel":
         buffer = depth_buffer(vertices, tris, h, w)
@@ -186,8 +187,7 @@ def frontalize(image, vertices, scale, rotation, translation, size: int, *, targ
     if mirror:
         # The same output pixel's mirror surface point: the mirror vertices' frame positions under
         # the same barycentrics.
-        there = geometry.interpolate(jnp.concatenate([vertices, visible[:, None]], -1)[mirror_vertex], tris,
-                                     frags)
+        there = geometry.interpolate(carried[mirror_vertex], tris, frags)
         shown_there = there[..., 3:]
         if visibility == "pixel":
             own = jnp.where(frags.triangle_id >= 0, mirror_triangle[jnp.maximum(frags.triangle_id, 0)], -1)

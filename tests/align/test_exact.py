@@ -152,7 +152,7 @@ def test_3d_context_keeps_the_2d_aligned_frame_around_the_face(frames):
             "data": {"image_size": 64},
             "align": {"max_fit_error": 0.15, "face_scale": 0.8, "boxes": "auto"},
             "align3d": {"pose": "", "occluded_black": True, "sampling": "pixel", "visibility": "pixel",
-                        "context": context}})
+                        "context": context, "fill": "none"}})
         return Aligner(c, "3d", exact.ExactRegistrar(cfg, batch_size=4))
 
     plain, ok, _, res = aligner("none")(batch)
