@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxau import platform, validate
+from jaxau import hosts, platform, validate
 from jaxau.validate import ConfigError
 
 FLAGS = flags.FLAGS
@@ -184,7 +184,10 @@ def run(main: Callable[[Any, str], Any], *, needs_config: bool = True) -> None:
                                             f["process_id"].value,
                                             initialization_timeout=f["distributed_timeout"].value)
             log_to_file(workdir, launcher_name(), process_index=_process_index(f["coordinator"].value))
-            status = main(config, workdir)
+            # The offline stages' share of a multi-host run (a collective: every process, here).
+            share = hosts.from_jax() if f["coordinator"].value else hosts.Share()
+            with hosts.activate(share):
+                status = main(config, workdir)
         if isinstance(status, int) and status:
             sys.exit(status)
 

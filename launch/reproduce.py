@@ -8,6 +8,10 @@ Finished stages (same config and inputs) are reused from ``<workdir>/stages``; e
 a workdir share every stage they have in common (content hashes of config + inputs), so running
 several paper experiments under one workdir trains registration and generators once. An interrupted
 stage resumes from its checkpoints. Stages whose code is not built yet are listed as such, not faked.
+
+Multi-host (``--coordinator_address=HOST:PORT --num_processes=P --process_id=I`` on every host, one
+shared workdir): trainers split each batch, the offline stages their chunks (`jaxau.hosts`), and
+process 0 writes the stage records and the report.
 """
 
 import logging
@@ -22,7 +26,7 @@ _STAGES = flags.DEFINE_list("stages", None, "Run only these (and what they need)
 
 
 def main(config, workdir):
-    from jaxau import io_utils
+    from jaxau import hosts, io_utils
     from jaxau.stages import runner as pipeline
     from jaxau.report import experiment as report
     from jaxau.stages import STAGES, graph
@@ -32,6 +36,8 @@ def main(config, workdir):
     if _STAGES.value:
         only = planned.targets(_STAGES.value)
     results = pipeline.run_graph(planned.nodes, workdir, only=only)
+    if not hosts.active().leader:  # Multi-host: process 0 writes the summary and the report.
+        return 1 if any(r.status == "failed" for r in results) else 0
     io_utils.write_json(os.path.join(workdir, "pipeline.json"),
                         [dict(name=r.name, stage=r.stage, status=r.status, directory=r.directory, seconds=r.seconds,
                               summary=dict(r.summary), message=r.message) for r in results])

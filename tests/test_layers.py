@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 LAYERS = (
     ("ground", ("jaxau", "jaxau.au", "jaxau.platform", "jaxau.io_utils", "jaxau.batching",
-                "jaxau.geometry", "jaxau.validate", "jaxau.cli")),
+                "jaxau.geometry", "jaxau.validate", "jaxau.hosts", "jaxau.cli")),
     ("face", ("jaxau.face",)),
     ("data", ("jaxau.data",)),
     ("align", ("jaxau.align",)),

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau import batching, geometry, io_utils
+from jaxau import batching, geometry, hosts, io_utils
 from jaxau.align import canonical, crop as crop_lib, frontalize, preview, procrustes2d, registrar as register
 from jaxau.align.registrar import pose_rotation
 from jaxau.data import balance, frames as frames_lib, lazy_rows
@@ -222,9 +222,16 @@ def render(images: np.ndarray, lift, pose, batch_size: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
 
 
+def _holds(path: str, idx: np.ndarray) -> bool:
+    """Whether the pose chunk at ``path`` was rendered for the selection ``idx``."""
+    with np.load(path) as z:
+        return np.array_equal(z["synthetic_index"], idx)
+
+
 def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_level: int, seed: int,
                 size: int, template: np.ndarray | None, batch_size: int = 64,
-                face_scale: float = canonical.FACE_SCALE) -> tuple[frames_lib.FrameSet, dict]:
+                face_scale: float = canonical.FACE_SCALE,
+                share: hosts.Share | None = None) -> tuple[frames_lib.FrameSet, dict]:
     """Poses x balanced selection x re-rendering; per-pose chunks in ``out_dir/chunks`` (resumable).
 
     Args:
@@ -236,22 +243,31 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
       size: output side.
       template: ``[68, 2]`` 2-D normalisation template at ``size`` (None: no normalisation).
       batch_size: images per jitted call.
+      face_scale: the 2-D template's face scale.
+      share: this process's share of a multi-host run (default `jaxau.hosts.active`): it renders
+        poses ``index``, ``index + count``, ... and waits for the others' pose chunks.
 
     Returns:
       ``(frame set, record)``; the record has ``images_per_second`` over the poses rendered now.
     """
+    share = hosts.active() if share is None else share
     s_in = synthetic["image"].shape[1]
     lift = lifting(s_in, face_scale)
     os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
     parts, rendered, seconds = [], 0, 0.0
-    for pose_id, yaw, pitch in poses:
+    selections = {}
+    mine = set(share.mine(len(poses)))
+    for i, (pose_id, yaw, pitch) in enumerate(poses):
         idx = select(synthetic, per_level, seed, pose_id)
         path = os.path.join(out_dir, "chunks", f"pose-{pose_id}.npz")
+        selections[path] = idx
+        if i not in mine:
+            parts.append((pose_id, idx, path))
+            continue
         if os.path.exists(path):
-            with np.load(path) as z:
-                if np.array_equal(z["synthetic_index"], idx):
-                    parts.append((pose_id, idx, path))
-                    continue
+            if _holds(path, idx):
+                parts.append((pose_id, idx, path))
+                continue
             logging.warning("augment: %s holds another selection; re-rendering it.", path)
         t0 = time.perf_counter()
         geom = pose_geometry(pose_rotation_deg(yaw, pitch), size, template)
@@ -263,6 +279,10 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
         logging.info("augment: pose %d (yaw %g, pitch %g): %d images", pose_id, yaw, pitch, len(idx))
         parts.append((pose_id, idx, path))
         del images
+    # Other processes' poses: a file counts once it holds this run's selection (an earlier run's
+    # file with another selection is being re-rendered by its owner).
+    share.wait_for([p[2] for p in parts], out_dir, "augment poses",
+                   ready=lambda path: os.path.exists(path) and _holds(path, selections[path]))
     idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     # The rendered images stay in their pose chunks (read one chunk at a time when the set is saved).
     image = lazy_rows.NpzChunkRows([p[2] for p in parts], "image", row_shape=(size, size, 3))

@@ -17,7 +17,8 @@ Output: ``train.frames`` (a frame set: labels, subject, sequence, frame of the s
 ``pose_id`` the pose id, ``target_au`` / ``target_level`` of the cell, ``synthetic_index`` into
 ``synthetic.frames``), ``preview_augment.png`` (one row per pose), ``augment.json``. Each pose is
 written atomically to ``chunks/pose-<id>.npz`` and reused on a re-run when its selection is
-unchanged, so an interrupted stage resumes at the first unfinished pose.
+unchanged, so an interrupted stage resumes at the first unfinished pose. In a multi-host run the
+processes share the poses (`jaxau.hosts`) and process 0 writes the outputs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 
 import numpy as np
 
-from jaxau import io_utils
+from jaxau import hosts, io_utils
 from jaxau.align import pose_augment, procrustes2d
 from jaxau.align import aligner as aligner_lib
 from jaxau.align.aligner import parse_pose
@@ -99,6 +100,8 @@ def run(config, stage_dir: str, inputs) -> dict:
                                               seed=int(config.seed), size=size, template=template,
                                               batch_size=int(s["batch_size"]),
                                               face_scale=aligner_lib.face_scale(config))
+    if not hosts.active().leader:  # Multi-host: every pose is done; process 0 writes the files.
+        return {}
     frames_lib.save(frames_stage.split_path(stage_dir, "train"), frames)
     pose_augment.write_preview(os.path.join(stage_dir, "preview_augment.png"), synthetic, poses, size,
                                template, int(s["batch_size"]), aligner_lib.face_scale(config))

@@ -11,8 +11,10 @@ Output: ``<stage_dir>/{train,validation,test}.frames`` frame sets (`jaxau.data.f
 whose fit error exceeds ``config.align.max_fit_error`` -- never silently dropped) and
 ``preview_2d.png`` / ``preview_3d.png``, and on SynthFACS data ``oracle.json``: the frontalisation
 oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames`` test frames. Work is
-written per chunk (``chunks/<split>-<k>.npz``, atomic), so an interrupted stage resumes at the first
-unfinished chunk.
+written per chunk (``chunks/<key>/<split>-<k>.npz``, atomic), so an interrupted stage resumes at the
+first unfinished chunk. In a multi-host run each process registers its share of the chunks
+(`jaxau.hosts`: chunk ``k`` on process ``k mod n``, read as a TFDS slice), and process 0 assembles
+the frame sets and writes the stage's files once every chunk exists: the same files as one process.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 
 import numpy as np
 
-from jaxau import io_utils
+from jaxau import hosts, io_utils
 from jaxau.align import exact, oracle, preview
 from jaxau.align.aligner import Aligner, parse_pose
 from jaxau.au import SPLITS
@@ -101,13 +103,22 @@ def chunk_directory(config, stage_dir: str, model_dir: str, mode: str) -> str:
     return os.path.join(stage_dir, "chunks", io_utils.settings_key(settings))
 
 
+def _chunks(config, directory: str, split: str, chunk: int, total: int, ks):
+    """Yields ``(k, (batch, au_names))`` for chunk indices ``ks``, each read as its own TFDS slice."""
+    for k in ks:
+        yield k, next(_iterate(config, directory, f"{split}[{k * chunk}:{min((k + 1) * chunk, total)}]", chunk))
+
+
 def register_split(config, directory: str, stage_dir: str, split: str, aligner: Aligner, chunk: int,
-                   chunk_dir: str | None = None) -> dict:
+                   chunk_dir: str | None = None, share: hosts.Share | None = None) -> dict | None:
     """Registers one split chunk by chunk (resumable); writes ``<split>.npz``; returns its failures.
 
     ``chunk_dir`` (default ``<stage_dir>/chunks``) holds finished chunks; key it by the settings
     (`chunk_directory`) wherever the same stage directory may be reused with other settings.
+    ``share`` (default `jaxau.hosts.active`): in a multi-host run this process registers its chunks,
+    waits for the others', and only the leader writes the split (the others return None).
     """
+    share = hosts.active() if share is None else share
     total = _num_examples(config, directory, split)
     if total == 0:
         return {"count": 0, "frames": [], "total": 0}
@@ -115,10 +126,16 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
     chunk_dir = chunk_dir or os.path.join(stage_dir, "chunks")
     os.makedirs(chunk_dir, exist_ok=True)
     aus = frames_stage.aus(config)
+    paths = [os.path.join(chunk_dir, f"{split}-{k:05d}.npz") for k in range(n_chunks)]
+    if share.count == 1:
+        batches = enumerate(_iterate(config, directory, split, chunk))  # One pass over the split.
+    else:  # Only this share's chunks are read (and decoded) here.
+        batches = _chunks(config, directory, split, chunk, total,
+                          [k for k in share.mine(n_chunks) if not os.path.exists(paths[k])])
     done = 0
     start = time.time()
-    for k, (batch, au_names) in enumerate(_iterate(config, directory, split, chunk)):
-        path = os.path.join(chunk_dir, f"{split}-{k:05d}.npz")
+    for k, (batch, au_names) in batches:
+        path = paths[k]
         if os.path.exists(path):
             continue
         aligned, ok, reasons, _ = aligner(batch)
@@ -132,8 +149,10 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
         rate = done / max(time.time() - start, 1e-9)
         print(f"[register_{aligner.mode}] {split}: chunk {k + 1}/{n_chunks} ({done} new frames, "
               f"{int(failed.sum())} failed in chunk, {rate:.1f} frames/s)", flush=True)
+    share.wait_for(paths, stage_dir, f"register_{aligner.mode} {split} chunks")
+    if not share.leader:
+        return None
     parts, failures = [], []
-    paths = [os.path.join(chunk_dir, f"{split}-{k:05d}.npz") for k in range(n_chunks)]
     for path in paths:
         # Every field but the images (those stay in the chunks until the store is written, block by block).
         with np.load(path, allow_pickle=False) as z:
@@ -152,17 +171,21 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
 
 
 def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode: str,
-                     splits=SPLITS) -> dict:
+                     splits=SPLITS, share: hosts.Share | None = None) -> dict:
     """Registers ``splits`` of ``config.data.name`` (TFDS in ``directory``) into ``out_dir``.
 
-    Returns the summary: frames written and failed per split.
+    Returns the summary: frames written and failed per split ({} on a multi-host run's processes
+    other than the leader, which writes the files; ``share`` as in `register_split`).
     """
+    share = hosts.active() if share is None else share
     aligner = make_aligner(config, mode, model_dir)
     chunk = int(config.align.chunk_size)
     failures = {}
     chunk_dir = chunk_directory(config, out_dir, model_dir, mode)
     for split in splits:
-        failures[split] = register_split(config, directory, out_dir, split, aligner, chunk, chunk_dir)
+        failures[split] = register_split(config, directory, out_dir, split, aligner, chunk, chunk_dir, share)
+    if not share.leader:
+        return {}
         if failures[split]["count"]:
             logging.warning("register_%s %s: %d of %d frames failed (listed in failures.json)", mode, split,
                             failures[split]["count"], failures[split]["total"])

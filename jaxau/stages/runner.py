@@ -11,7 +11,10 @@ experiment config). Consequences:
   registration or generator training; Table 3 after Table 2 trains two estimators);
 * an interrupted stage resumes in place (its checkpoints live in its directory), and ``DONE.json`` is
   written atomically last, so a half-finished stage is never taken as done;
-* a stage that raises is reported as failed and only its dependents are skipped.
+* a stage that raises is reported as failed and only its dependents are skipped;
+* in a multi-host run every process runs every stage (trainers share each batch, offline stages
+  their chunks: `jaxau.hosts`); process 0 writes ``DONE.json`` and the others wait for it and take
+  its summary, or stop with the message of a process that failed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from jaxau import io_utils
+from jaxau import hosts, io_utils
 from jaxau.validate import ConfigError
 
 DONE_FILE = "DONE.json"
@@ -211,12 +214,15 @@ def run_pipeline(stages: Sequence[Stage], config: Any, root: str, *,
     return run_graph(nodes, root, only=only)
 
 
-def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = None) -> list[StageResult]:
+def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = None,
+              share: hosts.Share | None = None) -> list[StageResult]:
     """Runs graph ``nodes`` (dependencies first) under ``root``, reusing finished ones.
 
     ``only``: run just these nodes and what they need; an entry may be a node name or a stage name
-    (every node of that stage).
+    (every node of that stage). ``share``: this process's share of a multi-host run (default
+    `jaxau.hosts.active`).
     """
+    share = hosts.active() if share is None else share
     by_name = {n.name: n for n in nodes}
     results: dict[str, StageResult] = {}
     if only:
@@ -265,16 +271,23 @@ def run_graph(nodes: Sequence[Node], root: str, *, only: Sequence[str] | None = 
         inputs = {role: results[d].directory for role, d in node.deps.items()}
         try:
             summary = dict(fn(node.config, directory, inputs) or {})
+            if not share.leader:
+                # The leader writes DONE.json once its part and the assembly are done.
+                share.wait_for([done_path], directory, f"stage {node.name} (finished by process 0)")
+                with open(done_path, encoding="utf-8") as f:
+                    summary = json.load(f).get("summary", {})
         except Exception as e:  # noqa: BLE001 -- recorded, dependents blocked, the others still run.
             logging.exception("[pipeline] %-22s FAILED", node.name)
             message = failure_message(e, directory)
             logging.error("[pipeline] %-22s FAILED: %s", node.name, message)
+            share.fail(directory, message)
             results[node.name] = StageResult(node.name, "failed", directory, time.time() - t0, {},
                                              message, stage.name)
             continue
         seconds = time.time() - t0
-        io_utils.write_json(done_path, {"stage": stage.name, "key": node.key, "seconds": seconds,
-                                        "summary": summary, "finished": time.time(), "inputs": inputs})
+        if share.leader:
+            io_utils.write_json(done_path, {"stage": stage.name, "key": node.key, "seconds": seconds,
+                                            "summary": summary, "finished": time.time(), "inputs": inputs})
         results[node.name] = StageResult(node.name, "done", directory, seconds, summary, "", stage.name)
         logging.info("[pipeline] %-22s done in %.1f s", node.name, seconds)
     return [results[n.name] for n in nodes if n.name in results]

@@ -6,7 +6,8 @@ written atomically to ``<out_dir>/chunks/<key>/chunk_<5-digit index>.npz``, wher
 plan's fingerprint, the chunk size and the generator's parameters. A re-run skips finished chunks of
 its own key, so a killed synthesis resumes where it stopped, and a re-run with another plan or
 another generator never reuses them. With several
-processes, process ``p`` generates the chunks ``c`` with ``c % P == p``. Generation is deterministic
+processes (`jaxau.hosts`), process ``p`` generates the chunks ``c`` with ``c % P == p``, waits for the
+others' and process 0 writes the set and records. Generation is deterministic
 (the generator has no noise and instance norm is per sample, so padding does not change results).
 
 The result is a frame set whose ``au_intensity`` are the *target* labels, ``subject`` / ``pose_id`` the
@@ -30,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau import io_utils
+from jaxau import hosts, io_utils
 from jaxau.data import frames as frames_lib, lazy_rows
 from jaxau.synthesis import plan as plan_lib
 from jaxau.synthesis.plan import SynthesisPlan
@@ -109,7 +110,7 @@ def _chunk_path(chunk_dir: str, c: int) -> str:
 
 def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: SynthesisPlan,
                out_dir: str, *, au_names, batch_size: int = 64, chunk_size: int = 1024,
-               log_every_chunks: int = 1) -> frames_lib.FrameSet:
+               log_every_chunks: int = 1, share: hosts.Share | None = None) -> frames_lib.FrameSet:
     """Generates every plan entry (resuming from finished chunks) and returns the synthetic set.
 
     Args:
@@ -122,10 +123,13 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
       batch_size: images per jitted call; a multiple of the local device count.
       chunk_size: plan entries per resumable chunk; a multiple of ``batch_size`` keeps batches full.
       log_every_chunks: progress line period.
+      share: this process's share of a multi-host run (default `jaxau.hosts.active`): it generates
+        chunks ``index``, ``index + count``, ... and waits for the others'.
 
     Returns:
       The synthetic frame set (see the module docstring); not yet saved.
     """
+    share = hosts.active() if share is None else share
     frames_lib.validate(sources, "synthesis sources")
     n_local = jax.local_device_count()
     if batch_size <= 0 or batch_size % n_local:
@@ -145,7 +149,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
     split = parallel.batch_sharded(mesh)
     generate = _generate_fn(generator)
     num_chunks = -(-len(plan) // chunk_size)
-    mine = [c for c in range(num_chunks) if c % jax.process_count() == jax.process_index()]
+    mine = share.mine(num_chunks)
     todo = [c for c in mine if not os.path.exists(_chunk_path(chunk_dir, c))]
     if len(todo) < len(mine):
         logging.info("synthesis: %d of %d chunks already finished in %s; resuming.", len(mine) - len(todo),
@@ -172,10 +176,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
             left = sum(min((k + 1) * chunk_size, len(plan)) - k * chunk_size for k in todo[i + 1:])
             logging.info("synthesis: chunk %d/%d, %d images, %.1f images/s, ETA %.0f s", c + 1, num_chunks,
                          done, rate, left / rate)
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("jaxau_synthesis_chunks")
+    share.wait_for([_chunk_path(chunk_dir, c) for c in range(num_chunks)], out_dir, "synthesis chunks")
     return assemble(sources, plan, chunk_dir, au_names, chunk_size)
 
 
@@ -259,7 +260,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         ``generate(uint8 images, target levels) -> uint8 images``; its record goes under ``fidelity``.
 
     Returns:
-      The record written to ``synthesis.json``.
+      The record written to ``synthesis.json`` (in a multi-host run, by process 0 only; the others
+      return theirs without ``fidelity``).
     """
 
     trained = gen_train.load_generator(generator_dir)
@@ -268,23 +270,29 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         raise ValueError(f"source images are {sources['image'].shape[1:3]}, the generator in {generator_dir} "
                          f"was trained at {trained.image_size}: use frames of that size.")
     sources, plan = make_plan(sources, targets, aus, per_level=per_level, seed=seed)
-    io_utils.savez(os.path.join(out_dir, "plan.npz"), **plan.arrays())
+    leader = hosts.active().leader
+    if leader:
+        io_utils.savez(os.path.join(out_dir, "plan.npz"), **plan.arrays())
     t0 = time.perf_counter()
     before = set(chunk_files(out_dir))
     synthetic = synthesize(trained.generator, trained.params, sources, plan, out_dir, au_names=aus,
                            batch_size=batch_size, chunk_size=chunk_size)
     elapsed = time.perf_counter() - t0
-    new = [int(os.path.basename(f)[6:11]) for f in set(chunk_files(out_dir)) - before]
+    # This process's new chunks (in a multi-host run the others' appear here too).
+    mine = set(hosts.active().mine(-(-len(plan) // chunk_size)))
+    new = [c for c in (int(os.path.basename(f)[6:11]) for f in set(chunk_files(out_dir)) - before) if c in mine]
     generated = len(new)
     new_images = sum(min((c + 1) * chunk_size, len(plan)) - c * chunk_size for c in new)
-    frames_lib.save(os.path.join(out_dir, "synthetic.frames"), synthetic)
-    write_png(os.path.join(out_dir, "preview_synthesis.png"), contact_sheet(sources, synthetic, plan))
     record = {"num_images": int(len(plan)), "per_level": int(per_level), "au_names": aus,
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
               "generator_step": int(trained.step), "cross_domain": targets is not None,
               "seconds": elapsed, "chunks_generated": int(generated),
               "images_per_second": (new_images / elapsed) if generated else None,
               "plan_fingerprint": plan.fingerprint()}
+    if not leader:  # Multi-host: every chunk is done; process 0 writes the set and its records.
+        return record
+    frames_lib.save(os.path.join(out_dir, "synthetic.frames"), synthetic)
+    write_png(os.path.join(out_dir, "preview_synthesis.png"), contact_sheet(sources, synthetic, plan))
     if fidelity is not None:
         t1 = time.perf_counter()
         record["fidelity"] = fidelity(sources, plan, lambda images, labels: generate_images(

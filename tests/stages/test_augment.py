@@ -153,6 +153,36 @@ def test_rerun_reuses_the_pose_chunks(stage):
         np.testing.assert_array_equal(before[k], after[k])
 
 
+def test_a_peers_stale_pose_chunk_is_not_taken_for_this_runs(stage, tmp_path):
+    """As process 0 of 2: pose 4 is process 1's; its file from a run with another selection must not
+    be assembled (its owner re-renders it), only a file holding this run's selection."""
+    import shutil
+    import threading
+
+    from jaxau import hosts, io_utils
+    from jaxau.align import pose_augment
+    from jaxau.stages import augment
+
+    config, syn, _, out, _ = stage
+    work = str(tmp_path / "augment")
+    shutil.copytree(os.path.join(out, "chunks"), os.path.join(work, "chunks"))
+    stale = os.path.join(work, "chunks", "pose-4.npz")
+    with np.load(stale) as z:
+        fresh = {k: z[k] for k in z.files}
+    io_utils.savez(stale, image=fresh["image"], synthetic_index=fresh["synthetic_index"][::-1].copy())
+    kwargs = dict(poses=augment.parse_poses(POSES), per_level=PER_LEVEL, seed=int(config.seed), size=SIZE,
+                  template=None, batch_size=8)
+    syn = frames_lib.with_aus(syn, config.data.aus.split(","))
+    with pytest.raises(TimeoutError, match="augment poses"):
+        pose_augment.augment_set(syn, work, share=hosts.Share(0, 2, "t", timeout_s=0.5, poll_s=0.05), **kwargs)
+    # Its owner writes this run's selection: the wait ends and the set is assembled from it.
+    threading.Timer(0.3, lambda: io_utils.savez(stale, **fresh)).start()
+    frames, record = pose_augment.augment_set(syn, work, share=hosts.Share(0, 2, "t", timeout_s=30, poll_s=0.05),
+                                              **kwargs)
+    assert record["images_rendered"] == 0 and len(frames["image"]) == 3 * len(fresh["synthetic_index"]) == len(
+        frames["pose_id"])
+
+
 def test_bad_config_and_inputs_are_named(stage, tmp_path):
     from jaxau.stages import augment
 

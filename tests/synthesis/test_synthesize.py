@@ -26,16 +26,19 @@ def frame_set(n, seed, subject_prefix):
             "pose_id": (np.arange(n) % 3).astype(np.int32), "au_names": np.asarray(AUS)}
 
 
-@pytest.fixture(scope="module")
-def generator_dir(tmp_path_factory):
+def make_generator_dir(d: str) -> str:
     """A generator model directory as `jaxau.train.generator.train` writes it (untrained weights)."""
-    d = str(tmp_path_factory.mktemp("generator"))
     s = gen_train.settings(CFG)
     io_utils.write_json(os.path.join(d, gen_train.MODEL_FILE), {"config": s, "au_names": list(AUS), "seed": 5})
     ckpt = checkpoint_lib.Checkpointer(d, async_save=False)
     ckpt.save(0, gen_train.init_state(s, len(AUS), 5))
     ckpt.close()
     return d
+
+
+@pytest.fixture(scope="module")
+def generator_dir(tmp_path_factory):
+    return make_generator_dir(str(tmp_path_factory.mktemp("generator")))
 
 
 @pytest.fixture(scope="module")
