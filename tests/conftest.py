@@ -56,6 +56,7 @@ LONGEST_FILES = (
     "tests/train/test_gan_steps.py",
     "tests/align/test_exact.py",
     "tests/train/test_loop.py",
+    "tests/stages/test_multihost.py",
 )
 
 
