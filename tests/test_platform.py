@@ -1,7 +1,6 @@
 """Multi-host start-up checks: every process up, or one line naming the ones that are not."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -10,21 +9,7 @@ import pytest
 
 from jaxau import platform
 from tests.launch.test_launchers import ROOT
-
-
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 free (the rendezvous uses p + 1)."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            p = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", p + 1))
-                except OSError:
-                    continue
-        return p
-    raise RuntimeError("no free port pair")
+from tests.multiprocess import free_port_pair
 
 
 def _run_all(address, ids, num_processes, timeout_s):
@@ -47,12 +32,12 @@ def _run_all(address, ids, num_processes, timeout_s):
 
 
 def test_all_processes_meet():
-    address = f"127.0.0.1:{_free_port_pair()}"
+    address = f"127.0.0.1:{free_port_pair()}"
     assert _run_all(address, [2, 0, 1], 3, 20) == {0: None, 1: None, 2: None}
 
 
 def test_missing_peer_is_named_on_process_0_and_on_the_peers_that_came():
-    address = f"127.0.0.1:{_free_port_pair()}"
+    address = f"127.0.0.1:{free_port_pair()}"
     results = _run_all(address, [0, 1], 3, 2)
     assert results[0].startswith("process 0: processes [2] never connected to process 0 at 127.0.0.1:")
     assert "--distributed_timeout" in results[0]
@@ -60,13 +45,13 @@ def test_missing_peer_is_named_on_process_0_and_on_the_peers_that_came():
 
 
 def test_peer_without_process_0_says_so():
-    address = f"127.0.0.1:{_free_port_pair()}"
+    address = f"127.0.0.1:{free_port_pair()}"
     results = _run_all(address, [1], 2, 1)
     assert results[1].startswith("process 1: process 0 never answered at 127.0.0.1:")
 
 
 def test_mismatched_counts_and_duplicate_ids_are_named():
-    address = f"127.0.0.1:{_free_port_pair()}"
+    address = f"127.0.0.1:{free_port_pair()}"
     results = {}
 
     def one(i, n):
@@ -95,7 +80,7 @@ def test_mismatched_counts_and_duplicate_ids_are_named():
      "error: --coordinator_address='nohostport': expected HOST:PORT"),
 ])
 def test_launcher_reports_start_up_problems_in_one_line(tmp_path, args, expected):
-    port = _free_port_pair()
+    port = free_port_pair()
     cmd = [sys.executable, "launch/reproduce.py", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}",
            *[a.format(port=port) for a in args]]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)

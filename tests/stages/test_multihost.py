@@ -7,7 +7,6 @@ only, and synthesis. Every subprocess has a hard timeout, so a hung wait fails t
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -15,15 +14,10 @@ import numpy as np
 import pytest
 
 from jaxau.data import frames as frames_lib
+from tests.multiprocess import finish, free_port_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 420
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(root, data_dir, generator_dir, *extra):
@@ -34,13 +28,8 @@ def _worker(root, data_dir, generator_dir, *extra):
 
 
 def _finish(proc):
-    try:
-        out, _ = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        pytest.fail(f"worker timed out:\n{out[-3000:]}")
-    assert proc.returncode == 0, out[-3000:]
+    rc, out = finish(proc, TIMEOUT)
+    assert rc == 0, out[-3000:]
     results = json.loads([line for line in out.splitlines() if line.startswith("RESULTS ")][-1][len("RESULTS "):])
     results["log"] = out
     return results
@@ -54,7 +43,7 @@ def runs(request, tmp_path_factory):
     data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
     gen_dir = make_generator_dir(str(tmp_path_factory.mktemp("generator")))
     one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
-    port = _free_port()
+    port = free_port_pair()
     procs = [_worker(one, data_dir, gen_dir)]
     procs += [_worker(two, data_dir, gen_dir, "--coordinator", f"127.0.0.1:{port}", "--num_processes", "2",
                       "--process_id", str(i)) for i in range(2)]

@@ -5,7 +5,6 @@ Every subprocess has a hard timeout, so a hung collective fails the test instead
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from jaxau.train import checkpoint as checkpoint_lib
 from jaxau.train import loop
+from tests.multiprocess import finish, free_port_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NUM_STEPS = 30
@@ -30,13 +30,7 @@ def _worker(workdir, *extra):
 
 
 def _finish(proc):
-    try:
-        out, _ = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        pytest.fail(f"worker timed out:\n{out[-3000:]}")
-    return proc.returncode, out
+    return finish(proc, TIMEOUT)
 
 
 def _load(workdir):
@@ -44,18 +38,12 @@ def _load(workdir):
         return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """One process, one device, uninterrupted; started alongside the two-process run."""
     ref_dir = tmp_path_factory.mktemp("reference")
     multi_dir = tmp_path_factory.mktemp("multi")
-    port = _free_port()
+    port = free_port_pair()
     procs = [_worker(ref_dir)]
     procs += [_worker(multi_dir, "--coordinator", f"127.0.0.1:{port}", "--num_processes", "2",
                       "--process_id", str(i)) for i in range(2)]
