@@ -7,8 +7,8 @@ a few hundred steps, ``fera_demo_large`` / ``*_small`` SynthFACS sets); every ex
 2-core CPU in minutes, showing the plumbing, not the paper's numbers. ``base_config('medium')``: the CPU
 sizes on a set large enough to answer the paper's questions with intervals (``fera_medium``: 30 test
 subjects, 900 frames per view), the longer estimator recipe (width 1/4, 1,500 steps), a longer
-registration network and generator, and two estimator seeds per column; Table 2's one-seed,
-four-column run took 110 minutes of stages on a loaded 2-core CPU (configs/paper/table2.py).
+registration network and generator, and two estimator seeds per column; Table 2 (five columns, two
+seeds) runs in 1 h 58 min on the 2-core CPU (configs/paper/table2.py).
 
 Every field a stage reads is set here at every size (`jaxau.stages.schema`): the stages read them
 without defaults, so changing a value here is the only way to change a stage's output, and it

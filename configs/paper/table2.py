@@ -9,16 +9,14 @@ a 2-core CPU with ``:medium``)::
 
 ``:medium`` (``fera_medium``: 90/15/30 subjects, 900 frontal test frames; width-1/4 estimators,
 1,500 steps, two seeds; registration 3,000 steps; generators 500 + 1,000 iterations; 150 images per
-AU and level). Measured 2026-12-03 with one seed (``--config.experiment.seeds=1``) and four columns
-(``--stages=oracle_3d,real_2d,real_3d,synthetic_3d``), on the 2-core AMD box under load 5-11 from
-parallel jobs: 6,610 s of stages (data 1,261, registration 1,021, generator 1,395 s); a quiet full
-run (five columns, two seeds) is estimated at ~2.5 h and has not been timed. Frontal ICC(3,1), 95%
-subject-bootstrap intervals: 3D oracle synthetic 0.502 [0.450, 0.554], 2D real 0.362 [0.313,
-0.397], 3D real 0.271 [0.232, 0.303], 3D synthetic 0.165 [0.116, 0.212]; synthetic > real (3D):
-**no**, -0.106 [-0.156, -0.065]; oracle > real (3D): yes, +0.231; 3D > 2D (real): **no**, -0.091
-[-0.112, -0.063], at every pose (BUILD_NOTES.md "Table 2 at :medium"). With both seeds (three
-columns so far): oracle 3D 0.528 [0.476, 0.579], real 2D 0.381 [0.334, 0.418], real 3D 0.324
-[0.281, 0.357]; 3D > 2D no (-0.057 [-0.077, -0.036]); oracle > real 3D yes (+0.204).
+AU and level). Measured 2026-12-04 (code at 266ead9, fresh workdir, the 2-core AMD box, quiet but
+for a niced test run in the first 30 minutes): all five columns, both seeds, **1 h 58 min** wall
+(7,044 s of stages), peak RSS 4.4 GB. Frontal ICC(3,1), seed-averaged, 95% subject-bootstrap
+intervals: 3D oracle synthetic 0.601 [0.553, 0.649], 2D real 0.387 [0.342, 0.420], 3D real 0.343
+[0.296, 0.378], 3D synthetic 0.239 [0.194, 0.286], 2D synthetic 0.177 [0.140, 0.218]. Verdicts:
+synthetic > real **no** (3D -0.105 [-0.151, -0.056], 2D -0.210); oracle > real (3D) **yes**
+(+0.258); 3D > 2D (real) **no** (-0.043 [-0.060, -0.027], and at ±40°); 3D > 2D (synthetic) yes
+(+0.062 [+0.015, +0.108]) (BUILD_NOTES.md "Table 2 at :medium").
 
 Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
 ~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
