@@ -255,12 +255,10 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
     lift = lifting(s_in, face_scale)
     os.makedirs(os.path.join(out_dir, "chunks"), exist_ok=True)
     parts, rendered, seconds = [], 0, 0.0
-    selections = {}
     mine = set(share.mine(len(poses)))
     for i, (pose_id, yaw, pitch) in enumerate(poses):
         idx = select(synthetic, per_level, seed, pose_id)
         path = os.path.join(out_dir, "chunks", f"pose-{pose_id}.npz")
-        selections[path] = idx
         if i not in mine:
             parts.append((pose_id, idx, path))
             continue
@@ -281,8 +279,9 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
         del images
     # Other processes' poses: a file counts once it holds this run's selection (an earlier run's
     # file with another selection is being re-rendered by its owner).
-    share.wait_for([p[2] for p in parts], out_dir, "augment poses",
-                   ready=lambda path: os.path.exists(path) and _holds(path, selections[path]))
+    selection = {path: idx for _, idx, path in parts}
+    share.wait_for(list(selection), out_dir, "augment poses",
+                   ready=lambda path: os.path.exists(path) and _holds(path, selection[path]))
     idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     # The rendered images stay in their pose chunks (read one chunk at a time when the set is saved).
     image = lazy_rows.NpzChunkRows([p[2] for p in parts], "image", row_shape=(size, size, 3))
