@@ -1,0 +1,124 @@
+"""What one generator update costs at a config's settings: the three GAN step kinds, timed.
+
+The generator stage runs three compiled steps (`jaxau.train.generator.StepDispatcher`): the critic's
+expression-only warm-up step, a critic step (G forward for the fakes, D with the gradient penalty)
+and a critic + generator step (G's two forwards for the cycle, both backwards through D). Each is
+timed on random inputs of the config's shape (median of ``--iters`` after one compiling call), with
+XLA's FLOP count of the compiled step, its GFLOP/s and the fraction of a float32 2048² matmul
+measured in the same process (the machine's peak for dense work). The time per G update at
+``n_critic`` and the G updates a given number of GAN-phase seconds holds follow from these.
+
+Usage::
+
+    python benchmarks/generator_steps.py                           # the demo's generator
+    python benchmarks/generator_steps.py --config=configs/paper/table2.py:medium
+    python benchmarks/generator_steps.py generator.batch_size=16 generator.g_width=12
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def matmul_peak_gflops(n: int = 2048, iters: int = 10) -> float:
+    """Best float32 ``n x n`` matmul rate of this process, GFLOP/s."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(x).block_until_ready()
+    best = float("inf")
+    for _ in range(iters):
+        t = time.perf_counter()
+        f(x).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def load_config(spec: str):
+    """``path[:arg]`` of a config module -> its ``get_config(arg)`` (as ``--config`` of the launchers)."""
+    import importlib.util
+
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("benchmarked_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/demo.py", help="path[:arg] of an experiment config")
+    parser.add_argument("--iters", type=int, default=8)
+    parser.add_argument("--num_aus", type=int, default=7, help="AUs the generator is conditioned on (FERA 2017: 7)")
+    parser.add_argument("overrides", nargs="*", help="section.field=value")
+    args = parser.parse_args(argv)
+
+    from jaxau import platform
+
+    platform.configure_xla()  # the launcher's flags: the numbers are the stage's
+
+    import jax
+    import numpy as np
+
+    from jaxau.stages import graph
+    from jaxau.train import generator as gen
+    from jaxau.train import parallel
+
+    config = graph.apply_overrides(load_config(args.config), "; ".join(args.overrides), "command line")
+    s = gen.settings(config.generator)
+    num_aus = args.num_aus
+    b, px = int(s["batch_size"]), int(s["image_size"])
+    mesh = parallel.make_mesh()
+    d_only, d_and_g, d_exp = gen._compiled_steps(gen._hashable(s), num_aus, mesh)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.uniform(-1, 1, (b, px, px, 3)).astype(np.float32),
+             "aus": rng.uniform(0, 1, (b, num_aus)).astype(np.float32),
+             "aus_valid": np.ones((b, num_aus), bool),
+             "target_aus": rng.uniform(0, 1, (b, num_aus)).astype(np.float32)}
+    if float(s["lambda_ids"]) > 0:
+        batch["target_image"] = rng.uniform(-1, 1, (b, px, px, 3)).astype(np.float32)
+        batch["target_image_mask"] = np.ones((b,), np.float32)
+    key = jax.random.key(0)
+    peak = matmul_peak_gflops()
+    out = {"config": args.config, "overrides": args.overrides, "batch_size": b, "image_size": px,
+           "g_width": s["g_width"], "g_blocks": s["g_blocks"], "d_width": s["d_width"],
+           "d_layers": s["d_layers"], "devices": jax.device_count(), "matmul_peak_gflops": round(peak, 1)}
+    for name, fn in (("warmup", d_exp), ("critic", d_only), ("critic_and_generator", d_and_g)):
+        # Steps donate their state: a fresh one per kind.
+        state = parallel.replicate(gen.init_state(s, num_aus, 0), mesh)
+        cost = fn.lower(state, batch, key).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        gflop = float(cost.get("flops", float("nan"))) / 1e9
+        t = time.perf_counter()
+        state, _ = fn(state, batch, key)
+        jax.block_until_ready(state)
+        first = time.perf_counter() - t
+        times = []
+        for _ in range(args.iters):
+            t = time.perf_counter()
+            state, _ = fn(state, batch, key)
+            jax.block_until_ready(state)
+            times.append(time.perf_counter() - t)
+        sec = float(np.median(times))
+        out[name] = {"seconds": round(sec, 5), "first_call_seconds": round(first, 2), "gflop": round(gflop, 4),
+                     "gflops": round(gflop / sec, 1), "fraction_of_peak": round(gflop / sec / peak, 3)}
+    n = int(s["n_critic"])
+    per_update = out["critic_and_generator"]["seconds"] + (n - 1) * out["critic"]["seconds"]
+    out["seconds_per_generator_update"] = round(per_update, 5)
+    out["generator_updates_per_100_s"] = round(100.0 / per_update, 1)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
