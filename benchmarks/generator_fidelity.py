@@ -10,6 +10,9 @@ have finished (``launch/reproduce.py --config=configs/demo.py --stages=real_3d``
 Prints one JSON line: training seconds, the generator's last metrics (``critic_icc``, losses) and the
 fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan entries per cell).
 
+``--generator_seed=N`` trains the generator from another seed on the same frames, plan and reader,
+for the seed-to-seed spread of every number.
+
 ``--steps=660,1160,2160`` measures a learning curve: one generator trained on in the same directory
 (each length resumes from the previous one's checkpoint) at a constant learning rate
 (``generator.decay_steps=0`` unless an override sets it), one JSON line per length, all of them in
@@ -34,6 +37,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True, help="demo workdir with finished register_3d / real_3d stages")
     parser.add_argument("--out", required=True, help="where the generator is trained (reused if finished)")
     parser.add_argument("--per_cell", type=int, default=4)
+    parser.add_argument("--generator_seed", type=int, default=None,
+                        help="train the generator with this seed instead of the config's (the plan, its "
+                             "sources and the reader stay the config's): seed-to-seed spread")
     parser.add_argument("--steps", default="", help="comma-separated generator lengths (a learning curve)")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
@@ -56,6 +62,8 @@ def main(argv=None) -> int:
 
 def measure(args, overrides, lines) -> int:
     """Trains (or resumes) the generator with ``overrides`` in ``args.out`` and measures its fidelity."""
+
+    import ml_collections
 
     import configs.demo as demo
     from jaxau.stages import STAGES, graph
@@ -82,7 +90,11 @@ def measure(args, overrides, lines) -> int:
     gen_node = by_name[syn.deps["generator"]]
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
-    summary = generator_stage.run(gen_node.config, args.out, {"frames": inputs["sources"]})
+    gen_config = gen_node.config
+    if args.generator_seed is not None:
+        gen_config = ml_collections.ConfigDict(gen_config.to_dict())
+        gen_config.seed = args.generator_seed
+    summary = generator_stage.run(gen_config, args.out, {"frames": inputs["sources"]})
     train_seconds = time.time() - t0
 
     sources, targets = synthesis_stage.load_sets(syn.config, inputs)
@@ -96,7 +108,7 @@ def measure(args, overrides, lines) -> int:
         renderer, lambda im, lab: synthesize.generate_images(trained.generator, trained.params, im, lab),
         sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
         target_index=target_index, read=read, out_dir=args.out)
-    out = {"overrides": overrides, "train_seconds": round(train_seconds, 1),
+    out = {"overrides": overrides, "generator_seed": args.generator_seed, "train_seconds": round(train_seconds, 1),
            "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
     print(json.dumps(out, default=float), flush=True)
     lines.append(out)
