@@ -63,10 +63,6 @@ def main(argv=None) -> int:
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
 
-    from jaxau import platform
-
-    platform.configure_xla()  # the launcher's flags: the numbers are the stage's
-
     import jax
     import numpy as np
 
@@ -121,4 +117,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from jaxau import platform
+
+    platform.configure_xla()  # the launcher's XLA flags, before JAX starts: the numbers are the stage's
     sys.exit(main())
