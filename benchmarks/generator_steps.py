@@ -13,6 +13,10 @@ Usage::
     python benchmarks/generator_steps.py                           # the demo's generator
     python benchmarks/generator_steps.py --config=configs/paper/table2.py:medium
     python benchmarks/generator_steps.py generator.batch_size=16 generator.g_width=12
+    python benchmarks/generator_steps.py --convs      # also each of G's convolutions alone
+
+``--convs`` adds G's convolutions one by one (forward + input and weight gradients at the config's
+batch size; the resize-conv generator's shapes), under ``"convs"``: where a G pass spends its time.
 
 Prints one JSON line.
 """
@@ -55,11 +59,58 @@ def load_config(spec: str):
     return module.get_config(arg) if arg else module.get_config()
 
 
+def generator_convs(s: dict, num_aus: int) -> list[tuple[str, int, int, int, int, int, int]]:
+    """(name, size, in, out, kernel, stride, pad) of each convolution of one G pass (resize upsampling)."""
+    px, d = int(s["image_size"]), int(s["g_width"])
+    convs = [("input 7x7", px, 3 + num_aus, d, 7, 1, 3), ("down 4x4/2", px, d, 2 * d, 4, 2, 1),
+             ("down 4x4/2", px // 2, 2 * d, 4 * d, 4, 2, 1)]
+    convs += [("block 3x3", px // 4, 4 * d, 4 * d, 3, 1, 1)] * (2 * int(s["g_blocks"]))
+    convs += [("up 3x3", px // 2, 4 * d, 2 * d, 3, 1, 1), ("up 3x3", px, 2 * d, d, 3, 1, 1),
+              ("colour head 7x7", px, d, 3, 7, 1, 3), ("attention head 7x7", px, d, 1, 7, 1, 3)]
+    return convs
+
+
+def time_convs(s: dict, num_aus: int, batch: int, iters: int, peak: float) -> list[dict]:
+    """Each distinct convolution of :func:`generator_convs` timed alone (forward + both gradients)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxau.models import layers
+
+    rows, seen = [], {}
+    for name, hw, ci, co, k, stride, pad in generator_convs(s, num_aus):
+        key = (name, hw, ci, co)
+        if key in seen:
+            seen[key]["count"] += 1
+            continue
+        x = jnp.asarray(np.random.default_rng(0).normal(size=(batch, hw, hw, ci)).astype(np.float32))
+        w = jnp.asarray(np.random.default_rng(1).normal(size=(k, k, ci, co)).astype(np.float32) * 0.05)
+        step = jax.jit(jax.grad(lambda x, w, st=stride, p=pad: jnp.sum(
+            layers.conv(x, w, (st, st), ((p, p), (p, p))) ** 2), argnums=(0, 1)))
+        jax.block_until_ready(step(x, w))
+        times = []
+        for _ in range(iters):
+            t = time.perf_counter()
+            jax.block_until_ready(step(x, w))
+            times.append(time.perf_counter() - t)
+        cost = step.lower(x, w).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        sec, gflop = float(np.median(times)), float(cost.get("flops", float("nan"))) / 1e9
+        row = {"conv": f"{name} {ci}->{co} @{hw}", "count": 1, "seconds": round(sec, 5),
+               "gflop": round(gflop, 4), "gflops": round(gflop / sec, 1),
+               "fraction_of_peak": round(gflop / sec / peak, 3)}
+        seen[key] = row
+        rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/demo.py", help="path[:arg] of an experiment config")
     parser.add_argument("--iters", type=int, default=8)
     parser.add_argument("--num_aus", type=int, default=7, help="AUs the generator is conditioned on (FERA 2017: 7)")
+    parser.add_argument("--convs", action="store_true", help="also time each of G's convolutions alone")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
 
@@ -112,6 +163,8 @@ def main(argv=None) -> int:
     per_update = out["critic_and_generator"]["seconds"] + (n - 1) * out["critic"]["seconds"]
     out["seconds_per_generator_update"] = round(per_update, 5)
     out["generator_updates_per_100_s"] = round(100.0 / per_update, 1)
+    if args.convs:
+        out["convs"] = time_convs(s, num_aus, b, args.iters, peak)
     print(json.dumps(out), flush=True)
     return 0
 

@@ -7,7 +7,7 @@ from benchmarks import generator_steps
 
 
 def test_step_kinds_counts_and_the_cost_of_an_update(capsys):
-    argv = ["--config=configs/demo.py", "--iters=1", "generator.image_size=32", "generator.d_layers=4",
+    argv = ["--config=configs/demo.py", "--iters=1", "--convs", "generator.image_size=32", "generator.d_layers=4",
             "generator.batch_size=8", "generator.n_critic=3"]
     assert generator_steps.main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -22,3 +22,7 @@ def test_step_kinds_counts_and_the_cost_of_an_update(capsys):
     # n_critic 3: one critic + generator step and two critic steps per G update.
     assert abs(out["seconds_per_generator_update"] - (both["seconds"] + 2 * critic["seconds"])) < 1e-3
     assert out["matmul_peak_gflops"] > 0
+    # --convs: every distinct convolution of one G pass, the residual blocks' counted, not repeated.
+    convs = {c["conv"]: c for c in out["convs"]}
+    assert len(convs) == 8 and convs["block 3x3 64->64 @8"]["count"] == 2 * out["g_blocks"]
+    assert convs["input 7x7 10->16 @32"]["gflop"] > 0
