@@ -32,6 +32,28 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _times(fn, iters: int) -> list[float]:
+    """Wall seconds of ``iters`` calls of ``fn`` (which blocks until its result is ready)."""
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def _gflop(compiled) -> float:
+    """XLA's FLOP count of a compiled computation, in GFLOP."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan"))) / 1e9
+
+
+def _rates(seconds: float, gflop: float, peak: float) -> dict:
+    return {"seconds": round(seconds, 5), "gflop": round(gflop, 4), "gflops": round(gflop / seconds, 1),
+            "fraction_of_peak": round(gflop / seconds / peak, 3)}
+
+
 def matmul_peak_gflops(n: int = 2048, iters: int = 10) -> float:
     """Best float32 ``n x n`` matmul rate of this process, GFLOP/s."""
     import jax
@@ -40,23 +62,7 @@ def matmul_peak_gflops(n: int = 2048, iters: int = 10) -> float:
     x = jnp.ones((n, n), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     f(x).block_until_ready()
-    best = float("inf")
-    for _ in range(iters):
-        t = time.perf_counter()
-        f(x).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
-
-
-def load_config(spec: str):
-    """``path[:arg]`` of a config module -> its ``get_config(arg)`` (as ``--config`` of the launchers)."""
-    import importlib.util
-
-    path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("benchmarked_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg) if arg else module.get_config()
+    return 2 * n ** 3 / min(_times(lambda: f(x).block_until_ready(), iters)) / 1e9
 
 
 def generator_convs(s: dict, num_aus: int) -> list[tuple[str, int, int, int, int, int, int]]:
@@ -89,17 +95,9 @@ def time_convs(s: dict, num_aus: int, batch: int, iters: int, peak: float) -> li
         step = jax.jit(jax.grad(lambda x, w, st=stride, p=pad: jnp.sum(
             layers.conv(x, w, (st, st), ((p, p), (p, p))) ** 2), argnums=(0, 1)))
         jax.block_until_ready(step(x, w))
-        times = []
-        for _ in range(iters):
-            t = time.perf_counter()
-            jax.block_until_ready(step(x, w))
-            times.append(time.perf_counter() - t)
-        cost = step.lower(x, w).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        sec, gflop = float(np.median(times)), float(cost.get("flops", float("nan"))) / 1e9
-        row = {"conv": f"{name} {ci}->{co} @{hw}", "count": 1, "seconds": round(sec, 5),
-               "gflop": round(gflop, 4), "gflops": round(gflop / sec, 1),
-               "fraction_of_peak": round(gflop / sec / peak, 3)}
+        sec = float(np.median(_times(lambda: jax.block_until_ready(step(x, w)), iters)))
+        row = {"conv": f"{name} {ci}->{co} @{hw}", "count": 1,
+               **_rates(sec, _gflop(step.lower(x, w).compile()), peak)}
         seen[key] = row
         rows.append(row)
     return rows
@@ -117,11 +115,12 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
+    from jaxau import cli
     from jaxau.stages import graph
     from jaxau.train import generator as gen
     from jaxau.train import parallel
 
-    config = graph.apply_overrides(load_config(args.config), "; ".join(args.overrides), "command line")
+    config = graph.apply_overrides(cli.load_config(args.config), "; ".join(args.overrides), "command line")
     s = gen.settings(config.generator)
     num_aus = args.num_aus
     b, px = int(s["batch_size"]), int(s["image_size"])
@@ -141,24 +140,17 @@ def main(argv=None) -> int:
            "g_width": s["g_width"], "g_blocks": s["g_blocks"], "d_width": s["d_width"],
            "d_layers": s["d_layers"], "devices": jax.device_count(), "matmul_peak_gflops": round(peak, 1)}
     for name, fn in (("warmup", d_exp), ("critic", d_only), ("critic_and_generator", d_and_g)):
-        # Steps donate their state: a fresh one per kind.
-        state = parallel.replicate(gen.init_state(s, num_aus, 0), mesh)
-        cost = fn.lower(state, batch, key).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        gflop = float(cost.get("flops", float("nan"))) / 1e9
-        t = time.perf_counter()
-        state, _ = fn(state, batch, key)
-        jax.block_until_ready(state)
-        first = time.perf_counter() - t
-        times = []
-        for _ in range(args.iters):
-            t = time.perf_counter()
-            state, _ = fn(state, batch, key)
-            jax.block_until_ready(state)
-            times.append(time.perf_counter() - t)
-        sec = float(np.median(times))
-        out[name] = {"seconds": round(sec, 5), "first_call_seconds": round(first, 2), "gflop": round(gflop, 4),
-                     "gflops": round(gflop / sec, 1), "fraction_of_peak": round(gflop / sec / peak, 3)}
+        # Steps donate their state: a fresh one per kind, replaced by each call's result.
+        state = [parallel.replicate(gen.init_state(s, num_aus, 0), mesh)]
+        gflop = _gflop(fn.lower(state[0], batch, key).compile())
+
+        def call(fn=fn, state=state):
+            state[0], _ = fn(state[0], batch, key)
+            jax.block_until_ready(state[0])
+
+        (first,) = _times(call, 1)
+        sec = float(np.median(_times(call, args.iters)))
+        out[name] = {**_rates(sec, gflop, peak), "first_call_seconds": round(first, 2)}
     n = int(s["n_critic"])
     per_update = out["critic_and_generator"]["seconds"] + (n - 1) * out["critic"]["seconds"]
     out["seconds_per_generator_update"] = round(per_update, 5)

@@ -81,6 +81,14 @@ class _OneLineErrors:
         return False
 
 
+def load_config(spec: str):
+    """The config of ``path[:arg]``, as ``--config=path[:arg]`` gives it: the file's
+    ``get_config(arg)``, or ``get_config()`` without an argument."""
+    path, _, arg = spec.partition(":")
+    module = runpy.run_path(path)
+    return module["get_config"](arg) if arg else module["get_config"]()
+
+
 def _config_file_and_overrides(argv: Sequence[str]):
     """``(path, argument, [(field, value or None), ...])`` of the --config flags in ``argv``."""
     path, arg, overrides = None, None, []
@@ -101,8 +109,7 @@ def _explain_config_error(argv: Sequence[str], exc: BaseException) -> str:
         return f"--config={path}: no such file; pass a config file such as configs/demo.py."
     if path is not None:
         try:
-            module = runpy.run_path(path)
-            config = module["get_config"](arg) if arg else module["get_config"]()
+            config = load_config(f"{path}:{arg}" if arg else path)
         except Exception as e:  # The config file itself is broken: say so, with its error.
             return f"--config={path}{':' + arg if arg else ''}: loading it failed ({type(e).__name__}: {e})."
         for field, value in overrides:
