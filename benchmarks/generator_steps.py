@@ -16,7 +16,9 @@ Usage::
     python benchmarks/generator_steps.py --convs      # also each of G's convolutions alone
 
 ``--convs`` adds G's convolutions one by one (forward + input and weight gradients at the config's
-batch size; the resize-conv generator's shapes), under ``"convs"``: where a G pass spends its time.
+batch size, computed as the resize-upsampling generator computes them), under ``"convs"``: where a G
+pass spends its time. XLA's FLOPs of a blocked or upsampling convolution count the zero taps its
+rearranged kernel carries.
 
 Prints one JSON line.
 """
@@ -65,35 +67,48 @@ def matmul_peak_gflops(n: int = 2048, iters: int = 10) -> float:
     return 2 * n ** 3 / min(_times(lambda: f(x).block_until_ready(), iters)) / 1e9
 
 
-def generator_convs(s: dict, num_aus: int) -> list[tuple[str, int, int, int, int, int, int]]:
-    """(name, size, in, out, kernel, stride, pad) of each convolution of one G pass (resize upsampling)."""
+def generator_convs(s: dict, num_aus: int) -> list[tuple[str, int, int, int, int, int, int, int]]:
+    """(name, size, in, out, kernel, stride, pad, upsample) of each convolution of one G pass.
+
+    As the resize-upsampling generator computes them: the upsampling convolutions read the
+    half-size input (``upsample`` 2, `layers.upsample_conv`) and the two heads are one 7x7
+    convolution with 3 + 1 outputs.
+    """
     px, d = int(s["image_size"]), int(s["g_width"])
-    convs = [("input 7x7", px, 3 + num_aus, d, 7, 1, 3), ("down 4x4/2", px, d, 2 * d, 4, 2, 1),
-             ("down 4x4/2", px // 2, 2 * d, 4 * d, 4, 2, 1)]
-    convs += [("block 3x3", px // 4, 4 * d, 4 * d, 3, 1, 1)] * (2 * int(s["g_blocks"]))
-    convs += [("up 3x3", px // 2, 4 * d, 2 * d, 3, 1, 1), ("up 3x3", px, 2 * d, d, 3, 1, 1),
-              ("colour head 7x7", px, d, 3, 7, 1, 3), ("attention head 7x7", px, d, 1, 7, 1, 3)]
+    convs = [("input 7x7", px, 3 + num_aus, d, 7, 1, 3, 1), ("down 4x4/2", px, d, 2 * d, 4, 2, 1, 1),
+             ("down 4x4/2", px // 2, 2 * d, 4 * d, 4, 2, 1, 1)]
+    convs += [("block 3x3", px // 4, 4 * d, 4 * d, 3, 1, 1, 1)] * (2 * int(s["g_blocks"]))
+    convs += [("up x2 3x3", px // 4, 4 * d, 2 * d, 3, 1, 1, 2), ("up x2 3x3", px // 2, 2 * d, d, 3, 1, 1, 2),
+              ("heads 7x7", px, d, 4, 7, 1, 3, 1)]
     return convs
 
 
 def time_convs(s: dict, num_aus: int, batch: int, iters: int, peak: float) -> list[dict]:
-    """Each distinct convolution of :func:`generator_convs` timed alone (forward + both gradients)."""
+    """Each distinct convolution of :func:`generator_convs` timed alone (forward + both gradients),
+    computed as the generator does (narrow ones over 2x2 blocks, `layers.is_narrow`)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from jaxau.models import layers
 
+    def apply(x, w, stride, pad, up):
+        pads = ((pad, pad), (pad, pad))
+        if up > 1:
+            return layers.upsample_conv(x, w, up, pads)
+        block = 2 if stride == 1 and layers.is_narrow(x.shape[-1], w.shape[-1]) else 1
+        return layers.conv(x, w, (stride, stride), pads, block=block)
+
     rows, seen = [], {}
-    for name, hw, ci, co, k, stride, pad in generator_convs(s, num_aus):
+    for name, hw, ci, co, k, stride, pad, up in generator_convs(s, num_aus):
         key = (name, hw, ci, co)
         if key in seen:
             seen[key]["count"] += 1
             continue
         x = jnp.asarray(np.random.default_rng(0).normal(size=(batch, hw, hw, ci)).astype(np.float32))
         w = jnp.asarray(np.random.default_rng(1).normal(size=(k, k, ci, co)).astype(np.float32) * 0.05)
-        step = jax.jit(jax.grad(lambda x, w, st=stride, p=pad: jnp.sum(
-            layers.conv(x, w, (st, st), ((p, p), (p, p))) ** 2), argnums=(0, 1)))
+        step = jax.jit(jax.grad(lambda x, w, st=stride, p=pad, u=up: jnp.sum(
+            apply(x, w, st, p, u) ** 2), argnums=(0, 1)))
         jax.block_until_ready(step(x, w))
         sec = float(np.median(_times(lambda: jax.block_until_ready(step(x, w)), iters)))
         row = {"conv": f"{name} {ci}->{co} @{hw}", "count": 1,

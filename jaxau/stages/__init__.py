@@ -35,7 +35,7 @@ _STAGE_LIST = (
           ("data", "align", "align3d"), deps=("data", "registration"), impl="jaxau.stages.register:run_3d",
           check="jaxau.stages.register:check"),
     Stage("generator", "train the GANimation generator with the idiosyncratic loss",
-          ("data", "generator", "seed"), deps=("frames",), impl="jaxau.stages.generator:run", version=2, check="jaxau.stages.generator:check"),
+          ("data", "generator", "seed"), deps=("frames",), impl="jaxau.stages.generator:run", version=3, check="jaxau.stages.generator:check"),
     # Optional roles: 'targets' (another frame set whose labels give the target AU vectors),
     # 'registration' and 'reader' (the generator's fidelity against oracle renders).
     Stage("synthesis", "semantic resampling into a balanced synthetic training set",
@@ -48,7 +48,7 @@ _STAGE_LIST = (
     # Roles besides validation: train_real<i> (balanced here), train_set<i> (already balanced) with
     # sources<i> (the real frames it was resampled from), registration (when the frames are registered).
     Stage("estimator", "train VGG16 on the column's training set",
-          ("data", "estimator", "seed"), deps=("validation",), impl="jaxau.stages.estimator:run", version=2, check="jaxau.stages.estimator:check"),
+          ("data", "estimator", "seed"), deps=("validation",), impl="jaxau.stages.estimator:run", version=3, check="jaxau.stages.estimator:check"),
     Stage("score", "score a trained estimator on a real test set",
           ("data", "estimator", "eval"), deps=("model", "test"), impl="jaxau.stages.estimator:run_score", check="jaxau.data.resolve:check"),
     Stage("internal", "score the GANimation critic's AU regressor as an estimator (Table S4)",

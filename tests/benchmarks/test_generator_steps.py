@@ -24,5 +24,6 @@ def test_step_kinds_counts_and_the_cost_of_an_update(capsys):
     assert out["matmul_peak_gflops"] > 0
     # --convs: every distinct convolution of one G pass, the residual blocks' counted, not repeated.
     convs = {c["conv"]: c for c in out["convs"]}
-    assert len(convs) == 8 and convs["block 3x3 64->64 @8"]["count"] == 2 * out["g_blocks"]
+    assert len(convs) == 7 and convs["block 3x3 64->64 @8"]["count"] == 2 * out["g_blocks"]
+    assert {"up x2 3x3 64->32 @8", "up x2 3x3 32->16 @16", "heads 7x7 16->4 @32"} <= set(convs)
     assert convs["input 7x7 10->16 @32"]["gflop"] > 0

@@ -167,3 +167,96 @@ def test_conv_module_is_flax_conv_compatible():
     fast = layers.Conv(4, (4, 4), (2, 2), padding=((1, 1), (1, 1)))
     v = ref.init(jax.random.key(0), x)
     np.testing.assert_allclose(fast.apply(v, x), ref.apply(v, x), atol=2e-5)
+
+
+def _lax_conv(x, w, pads):
+    nsp = w.ndim - 2
+    return jax.lax.conv_general_dilated(x, w, (1,) * nsp, pads,
+                                        dimension_numbers=layers._dimension_numbers(nsp + 2))
+
+
+def _agree_with_gradients(fast, ref, x, w, atol):
+    y, y_ref = jax.jit(fast)(x, w), jax.jit(ref)(x, w)
+    assert y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, atol=atol, rtol=1e-5)
+    cot = jnp.asarray(np.random.default_rng(9).normal(size=y.shape), jnp.float32)
+    g = jax.jit(jax.grad(lambda x, w: jnp.sum(fast(x, w) * cot), argnums=(0, 1)))(x, w)
+    g_ref = jax.jit(jax.grad(lambda x, w: jnp.sum(ref(x, w) * cot), argnums=(0, 1)))(x, w)
+    for a, b in zip(g, g_ref):
+        np.testing.assert_allclose(a, b, atol=atol * 4, rtol=1e-5)
+
+
+# (spatial size, kernel, padding, block): GANimation's 7x7 input layer and heads, VGG's 3x3 SAME,
+# sizes that are not multiples of the block, uneven and zero padding, a 1-D and a 3-D case, block 3.
+BLOCK_CONFIGS = [
+    ((9, 8), (7, 7), ((3, 3), (3, 3)), 2),
+    ((8, 8), (3, 3), "SAME", 2),
+    ((11, 6), (4, 3), ((2, 1), (0, 2)), 3),
+    ((7, 7), (3, 3), "VALID", 2),
+    ((5, 5), (1, 1), ((0, 0), (0, 0)), 2),
+    ((13,), (5,), ((1, 2),), 2),
+    ((5, 4, 6), (3, 2, 3), ((1, 1), (0, 1), (2, 0)), 2),
+    ((6, 6), (3, 3), "SAME", 4),
+]
+
+
+@pytest.mark.parametrize("size,k,pad,block", BLOCK_CONFIGS)
+def test_blocked_conv_matches_lax_forward_and_gradients(size, k, pad, block):
+    rng = np.random.default_rng(len(size) * 100 + sum(size) + block)
+    x = jnp.asarray(rng.normal(size=(2,) + size + (3,)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=k + (3, 4)), jnp.float32)
+    pads = (pad if not isinstance(pad, str)
+            else tuple(jax.lax.padtype_to_pads(size, k, (1,) * len(size), pad)))
+    _agree_with_gradients(lambda x, w: layers.conv(x, w, (1,) * len(size), pad, block=block),
+                          lambda x, w: _lax_conv(x, w, pads), x, w, atol=5e-5)
+
+
+def test_blocked_conv_tap_table_by_hand():
+    # k=3, block 2: output 2Q+r reads input 2Q+r+t; offset s of block Q+D with 2D+s = r+t.
+    t = layers._block_taps(3, 2)
+    assert t.shape == (2, 2, 2)
+    # D=0: s=0 <- (r=0, t=0); s=1 <- (r=0, t=1), (r=1, t=0). D=1: s=0 <- (r=0, t=2), (r=1, t=1).
+    np.testing.assert_array_equal(t[0], [[0, 3], [1, 0]])
+    np.testing.assert_array_equal(t[1], [[2, 1], [3, 2]])
+
+
+@pytest.mark.parametrize("size,k,pad,factor", [
+    ((5, 6), (3, 3), ((1, 1), (1, 1)), 2),   # the resize generator's upsampling layers
+    ((4, 4), (4, 3), ((0, 2), (1, 0)), 2),
+    ((3, 5), (5, 5), ((2, 2), (0, 0)), 3),
+    ((7,), (3,), ((0, 0),), 2),
+    ((3, 3), (1, 1), ((0, 0), (0, 0)), 2),
+])
+def test_upsample_conv_matches_repeat_then_conv(size, k, pad, factor):
+    rng = np.random.default_rng(sum(size) + factor)
+    x = jnp.asarray(rng.normal(size=(2,) + size + (3,)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=k + (3, 2)), jnp.float32)
+
+    def ref(x, w):
+        for axis in range(1, len(size) + 1):
+            x = jnp.repeat(x, factor, axis=axis)
+        return _lax_conv(x, w, pad)
+
+    _agree_with_gradients(lambda x, w: layers.upsample_conv(x, w, factor, pad), ref, x, w,
+                          atol=5e-5)
+
+
+def test_conv_module_block_and_upsample_keep_flax_parameters():
+    x = jnp.asarray(np.random.default_rng(6).normal(size=(2, 6, 6, 3)), jnp.float32)
+    v = nn.Conv(4, (3, 3), padding=((1, 1), (1, 1))).init(jax.random.key(0), x)
+    up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    ref = nn.Conv(4, (3, 3), padding=((1, 1), (1, 1))).apply(v, up)
+    got = layers.Conv(4, (3, 3), padding=((1, 1), (1, 1)), upsample=2, block=2).apply(v, x)
+    np.testing.assert_allclose(got, ref, atol=2e-5)
+    with pytest.raises(ValueError, match="upsample 2 needs stride 1 and explicit padding"):
+        layers.Conv(4, (3, 3), padding="SAME", upsample=2).init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match="block 0 must be a positive int"):
+        layers.conv(x, v["params"]["kernel"], (1, 1), "SAME", block=0)
+
+
+def test_is_narrow_marks_the_measured_layers():
+    # Faster over 2x2 blocks in the measurement of layers.NARROW_MAX_PRODUCT: G's 7x7 input layer
+    # (10->16) and heads (16->4), VGG's first layers at width 1/8 and 1/4; slower: 16->16, 32->16,
+    # VGG16's own first layer (3->64).
+    assert all(layers.is_narrow(*c) for c in [(10, 16), (16, 4), (3, 8), (3, 16), (8, 8), (8, 16)])
+    assert not any(layers.is_narrow(*c) for c in [(16, 16), (32, 16), (16, 32), (3, 64), (64, 4)])

@@ -56,7 +56,8 @@ def test_flop_count():
     assert with_classifier == pytest.approx(2 * 15.47e9, rel=1e-3)
     # XLA's cost analysis counts only the in-bounds taps of SAME-padded convolutions; match it to
     # that count (plus elementwise ops, < 2%) and check our dense count is the larger.
-    model = vgg.VGG16(num_aus=2, width=1 / 8)
+    # (narrow_block=1: the blocked narrow layers multiply zero taps too, 1.78x their count.)
+    model = vgg.VGG16(num_aus=2, width=1 / 8, narrow_block=1)
     x = jnp.zeros((1, 64, 64, 3))
     v = jax.eval_shape(model.init, jax.random.key(0), x)
     xla = jax.jit(model.apply).lower(v, x).compile().cost_analysis()
@@ -183,3 +184,13 @@ def test_norm_choice_is_checked():
     with pytest.raises(ValueError, match="norm='layer'"):
         jax.eval_shape(vgg.VGG16(num_aus=1, width=1 / 16, norm="layer").init, jax.random.key(0),
                        jnp.zeros((1, 32, 32, 3)))
+
+
+def test_narrow_blocks_compute_the_same_function(tiny):
+    # width 1/16: block1_conv1 (3->4), block1_conv2 (4->4), block2 (4->8, 8->8) run over 2x2 blocks
+    # by default; narrow_block=1 is flax's nn.Conv computation.
+    model, variables, x = tiny
+    assert model.narrow_block == 2
+    plain = vgg.VGG16(num_aus=4, width=1 / 16, narrow_block=1)
+    np.testing.assert_allclose(jax.jit(model.apply)(variables, x), jax.jit(plain.apply)(variables, x),
+                               atol=2e-5, rtol=1e-5)
