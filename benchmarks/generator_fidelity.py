@@ -11,7 +11,8 @@ Prints one JSON line: training seconds, the generator's last metrics (``critic_i
 fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan entries per cell).
 
 ``--generator_seed=N`` trains the generator from another seed on the same frames, plan and reader,
-for the seed-to-seed spread of every number.
+for the seed-to-seed spread of every number. Run as a script it sets the launchers' XLA flags
+(`jaxau.platform.configure_xla`), so the config's own seed reproduces the stage's generator.
 
 ``--steps=660,1160,2160`` measures a learning curve: one generator trained on in the same directory
 (each length resumes from the previous one's checkpoint) at a constant learning rate
@@ -118,4 +119,8 @@ def measure(args, overrides, lines) -> int:
 
 
 if __name__ == "__main__":
+    from jaxau import platform
+
+    # The launcher's XLA flags, before JAX starts: the generator trains as the stage's does.
+    platform.configure_xla()
     sys.exit(main())

@@ -101,7 +101,7 @@ def _dimension_numbers(ndim: int) -> lax.ConvDimensionNumbers:
 
 def conv_transpose(x: Array, kernel: Array, strides: Sequence[int], padding: PaddingLike = "SAME",
                    transpose_kernel: bool = False, impl: str = "phase",
-                   precision: Any = None) -> Array:
+                   precision: Any = None, block: int = 1) -> Array:
     """Transposed convolution with ``lax.conv_transpose`` semantics, computed as plain convolutions.
 
     Args:
@@ -115,6 +115,8 @@ def conv_transpose(x: Array, kernel: Array, strides: Sequence[int], padding: Pad
       impl: 'phase' (sub-pixel phase convolutions; fast forward and gradients) or 'naive'
         (``lax.conv_transpose``; kept for comparisons and benchmarks).
       precision: passed to the convolutions.
+      block: with stride 1 and impl 'phase', > 1 computes the (ordinary) convolution over blocks
+        of positions (see :func:`conv`; for narrow layers, :func:`is_narrow`).
 
     Returns:
       ``[N, *out_spatial, C_out]``, equal to ``lax.conv_transpose`` with the same arguments.
@@ -155,6 +157,8 @@ def conv_transpose(x: Array, kernel: Array, strides: Sequence[int], padding: Pad
 
     if all(s == 1 for s in strides):
         # No dilation: an ordinary convolution. Negative padding (cropping) is legal in lax.
+        if int(block) > 1 and all(lo >= 0 and hi >= 0 for lo, hi in pads):
+            return _conv_blocked(x, w, pads, dn, precision, int(block))
         return lax.conv_general_dilated(x, w, (1,) * nsp, pads, dimension_numbers=dn,
                                         precision=precision)
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jaxau.models.layers import conv, conv_transpose
+from jaxau.models.layers import conv, conv_transpose, is_narrow
 
 Array = jax.Array
 
@@ -58,6 +58,8 @@ class ConvBN(nn.Module):
       activation: 'relu', 'sigmoid' or None (applied after the norm).
       impl: transposed-conv implementation ('phase' or 'naive').
       conv_impl: strided-conv implementation ('s2d' or 'naive').
+      narrow_block: a stride-1 convolution that `layers.is_narrow` marks is computed over blocks of
+        this many positions per axis (the same function; faster on XLA:CPU); 1 computes it directly.
     """
 
     features: int
@@ -68,6 +70,7 @@ class ConvBN(nn.Module):
     activation: str | None = "relu"
     impl: str = "phase"
     conv_impl: str = "s2d"
+    narrow_block: int = 1
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -75,14 +78,17 @@ class ConvBN(nn.Module):
         """Applies conv -> (BN) -> (activation) to NHWC ``x``."""
         c_in = x.shape[-1]
         k = (self.kernel, self.kernel)
+        block = (int(self.narrow_block) if self.stride == 1 and self.kernel > 1
+                 and is_narrow(c_in, self.features) else 1)
         if self.transpose:
             w = self.param("weights", _KERNEL_INIT, k + (self.features, c_in))
             y = conv_transpose(x, w.astype(self.dtype), (self.stride,) * 2, "SAME",
-                               transpose_kernel=True, impl=self.impl)
+                               transpose_kernel=True, impl=self.impl, block=block)
         else:
             w = self.param("weights", _KERNEL_INIT, k + (c_in, self.features))
             # Strided convs via space-to-depth: same function, fast gradients on XLA:CPU.
-            y = conv(x, w.astype(self.dtype), (self.stride,) * 2, "SAME", impl=self.conv_impl)
+            y = conv(x, w.astype(self.dtype), (self.stride,) * 2, "SAME", impl=self.conv_impl,
+                     block=block)
         if self.norm:
             y = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
                              epsilon=BN_EPSILON, dtype=self.dtype, name="BatchNorm")(y)
@@ -102,6 +108,7 @@ class ResBlock(nn.Module):
     stride: int
     kernel: int = 4
     conv_impl: str = "s2d"
+    narrow_block: int = 1
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -113,8 +120,8 @@ class ResBlock(nn.Module):
                               conv_impl=self.conv_impl, dtype=self.dtype, name="shortcut")(x, train)
         half = self.features // 2
         y = ConvBN(half, 1, 1, dtype=self.dtype, name="Conv")(x, train)
-        y = ConvBN(half, self.kernel, self.stride, conv_impl=self.conv_impl, dtype=self.dtype,
-                   name="Conv_1")(y, train)
+        y = ConvBN(half, self.kernel, self.stride, conv_impl=self.conv_impl,
+                   narrow_block=self.narrow_block, dtype=self.dtype, name="Conv_1")(y, train)
         y = ConvBN(self.features, 1, 1, norm=False, activation=None, dtype=self.dtype,
                    name="Conv_2")(y, train)
         y = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
@@ -132,6 +139,9 @@ class PRNet(nn.Module):
         normalised map (the training target is position / max_pos).
       impl: transposed-conv implementation, 'phase' (fast) or 'naive'.
       conv_impl: strided-conv implementation, 's2d' (fast gradients) or 'naive'.
+      narrow_block: the narrow stride-1 convolutions (`layers.is_narrow`; at CPU widths the input
+        layer and the last decoder layers) are computed over blocks of this many positions per axis
+        (`layers.conv`'s ``block``: the same function, faster on XLA:CPU); 1 computes them directly.
       dtype: computation dtype of the convolutions and activations (float32, or e.g. bfloat16 for
         mixed precision: parameters and BatchNorm statistics stay float32, BatchNorm reduces in
         float32, and the output map is float32 either way).
@@ -142,6 +152,7 @@ class PRNet(nn.Module):
     scale_output: bool = True
     impl: str = "phase"
     conv_impl: str = "s2d"
+    narrow_block: int = 2
     dtype: Any = jnp.float32
 
     @property
@@ -167,16 +178,18 @@ class PRNet(nn.Module):
             raise ValueError(f"PRNet: size {self.size} must be divisible by 32 (five stride-2 "
                              "stages).")
         w = self.width
-        x = ConvBN(w, 4, 1, dtype=self.dtype, name="Conv")(images.astype(self.dtype), train)
+        nb = int(self.narrow_block)
+        x = ConvBN(w, 4, 1, narrow_block=nb, dtype=self.dtype, name="Conv")(images.astype(self.dtype),
+                                                                              train)
         for i, (mult, stride) in enumerate(ENCODER):
-            x = ResBlock(mult * w, stride, conv_impl=self.conv_impl, dtype=self.dtype,
+            x = ResBlock(mult * w, stride, conv_impl=self.conv_impl, narrow_block=nb, dtype=self.dtype,
                          name=_scoped_name("resBlock", i))(x, train)
         layers = list(DECODER) + [(None, 1)] * 3
         for i, (mult, stride) in enumerate(layers):
             last = i == len(layers) - 1
             x = ConvBN(3 if mult is None else mult * w, 4, stride, transpose=True,
-                       activation="sigmoid" if last else "relu", impl=self.impl, dtype=self.dtype,
-                       name=_scoped_name("Conv2d_transpose", i))(x, train)
+                       activation="sigmoid" if last else "relu", impl=self.impl, narrow_block=nb,
+                       dtype=self.dtype, name=_scoped_name("Conv2d_transpose", i))(x, train)
         x = x.astype(jnp.float32)
         return x * self.max_pos if self.scale_output else x
 

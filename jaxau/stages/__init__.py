@@ -27,7 +27,7 @@ _STAGE_LIST = (
     Stage("frames_raw", "unregistered baseline: frames as captured, resized to data.image_size",
           ("data",), deps=("data",), impl="jaxau.stages.frames:run_raw"),
     Stage("registration", "train the PRNet-style UV position-map network",
-          ("data", "registration", "seed"), deps=("data",), impl="jaxau.stages.registration:run", check="jaxau.stages.registration:check"),
+          ("data", "registration", "seed"), deps=("data",), impl="jaxau.stages.registration:run", version=2, check="jaxau.stages.registration:check"),
     Stage("register_2d", "register every frame: 68-landmark Procrustes alignment",
           ("data", "align", "align2d"), deps=("data", "registration"), impl="jaxau.stages.register:run_2d",
           check="jaxau.stages.register:check"),

@@ -260,3 +260,14 @@ def test_is_narrow_marks_the_measured_layers():
     # VGG16's own first layer (3->64).
     assert all(layers.is_narrow(*c) for c in [(10, 16), (16, 4), (3, 8), (3, 16), (8, 8), (8, 16)])
     assert not any(layers.is_narrow(*c) for c in [(16, 16), (32, 16), (16, 32), (3, 64), (64, 4)])
+
+
+def test_stride1_transposed_conv_over_blocks_matches_lax():
+    rng = np.random.default_rng(11)
+    x = jnp.asarray(rng.normal(size=(2, 9, 8, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(4, 4, 2, 3)), jnp.float32)  # TF layout (k, k, out, in)
+    _agree_with_gradients(
+        lambda x, w: layers.conv_transpose(x, w, (1, 1), "SAME", transpose_kernel=True, block=2),
+        lambda x, w: jax.lax.conv_transpose(x, w, (1, 1), "SAME", transpose_kernel=True,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")),
+        x, w, atol=5e-5)

@@ -57,11 +57,18 @@ def test_output_range_and_train_mode_updates_stats(small):
 
 
 def test_phase_and_naive_transposed_convs_agree(small):
-    _, variables, x, apply = small
-    # lax.conv_transpose and lax strided convolutions throughout: the same function.
-    naive = PRNet(size=32, width=2, impl="naive", conv_impl="naive")
-    np.testing.assert_allclose(apply(variables, x), jax.jit(naive.apply)(variables, x),
-                               atol=1e-4)
+    _, variables, x, _ = small
+    # lax.conv_transpose and lax strided convolutions throughout, no 2x2 blocks for the narrow
+    # layers (at width 2: the input layer, the 2- and 3-channel decoder layers): the same function.
+    # The random network's sigmoid output sits near 1/2 with a spread of ~1e-4, so it is compared
+    # unscaled and against that spread (a wrong convolution moves it by the spread's order).
+    fast = PRNet(size=32, width=2, scale_output=False)
+    naive = PRNet(size=32, width=2, scale_output=False, impl="naive", conv_impl="naive",
+                  narrow_block=1)
+    y, y_naive = (jax.jit(m.apply)(variables, x) for m in (fast, naive))
+    spread = float(jnp.std(y_naive))
+    assert spread > 1e-5
+    assert float(jnp.max(jnp.abs(y - y_naive))) < 0.01 * spread
 
 
 def test_init_variables_draws_the_same_bits_as_eager_init():
