@@ -66,6 +66,10 @@ JSON_NAME = "device_check.json"
 MARKDOWN_NAME = "device_check.md"
 DTYPES = ("float32", "bfloat16")
 MODELS = ("estimator", "registration", "generator")
+# Narrow layers over 2x2 blocks (`jaxau.models.layers.is_narrow`) are an XLA:CPU speed-up of the
+# CPU widths; the paper's widths have none. Off here, so the smoke run's jaxpr FLOPs are the
+# models' own (blocks would add their kernels' zero taps) and a GPU runs the plain layers.
+NARROW_BLOCK = 1
 # Order of the run: the cheap and most informative first, the GAN steps (the slowest compilations:
 # the WGAN-GP double backward) last, so a time limit cuts the least.
 MEASUREMENTS = (("environment", "matmul") + tuple(f"{m}/{d}" for m in ("estimator", "registration")
@@ -331,7 +335,7 @@ class Worker:
         self.result.update(image_size=size, width=float(cfg["width"]), num_aus=num_aus,
                            batch_size=batch_size, devices=ndev, norm=str(cfg["norm"]),
                            freeze=str(cfg["freeze"]) or "none")
-        model = estimator.model_from_config(cfg, num_aus)
+        model = estimator.model_from_config(cfg, num_aus).clone(narrow_block=NARROW_BLOCK)
         state, tx = estimator.init_state(cfg, model, seed=0)
         step = parallel.data_parallel(estimator.make_train_step(model, tx, compute_dtype=dtype), mesh)
         rng = np.random.default_rng(0)
@@ -379,7 +383,7 @@ class Worker:
         # The library's init_state as the training loop calls it (PRNet's init compiled once, at
         # XLA backend level 0: `jaxau.models.prnet.init_variables`).
         state = train_prnet.init_state(cfg, seed=0)[0]
-        model = train_prnet.make_model(cfg)
+        model = train_prnet.make_model(cfg).clone(narrow_block=NARROW_BLOCK)
         tx = optimizers.make_optimizer(train_prnet.optimizer_config(cfg), state.params)
         rng = np.random.default_rng(0)
         # Full frames the size of the crop, a centred face box and a smooth position map: the step's
@@ -420,6 +424,7 @@ class Worker:
                            batch_size=batch_size, n_critic=n_critic, devices=1, parts={})
         mesh = self._mesh(False)
         g, d = train_generator.modules(cfg, num_aus)
+        g = g.clone(narrow_block=NARROW_BLOCK)
         state = train_generator.init_state(cfg, num_aus, seed=0)
         kw = dict(generator=g, discriminator=d, weights=train_generator.loss_weights(cfg),
                   axis_name=parallel.AXIS, compute_dtype=dtype)

@@ -1,4 +1,10 @@
-"""Shared layers: a transposed convolution that runs at plain-convolution speed, and instance norm.
+"""Shared layers: convolutions computed the way XLA:CPU runs fast, and instance norm.
+
+A transposed convolution at plain-convolution speed (:func:`conv_transpose`), strided convolutions
+with fast gradients (:func:`conv`, space-to-depth), narrow stride-1 convolutions over blocks of
+positions (``conv(..., block=2)``, :func:`is_narrow`) and nearest-upsampling convolutions without the
+upsampled tensor (:func:`upsample_conv`): each the same function of the same parameters as its plain
+``lax`` form, tested against it.
 
 Why a custom transposed convolution: on XLA:CPU the weight gradient of ``lax.conv_transpose`` (what
 ``flax.linen.ConvTranspose`` lowers to: a convolution of the zero-dilated input) runs at ~1 GFLOP/s,
