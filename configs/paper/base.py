@@ -164,6 +164,8 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # 0: the generator's learning rate (replicate: both 1e-4).
     c.generator.d_learning_rate = 0.0 if paper else 3e-4
     c.generator.partners = "subject" if paper else "sequence"
+    # Mirror half of each batch left-right (source with its partner).
+    c.generator.flip = False
     c.generator.au_conditioning = "input" if paper else "film"
     c.generator.upsample = "transpose" if paper else "resize"
     c.generator.attention_offset = 0.0 if paper else 3.0

@@ -5,6 +5,10 @@ Command::
 
     python launch/reproduce.py --config=configs/paper/exact_registration.py:cpu --workdir=runs/paper_cpu
     python launch/reproduce.py --config=configs/paper/exact_registration.py:medium --workdir=runs/medium
+    python launch/reproduce.py --config=configs/paper/exact_registration.py:medium,exact --workdir=runs/medium
+
+The second part ``exact`` keeps only the three exact-mesh columns (2D, 2D masked to the mesh, 3D with
+pixel visibility): the methods compared without the registration network, which they do not train.
 
 The exact columns set ``align.registration = 'exact'`` (`jaxau.align.exact`): every frame (training,
 validation and test) is aligned with its true mesh and landmarks, so they measure the alignment
@@ -29,10 +33,15 @@ from configs.paper import base
 EXACT = "align.registration='exact'"
 PIXEL = "align3d.visibility='pixel'"
 VERTEX = "align3d.visibility='vertex'"
+# The columns that need no registration network (``:<size>,exact``).
+EXACT_ONLY = ("real_2d_exact", "real_2d_exact_masked", "real_3d_exact_pixel")
 
 
 def get_config(arg=None):
-    size, _ = base.parse_arg(arg)
+    size, rest = base.parse_arg(arg)
+    if rest not in ([], ["exact"]):
+        raise ValueError(f"exact_registration.py:{arg}: the second part is 'exact' (the exact-mesh columns "
+                         "alone) or nothing.")
     c = base.base_config(size)
     c.name = "exact_registration"
     c.experiment.columns = {
@@ -60,4 +69,10 @@ def get_config(arg=None):
                             "real_3d_exact_pixel>real_2d_exact_masked,real_3d_context>real_2d,"
                             "real_3d_context>real_3d_pixel")
     c.report.title = f"Registration without the network: network vs exact meshes, 2D vs 3D ({size} size)"
+    if rest == ["exact"]:
+        c.name = "exact_registration_methods"
+        c.experiment.columns = {k: c.experiment.columns[k] for k in EXACT_ONLY}
+        c.experiment.compare = ("real_3d_exact_pixel>real_2d_exact,real_2d_exact_masked>real_2d_exact,"
+                                "real_3d_exact_pixel>real_2d_exact_masked")
+        c.report.title = f"2D vs 3D registration with exact meshes ({size} size)"
     return c

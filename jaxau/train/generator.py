@@ -50,7 +50,7 @@ DEFAULTS = {
     "image_size": 128, "g_width": 64, "g_blocks": 6, "d_width": 64, "d_layers": 6,
     "attention": True, "composite": "mask_source", "au_conditioning": "input", "upsample": "transpose",
     "attention_offset": 0.0,
-    "partners": "subject", "critic_warmup": 0, "critic_warmup_loss": "full", "eval_every": 0,
+    "partners": "subject", "flip": False, "critic_warmup": 0, "critic_warmup_loss": "full", "eval_every": 0,
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
     "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
@@ -138,12 +138,14 @@ class PairedSource:
       seed: data seed.
       target_noise: half-width of the uniform noise added to the partner's AUs (0.1).
       with_target_image: include ``target_image``/``target_image_mask`` (idiosyncratic loss).
+      flip: mirror half of the examples left-right, each source with its partner (the same edit
+        seen mirrored; AU labels are bilateral, so they stay).
       process_index, process_count: this process's contiguous share of each global batch.
     """
 
     def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
-                 process_count: int = 1, partners: str = "subject"):
+                 process_count: int = 1, partners: str = "subject", flip: bool = False):
 
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
@@ -155,6 +157,7 @@ class PairedSource:
         self.seed = seed
         self.noise = float(target_noise)
         self.with_target_image = with_target_image
+        self.flip = bool(flip)
         self.per_process = global_batch_size // process_count
         self.lo = process_index * self.per_process
         _, self.group, counts = np.unique(partner_groups(frames, partners), return_inverse=True,
@@ -182,13 +185,20 @@ class PairedSource:
         rng = np.random.default_rng([self.seed, 7, step])
         u = rng.random(len(idx))
         noise = rng.uniform(-self.noise, self.noise, (len(idx), self.aus.shape[1])).astype(np.float32)
+        # Its own stream, so that flip=False batches stay what they were.
+        mirrored = np.random.default_rng([self.seed, 8, step]).random(len(idx)) < 0.5 if self.flip else None
         sl = slice(self.lo, self.lo + self.per_process)
         idx, u, noise = idx[sl], u[sl], noise[sl]
         partner, paired = self.partners(idx, u)
-        out = {"image": to_unit(self.images[idx]), "aus": self.aus[idx], "aus_valid": self.valid[idx],
+
+        def images(rows):
+            x = to_unit(self.images[rows])
+            return x if mirrored is None else np.where(mirrored[sl, None, None, None], x[:, :, ::-1], x)
+
+        out = {"image": images(idx), "aus": self.aus[idx], "aus_valid": self.valid[idx],
                "target_aus": self.aus[partner] + noise}
         if self.with_target_image:
-            out["target_image"] = to_unit(self.images[partner])
+            out["target_image"] = images(partner)
             out["target_image_mask"] = paired.astype(np.float32)
         return out
 
@@ -460,7 +470,7 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
     source = PairedSource(frames, batch, seed, target_noise=float(s["target_noise"]),
                           with_target_image=float(s["lambda_ids"]) > 0,
                           process_index=jax.process_index(), process_count=jax.process_count(),
-                          partners=str(s["partners"]))
+                          partners=str(s["partners"]), flip=bool(s["flip"]))
     if s["critic_warmup_loss"] not in WARMUP_LOSSES:
         raise ValueError(f"config.generator.critic_warmup_loss={s['critic_warmup_loss']!r}: use one of "
                          f"{WARMUP_LOSSES}.")

@@ -181,6 +181,21 @@ def test_experiments_share_every_stage_they_have_in_common():
     assert new("fig3", "table2") == sorted(["estimator", "generator", "score", "synthesis"] * 3)
 
 
+def test_exact_registration_methods_subset_is_the_full_configs_exact_columns():
+    full = graph.plan(_config("exact_registration", "medium"), STAGES)
+    config = _config("exact_registration", "medium,exact")
+    sub = graph.plan(config, STAGES)
+    assert [c.id for c in sub.columns] == ["real_2d_exact", "real_2d_exact_masked", "real_3d_exact_pixel"]
+    # The same nodes (hashes) as the full config's exact columns: a run of one reuses the other's work.
+    for c in sub.columns:
+        assert sub.replicates[c.id] == full.replicates[c.id]
+    assert {n.name for n in sub.nodes} < {n.name for n in full.nodes}
+    assert all(c.split(">")[0] in sub.replicates and c.split(">")[1] in sub.replicates
+               for c in config.experiment.compare.split(","))
+    with pytest.raises(ValueError, match="exact"):
+        _config("exact_registration", "medium,network")
+
+
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
 def test_every_paper_config_plans_at_every_size_and_documents_itself(name):
     from jaxau.report import paper

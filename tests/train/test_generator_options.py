@@ -35,6 +35,31 @@ def test_sequence_partners_stay_in_the_sequence_and_fall_back_to_the_subject():
         np.testing.assert_array_equal(f["subject"][partner], f["subject"][idx])
 
 
+def test_flip_mirrors_a_source_with_its_partner_and_leaves_unflipped_batches_as_they_were():
+    f = _frames(["a"] * 4 + ["b"] * 4, ["s0"] * 4 + ["t0"] * 4)
+    # Each image distinct and asymmetric: its column index written into every pixel, plus its row.
+    f["image"] = (np.arange(8)[:, None, None, None] * 20 + np.arange(8)[None, None, :, None]
+                  + np.zeros((8, 8, 8, 3), np.int64)).astype(np.uint8)
+    plain = gen_train.PairedSource(f, 8, seed=3, partners="sequence")
+    flipped = gen_train.PairedSource(f, 8, seed=3, partners="sequence", flip=True)
+    mirrored_count = 0
+    for step in range(6):
+        a, b = plain.batch(step), flipped.batch(step)
+        for k in ("aus", "target_aus", "aus_valid", "target_image_mask"):
+            np.testing.assert_array_equal(a[k], b[k])   # Labels and partners do not depend on flip.
+        same = np.all(a["image"] == b["image"], axis=(1, 2, 3))
+        mirror = np.all(a["image"][:, :, ::-1] == b["image"], axis=(1, 2, 3))
+        assert (same ^ mirror).all()                      # Each example is either kept or mirrored ...
+        np.testing.assert_array_equal(mirror, np.all(a["target_image"][:, :, ::-1] == b["target_image"],
+                                                     axis=(1, 2, 3)))  # ... together with its partner.
+        mirrored_count += mirror.sum()
+    assert 12 <= mirrored_count <= 36                     # About half of 48.
+    # Process shards see the same mirror decisions as the global batch.
+    halves = [gen_train.PairedSource(f, 8, seed=3, partners="sequence", flip=True, process_index=p,
+                                     process_count=2).batch(4)["image"] for p in range(2)]
+    np.testing.assert_array_equal(np.concatenate(halves), flipped.batch(4)["image"])
+
+
 def test_critic_warmup_delays_the_first_generator_update():
     calls = []
     d_only = lambda s, b, r: (s, {"d": 0}) if not calls.append("D") else None  # noqa: E731
