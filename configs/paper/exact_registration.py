@@ -20,12 +20,16 @@ must hold for the exact columns at least.
 Expected cost: ``:cpu`` ~55 minutes on the 2-core AMD box under load (measured 2026-12-03, data and
 registration reused from a demo run: 1,913 s for the four network / exact 2D and 3D columns, 1,201 s
 for the two pixel-visibility columns, 471 s for masked 2D, 674 s for the 2D-context column; eight
-estimators of ~4 min and five 3D registrations of ~3.5 min); ``:medium`` not run yet.
+estimators of ~4 min and five 3D registrations of ~3.5 min); ``:medium,exact`` 26 min on the 2-core
+Zen 5 box (2026-12-05, quiet; six estimators of 2.5-3.5 min), the full ``:medium`` (eight columns,
+two seeds) not run (~1.5-2 h there).
 
 Measured at ``:cpu`` (frontal ICC(3,1), one seed; BUILD_NOTES.md "Registration without the
 network"): 2D network 0.140, 2D exact 0.179, 2D exact masked to the mesh 0.087; 3D network vertex /
-pixel visibility 0.066 / 0.098, 3D exact 0.097 / 0.108, 3D network + 2D context 0.087. Not in the
-paper: its claim (3D > 2D) is what these columns take apart.
+pixel visibility 0.066 / 0.098, 3D exact 0.097 / 0.108, 3D network + 2D context 0.087.
+Measured at ``:medium,exact`` (two seeds, 900 test frames): 2D exact 0.424, 2D exact masked 0.412,
+3D exact (pixel visibility, mirror fill) 0.401; 3D - 2D -0.023 [-0.053, +0.017], -0.030 / -0.000 at
+±40 degrees, not resolved. Not in the paper: its claim (3D > 2D) is what these columns take apart.
 """
 
 from configs.paper import base

@@ -5,8 +5,8 @@ without retraining (Table 2's 3D-synthetic model is Table 4's FERA -> DISFA mode
 (`jaxau.stages.graph` wires them):
 
 * ``train_real<i>``: a registration stage (``frames_raw``, ``register_2d``, ``register_3d``) whose
-  ``train.frames`` frames are balanced per AU and level by majority under- / minority over-sampling
-  (``estimator.per_level``, paper Sec. 4.2.2);
+  ``train.frames`` frames of the views ``estimator.train_poses`` ('' = all) are balanced per AU and
+  level by majority under- / minority over-sampling (``estimator.per_level``, paper Sec. 4.2.2);
 * ``train_set<i>``: an already balanced set (``synthesis`` / ``oracle`` -> ``synthetic.frames``,
   ``augment`` -> ``train.frames``), used whole; each image trains every head with its target label
   vector, or only the head of the AU it was made for (``estimator.synthetic_heads``);
@@ -38,6 +38,7 @@ from jaxau import au as au_lib, validate
 from jaxau.data import balance, frames as frames_lib, resolve
 from jaxau.evaluation import scoring
 from jaxau.stages import frames as frames_stage, runner as pipeline
+from jaxau.synthesis import synthesize
 from jaxau.train import estimator, loop
 
 
@@ -167,6 +168,8 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
     for role in parts:
         if role.startswith("train_real"):
             frames = frames_lib.with_aus(_load(config, frames_stage.split_path(inputs[role], "train")), aus)
+            frames = synthesize.select_poses(frames, config.estimator.get("train_poses", ""),
+                                             f"estimator {role} frames", "estimator.train_poses")
             record = os.path.join(stage_dir, "balance.json" if not pools else f"balance_{role}.json")
             pool, target = balance.balanced_pool(frames, int(config.estimator.per_level),
                                                  int(config.seed), record)

@@ -31,7 +31,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "synthesis": ("per_level", "batch_size", "chunk_size", "targets", "fidelity_per_cell", "source_domain"),
     "augment": tuple(augment.DEFAULTS),
     "estimator": tuple(estimator.REQUIRED) + tuple(estimator.DEFAULTS) + (
-        "per_level", "synthetic_heads", "normalization"),
+        "per_level", "synthetic_heads", "normalization", "train_poses"),
 }
 # Fields a stage derives when its section leaves them out (estimator.image_size: data.image_size,
 # the registered frames' size the pipeline trains at; launchers set their own).

@@ -23,10 +23,11 @@ def _frames(n, seed, aus=AUS, target=False):
     return f
 
 
-def _config(per_level=3, synthetic_heads="target"):
+def _config(per_level=3, synthetic_heads="target", train_poses=""):
     return ml_collections.ConfigDict({"seed": 0, "data": {"aus": ",".join(AUS), "test_poses": "4"},
                                       "estimator": {"per_level": per_level, "normalization": "none",
-                                                    "synthetic_heads": synthetic_heads},
+                                                    "synthetic_heads": synthetic_heads,
+                                                    "train_poses": train_poses},
                                       "eval": {"splits": "train,validation,test", "poses": "", "aus": "AU12"}})
 
 
@@ -50,6 +51,27 @@ def test_combined_training_set_is_balanced_real_plus_whole_synthetic(tmp_path):
     np.testing.assert_array_equal(target[synth_part], np.asarray([1, -1, 0] * 4)[:10])
     np.testing.assert_array_equal(frames["au_intensity"][40:], synth["au_intensity"][:, [2, 0]])
     assert (out / "balance.json").exists()
+
+
+def test_train_poses_keeps_the_real_frames_of_those_views_and_every_synthetic_image(tmp_path):
+    real_dir, synth_dir, out = tmp_path / "real", tmp_path / "synth", tmp_path / "out"
+    for d in (real_dir, synth_dir, out):
+        d.mkdir()
+    real = _frames(30, 0)
+    real["pose_id"] = np.asarray([3, 4, 5] * 10, np.int32)
+    synth = _frames(6, 1, target=True)
+    synth["pose_id"] = np.full(6, 3, np.int32)            # Not a training view: kept (a balanced set).
+    frames_lib.save(str(real_dir / "train.npz"), real)
+    frames_lib.save(str(synth_dir / "synthetic.npz"), synth)
+    inputs = {"train_real0": str(real_dir), "train_set1": str(synth_dir)}
+    frames, pool, _ = stage.training_set(_config(per_level=0, train_poses="4"), str(out), inputs)
+    assert len(frames["image"]) == 16 and list(frames["pose_id"][:10]) == [4] * 10
+    np.testing.assert_array_equal(frames["image"][:10], real["image"][1::3])
+    np.testing.assert_array_equal(pool, np.arange(16))
+    everything, _, _ = stage.training_set(_config(per_level=0), str(out), inputs)
+    assert len(everything["image"]) == 36
+    with pytest.raises(ValueError, match="estimator.train_poses='7'"):
+        stage.training_set(_config(per_level=0, train_poses="7"), str(out), inputs)
 
 
 def test_synthetic_heads_all_trains_every_head_with_the_target_vector(tmp_path):
