@@ -16,7 +16,12 @@ intervals: 3D oracle synthetic 0.601 [0.553, 0.649], 2D real 0.387 [0.342, 0.420
 [0.296, 0.378], 3D synthetic 0.239 [0.194, 0.286], 2D synthetic 0.177 [0.140, 0.218]. Verdicts:
 synthetic > real **no** (3D -0.105 [-0.151, -0.056], 2D -0.210); oracle > real (3D) **yes**
 (+0.258); 3D > 2D (real) **no** (-0.043 [-0.060, -0.027], and at ±40°); 3D > 2D (synthetic) yes
-(+0.062 [+0.015, +0.108]) (BUILD_NOTES.md "Table 2 at :medium").
+(+0.062 [+0.015, +0.108]). Those real columns trained on all three views; with every model on the
+frontal view, as the paper's (``estimator.train_poses``, the default now; 2-core Zen 5 box,
+2026-12-05, ~50 min of stages): 3D oracle 0.567, 2D real 0.437, 3D real 0.412, 3D synthetic 0.248,
+2D synthetic 0.162; synthetic > real **no** (3D -0.164); oracle > real **yes** (+0.155); 3D > 2D
+(real) **no** frontally (-0.025) and **yes** at +40 degrees (+0.037); 3D > 2D (synthetic) yes
+(+0.087) (BUILD_NOTES.md "Table 2 at :medium").
 
 Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
 ~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
