@@ -31,13 +31,12 @@ import optax  # noqa: E402
 from jaxau.data import frames as frames_lib  # noqa: E402
 from jaxau.evaluation import metrics  # noqa: E402
 from jaxau.models import ganimation  # noqa: E402
-from jaxau.synthesis import synthesize  # noqa: E402
 from jaxau.train import generator as gen_train  # noqa: E402
 
 
 def _load(frames_dir: str, split: str, poses: str, aus):
     frames = frames_lib.load(os.path.join(frames_dir, f"{split}.npz"))
-    frames = synthesize.select_poses(frames, poses, f"{split} frames")
+    frames = frames_lib.select_poses(frames, poses, f"{split} frames")
     return frames_lib.with_aus(frames, aus) if aus else frames
 
 

@@ -16,12 +16,12 @@ per-batch normalisation) and an in-memory one in memory. Consumers index images 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from jaxau import au as au_lib
-from jaxau.data import frame_store, lazy_rows, normalize, registry
+from jaxau.data import frame_store, lazy_rows, normalize, registry, resolve
 
 FrameSet = dict  # str -> np.ndarray (``image`` may be `lazy_rows.LazyRows`)
 
@@ -48,6 +48,23 @@ def validate(frames: Mapping[str, np.ndarray], source: str = "frame set") -> Non
 def select(frames: FrameSet, mask: np.ndarray) -> FrameSet:
     """Rows where ``mask`` holds, or at an index array ``mask`` (au_names kept; a lazy image stays a view)."""
     return {k: (v if k == "au_names" else lazy_rows.take(v, mask)) for k, v in frames.items()}
+
+
+def select_poses(frames: FrameSet, poses: Any, what: str,
+                 field: str = "data.train_poses") -> FrameSet:
+    """The frames whose ``pose_id`` is in ``poses`` (a `jaxau.data.resolve.poses` spec; '' = all).
+
+    ``field`` is the config field ``poses`` came from, named in the error when no frame matches.
+    """
+    wanted = resolve.poses(poses)
+    if wanted is None:
+        return frames
+    keep = np.isin(np.asarray(frames["pose_id"]), wanted)
+    if not keep.any():
+        raise ValueError(f"{what}: no frame has a pose in {field}={poses!r} (poses present: "
+                         f"{sorted(set(np.asarray(frames['pose_id']).tolist()))}); set {field} to one of them "
+                         "or '' for all.")
+    return select(frames, keep)
 
 
 def with_aus(frames: FrameSet, aus: Sequence[str], missing: str = "error") -> FrameSet:

@@ -38,7 +38,6 @@ from jaxau import au as au_lib, validate
 from jaxau.data import balance, frames as frames_lib, resolve
 from jaxau.evaluation import scoring
 from jaxau.stages import frames as frames_stage, runner as pipeline
-from jaxau.synthesis import synthesize
 from jaxau.train import estimator, loop
 
 
@@ -168,7 +167,7 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
     for role in parts:
         if role.startswith("train_real"):
             frames = frames_lib.with_aus(_load(config, frames_stage.split_path(inputs[role], "train")), aus)
-            frames = synthesize.select_poses(frames, config.estimator.get("train_poses", ""),
+            frames = frames_lib.select_poses(frames, config.estimator.get("train_poses", ""),
                                              f"estimator {role} frames", "estimator.train_poses")
             record = os.path.join(stage_dir, "balance.json" if not pools else f"balance_{role}.json")
             pool, target = balance.balanced_pool(frames, int(config.estimator.per_level),

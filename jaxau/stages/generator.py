@@ -17,7 +17,6 @@ from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.train import generator as gen_train, loop, metrics as metrics_lib
-from jaxau.synthesis import synthesize
 
 
 def check(config) -> None:
@@ -69,7 +68,7 @@ def run(config, stage_dir: str, inputs) -> dict:
 
     def load(split):
         frames = frames_lib.load(frames_stage.split_path(inputs["frames"], split))
-        return frames_lib.with_aus(synthesize.select_poses(frames, poses, f"generator {split} frames"), aus)
+        return frames_lib.with_aus(frames_lib.select_poses(frames, poses, f"generator {split} frames"), aus)
 
     train = load("train")
     val_path = frames_stage.split_path(inputs["frames"], "validation")

@@ -73,7 +73,7 @@ def load_sets(config, inputs) -> tuple[frames_lib.FrameSet, frames_lib.FrameSet 
     """``(sources, targets or None)``: training frames in each domain's ``data.train_poses`` views."""
 
     scfg = source_config(config)
-    sources = synthesize.select_poses(frames_lib.load(frames_stage.split_path(inputs["sources"], "train")),
+    sources = frames_lib.select_poses(frames_lib.load(frames_stage.split_path(inputs["sources"], "train")),
                                       scfg.data.get("train_poses", ""), "synthesis sources")
     targets_path = str(config.synthesis.targets)
     if inputs.get("targets"):
@@ -82,7 +82,7 @@ def load_sets(config, inputs) -> tuple[frames_lib.FrameSet, frames_lib.FrameSet 
     if targets_path:
         targets = frames_lib.load(targets_path)
         if inputs.get("targets"):
-            targets = synthesize.select_poses(targets, config.data.get("train_poses", ""), "synthesis targets")
+            targets = frames_lib.select_poses(targets, config.data.get("train_poses", ""), "synthesis targets")
     return sources, targets
 
 

@@ -38,7 +38,6 @@ from jaxau.synthesis.plan import SynthesisPlan
 from jaxau.train import generator as gen_train, parallel
 from jaxau.train.gan_losses import MAX_INTENSITY
 from jaxau.train.generator import write_png
-from jaxau.data import resolve
 
 
 @functools.lru_cache(maxsize=4)
@@ -67,24 +66,6 @@ def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, b
             lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
         out.append(np.asarray(fn(params, src, lab))[:n])
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
-
-
-def select_poses(frames: frames_lib.FrameSet, poses: Any, what: str,
-                 field: str = "data.train_poses") -> frames_lib.FrameSet:
-    """The frames whose ``pose_id`` is in ``poses`` (a `jaxau.data.resolve.poses` spec; '' = all).
-
-    ``field`` is the config field ``poses`` came from, named in the error when no frame matches.
-    """
-
-    wanted = resolve.poses(poses)
-    if wanted is None:
-        return frames
-    keep = np.isin(np.asarray(frames["pose_id"]), wanted)
-    if not keep.any():
-        raise ValueError(f"{what}: no frame has a pose in {field}={poses!r} (poses present: "
-                         f"{sorted(set(np.asarray(frames['pose_id']).tolist()))}); set {field} to one of them "
-                         "or '' for all.")
-    return frames_lib.select(frames, keep)
 
 
 def params_fingerprint(params: Any) -> str:
