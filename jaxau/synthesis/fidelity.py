@@ -8,6 +8,10 @@ Metrics (images in [0, 1], over each image's face region: the oracle's registere
   and of the unedited source. A generator that does not beat copying its input has learned nothing.
 * ``edit_cosine``: cosine between the generated edit ``G - src`` and the true edit ``oracle - src``
   (per image, 0 when either edit is zero; mean over images, and per target AU of the plan cells).
+* ``edit_gain``: how much of the true edit the generator draws, the projection of ``G - src`` on
+  ``oracle - src`` as a fraction of ``|oracle - src|`` (per image, 0 when the true edit is zero; mean
+  over images): 1 for the oracle, 0 for copying, 0.5 for half the true edit. A generator can point
+  its edits the right way (cosine) and still draw too little of them for a reader to see.
 * ``reader_icc_generated`` / ``reader_icc_oracle`` / ``reader_icc_source``: a fixed reference AU
   reader (a real-frame estimator of the same registration) reads the generated, oracle and source
   images; ICC(3,1) of its read-out against the target levels, mean over AUs.
@@ -70,6 +74,16 @@ def edit_cosines(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, 
     return np.where(norm > 0, (g * o).sum(1) / np.where(norm > 0, norm, 1.0), 0.0)
 
 
+def edit_gains(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Per image, ``<generated - source, oracle - source> / |oracle - source|^2`` over the face
+    pixels (all channels); 0 where the true edit is zero."""
+    m = face[..., None].astype(np.float64)
+    g = ((_unit(generated) - _unit(source)) * m).reshape(len(source), -1)
+    o = ((_unit(oracle) - _unit(source)) * m).reshape(len(source), -1)
+    sq = (o * o).sum(1)
+    return np.where(sq > 0, (g * o).sum(1) / np.where(sq > 0, sq, 1.0), 0.0)
+
+
 def image_metrics(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray,
                   target_au: np.ndarray, au_names: Sequence[str]) -> dict:
     """The image-space fidelity metrics of aligned ``source`` / ``generated`` / ``oracle`` batches.
@@ -81,14 +95,15 @@ def image_metrics(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray,
       au_names: names of the AU columns.
 
     Returns:
-      ``l1_generated``, ``l1_copy_source``, ``edit_cosine`` (means over images) and
+      ``l1_generated``, ``l1_copy_source``, ``edit_cosine``, ``edit_gain`` (means over images) and
       ``edit_cosine_by_au`` (AU name -> mean over its entries).
     """
     l1_g, l1_s = masked_l1(generated, oracle, face), masked_l1(source, oracle, face)
     cos = edit_cosines(source, generated, oracle, face)
     by_au = {str(a): float(cos[target_au == k].mean()) for k, a in enumerate(au_names) if (target_au == k).any()}
     return {"l1_generated": float(np.nanmean(l1_g)), "l1_copy_source": float(np.nanmean(l1_s)),
-            "edit_cosine": float(cos.mean()), "edit_cosine_by_au": by_au}
+            "edit_cosine": float(cos.mean()), "edit_cosine_by_au": by_au,
+            "edit_gain": float(edit_gains(source, generated, oracle, face).mean())}
 
 
 def reader_iccs(read: Any, images: dict[str, np.ndarray], targets: np.ndarray, au_names: Sequence[str]) -> dict:
@@ -166,10 +181,12 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
     record.update({"l1_generated_labelled": vs_labelled["l1_generated"],
                    "l1_copy_source_labelled": vs_labelled["l1_copy_source"],
                    "edit_cosine_labelled": vs_labelled["edit_cosine"],
-                   "edit_cosine_labelled_by_au": vs_labelled["edit_cosine_by_au"]})
+                   "edit_cosine_labelled_by_au": vs_labelled["edit_cosine_by_au"],
+                   "edit_gain_labelled": vs_labelled["edit_gain"]})
     ceiling = image_metrics(src_images[sel], labelled.image[sel], oracle.image[sel], face[sel], plan.au[rows][sel],
                             au_names)
-    record.update({"edit_cosine_ceiling": ceiling["edit_cosine"], "l1_labelled_oracle": ceiling["l1_generated"]})
+    record.update({"edit_cosine_ceiling": ceiling["edit_cosine"], "edit_gain_ceiling": ceiling["edit_gain"],
+                   "l1_labelled_oracle": ceiling["l1_generated"]})
     # A check that the sources are reproduced exactly (rendering is the expensive part: a few suffice).
     check = sel[:rerender_check]
     rerendered = renderer.sources(sources, src_rows[check])

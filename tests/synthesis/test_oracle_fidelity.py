@@ -112,6 +112,7 @@ def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
 
     lab = fidelity.measure(renderer, labelled, frames, plan, au_names, per_cell=1)
     assert lab["l1_generated_labelled"] == 0.0 and lab["edit_cosine"] == pytest.approx(lab["edit_cosine_ceiling"])
+    assert lab["edit_gain_labelled"] == pytest.approx(1.0) and lab["edit_gain"] == pytest.approx(lab["edit_gain_ceiling"])
     assert lab["l1_generated"] == pytest.approx(lab["l1_labelled_oracle"])
     assert lab["edit_cosine_ceiling"] == best["edit_cosine_ceiling"] and best["edit_cosine_ceiling"] < 1.0
     # Copying scores 0 against both oracles.
@@ -137,6 +138,18 @@ def test_edit_cosine_and_masked_l1_on_hand_built_images():
     assert fidelity.edit_cosines(src, opposite, orc, face) == pytest.approx([-1, -1, -1])
     half = (src.astype(int) + 10 * (orc != src)).astype(np.uint8)
     assert fidelity.masked_l1(half, orc, face) == pytest.approx([4 * 10 / 255 / 9] * 3)
+    # Edit gain: 0 for copying, 1 for the oracle, 0.5 for half the edit, -1 for the opposite one;
+    # an orthogonal edit of any size gains nothing (its cosine is 0 too).
+    assert copy["edit_gain"] == 0.0 and same["edit_gain"] == pytest.approx(1.0)
+    assert fidelity.edit_gains(src, half, orc, face) == pytest.approx([0.5] * 3)
+    assert fidelity.edit_gains(src, opposite, orc, face) == pytest.approx([-1] * 3)
+    sideways = src.copy()
+    sideways[:, 3, 3] += 60                         # inside the face, away from the true edit
+    assert fidelity.edit_gains(src, sideways, orc, face) == pytest.approx([0] * 3)
+    # Twice the edit in the same direction: cosine 1, gain 2.
+    double = (src.astype(int) + 40 * (orc != src)).astype(np.uint8)
+    assert fidelity.edit_gains(src, double, orc, face) == pytest.approx([2] * 3)
+    assert fidelity.edit_gains(src, src, src, face) == pytest.approx([0] * 3)   # no true edit
     # An edit outside the face region does not count.
     outside = src.copy()
     outside[:, 0, 0] += 50
