@@ -14,6 +14,13 @@ fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan 
 for the seed-to-seed spread of every number. Run as a script it sets the launchers' XLA flags
 (`jaxau.platform.configure_xla`), so the config's own seed reproduces the stage's generator.
 
+``--column`` also trains and scores the demo's synthetic 3D column on this generator's set (its
+synthesis, estimator and score nodes, run under ``<out>/column/`` with everything else taken from the
+demo workdir) and compares it with the workdir's real 3D column on the same test frames (subject
+bootstrap): what a generator's fidelity is worth to the estimator, per generator seed::
+
+    python benchmarks/generator_fidelity.py --workdir=/tmp/demo --out=/tmp/gen_s1 --generator_seed=1 --column
+
 ``--steps=660,1160,2160`` measures a learning curve: one generator trained on in the same directory
 (each length resumes from the previous one's checkpoint) at a constant learning rate
 (``generator.decay_steps=0`` unless an override sets it), one JSON line per length, all of them in
@@ -30,6 +37,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -41,6 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--generator_seed", type=int, default=None,
                         help="train the generator with this seed instead of the config's (the plan, its "
                              "sources and the reader stay the config's): seed-to-seed spread")
+    parser.add_argument("--column", action="store_true",
+                        help="also train and score the synthetic 3D column on this generator's set")
     parser.add_argument("--steps", default="", help="comma-separated generator lengths (a learning curve)")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
@@ -111,11 +122,59 @@ def measure(args, overrides, lines) -> int:
         target_index=target_index, read=read, out_dir=args.out)
     out = {"overrides": overrides, "generator_seed": args.generator_seed, "train_seconds": round(train_seconds, 1),
            "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
+    if args.column:
+        out["column"] = synthetic_column(planned, syn, args.workdir, args.out)
     print(json.dumps(out, default=float), flush=True)
     lines.append(out)
     with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=float)
     return 0
+
+
+def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
+    """Runs the synthetic column's synthesis -> estimator -> score nodes on the generator in
+    ``gen_dir`` (under ``<gen_dir>/column``, reused when finished) and compares its predictions with
+    the workdir's ``real_3d`` column: per test pose and over all of them, the synthetic column's
+    ``icc`` (ICC and 95 % interval) and ``minus_real_3d`` (paired difference, interval, verdict)."""
+    from jaxau.evaluation import bootstrap
+    from jaxau.report import statistics
+
+    est = next(n for n in planned.nodes if n.stage.name == "estimator" and syn.name in n.deps.values())
+    score = next(n for n in planned.nodes if n.stage.name == "score" and n.deps.get("model") == est.name)
+    here = {syn.deps["generator"]: gen_dir}
+    for node, sub in ((syn, "synthesis"), (est, "estimator"), (score, "score")):
+        here[node.name] = os.path.join(gen_dir, "column", sub)
+    seconds = {}
+    for node in (syn, est, score):
+        d = here[node.name]
+        done = os.path.join(d, "DONE.json")
+        if os.path.exists(done):
+            continue
+        os.makedirs(d, exist_ok=True)
+        inputs = {role: here.get(dep, os.path.join(workdir, "stages", dep)) for role, dep in node.deps.items()}
+        t = time.time()
+        summary = node.stage.load()(node.config, d, inputs)
+        seconds[node.stage.name] = round(time.time() - t, 1)
+        with open(done, "w", encoding="utf-8") as f:
+            json.dump({"node": node.name, "summary": summary, "seconds": seconds[node.stage.name]}, f, default=float)
+    real_score = planned.outputs["real_3d"]
+    real_csv = os.path.join(workdir, "stages", real_score, "eval", "predictions.csv")
+    ours = statistics.load_seeds(os.path.join(here[score.name], "eval", "predictions.csv"))
+    # Every test pose alone (the report's headline is the frontal one) and all of them together.
+    groups = {f"pose {p}": [p] for p in sorted(set(np.asarray(ours.get("pose_id", [])).tolist()))}
+    groups["all"] = None
+    result = {"seconds": seconds, "icc": {}, "minus_real_3d": {}}
+    for name, poses in groups.items():
+        col = bootstrap.column_from_predictions(ours, poses=poses)
+        result["icc"][name] = {"icc": col["icc"], "ci95": col["ci95"]}
+    if os.path.exists(real_csv):
+        real = statistics.load_seeds(real_csv)
+        for name, poses in groups.items():
+            v = bootstrap.compare_predictions(ours, real, poses=poses)
+            result["minus_real_3d"][name] = {f: v[f] for f in ("difference", "ci95", "verdict")}
+    else:
+        print(f"{real_csv} missing: no comparison with the real 3D column", file=sys.stderr)
+    return result
 
 
 if __name__ == "__main__":

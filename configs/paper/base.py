@@ -160,7 +160,7 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # - G at lr 5e-4 with its attention mask starting at 0.95 (attention_offset 3: the first outputs
     #   are the source, not half colour head), updated every 2nd iteration instead of every 5th;
     # - idiosyncratic partners from the same sequence (same scene) instead of any frame of the
-    #   subject (and lambda_ids 300, below), the AU vector also modulating every instance-normalised
+    #   subject (and lambda_ids 1,000, below), the AU vector also modulating every instance-normalised
     #   layer (FiLM), and resize-convolutions instead of transposed ones.
     c.generator.n_critic = 5 if paper else 2
     c.generator.critic_warmup = 0 if paper else 500
@@ -179,14 +179,14 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.lambda_adv = 1.0
     c.generator.lambda_exp = 160.0
     c.generator.lambda_idt = 10.0
-    # CPU: 300 (paper 1). With same-sequence partners the partner image is the source's scene showing
-    # the target expression, a near-exact target. Against oracle renders (148 plan entries), lambda_ids
-    # 10 / 30 / 100 / 300 at 330 G updates: edit cosine 0.21 / 0.23 / 0.28 / 0.31, L1 0.0136 / 0.0125 /
-    # 0.0111 / 0.0102 (copying 0.0104); 100 / 300 at 830 updates: cosine 0.32 / 0.37, L1 0.0105 /
-    # 0.0100, reader ICC 0.049 / 0.052 (oracle 0.054); at the demo's 80 updates: cosine 0.15 / 0.21,
-    # L1 0.0119 / 0.0107, reader 0.018 / 0.019; the critic's AU ICC 0.29-0.31 throughout
-    # (BUILD_NOTES "Generator fidelity").
-    c.generator.lambda_ids = 1.0 if paper else 300.0
+    # CPU: 1,000 (paper 1). With same-sequence partners the partner image is the source's scene
+    # showing the target expression, a near-exact target. 10 / 30 / 100 / 300 at 330 G updates (148
+    # plan entries, an earlier code version): edit cosine 0.21 / 0.23 / 0.28 / 0.31. At the demo's
+    # 240 updates, generator seeds 0 / 1 / 2 (74 entries): 300 gave L1 0.0102 (copying 0.0103),
+    # cosine 0.33, reader ICC 0.042 and a synthetic 3D column of 0.162 / 0.029 / 0.040 frontal; 1,000
+    # gives L1 0.0097, cosine 0.38, reader 0.051 and 0.125 / 0.103 / 0.110; 3,000 (seed 0) shrinks the
+    # edits (edit gain 0.15, reader 0.014). BUILD_NOTES "Generator fidelity".
+    c.generator.lambda_ids = 1.0 if paper else 1000.0
     c.generator.attention = True
     c.generator.checkpoint_every = 5000 if paper else 200
     c.generator.log_every = 100 if paper else 50
@@ -290,6 +290,9 @@ def _medium(c: ml_collections.ConfigDict) -> None:
     c.generator.checkpoint_every = 250
     # 150 per AU and level: 37 cells x 150 = 5,550 synthetic images (real columns: 8,100 frames).
     c.synthesis.per_level = 150
+    # Fig. 5 (c): 15 per pose, AU and level, nine poses: 4,995 images, 0.9x the synthetic set as the
+    # paper's 500 per pose against 5,000 per cell (at 4, the CPU value, (c) trained on 1,476).
+    c.augment.per_level = 15
     c.synthesis.fidelity_per_cell = 4
     # configs/estimator/synthfacs_real.py's width and a 1,500-step run (0.30-0.36 frontal ICC there,
     # two seeds); warm-up follows num_steps (125).

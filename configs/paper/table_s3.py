@@ -26,7 +26,7 @@ def get_config(arg=None):
     c.experiment.columns = {
         "without_ids": base.column("Without idiosyncratic loss", "synthetic:3d",
                                    overrides="generator.lambda_ids=0.0", paper="s3/Without idiosyncratic loss"),
-        # The baseline generator: lambda_ids 1 at paper size, 300 at CPU size (configs/paper/base.py).
+        # The baseline generator: lambda_ids 1 at paper size, 1,000 at CPU and :medium size (configs/paper/base.py).
         "with_ids": base.column("With idiosyncratic loss", "synthetic:3d", paper="s3/With idiosyncratic loss"),
     }
     c.report.title = f"Table S3: idiosyncratic loss off / on ({size} size)"

@@ -178,7 +178,8 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
            "plan entry has an exact answer: the source re-rendered with the target expression and registered "
            "like the sources (the *oracle*). On a fixed sample of plan entries: a generator that does not "
            "beat copying its input (L1) has learned nothing; the edit cosine is 1 for the oracle's edit, 0 "
-           "for no edit; the reader (the real-frame estimator of the same registration) reads generated and "
+           "for no edit; the edit gain is the share of the true edit drawn (1 for the oracle, 0 for no edit, "
+           "0.5 for half of it: edits can point the right way and still be too faint to read); the reader (the real-frame estimator of the same registration) reads generated and "
            "oracle images against the target levels. The oracle changes all 18 simulated AUs; the generator "
            "is told only its AU columns, so the *labelled oracle* (only those AUs changed) is what a perfect "
            "generator would draw, and its scores against the oracle are the ceiling of the first rows.", ""]
@@ -188,7 +189,9 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
         md += ["| metric | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
         for key, text in FIDELITY_ROWS:
             vals = [found[lab].get(key) for lab in labels]
-            md.append(f"| {text} | " + " | ".join("" if v is None else f"{float(v):.3f}" for v in vals) + " |")
+            # L1s differ from copying in the third significant digit: five decimals for them.
+            fmt = "{:.5f}" if key.startswith("l1_") else "{:.3f}"
+            md.append(f"| {text} | " + " | ".join("" if v is None else fmt.format(float(v)) for v in vals) + " |")
         for lab in labels:
             if found[lab].get("skipped"):
                 md += ["", f"{lab}: {found[lab]['skipped']}"]

@@ -12,7 +12,7 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     syn.mkdir()
     gen.mkdir()
     (syn / "synthesis.json").write_text(json.dumps({"fidelity": {
-        "l1_generated": 0.05, "l1_copy_source": 0.06, "edit_cosine": 0.31, "reader_icc_generated": 0.02,
+        "l1_generated": 0.01019, "l1_copy_source": 0.01031, "edit_gain": 0.2, "edit_cosine": 0.31, "reader_icc_generated": 0.02,
         "reader_icc_oracle": 0.2, "reader_icc_source": 0.0, "edit_cosine_by_au": {"AU12": 0.5}, "entries": 8,
         "edit_cosine_ceiling": 0.73, "edit_cosine_labelled": 0.28, "edit_cosine_labelled_by_au": {"AU12": 0.45}}}))
     (syn / "fidelity.png").write_bytes(b"png")
@@ -27,6 +27,9 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     md = "\n".join(experiment._fidelity_section(results, nodes, {r.name: r for r in results},
                                                 {"synthesis-1": {"Synthetic 3D"}}, planned, summary, images))
     assert "| edit cosine: (G - src) vs (oracle - src) | 0.310 |" in md
+    assert "| L1 to the oracle, generated (face region, [0, 1]) | 0.01019 |" in md
+    assert "| L1 to the oracle, unedited source | 0.01031 |" in md
+    assert "| edit gain: share of the true edit drawn (projection of G - src on oracle - src) | 0.200 |" in md
     assert "| critic ICC (D's AU head on validation frames, end of training) | 0.400 |" in md
     assert "| edit cosine of the labelled oracle (only G's AU columns changed): a perfect G | 0.730 |" in md
     assert "| edit cosine: (G - src) vs (labelled oracle - src) | 0.280 |" in md
