@@ -55,6 +55,11 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default="", help="comma-separated generator lengths (a learning curve)")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
+    if args.steps and args.column:
+        # The column's stages live in one directory per generator directory: a curve's lengths
+        # would reuse the first length's column.
+        print("--column measures one generator: run it without --steps (one --out per length).", file=sys.stderr)
+        return 2
     if args.steps:
         overrides = list(args.overrides)
         if not any(o.startswith("generator.decay_steps=") for o in overrides):

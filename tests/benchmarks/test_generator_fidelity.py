@@ -1,0 +1,14 @@
+"""`benchmarks/generator_fidelity.py`: refusals that keep it from reusing stale work."""
+
+from benchmarks import generator_fidelity
+
+
+def test_column_with_a_learning_curve_is_refused_before_any_work(tmp_path, capsys):
+    # The synthetic column's stages live in one directory per generator directory, so a curve's
+    # later lengths would score the first length's set: refused in one line, exit 2, nothing written.
+    out = tmp_path / "out"
+    argv = [f"--workdir={tmp_path / 'missing'}", f"--out={out}", "--steps=10,20", "--column"]
+    assert generator_fidelity.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--column" in err[0] and "--steps" in err[0]
+    assert not out.exists()
