@@ -13,6 +13,11 @@ Two columns are compared on the *same* resamples (:func:`paired_difference`): th
 difference of their mean ICCs is far narrower than the two intervals suggest when the columns share
 test frames. Its verdict is ``'yes'`` when the whole interval lies above 0, ``'no'`` when it lies
 below 0, and ``'not resolved'`` otherwise.
+
+How much a column loses away from the view it was trained on (paper Fig. 5) is :func:`pose_drops`:
+the ICC on the reference view's frames minus the ICC on another view's, both on the same subject
+resamples (a test subject is drawn with all of its views). Two columns' drops are compared on the
+same resamples too (:func:`drop_differences`).
 """
 
 from __future__ import annotations
@@ -226,4 +231,67 @@ def compare_predictions(a: Mapping, b: Mapping, *, poses: Sequence[int] | None =
                             np.asarray(a["subject"])[ia], **kwargs)
     out.update(num_frames=int(len(ia)), num_subjects=int(len(set(np.asarray(a["subject"])[ia].tolist()))),
                aus=aus)
+    return out
+
+
+def pose_drops(pred: Mapping, reference: Sequence[int], *, num_samples: int = 1000, seed: int = 0,
+               unknown: str = "drop", confidence: float = CONFIDENCE) -> dict:
+    """How much one column's mean ICC falls from the ``reference`` views to each other view.
+
+    Args:
+      pred: a predictions file with ``pose_id`` (`read_predictions_csv`; ``y_pred`` ``[N, K]`` or
+        ``[S, N, K]``).
+      reference: the reference pose ids (the view the estimator was trained on).
+
+    Returns:
+      ``{'reference': mean ICC on the reference views, 'by_pose': {pose: {'icc', 'drop', 'ci95',
+      'verdict'}}, 'samples': {pose: [B] resampled drops}}``; ``drop`` = reference ICC - that view's
+      ICC, seed-averaged; verdict 'yes' = the column is worse at that view.
+
+    Raises:
+      ValueError: no ``pose_id`` column, or no frame at the reference views.
+    """
+    if "pose_id" not in pred:
+        raise ValueError("these predictions have no pose_id column; re-run the score stage to compare poses.")
+    pose = np.asarray(pred["pose_id"])
+    ref = np.isin(pose, list(reference))
+    if not ref.any():
+        raise ValueError(f"no test frame at the reference views {list(reference)} (views {sorted(set(pose.tolist()))}).")
+    boot = SubjectBootstrap(pred["subject"], num_samples, seed)
+    t, preds, valid = _seed_iccs(pred["y_true"], pred["y_pred"], unknown)
+
+    def mean_icc(mask):
+        ones = np.ones((1, int(mask.sum())))
+        point = np.mean([weighted_icc(t[mask], q[mask], valid[mask], ones)[0].mean() for q in preds])
+        resampled = np.mean([weighted_icc(t[mask], q[mask], valid[mask], boot.weights[:, mask]).mean(1)
+                             for q in preds], axis=0)
+        return float(point), resampled
+
+    ref_point, ref_samples = mean_icc(ref)
+    out = {"reference": ref_point, "reference_poses": [int(p) for p in reference], "by_pose": {}, "samples": {},
+           "subjects": sorted({str(x) for x in np.asarray(pred["subject"]).tolist()}), "num_samples": int(num_samples)}
+    for p in sorted(set(pose[~ref].tolist())):
+        point, samples = mean_icc(pose == p)
+        drops = ref_samples - samples
+        ci = _interval(drops, confidence)
+        out["by_pose"][str(p)] = {"icc": point, "drop": ref_point - point, "ci95": ci, "verdict": verdict(ci)}
+        out["samples"][str(p)] = drops
+    return out
+
+
+def drop_differences(a: Mapping, b: Mapping, *, confidence: float = CONFIDENCE) -> dict:
+    """Drop of column A minus drop of column B per view (:func:`pose_drops` records made with the same
+    resamples: the same test subjects, ``num_samples`` and ``seed``); verdict 'yes' = A loses more.
+
+    Raises:
+      ValueError: the two records were not resampled alike (other test subjects or sample counts).
+    """
+    if a["subjects"] != b["subjects"] or a["num_samples"] != b["num_samples"]:
+        raise ValueError("the two columns' drops were resampled over different test subjects or sample counts: "
+                         "their drops cannot be compared resample by resample.")
+    out = {}
+    for p in sorted(set(a["samples"]) & set(b["samples"]), key=int):
+        da, db = np.asarray(a["samples"][p]), np.asarray(b["samples"][p])
+        ci = _interval(da - db, confidence)
+        out[p] = {"difference": a["by_pose"][p]["drop"] - b["by_pose"][p]["drop"], "ci95": ci, "verdict": verdict(ci)}
     return out

@@ -345,7 +345,8 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
             if paths:
                 predictions[col.id] = paths
         stats = statistics.compute(planned.columns, predictions, resolve.poses(config.data.get("test_poses")),
-                                   str(config.get("experiment", {}).get("compare", "") or ""))
+                                   str(config.get("experiment", {}).get("compare", "") or ""),
+                                   reference_poses=resolve.poses(config.get("estimator", {}).get("train_poses")))
         summary["statistics"] = stats
         summary["ci95"] = {label: {"mean": rec["ci95"], **{a: v["ci95"] for a, v in rec["per_au"].items()}}
                            for label, rec in stats["columns"].items() if "ci95" in rec}

@@ -91,7 +91,8 @@ def load_seeds(paths: str | Sequence[str]) -> dict:
 
 
 def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str]], poses: Sequence[int] | None,
-            compare: str = "", num_samples: int = NUM_SAMPLES, seed: int = 0) -> dict:
+            compare: str = "", num_samples: int = NUM_SAMPLES, seed: int = 0,
+            reference_poses: Sequence[int] | None = None) -> dict:
     """Intervals per column and paired comparisons.
 
     Args:
@@ -101,10 +102,16 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
         ICCs (the seed-averaged estimator), and each record lists the seeds' means and their spread.
       poses: the headline test poses (None: all).
       compare: ``config.experiment.compare``.
+      reference_poses: the view the estimators were trained on (``estimator.train_poses``; None: all
+        views, no drops). With it, each column whose test frames span other views gets its drop
+        from the reference view to each of them, and every pair of such columns the difference of
+        their drops (``bootstrap.pose_drops`` / ``drop_differences``; Fig. 5's question).
 
     Returns:
       ``{'columns': {label: column_interval record + 'poses'}, 'comparisons': [{question, a, b,
-      difference, ci95, verdict, num_frames, num_subjects, poses, by_pose}], 'num_samples'}``.
+      difference, ci95, verdict, num_frames, num_subjects, poses, by_pose}], 'num_samples'}``, and
+      with ``reference_poses`` ``'drops'`` ({label: {reference, by_pose}}) and ``'drop_comparisons'``
+      ([{a, b, by_pose: {pose: {difference, ci95, verdict}}}]).
     """
     loaded = {}
     for cid, p in predictions.items():
@@ -145,6 +152,26 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
         except ValueError as e:
             entry["error"] = str(e)
         out["comparisons"].append(entry)
+    if reference_poses:
+        drops = {}
+        for cid, pred in loaded.items():
+            if "pose_id" not in pred or set(np.asarray(pred["pose_id"]).tolist()) <= set(reference_poses):
+                continue
+            try:
+                drops[cid] = bootstrap.pose_drops(pred, reference_poses, num_samples=num_samples, seed=seed)
+            except ValueError:
+                continue
+        out["drops"] = {labels.get(c, c): {k: d[k] for k in ("reference", "reference_poses", "by_pose")}
+                        for c, d in drops.items()}
+        out["drop_comparisons"] = []
+        ids = list(drops)
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                try:
+                    by_pose = bootstrap.drop_differences(drops[a], drops[b])
+                except ValueError:
+                    continue
+                out["drop_comparisons"].append({"a": labels.get(a, a), "b": labels.get(b, b), "by_pose": by_pose})
     return out
 
 
@@ -184,4 +211,24 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
             md.append(f"| {c['question']} | {c['difference']:+.3f} | [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
                       f"**{c['verdict']}** | {per} |")
         md.append("")
+    if stats.get("drops"):
+        ref = next(iter(stats["drops"].values()))["reference_poses"]
+        md += [f"Away from the reference view (pose {','.join(map(str, ref))}, `estimator.train_poses`: the view "
+               "the real columns train on and the synthetic sets re-animate): each column's mean ICC there minus "
+               "its mean ICC at each other view (the drop; *yes*: a resolved loss), both on the same subject "
+               "resamples (paper Fig. 5).", "",
+               "| column | reference view | per view: ICC, drop [95% interval], verdict |", "|---|---:|---|"]
+        for label, d in stats["drops"].items():
+            per = "; ".join(f"pose {p}: {v['icc']:.3f}, {v['drop']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] "
+                            f"{v['verdict']}" for p, v in d["by_pose"].items())
+            md.append(f"| {label} | {d['reference']:.3f} | {per} |")
+        md.append("")
+        if stats.get("drop_comparisons"):
+            md += ["Drops compared (drop A - drop B on the same resamples; *yes*: A loses more at that view).", "",
+                   "| A | B | per view: drop A - drop B [95% interval], verdict |", "|---|---|---|"]
+            for c in stats["drop_comparisons"]:
+                per = "; ".join(f"pose {p}: {v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] "
+                                f"{v['verdict']}" for p, v in c["by_pose"].items())
+                md.append(f"| {c['a']} | {c['b']} | {per} |")
+            md.append("")
     return md

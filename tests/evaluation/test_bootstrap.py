@@ -134,3 +134,45 @@ def test_compare_predictions_matches_frames_by_key_and_pose():
     b["y_true"] = b["y_true"] + 1
     with pytest.raises(ValueError, match="labels differ"):
         bootstrap.compare_predictions(a, b)
+
+
+def test_pose_drops_equal_brute_force_subject_resampling():
+    # Pose 0 predicted well, pose 1 with noise, pose 2 not at all: the drops from pose 0 grow.
+    t, _, subj = _data(seed=5, per=18)
+    poses = np.arange(len(subj)) % 3
+    rng = np.random.default_rng(1)
+    clean = np.where(t < 0, 0, t).astype(float)
+    p = clean + np.where(poses == 0, 0.3, np.where(poses == 1, 1.5, 8.0))[:, None] * rng.normal(size=t.shape)
+    rec = bootstrap.pose_drops(_pred_dict(t, p, subj, poses), [0], num_samples=200, seed=3)
+    ref, side = (metrics.icc(t[poses == k], p[poses == k]).mean() for k in (0, 2))
+    assert rec["reference"] == pytest.approx(ref) and rec["by_pose"]["2"]["drop"] == pytest.approx(ref - side)
+    assert rec["by_pose"]["1"]["verdict"] == rec["by_pose"]["2"]["verdict"] == "yes"
+    assert rec["by_pose"]["1"]["drop"] < rec["by_pose"]["2"]["drop"]
+    # The same draws the slow way: a drawn subject brings all of its frames at every view.
+    draws = np.random.default_rng(3).integers(0, 6, size=(200, 6))
+    drops = []
+    for row in draws:
+        idx = np.concatenate([np.flatnonzero(subj == s) for s in row])
+        r, q = idx[poses[idx] == 0], idx[poses[idx] == 2]
+        drops.append(metrics.icc(t[r], p[r]).mean() - metrics.icc(t[q], p[q]).mean())
+    assert rec["by_pose"]["2"]["ci95"] == pytest.approx(np.quantile(drops, [0.025, 0.975]).tolist(), abs=1e-10)
+    with pytest.raises(ValueError, match="reference views"):
+        bootstrap.pose_drops(_pred_dict(t, p, subj, poses), [7], num_samples=10)
+
+
+def test_drop_differences_pair_the_resamples_of_two_columns():
+    t, p, subj = _data(seed=6, per=18, noise=0.3)
+    poses = np.arange(len(subj)) % 2
+    rng = np.random.default_rng(2)
+    # B keeps its pose-1 predictions as good as pose 0's; A loses them.
+    worse = np.where((poses == 1)[:, None], rng.normal(size=p.shape) * 5, p)
+    a = bootstrap.pose_drops(_pred_dict(t, worse, subj, poses), [0], num_samples=200)
+    b = bootstrap.pose_drops(_pred_dict(t, p, subj, poses), [0], num_samples=200)
+    same = bootstrap.drop_differences(b, b)["1"]
+    assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0] and same["verdict"] == "not resolved"
+    got = bootstrap.drop_differences(a, b)["1"]
+    assert got["difference"] == pytest.approx(a["by_pose"]["1"]["drop"] - b["by_pose"]["1"]["drop"])
+    assert got["verdict"] == "yes"
+    other = bootstrap.pose_drops(_pred_dict(t, p, subj + 10, poses), [0], num_samples=200)
+    with pytest.raises(ValueError, match="different test subjects"):
+        bootstrap.drop_differences(a, other)

@@ -63,3 +63,27 @@ def test_compute_and_markdown(tmp_path):
     assert by_q["3D > 2D registration (real training)"]["verdict"] == "not resolved"
     text = "\n".join(statistics.markdown(stats))
     assert "| synthetic > real (3D registration) |" in text and "**yes**" in text and "**not resolved**" in text
+
+
+def test_drops_from_the_training_view_and_their_comparisons(tmp_path):
+    rng = np.random.default_rng(1)
+    subj = np.repeat(np.arange(8), 12)
+    poses = np.tile([3, 4, 5], 32)
+    t = rng.integers(0, 6, size=(len(subj), 2))
+    good = t + rng.normal(size=t.shape) * 0.3
+    # Real 2D is good at its training view 4 only; synthetic 3D about as good at every view.
+    lost = np.where((poses == 4)[:, None], good, rng.normal(size=t.shape) * 3)
+    paths = {"real_2d": _write(tmp_path / "r2.csv", t, lost, subj, poses),
+             "synthetic_3d": _write(tmp_path / "s3.csv", t, good, subj, poses)}
+    stats = statistics.compute(COLUMNS, paths, None, num_samples=200, reference_poses=[4])
+    r2, s3 = stats["drops"]["Real 2D"], stats["drops"]["Synthetic 3D"]
+    assert set(r2["by_pose"]) == {"3", "5"} and r2["reference"] == pytest.approx(
+        metrics.icc(t[poses == 4], lost[poses == 4]).mean())
+    assert r2["by_pose"]["5"]["verdict"] == "yes" and r2["by_pose"]["5"]["drop"] > 0.5
+    assert abs(s3["by_pose"]["5"]["drop"]) < 0.05
+    (cmp,) = stats["drop_comparisons"]
+    assert (cmp["a"], cmp["b"]) == ("Real 2D", "Synthetic 3D") and cmp["by_pose"]["3"]["verdict"] == "yes"
+    text = "\n".join(statistics.markdown(stats))
+    assert "| Real 2D | Synthetic 3D | pose 3: " in text and "Away from the reference view (pose 4" in text
+    # Without a reference view (every view trained) there is no drop section.
+    assert "drops" not in statistics.compute(COLUMNS, paths, None, num_samples=50)
