@@ -38,12 +38,16 @@ def _write(path, t, p, subj, poses):
     return str(path)
 
 
-def test_compute_and_markdown(tmp_path):
-    rng = np.random.default_rng(0)
+def _frames(seed, views, noise):
+    """8 subjects x 12 frames over three views: rng, subjects, views, labels, good predictions."""
+    rng = np.random.default_rng(seed)
     subj = np.repeat(np.arange(8), 12)
-    poses = np.tile([0, 1, 2], 32)
     t = rng.integers(0, 6, size=(len(subj), 2))
-    good = t + rng.normal(size=t.shape) * 0.5
+    return rng, subj, np.tile(views, 32), t, t + rng.normal(size=t.shape) * noise
+
+
+def test_compute_and_markdown(tmp_path):
+    rng, subj, poses, t, good = _frames(0, [0, 1, 2], 0.5)
     bad = rng.normal(size=t.shape)
     paths = {"real_3d": _write(tmp_path / "r3.csv", t, bad, subj, poses),
              "real_2d": _write(tmp_path / "r2.csv", t, bad + 0.01 * rng.normal(size=t.shape), subj, poses),
@@ -66,11 +70,7 @@ def test_compute_and_markdown(tmp_path):
 
 
 def test_drops_from_the_training_view_and_their_comparisons(tmp_path):
-    rng = np.random.default_rng(1)
-    subj = np.repeat(np.arange(8), 12)
-    poses = np.tile([3, 4, 5], 32)
-    t = rng.integers(0, 6, size=(len(subj), 2))
-    good = t + rng.normal(size=t.shape) * 0.3
+    rng, subj, poses, t, good = _frames(1, [3, 4, 5], 0.3)
     # Real 2D is good at its training view 4 only; synthetic 3D about as good at every view.
     lost = np.where((poses == 4)[:, None], good, rng.normal(size=t.shape) * 3)
     paths = {"real_2d": _write(tmp_path / "r2.csv", t, lost, subj, poses),
