@@ -13,6 +13,12 @@ Command::
 Expected cost: ``:cpu`` ~2 minutes after Table 2 (``fera_demo_large`` has three of the poses: yaw -40/0/+40);
 paper size after Table 2: pose augmentation ~0.2 h and three estimators ~1.5 h (estimate).
 
+``:medium`` after Table 2 in the same workdir (augment + two estimators, 5 min 23 s on a 2-core Zen 5
+EPYC, 2026-12-05; 4,995 augmented images): frontal / -40 / +40 mean ICC (a) 0.437 / 0.280 / 0.238, (b)
+0.255 / 0.192 / 0.187, (c) 0.115 / 0.115 / 0.114; drops from the frontal view (a) +0.157 / +0.199, (b)
++0.063 / +0.068 (all resolved), (c) 0.000 / +0.001; (a) loses more than (b) and (c), and (b) more
+than (c), at both views (resolved; the report's drop comparisons). BUILD_NOTES.md "Fig. 5 (c)".
+
 Paper: Fig. 5 is a plot without printed numbers. The claim: (a) and (b) drop far from frontal, (c)
 drops much less (its frontal ICC is lower: only 500 frontal images per level).
 """

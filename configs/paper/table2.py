@@ -8,20 +8,17 @@ a 2-core CPU with ``:medium``)::
     python launch/reproduce.py --config=configs/paper/table2.py:medium --workdir=runs/medium
 
 ``:medium`` (``fera_medium``: 90/15/30 subjects, 900 frontal test frames; width-1/4 estimators,
-1,500 steps, two seeds; registration 3,000 steps; generators 500 + 1,000 iterations; 150 images per
-AU and level). Measured 2026-12-04 (code at 266ead9, fresh workdir, the 2-core AMD box, quiet but
-for a niced test run in the first 30 minutes): all five columns, both seeds, **1 h 58 min** wall
-(7,044 s of stages), peak RSS 4.4 GB. Frontal ICC(3,1), seed-averaged, 95% subject-bootstrap
-intervals: 3D oracle synthetic 0.601 [0.553, 0.649], 2D real 0.387 [0.342, 0.420], 3D real 0.343
-[0.296, 0.378], 3D synthetic 0.239 [0.194, 0.286], 2D synthetic 0.177 [0.140, 0.218]. Verdicts:
-synthetic > real **no** (3D -0.105 [-0.151, -0.056], 2D -0.210); oracle > real (3D) **yes**
-(+0.258); 3D > 2D (real) **no** (-0.043 [-0.060, -0.027], and at ±40°); 3D > 2D (synthetic) yes
-(+0.062 [+0.015, +0.108]). Those real columns trained on all three views; with every model on the
-frontal view, as the paper's (``estimator.train_poses``, the default now; 2-core Zen 5 box,
-2026-12-05, ~50 min of stages): 3D oracle 0.567, 2D real 0.437, 3D real 0.412, 3D synthetic 0.248,
-2D synthetic 0.162; synthetic > real **no** (3D -0.164); oracle > real **yes** (+0.155); 3D > 2D
-(real) **no** frontally (-0.025) and **yes** at +40 degrees (+0.037); 3D > 2D (synthetic) yes
-(+0.087) (BUILD_NOTES.md "Table 2 at :medium").
+1,500 steps, two seeds, trained on the frontal view as the paper's (``estimator.train_poses``);
+registration 3,000 steps; generators 500 + 1,000 iterations, lambda_ids 1,000; 150 images per AU
+and level). Measured on a 2-core Zen 5 EPYC box, 2026-12-05 (~50 min of stages; 1 h 58 min on the
+Zen 4 class box): frontal ICC(3,1), seed-averaged, 95% subject-bootstrap intervals: 3D oracle
+synthetic 0.567 [0.515, 0.619], 2D real 0.437 [0.401, 0.464], 3D real 0.412 [0.372, 0.442], 3D
+synthetic 0.255 [0.210, 0.296], 2D synthetic 0.248 [0.206, 0.292]. Verdicts: synthetic > real
+**no** (3D -0.157 [-0.199, -0.116], 2D -0.189); oracle > real (3D) **yes** (+0.155); 3D > 2D
+(real) **no** frontally (-0.025 [-0.045, -0.005]) and **yes** at +40 degrees (+0.037); 3D > 2D
+(synthetic) not resolved (+0.006). Both generators meet #13's four fidelity targets (3D: L1 0.0109
+vs copying 0.0115, edit cosine 0.339, reader 0.56x the oracle's, critic ICC 0.423) and draw about a
+sixth of each true edit (edit gain 0.168 of a possible 0.654) (BUILD_NOTES.md "Table 2 at :medium").
 
 Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
 ~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
