@@ -15,7 +15,8 @@ Zen 4 class box): frontal ICC(3,1), seed-averaged, 95% subject-bootstrap interva
 synthetic 0.567 [0.515, 0.619], 2D real 0.437 [0.401, 0.464], 3D real 0.412 [0.372, 0.442], 3D
 synthetic 0.255 [0.210, 0.296], 2D synthetic 0.248 [0.206, 0.292]. Verdicts: synthetic > real
 **no** (3D -0.157 [-0.199, -0.116], 2D -0.189); oracle > real (3D) **yes** (+0.155); 3D > 2D
-(real) **no** frontally (-0.025 [-0.045, -0.005]) and **yes** at +40 degrees (+0.037); 3D > 2D
+(real) **no** frontally (-0.025 [-0.045, -0.005]) and **yes** at +40 degrees (+0.037), and real 2D
+drops more than real 3D from the frontal view to both side views (+0.046 / +0.062, resolved); 3D > 2D
 (synthetic) not resolved (+0.006). Both generators meet #13's four fidelity targets (3D: L1 0.0109
 vs copying 0.0115, edit cosine 0.339, reader 0.56x the oracle's, critic ICC 0.423) and draw about a
 sixth of each true edit (edit gain 0.168 of a possible 0.654) (BUILD_NOTES.md "Table 2 at :medium").
