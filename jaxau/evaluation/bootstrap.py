@@ -108,11 +108,11 @@ def _seed_iccs(y_true, y_pred, unknown):
     return t, np.stack(preds), valid
 
 
-def _resampled(t, preds, valid, boot):
-    """[S, K] point ICCs and [B, K] seed-averaged resampled ICCs."""
+def _resampled(t, preds, valid, weights):
+    """[S, K] point ICCs and [B, K] seed-averaged resampled ICCs (``weights``: [B, N] resample weights)."""
     ones = np.ones((1, t.shape[0]))
     point = np.stack([weighted_icc(t, q, valid, ones)[0] for q in preds])
-    resampled = np.mean([weighted_icc(t, q, valid, boot.weights) for q in preds], axis=0)
+    resampled = np.mean([weighted_icc(t, q, valid, weights) for q in preds], axis=0)
     return point, resampled
 
 
@@ -137,7 +137,7 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
     boot = SubjectBootstrap(subjects, num_samples, seed)
     if boot.subjects.shape[0] != t.shape[0]:
         raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
-    point, resampled = _resampled(t, preds, valid, boot)
+    point, resampled = _resampled(t, preds, valid, boot.weights)
     per_au = {a: {"icc": float(point[:, k].mean()), "ci95": _interval(resampled[:, k], confidence)}
               for k, a in enumerate(au_names)}
     seed_means = point.mean(1)
@@ -177,8 +177,8 @@ def paired_difference(y_true, pred_a, pred_b, subjects, *, num_samples: int = 10
     _, pb, _ = _seed_iccs(y_true, pred_b, unknown)
     if boot.subjects.shape[0] != t.shape[0]:
         raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
-    point_a, res_a = _resampled(t, pa, valid, boot)
-    point_b, res_b = _resampled(t, pb, valid, boot)
+    point_a, res_a = _resampled(t, pa, valid, boot.weights)
+    point_b, res_b = _resampled(t, pb, valid, boot.weights)
     diff = float(point_a.mean() - point_b.mean())
     ci = _interval(res_a.mean(1) - res_b.mean(1), confidence)
     return {"difference": diff, "ci95": ci, "verdict": verdict(ci)}
@@ -261,11 +261,8 @@ def pose_drops(pred: Mapping, reference: Sequence[int], *, num_samples: int = 10
     t, preds, valid = _seed_iccs(pred["y_true"], pred["y_pred"], unknown)
 
     def mean_icc(mask):
-        ones = np.ones((1, int(mask.sum())))
-        point = np.mean([weighted_icc(t[mask], q[mask], valid[mask], ones)[0].mean() for q in preds])
-        resampled = np.mean([weighted_icc(t[mask], q[mask], valid[mask], boot.weights[:, mask]).mean(1)
-                             for q in preds], axis=0)
-        return float(point), resampled
+        point, resampled = _resampled(t[mask], preds[:, mask], valid[mask], boot.weights[:, mask])
+        return float(point.mean()), resampled.mean(1)
 
     ref_point, ref_samples = mean_icc(ref)
     out = {"reference": ref_point, "reference_poses": [int(p) for p in reference], "by_pose": {}, "samples": {},

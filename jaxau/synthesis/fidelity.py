@@ -64,24 +64,34 @@ def masked_l1(a: np.ndarray, b: np.ndarray, face: np.ndarray) -> np.ndarray:
     return np.where(count > 0, (diff * face).reshape(len(face), -1).sum(1) / np.maximum(count, 1), np.nan)
 
 
-def edit_cosines(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """Per image, the cosine between ``generated - source`` and ``oracle - source`` over the face
-    pixels (all channels); 0 where either edit is zero."""
+def _edits(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray):
+    """``(G - src, oracle - src)`` over the face pixels, one flat row per image."""
     m = face[..., None].astype(np.float64)
     g = ((_unit(generated) - _unit(source)) * m).reshape(len(source), -1)
     o = ((_unit(oracle) - _unit(source)) * m).reshape(len(source), -1)
+    return g, o
+
+
+def _cosines(g: np.ndarray, o: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(g, axis=1) * np.linalg.norm(o, axis=1)
     return np.where(norm > 0, (g * o).sum(1) / np.where(norm > 0, norm, 1.0), 0.0)
+
+
+def _gains(g: np.ndarray, o: np.ndarray) -> np.ndarray:
+    sq = (o * o).sum(1)
+    return np.where(sq > 0, (g * o).sum(1) / np.where(sq > 0, sq, 1.0), 0.0)
+
+
+def edit_cosines(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Per image, the cosine between ``generated - source`` and ``oracle - source`` over the face
+    pixels (all channels); 0 where either edit is zero."""
+    return _cosines(*_edits(source, generated, oracle, face))
 
 
 def edit_gains(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray) -> np.ndarray:
     """Per image, ``<generated - source, oracle - source> / |oracle - source|^2`` over the face
     pixels (all channels); 0 where the true edit is zero."""
-    m = face[..., None].astype(np.float64)
-    g = ((_unit(generated) - _unit(source)) * m).reshape(len(source), -1)
-    o = ((_unit(oracle) - _unit(source)) * m).reshape(len(source), -1)
-    sq = (o * o).sum(1)
-    return np.where(sq > 0, (g * o).sum(1) / np.where(sq > 0, sq, 1.0), 0.0)
+    return _gains(*_edits(source, generated, oracle, face))
 
 
 def image_metrics(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray,
@@ -99,11 +109,12 @@ def image_metrics(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray,
       ``edit_cosine_by_au`` (AU name -> mean over its entries).
     """
     l1_g, l1_s = masked_l1(generated, oracle, face), masked_l1(source, oracle, face)
-    cos = edit_cosines(source, generated, oracle, face)
+    edits = _edits(source, generated, oracle, face)
+    cos = _cosines(*edits)
     by_au = {str(a): float(cos[target_au == k].mean()) for k, a in enumerate(au_names) if (target_au == k).any()}
     return {"l1_generated": float(np.nanmean(l1_g)), "l1_copy_source": float(np.nanmean(l1_s)),
             "edit_cosine": float(cos.mean()), "edit_cosine_by_au": by_au,
-            "edit_gain": float(edit_gains(source, generated, oracle, face).mean())}
+            "edit_gain": float(_gains(*edits).mean())}
 
 
 def reader_iccs(read: Any, images: dict[str, np.ndarray], targets: np.ndarray, au_names: Sequence[str]) -> dict:
