@@ -197,9 +197,10 @@ class NpyRows(LazyRows):
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k != "_fd"} | {"_fd": None}
 
-    def __del__(self):
-        if getattr(self, "_fd", None) is not None and getattr(self, "_pid", None) == os.getpid():
-            os.close(self._fd)
+    def __del__(self, _getpid=os.getpid, _close=os.close):
+        # Bound at definition: at interpreter exit the module's globals (``os``) may already be None.
+        if getattr(self, "_fd", None) is not None and getattr(self, "_pid", None) == _getpid():
+            _close(self._fd)
 
 
 class MemmapRows(LazyRows):

@@ -78,6 +78,22 @@ def test_lazy_rows_gather_exactly_the_rows_asked_for(tmp_path):
     np.testing.assert_array_equal(mm[idx], want[idx])
 
 
+def test_an_open_set_held_until_interpreter_exit_closes_quietly(tmp_path):
+    """A frame set still referenced at exit is collected after the modules' globals are gone: its
+    file is closed without an 'Exception ignored in __del__' on stderr."""
+    path = frames_lib.save(str(tmp_path / "a"), _frames(n=10))
+    script = textwrap.dedent(f"""
+        import jax  # noqa: F401  (with jax loaded, the set outlives the os module at exit)
+        from jaxau.data import frames as frames_lib
+        KEEP = frames_lib.load({path!r})
+        KEEP["image"][[0, 3]]          # opens the file
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert out.returncode == 0, out.stderr
+    assert "Exception ignored" not in out.stderr and "getpid" not in out.stderr, out.stderr
+
+
 def test_legacy_npz_still_loads_and_a_store_of_the_same_name_wins(tmp_path):
     fs = _frames()
     io_utils.savez(str(tmp_path / "train.npz"), **fs)          # what older versions wrote
