@@ -8,7 +8,8 @@ have finished (``launch/reproduce.py --config=configs/demo.py --stages=real_3d``
         generator.num_steps=600 generator.au_conditioning=input
 
 Prints one JSON line: training seconds, the generator's last metrics (``critic_icc``, losses) and the
-fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan entries per cell).
+fidelity record of `jaxau.synthesis.fidelity.measure` (oracle renders of 4 plan entries per cell),
+read by the reference reader and by the generator's own critic (``critic_icc_*``).
 
 ``--generator_seed=N`` trains the generator from another seed on the same frames, plan and reader,
 for the seed-to-seed spread of every number. Run as a script it sets the launchers' XLA flags
@@ -124,7 +125,7 @@ def measure(args, overrides, lines) -> int:
     record = fidelity.measure(
         renderer, lambda im, lab: synthesize.generate_images(trained.generator, trained.params, im, lab),
         sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
-        target_index=target_index, read=read, out_dir=args.out)
+        target_index=target_index, read=read, critic=gen_train.critic_reader(args.out), out_dir=args.out)
     out = {"overrides": overrides, "generator_seed": args.generator_seed, "train_seconds": round(train_seconds, 1),
            "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
     if args.column:

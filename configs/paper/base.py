@@ -203,6 +203,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.target_noise = 0.1
     c.generator.lambda_mask = 0.0
     c.generator.lambda_tv = 0.0
+    # The critic's AU-head smoothness (its squared Jacobian norm on real and generated images,
+    # gan_losses.expression_smoothness; not in GANimation: 0).
+    c.generator.lambda_exp_smooth = 0.0
 
     # ---- semantic resampling: N images per AU per level (paper: 5,000).
     # CPU: 60 per cell (37 non-empty cells on fera_demo_large: 2,220 images), at least the real

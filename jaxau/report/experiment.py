@@ -145,6 +145,9 @@ FIDELITY_ROWS = (
     ("reader_icc_labelled", "reader ICC, labelled-oracle images vs target levels"),
     ("reader_icc_source", "reader ICC, unedited sources vs target levels"),
     ("critic_icc", "critic ICC (D's AU head on validation frames, end of training)"),
+    ("critic_icc_oracle", "critic ICC, oracle images vs target levels (every (AU, level) cell)"),
+    ("critic_icc_generated", "critic ICC, generated images vs target levels"),
+    ("critic_icc_source", "critic ICC, unedited sources vs target levels"),
 )
 
 
@@ -163,7 +166,11 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
         gen_dir = by_node[gen].directory if gen in by_node else None
         gen_metrics = os.path.join(gen_dir or "", "metrics.json")
         if gen_dir and os.path.exists(gen_metrics):
-            fid["critic_icc"] = _load_json(gen_metrics).get("critic_icc")
+            gm = _load_json(gen_metrics)
+            fid["critic_icc"] = gm.get("critic_icc")
+            if gm.get("critic_val_positives"):
+                fid["critic_val_positives"] = gm["critic_val_positives"]
+                fid["critic_val_frames"] = gm.get("critic_val_frames")
         label = "; ".join(c.label for c in planned.columns if c.label in serves.get(r.name, set())) or r.name
         found[label] = fid
         if os.path.exists(os.path.join(r.directory, "fidelity.png")):
@@ -182,7 +189,11 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
            "0.5 for half of it: edits can point the right way and still be too faint to read); the reader (the real-frame estimator of the same registration) reads generated and "
            "oracle images against the target levels. The oracle changes all 18 simulated AUs; the generator "
            "is told only its AU columns, so the *labelled oracle* (only those AUs changed) is what a perfect "
-           "generator would draw, and its scores against the oracle are the ceiling of the first rows.", ""]
+           "generator would draw, and its scores against the oracle are the ceiling of the first rows. The "
+           "generator's critic reads the same images with its AU head: on the oracle images, how well it "
+           "knows the expressions G is asked to draw (every (AU, level) cell equally often); on the "
+           "generated ones, how well G satisfies it (high there with a low reader says G pleases the critic "
+           "with features the reader does not see).", ""]
     summary["fidelity"] = found
     if found:
         labels = list(found)
@@ -197,6 +208,11 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
                 md += ["", f"{lab}: {found[lab]['skipped']}"]
         md.append("")
         for lab in labels:
+            pos = found[lab].get("critic_val_positives") or {}
+            if pos:
+                md += [f"Critic ICC support ({lab}): positive validation frames per AU of "
+                       f"{found[lab].get('critic_val_frames')}: " + ", ".join(f"{a} {n}" for a, n in pos.items())
+                       + " (an AU with a few positive frames has a noisy ICC).", ""]
             by_au = found[lab].get("edit_cosine_by_au") or {}
             if by_au:
                 md += [f"Edit cosine per target AU ({lab}): " + ", ".join(f"{a} {v:.2f}" for a, v in by_au.items())

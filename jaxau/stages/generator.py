@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import numpy as np
+
 from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
@@ -38,7 +40,7 @@ def check(config) -> None:
         raise validate.ConfigError(
             f"config.generator.critic_warmup={g['critic_warmup']} leaves no generator update in "
             f"num_steps={g['num_steps']}: pass a larger --config.generator.num_steps.")
-    for field in ("lambda_ids", "lambda_mask", "lambda_tv"):
+    for field in ("lambda_ids", "lambda_mask", "lambda_tv", "lambda_exp_smooth"):
         validate.positive_float(merged, f"generator.{field}", allow_zero=True)
     size, layers = int(merged["generator"]["image_size"]), int(merged["generator"]["d_layers"])
     if size % 4 or size // 2 ** layers < 1:
@@ -82,10 +84,15 @@ def run(config, stage_dir: str, inputs) -> dict:
     evals = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_eval_metrics.jsonl"))
     last.update({k: v for k, v in (evals[-1] if evals else {}).items() if k not in ("time", "step")})
     record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **last}
+    if val is not None:
+        # critic_icc's support: an AU with a handful of positive validation frames has a noisy ICC.
+        record["critic_val_frames"] = int(len(val["image"]))
+        record["critic_val_positives"] = {str(a): int(n) for a, n in
+                                          zip(aus, (np.asarray(val["au_intensity"]) > 0).sum(0))}
     io_utils.write_json(os.path.join(stage_dir, "metrics.json"), record)
     grid = os.path.join(stage_dir, "grids", f"step_{int(result.step):07d}_faces.png")
     if os.path.exists(grid):
         shutil.copyfile(grid, os.path.join(stage_dir, "preview_generator.png"))
-    keys = ("steps", "train_frames", "d_loss", "d_exp", "g_loss", "g_exp", "g_idt", "g_ids", "wasserstein",
-            "critic_icc")
+    keys = ("steps", "train_frames", "d_loss", "d_exp", "d_exp_smooth", "g_loss", "g_exp", "g_idt", "g_ids",
+            "wasserstein", "critic_icc")
     return {k: record[k] for k in keys if k in record}

@@ -36,6 +36,7 @@ from jaxau.synthesis import synthesize
 from jaxau.stages import graph
 from jaxau.synthesis import fidelity as fidelity_lib, oracle
 from jaxau.train import estimator
+from jaxau.train import generator as gen_train
 from jaxau.train.generator import write_png
 
 _MODES = {"frames_raw": "raw", "register_2d": "2d", "register_3d": "3d"}
@@ -124,11 +125,12 @@ def run(config, stage_dir: str, inputs) -> dict:
 
                 predictor = estimator.Predictor(inputs["reader"])
                 read = predictor.intensities
+            critic = gen_train.critic_reader(inputs["generator"])
 
             def fidelity(sources_, plan, generate):
                 rec = fidelity_lib.measure(renderer, generate, sources_, plan, list(sources_["au_names"]),
                                            per_cell=per_cell, targets=targets, target_index=target_index,
-                                           read=read, out_dir=stage_dir)
+                                           read=read, critic=critic, out_dir=stage_dir)
                 rec["reader"] = inputs.get("reader")
                 return rec
     record = synthesize.synthesize_set(
@@ -139,7 +141,8 @@ def run(config, stage_dir: str, inputs) -> dict:
     fid = record.get("fidelity") or {}
     out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "edit_cosine_ceiling",
                                     "edit_cosine_labelled", "reader_icc_generated", "reader_icc_oracle",
-                                    "reader_icc_labelled") if k in fid})
+                                    "reader_icc_labelled", "critic_icc_generated", "critic_icc_oracle")
+                if k in fid})
     return out
 
 

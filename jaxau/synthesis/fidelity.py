@@ -24,7 +24,12 @@ labelled oracle's own edit cosine against the full oracle and ``l1_labelled_orac
 a perfect generator scores on the full-oracle metrics).
 
 The generator's critic (its AU head) is scored on labelled frames by
-`jaxau.train.generator.critic_icc`, which the generator trainer logs while training.
+`jaxau.train.generator.critic_icc`, which the generator trainer logs while training. Given the critic,
+``measure`` also reads the sample with it: ``critic_icc_oracle`` is how well the critic reads the exact
+target expressions G is asked to draw (every (AU, level) cell equally often, where validation frames hold
+a few positive frames of the rarer AUs), ``critic_icc_generated`` how well G's images satisfy it, and
+``critic_icc_source`` the floor (the sources do not show their targets). A generated reading near the
+oracle's while the reader's stays low says G satisfies the critic with features the reader does not see.
 """
 
 from __future__ import annotations
@@ -117,22 +122,24 @@ def image_metrics(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray,
             "edit_gain": float(_gains(*edits).mean())}
 
 
-def reader_iccs(read: Any, images: dict[str, np.ndarray], targets: np.ndarray, au_names: Sequence[str]) -> dict:
-    """``reader_icc_<name>`` for each image batch: ICC(3,1) of ``read(images)`` against ``targets``.
+def reader_iccs(read: Any, images: dict[str, np.ndarray], targets: np.ndarray, au_names: Sequence[str],
+                prefix: str = "reader") -> dict:
+    """``<prefix>_icc_<name>`` for each image batch: ICC(3,1) of ``read(images)`` against ``targets``.
 
     Args:
       read: uint8 images ``[N, H, W, 3]`` -> intensities ``[N, K]`` in ``au_names`` order.
       images: name -> batch (e.g. generated, oracle, source).
       targets: ``[N, K]`` target levels (-1 unknown).
-      au_names: AU names (per-AU values in ``reader_icc_<name>_by_au``).
+      au_names: AU names (per-AU values in ``<prefix>_icc_<name>_by_au``).
+      prefix: the reader's name in the keys (``reader``, ``critic``).
     """
     out = {}
     for name, batch in images.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
             per_au = np.atleast_1d(metrics.icc(targets, read(batch)))
-        out[f"reader_icc_{name}"] = float(np.mean(per_au))
-        out[f"reader_icc_{name}_by_au"] = {str(a): float(v) for a, v in zip(au_names, per_au)}
+        out[f"{prefix}_icc_{name}"] = float(np.mean(per_au))
+        out[f"{prefix}_icc_{name}_by_au"] = {str(a): float(v) for a, v in zip(au_names, per_au)}
     return out
 
 
@@ -151,7 +158,7 @@ def sheet(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, columns
 
 def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: SynthesisPlan,
             au_names: Sequence[str], *, per_cell: int, targets: frames_lib.FrameSet | None = None,
-            target_index: Any = None, read: Any = None, out_dir: str | None = None,
+            target_index: Any = None, read: Any = None, critic: Any = None, out_dir: str | None = None,
             rerender_check: int = 8) -> dict:
     """Fidelity of a generator on a plan sample (module docstring).
 
@@ -165,6 +172,7 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
       targets: the frame set of the plan's target rows (default ``sources``).
       target_index: `RequestIndex` of the targets' domain (default the sources').
       read: optional reference reader ``uint8 images -> [N, K]`` intensities (``au_names`` order).
+      critic: optional generator's critic as a reader, the same signature (``critic_icc_*``).
       out_dir: writes ``fidelity.png`` (source | generated | oracle rows) and ``fidelity_samples.npz``.
       rerender_check: sources re-rendered to check the frame set is reproduced (``source_rerender_l1``).
 
@@ -207,6 +215,9 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
         record.update(reader_iccs(read, {"generated": generated[sel], "oracle": oracle.image[sel],
                                          "labelled": labelled.image[sel], "source": src_images[sel]},
                                   labels[sel], au_names))
+    if critic is not None:
+        record.update(reader_iccs(critic, {"generated": generated[sel], "oracle": oracle.image[sel],
+                                           "source": src_images[sel]}, labels[sel], au_names, prefix="critic"))
     if out_dir:
 
         # One entry per (AU, level) cell in the picture, in plan order.

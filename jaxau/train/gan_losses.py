@@ -42,6 +42,8 @@ class LossWeights:
       ids: lambda_ids (idiosyncratic L1; 0 disables it and the need for target images).
       mask: attention-mask mean (official GANimation 0.1; paper removed: 0).
       tv: attention-mask total variation (official 1e-5; paper removed: 0).
+      exp_smooth: the critic's AU-head smoothness, `expression_smoothness` on real and generated
+        images in every critic update (not in GANimation: 0).
     """
 
     adv: float = 1.0
@@ -51,6 +53,7 @@ class LossWeights:
     ids: float = 1.0
     mask: float = 0.0
     tv: float = 0.0
+    exp_smooth: float = 0.0
 
 
 def au_intensity_to_unit(intensity: Array | np.ndarray) -> tuple[Array, Array]:
@@ -99,6 +102,28 @@ def interpolate(real: Array, fake: Array, alpha: Array) -> Array:
     """``alpha * real + (1 - alpha) * fake`` with ``alpha`` ``[N]`` broadcast per sample."""
     return alpha.reshape((-1,) + (1,) * (real.ndim - 1)) * real + (
         1.0 - alpha.reshape((-1,) + (1,) * (real.ndim - 1))) * fake
+
+
+def expression_smoothness(aus_fn: Callable[[Array], Array], images: Array, probes: Array) -> Array:
+    """Hutchinson estimate of the AU head's squared Jacobian norm, ``mean_b ||d (v_b . D_au(x_b)) / d x_b||^2``.
+
+    With probes ``v_b`` of zero mean and identity covariance (Rademacher signs), the expectation over
+    ``v`` is ``||J_b||_F^2``, the squared Frobenius norm of the head's Jacobian at ``x_b``: how far a
+    small change of the image can move its AU reading. Penalising it makes the head read an image
+    change of a given size as a reading change of at most a bounded size, so a generator cannot buy
+    its expression loss with faint edits along the head's steepest directions.
+
+    Args:
+      aus_fn: images ``[N, H, W, C]`` -> AU readings ``[N, K]``; samples must not interact.
+      images: ``[N, H, W, C]`` where the Jacobian is taken (treated as constants).
+      probes: ``[N, K]`` probe vectors.
+
+    Returns:
+      Scalar penalty, differentiable with respect to the parameters ``aus_fn`` closes over.
+    """
+    x = jax.lax.stop_gradient(images)
+    grads = jax.grad(lambda z: jnp.sum(aus_fn(z) * probes))(x)
+    return jnp.mean(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1))
 
 
 def gradient_penalty(critic_fn: Callable[[Array], Array], real: Array, fake: Array,

@@ -5,7 +5,8 @@ replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *
 
 * :func:`d_step` runs G forward only (no generator backward graph is built: its parameters and
   output are ``stop_gradient``-ed) and updates D on
-  ``adv * critic + exp * MSE(D_au(real), y_s) + gp * GP``.
+  ``adv * critic + exp * MSE(D_au(real), y_s) + gp * GP`` (+ ``exp_smooth`` times the AU head's
+  squared Jacobian norm on real and generated images, `gan_losses.expression_smoothness`).
 * :func:`d_g_step` runs the generator passes once under ``jax.vjp`` (``G(I|y_t)`` and the cycle
   ``G(G(I|y_t)|y_s)``), updates D with the detached fake, then takes the G loss
   ``adv * -mean(D(fake)) + exp * MSE(D_au(fake), y_t) + idt * L1(cycle) + ids * L1(fake, I_{y_t})``
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import flax
 import jax
@@ -173,6 +174,25 @@ def _interpolation_weights(key: Array, batch_size: int, axis_name: str | None) -
     return jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(keys)
 
 
+def _probes(key: Array, batch_size: int, num_aus: int, axis_name: str | None) -> Array:
+    """Rademacher probes ``[B, K]`` for `losses.expression_smoothness`, keyed by the global sample index
+    (as `_interpolation_weights`: independent of how the batch is split over devices)."""
+    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(batch_size))
+    return jax.vmap(lambda k: jax.random.rademacher(k, (num_aus,), jnp.float32))(keys)
+
+
+def _smoothness(discriminator: Any, d_params: Any, batches: Sequence[Array], key: Array,
+                axis_name: str | None) -> Array:
+    """`losses.expression_smoothness` over equal-sized ``batches`` (e.g. real, fake) in one pass; each
+    batch's probes keyed by its own stream and the global sample index."""
+    b = batches[0].shape[0]
+    probes = jnp.concatenate([_probes(jax.random.fold_in(key, 1 + i), b, discriminator.num_aus, axis_name)
+                              for i in range(len(batches))], axis=0)
+    return losses.expression_smoothness(lambda x: discriminator.apply({"params": d_params}, x)[1],
+                                        jnp.concatenate(batches, axis=0), probes)
+
+
 def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Array,
               discriminator: Any, weights: LossWeights, axis_name: str | None):
     real = batch["image"]
@@ -189,8 +209,13 @@ def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Arr
         exp = losses.expression_loss(aus_pred[:b], batch["aus"], batch.get("aus_valid"))
         gp = losses.gradient_penalty(lambda x: apply(x)[0], real, fake, alpha)
         total = weights.adv * adv + weights.exp * exp + weights.gp * gp
-        return total, {"d_loss": total, "d_adv": adv, "d_exp": exp, "d_gp": gp,
-                       "wasserstein": -adv}
+        metrics = {"d_adv": adv, "d_exp": exp, "d_gp": gp, "wasserstein": -adv}
+        if weights.exp_smooth:
+            # On real and generated images: where G looks for the head's steep directions.
+            smooth = _smoothness(discriminator, d_params, [real, fake], key, axis_name)
+            total = total + weights.exp_smooth * smooth
+            metrics["d_exp_smooth"] = smooth
+        return total, {"d_loss": total, **metrics}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
     grads = _pmean(grads, axis_name)
@@ -229,16 +254,20 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
 
     The AU head and the trunk under it learn to read AUs from real frames before the adversarial
     game shapes the trunk, so that G's expression loss has a live regressor from its first update.
-    Arguments and return value as :func:`d_step` (``generator`` and ``key`` are unused).
+    With ``weights.exp_smooth`` the AU head's smoothness on the real frames is penalised too.
+    Arguments and return value as :func:`d_step` (``generator`` is unused).
     """
-    del generator, key
+    del generator
     _check_batch(batch, weights)
     discriminator = _in_dtype(discriminator, compute_dtype)
 
     def loss_fn(d_params):
         _, aus_pred = discriminator.apply({"params": d_params}, batch["image"])
         exp = losses.expression_loss(aus_pred, batch["aus"], batch.get("aus_valid"))
-        return weights.exp * exp, {"d_exp": exp}
+        if not weights.exp_smooth:
+            return weights.exp * exp, {"d_exp": exp}
+        smooth = _smoothness(discriminator, d_params, [batch["image"]], key, axis_name)
+        return weights.exp * exp + weights.exp_smooth * smooth, {"d_exp": exp, "d_exp_smooth": smooth}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
     new_d = state.d.apply_gradients(grads=_pmean(grads, axis_name))

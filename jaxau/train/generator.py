@@ -54,7 +54,7 @@ DEFAULTS = {
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
     "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
-    "lambda_mask": 0.0, "lambda_tv": 0.0, "target_noise": 0.1,
+    "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "target_noise": 0.1,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
 }
 
@@ -93,7 +93,8 @@ def modules(s: Mapping[str, Any], num_aus: int) -> tuple[ganimation.Generator, g
 def loss_weights(s: Mapping[str, Any]) -> LossWeights:
     return LossWeights(adv=float(s["lambda_adv"]), gp=float(s["lambda_gp"]), exp=float(s["lambda_exp"]),
                        idt=float(s["lambda_idt"]), ids=float(s["lambda_ids"]),
-                       mask=float(s["lambda_mask"]), tv=float(s["lambda_tv"]))
+                       mask=float(s["lambda_mask"]), tv=float(s["lambda_tv"]),
+                       exp_smooth=float(s["lambda_exp_smooth"]))
 
 
 def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
@@ -560,3 +561,14 @@ def load_critic(model_dir: str) -> tuple[ganimation.Discriminator, Any, TrainedG
     generator, discriminator = modules(s, len(au_names))
     trained = TrainedGenerator(generator, jax.device_get(state.g.params), au_names, int(s["image_size"]), step, s)
     return discriminator, jax.device_get(state.d.params), trained
+
+
+def critic_reader(model_dir: str):
+    """The trained critic's AU head as a reader: ``uint8 images [N, H, W, 3] -> intensities [N, K]``.
+
+    Intensities are on the label scale (0-5, the head's ``level / 5`` output times 5), in the
+    generator's ``au_names`` order; images are at the generator's ``image_size``.
+    """
+    discriminator, params, _ = load_critic(model_dir)
+    return lambda images: critic_outputs(discriminator, params, images) * MAX_INTENSITY
+

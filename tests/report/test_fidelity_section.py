@@ -14,9 +14,11 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     (syn / "synthesis.json").write_text(json.dumps({"fidelity": {
         "l1_generated": 0.01019, "l1_copy_source": 0.01031, "edit_gain": 0.2, "edit_cosine": 0.31, "reader_icc_generated": 0.02,
         "reader_icc_oracle": 0.2, "reader_icc_source": 0.0, "edit_cosine_by_au": {"AU12": 0.5}, "entries": 8,
-        "edit_cosine_ceiling": 0.73, "edit_cosine_labelled": 0.28, "edit_cosine_labelled_by_au": {"AU12": 0.45}}}))
+        "edit_cosine_ceiling": 0.73, "edit_cosine_labelled": 0.28, "edit_cosine_labelled_by_au": {"AU12": 0.45},
+        "critic_icc_oracle": 0.52, "critic_icc_generated": 0.61, "critic_icc_source": 0.01}}))
     (syn / "fidelity.png").write_bytes(b"png")
-    (gen / "metrics.json").write_text(json.dumps({"critic_icc": 0.4}))
+    (gen / "metrics.json").write_text(json.dumps({"critic_icc": 0.4, "critic_val_frames": 96,
+                                                  "critic_val_positives": {"AU04": 1, "AU12": 34}}))
     node = lambda name, deps: types.SimpleNamespace(name=name, deps=deps)  # noqa: E731
     nodes = {"synthesis-1": node("synthesis-1", {"generator": "generator-1"}), "generator-1": node("generator-1", {})}
     res = lambda name, stage, d: types.SimpleNamespace(name=name, stage=stage, directory=str(d))  # noqa: E731
@@ -31,6 +33,10 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     assert "| L1 to the oracle, unedited source | 0.01031 |" in md
     assert "| edit gain: share of the true edit drawn (projection of G - src on oracle - src) | 0.200 |" in md
     assert "| critic ICC (D's AU head on validation frames, end of training) | 0.400 |" in md
+    assert "| critic ICC, oracle images vs target levels (every (AU, level) cell) | 0.520 |" in md
+    assert "| critic ICC, generated images vs target levels | 0.610 |" in md
+    assert "| critic ICC, unedited sources vs target levels | 0.010 |" in md
+    assert "positive validation frames per AU of 96: AU04 1, AU12 34" in md
     assert "| edit cosine of the labelled oracle (only G's AU columns changed): a perfect G | 0.730 |" in md
     assert "| edit cosine: (G - src) vs (labelled oracle - src) | 0.280 |" in md
     assert "labelled oracle per target AU (Synthetic 3D): AU12 0.45" in md

@@ -50,7 +50,7 @@ def stages(request, tmp_path_factory):
 
 
 def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
-    _, frames, gen_dir, _, summary, _ = stages
+    config, frames, gen_dir, _, summary, _ = stages
     # data.train_poses = '4': the frontal frames only.
     assert summary["steps"] == 6 and summary["train_frames"] == int((frames["pose_id"] == 4).sum()) > 0
     assert np.isfinite(summary["d_loss"]) and np.isfinite(summary["g_ids"])
@@ -59,7 +59,15 @@ def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
     with open(os.path.join(gen_dir, "generator_eval_metrics.jsonl")) as f:
         assert [json.loads(line)["step"] for line in f] == [3, 6]
     with open(os.path.join(gen_dir, "metrics.json")) as f:
-        assert json.load(f)["steps"] == 6
+        record = json.load(f)
+    assert record["steps"] == 6
+    # critic_icc's support: positive validation frames per AU (frontal validation frames only).
+    from jaxau.stages import frames as frames_stage
+    val = frames_lib.load_tfds("synthfacs/fera_small", "validation", data_dir=config.data.data_dir, image_size=16)
+    val = frames_lib.with_aus(val, frames_stage.aus(config))
+    front = val["au_intensity"][val["pose_id"] == 4]
+    assert record["critic_val_frames"] == len(front) > 0
+    assert list(record["critic_val_positives"].values()) == [int(n) for n in (front > 0).sum(0)]
     assert os.path.getsize(os.path.join(gen_dir, "preview_generator.png")) > 100
 
 

@@ -119,6 +119,29 @@ def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
     assert copy["edit_cosine_labelled"] == 0.0 and copy["l1_generated_labelled"] == copy["l1_copy_source_labelled"]
 
 
+def test_measure_reads_the_sample_with_the_critic(small):
+    _, _, frames, renderer = small
+    plan = semantic_plan(frames["au_intensity"], per_level=1, seed=0)
+    rows = fidelity.sample_entries(plan, 1)
+    oracle_images = renderer.oracle(frames, plan.source_index[rows], frames, plan.target_index[rows]).image
+    targets = plan.target_labels[rows].astype(float)
+
+    def critic(images):  # knows the target expressions exactly, and only on oracle images
+        hit = np.array([[np.array_equal(im, o) for o in oracle_images] for im in images])
+        return np.where(hit.any(1)[:, None], targets[hit.argmax(1)], 0.0)
+
+    rec = fidelity.measure(renderer, lambda images, labels: images, frames, plan, list(frames["au_names"]),
+                           per_cell=1, critic=critic)
+    # Every AU the sample varies is read exactly; a constant one has ICC 0 by convention.
+    varied = targets.std(0) > 0
+    by_au = np.array([rec["critic_icc_oracle_by_au"][a] for a in frames["au_names"]])
+    assert varied.sum() >= 3 and np.allclose(by_au[varied], 1.0) and np.all(by_au[~varied] == 0.0)
+    assert rec["critic_icc_oracle"] == pytest.approx(varied.mean())
+    assert rec["critic_icc_generated"] == 0.0 and rec["critic_icc_source"] == 0.0
+    assert set(rec["critic_icc_oracle_by_au"]) == set(frames["au_names"])
+    assert "critic_icc_labelled" not in rec and "reader_icc_oracle" not in rec
+
+
 def test_edit_cosine_and_masked_l1_on_hand_built_images():
     rng = np.random.default_rng(0)
     src = rng.integers(50, 200, (3, 4, 4, 3)).astype(np.uint8)
@@ -162,6 +185,9 @@ def test_reader_and_critic_iccs():
     rec = fidelity.reader_iccs(lambda im: im[:, 0, 0, :].astype(float), {"perfect": images,
                                "flat": np.zeros_like(images)}, labels, ["AU01", "AU02"])
     assert rec["reader_icc_perfect"] == pytest.approx(1.0) and rec["reader_icc_flat"] == 0.0
+    named = fidelity.reader_iccs(lambda im: im[:, 0, 0, :].astype(float), {"perfect": images}, labels,
+                                 ["AU01", "AU02"], prefix="critic")
+    assert set(named) == {"critic_icc_perfect", "critic_icc_perfect_by_au"}
     mean, per_au = generator.critic_icc(labels / 5.0, labels)
     assert mean == pytest.approx(1.0) and per_au.shape == (2,)
     mean, _ = generator.critic_icc(np.full(labels.shape, 0.2), labels)

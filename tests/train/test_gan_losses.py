@@ -109,3 +109,35 @@ def test_gradient_penalty_linear_critic_by_hand():
     critic2 = lambda x: jnp.sum(1.5 * x, axis=(1, 2, 3))  # norm 3 -> (3 - 1)^2 = 4
     assert float(losses.gradient_penalty(critic2, real, -real, jnp.asarray([0.3, 0.9]))) == (
         pytest.approx(4.0, rel=1e-6))
+
+
+def test_expression_smoothness_is_a_hutchinson_estimate_of_the_jacobian_norm():
+    """A linear AU head ``x -> x_flat @ W``: the probe's gradient is ``W v``, and the mean over every
+    sign vector is ``||W||_F^2``; a non-linear head against the Jacobian by finite differences."""
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.normal(size=(2 * 2 * 3, 3)), jnp.float32)
+    head = lambda x: x.reshape(x.shape[0], -1) @ w  # noqa: E731
+    images = jnp.asarray(rng.normal(size=(2, 2, 2, 3)), jnp.float32)
+    probes = jnp.asarray([[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]])
+    by_hand = np.mean([np.sum((np.asarray(w) @ np.asarray(v)) ** 2) for v in probes])
+    assert float(losses.expression_smoothness(head, images, probes)) == pytest.approx(by_hand, rel=1e-5)
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * 3)).reshape(3, -1).T          # all 8 sign vectors
+    every = [float(losses.expression_smoothness(head, images[:1], jnp.asarray(v[None]))) for v in signs]
+    assert np.mean(every) == pytest.approx(float(jnp.sum(w ** 2)), rel=1e-5)
+
+    def curved(x):
+        return jnp.tanh(x.reshape(x.shape[0], -1) @ w) ** 2
+
+    x0 = np.asarray(images[:1], np.float64)
+    jac = np.zeros((3, x0.size))
+    for i in range(x0.size):  # central differences of each input pixel
+        d = np.zeros(x0.size)
+        d[i] = 1e-3
+        hi = np.tanh((x0.ravel() + d) @ np.asarray(w, np.float64)) ** 2
+        lo = np.tanh((x0.ravel() - d) @ np.asarray(w, np.float64)) ** 2
+        jac[:, i] = (hi - lo) / 2e-3
+    v = np.array([1.0, 1.0, -1.0])
+    got = float(losses.expression_smoothness(curved, images[:1], jnp.asarray(v[None], jnp.float32)))
+    assert got == pytest.approx(float(np.sum((v @ jac) ** 2)), rel=1e-3)
+    # The penalty is a function of the head's parameters only: the images are constants.
+    assert float(jnp.sum(jax.grad(lambda x: losses.expression_smoothness(head, x, probes))(images) ** 2)) == 0.0

@@ -96,6 +96,17 @@ def test_two_devices_equal_one_device_with_the_whole_batch(setup):
         assert float(m2[k][0]) == pytest.approx(float(m1[k][0]), rel=1e-4)
 
 
+def test_smoothness_probes_do_not_depend_on_the_device_split(setup):
+    """The AU-head penalty's probes are keyed by the global sample index, like the GP's alphas."""
+    state, _, _ = setup
+    batch = _batch(6)
+    step = _mapped(gan_steps.d_step, LossWeights(exp_smooth=1.0))
+    _, m2 = step(state, batch, jax.random.key(7))
+    whole = jax.tree.map(lambda x: x.reshape((1, DEV * B) + x.shape[2:]), batch)
+    _, m1 = step(jax.tree.map(lambda x: x[:1], state), whole, jax.random.key(7))
+    assert float(m2["d_exp_smooth"][0]) == pytest.approx(float(m1["d_exp_smooth"][0]), rel=1e-4)
+
+
 def _count_convs(jaxpr):
     """Convolutions and matmuls (tiny convs run as im2col + dot) in a jaxpr, recursively."""
     n = 0
@@ -163,6 +174,27 @@ def test_expression_warmup_step_trains_the_au_head_on_real_frames_only():
     # Its trunk is the critic's: the critic map moves although no adversarial term was trained.
     assert _max_diff(D.apply({"params": new.d.params}, batch["image"])[0],
                      D.apply({"params": state.d.params}, batch["image"])[0]) > 0
+
+
+def test_au_head_smoothness_enters_both_critic_updates_only_when_weighted(setup):
+    state, d_step, _ = setup
+    batch, key = _batch(4), jax.random.key(2)
+    plain, m0 = d_step(state, batch, key)
+    assert "d_exp_smooth" not in m0
+    smooth, m1 = _mapped(gan_steps.d_step, LossWeights(exp_smooth=1.0))(state, batch, key)
+    assert float(m1["d_exp_smooth"][0]) > 0
+    # The same data terms; the total carries the weighted penalty and the update differs.
+    for k in ("d_adv", "d_exp", "d_gp"):
+        assert float(m1[k][0]) == pytest.approx(float(m0[k][0]), rel=1e-6)
+    assert float(m1["d_loss"][0]) == pytest.approx(float(m0["d_loss"][0]) + float(m1["d_exp_smooth"][0]), rel=1e-5)
+    assert _max_diff(plain.d.params, smooth.d.params) > 0
+    # The expression warm-up adds it on the real frames; with weight 0 the step is the plain one.
+    single = jax.tree.map(lambda x: x[0], state)
+    one = jax.tree.map(lambda x: x[0], batch)
+    warm = functools.partial(gan_steps.d_expression_step, generator=G, discriminator=D, axis_name=None)
+    _, w0 = warm(single, one, key)
+    _, w1 = warm(single, one, key, weights=LossWeights(exp_smooth=1.0))
+    assert set(w0) == {"d_exp"} and set(w1) == {"d_exp", "d_exp_smooth"} and float(w1["d_exp_smooth"]) > 0
 
 
 def test_critic_learning_rate_is_separate_when_set():
