@@ -27,16 +27,16 @@ def _node(planned, name):
     return next(n for n in planned.nodes if n.name == name)
 
 
-def test_demo_plans_three_columns_and_the_default_columns_are_five():
+def test_demo_plans_four_columns_and_the_default_columns_are_five():
     import configs.demo as demo
     from configs.paper import base
 
     p = graph.plan(demo.get_config(), STAGES)
-    assert [c.label for c in p.columns] == ["Real, 2D registration", "Real, 3D registration",
-                                            "Synthetic, 3D registration"]
+    assert sorted(c.label for c in p.columns) == ["Oracle synthetic, 3D registration", "Real, 2D registration",
+                                                  "Real, 3D registration", "Synthetic, 3D registration"]
     counts = {k: len(v) for k, v in _by_stage(p).items()}
     assert counts == {"data": 1, "registration": 1, "register_2d": 1, "register_3d": 1,
-                      "generator": 1, "synthesis": 1, "estimator": 3, "score": 3}
+                      "generator": 1, "synthesis": 1, "oracle": 1, "estimator": 4, "score": 4}
     # A config without columns gets the main job's five (jaxau.stages.graph.DEFAULT_COLUMNS).
     full = graph.plan(base.base_config("cpu"), STAGES)
     assert [c.label for c in full.columns] == [label for _, label, _ in graph.DEFAULT_COLUMNS]
