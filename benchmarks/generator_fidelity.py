@@ -141,17 +141,28 @@ def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
     """Runs the synthetic column's synthesis -> estimator -> score nodes on the generator in
     ``gen_dir`` (under ``<gen_dir>/column``, reused when finished) and compares its predictions with
     the workdir's ``real_3d`` column: per test pose and over all of them, the synthetic column's
-    ``icc`` (ICC and 95 % interval) and ``minus_real_3d`` (paired difference, interval, verdict)."""
+    ``icc`` (ICC and 95 % interval) and ``minus_real_3d`` (paired difference, interval, verdict).
+
+    With ``experiment.seeds=N`` among the overrides every one of the column's N estimator seeds
+    trains on the same synthetic set (``column/estimator``, ``column/estimator_s<k>``), the ICCs are
+    seed-averaged as in the report, and the real 3D column's seeds are read from the workdir (all N
+    must have finished there: ``launch/reproduce.py ... --config.experiment.seeds=N``); ``seeds``
+    holds each seed's frontal ICC."""
     from jaxau.evaluation import bootstrap
     from jaxau.report import statistics
 
-    est = next(n for n in planned.nodes if n.stage.name == "estimator" and syn.name in n.deps.values())
-    score = next(n for n in planned.nodes if n.stage.name == "score" and n.deps.get("model") == est.name)
-    here = {syn.deps["generator"]: gen_dir}
-    for node, sub in ((syn, "synthesis"), (est, "estimator"), (score, "score")):
-        here[node.name] = os.path.join(gen_dir, "column", sub)
+    by_name = {n.name: n for n in planned.nodes}
+    scores = [by_name[n] for n in (planned.replicates.get("synthetic_3d") or [planned.outputs["synthetic_3d"]])]
+    here = {syn.deps["generator"]: gen_dir, syn.name: os.path.join(gen_dir, "column", "synthesis")}
+    chain = [syn]
+    for k, score in enumerate(scores):
+        est = by_name[score.deps["model"]]
+        suffix = "" if k == 0 else f"_s{k}"
+        here[est.name] = os.path.join(gen_dir, "column", "estimator" + suffix)
+        here[score.name] = os.path.join(gen_dir, "column", "score" + suffix)
+        chain += [est, score]
     seconds = {}
-    for node in (syn, est, score):
+    for node in chain:
         d = here[node.name]
         done = os.path.join(d, "DONE.json")
         if os.path.exists(done):
@@ -160,12 +171,12 @@ def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
         inputs = {role: here.get(dep, os.path.join(workdir, "stages", dep)) for role, dep in node.deps.items()}
         t = time.time()
         summary = node.stage.load()(node.config, d, inputs)
-        seconds[node.stage.name] = round(time.time() - t, 1)
+        key = os.path.basename(d)
+        seconds[key] = round(time.time() - t, 1)
         with open(done, "w", encoding="utf-8") as f:
-            json.dump({"node": node.name, "summary": summary, "seconds": seconds[node.stage.name]}, f, default=float)
-    real_score = planned.outputs["real_3d"]
-    real_csv = os.path.join(workdir, "stages", real_score, "eval", "predictions.csv")
-    ours = statistics.load_seeds(os.path.join(here[score.name], "eval", "predictions.csv"))
+            json.dump({"node": node.name, "summary": summary, "seconds": seconds[key]}, f, default=float)
+    csv = lambda d: os.path.join(d, "eval", "predictions.csv")  # noqa: E731
+    ours = statistics.load_seeds([csv(here[s.name]) for s in scores])
     # Every test pose alone (the report's headline is the frontal one) and all of them together.
     groups = {f"pose {p}": [p] for p in sorted(set(np.asarray(ours.get("pose_id", [])).tolist()))}
     groups["all"] = None
@@ -173,13 +184,20 @@ def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
     for name, poses in groups.items():
         col = bootstrap.column_from_predictions(ours, poses=poses)
         result["icc"][name] = {"icc": col["icc"], "ci95": col["ci95"]}
-    if os.path.exists(real_csv):
-        real = statistics.load_seeds(real_csv)
+    if len(scores) > 1:
+        front = [p for p in groups if p == "pose 4"] or ["all"]
+        result["seeds"] = [bootstrap.column_from_predictions(
+            statistics.load_seeds(csv(here[s.name])), poses=groups[front[0]])["icc"] for s in scores]
+    real_nodes = planned.replicates.get("real_3d") or [planned.outputs["real_3d"]]
+    real_csvs = [csv(os.path.join(workdir, "stages", n)) for n in real_nodes]
+    missing = [c for c in real_csvs if not os.path.exists(c)]
+    if not missing:
+        real = statistics.load_seeds(real_csvs)
         for name, poses in groups.items():
             v = bootstrap.compare_predictions(ours, real, poses=poses)
             result["minus_real_3d"][name] = {f: v[f] for f in ("difference", "ci95", "verdict")}
     else:
-        print(f"{real_csv} missing: no comparison with the real 3D column", file=sys.stderr)
+        print(f"{', '.join(missing)} missing: no comparison with the real 3D column", file=sys.stderr)
     return result
 
 

@@ -130,3 +130,44 @@ def test_a_trained_model_is_scored_on_another_test_set_without_retraining(demo_r
     assert list(rec["icc"]) == ["AU06", "AU12", "mean"]  # The model's order; AU99 is not predicted.
     n = sum(len(frames_lib.load(f"{test_dir}/{s}.frames")["image"]) for s in ("train", "validation", "test"))
     assert rec["num_frames"] == summary["test_frames"] == n
+
+
+def test_the_generator_benchmark_scores_every_seed_of_the_synthetic_column(demo_run, tmp_path, monkeypatch):
+    """`benchmarks/generator_fidelity.py --column experiment.seeds=2`: both estimator seeds train on
+    one generator's set and are compared with the workdir's two real 3D seeds. (The tiny set has one
+    test subject, too few for a subject bootstrap: the statistics see what they are handed, and
+    answer with the mean ICC of the seeds.)"""
+    import shutil
+
+    from benchmarks import generator_fidelity
+    from jaxau.evaluation import bootstrap, metrics
+
+    def seeds_icc(pred):
+        y = np.asarray(pred["y_pred"])
+        y = y[None] if y.ndim == 2 else y
+        return float(np.mean([np.nanmean(metrics.icc(np.asarray(pred["y_true"]), s)) for s in y]))
+
+    handed = []
+    monkeypatch.setattr(bootstrap, "column_from_predictions", lambda pred, poses=None: (
+        handed.append(np.shape(pred["y_pred"])) or {"icc": seeds_icc(pred), "ci95": [0.0, 0.0]}))
+    monkeypatch.setattr(bootstrap, "compare_predictions", lambda a, b, poses=None: (
+        handed.append((np.shape(a["y_pred"]), np.shape(b["y_pred"])))
+        or {"difference": seeds_icc(a) - seeds_icc(b), "ci95": [0.0, 0.0], "verdict": "not resolved"}))
+
+    config, root, _, _ = demo_run
+    seeded = graph.apply_overrides(config, "experiment.seeds=2", "test")
+    planned = graph.plan(seeded, STAGES)
+    pipeline.run_graph(planned.nodes, root, only=planned.targets(["real_3d"]))
+    syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
+    gen_dir = str(tmp_path / "generator")
+    shutil.copytree(os.path.join(root, "stages", syn.deps["generator"]), gen_dir)
+    result = generator_fidelity.synthetic_column(planned, syn, root, gen_dir)
+    assert sorted(result["seconds"]) == ["estimator", "estimator_s1", "score", "score_s1", "synthesis"]
+    assert len(result["seeds"]) == 2 and all(np.isfinite(result["seeds"]))
+    assert set(result["icc"]) == set(result["minus_real_3d"]) and "all" in result["icc"]
+    assert all(np.isfinite(v["icc"]) for v in result["icc"].values())
+    # The column's statistics get both seeds' predictions, the comparison both real 3D seeds too.
+    assert handed[0][0] == 2 and any(isinstance(h[0], tuple) and h[0][0] == 2 and h[1][0] == 2 for h in handed
+                                     if isinstance(h[0], tuple))
+    # A second call reuses every finished node.
+    assert generator_fidelity.synthetic_column(planned, syn, root, gen_dir)["seconds"] == {}

@@ -206,6 +206,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # The critic's AU-head smoothness (its squared Jacobian norm on real and generated images,
     # gan_losses.expression_smoothness; not in GANimation: 0).
     c.generator.lambda_exp_smooth = 0.0
+    # Every image the critic sees moved by up to this many pixels (DiffAugment translation,
+    # gan_steps.translate; not in GANimation: 0).
+    c.generator.d_augment_shift = 0
 
     # ---- semantic resampling: N images per AU per level (paper: 5,000).
     # CPU: 60 per cell (37 non-empty cells on fera_demo_large: 2,220 images), at least the real

@@ -31,6 +31,7 @@ def check(config) -> None:
         validate.positive_int(merged, f"generator.{field}")
     validate.positive_int(merged, "generator.g_blocks", allow_zero=True)
     validate.positive_int(merged, "generator.critic_warmup", allow_zero=True)
+    validate.positive_int(merged, "generator.d_augment_shift", allow_zero=True)
     validate.divisible_batch(merged, "generator.batch_size")
     validate.positive_float(merged, "generator.learning_rate")
     validate.positive_float(merged, "generator.d_learning_rate", allow_zero=True)

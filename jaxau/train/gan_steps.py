@@ -13,6 +13,10 @@ replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *
   (+ optional attention terms) through the new D and pulls it back through the saved vjp, so the
   generator forward is not recomputed.
 
+With ``augment=s`` (``generator.d_augment_shift``) every image the critic sees, real and generated, in
+both updates and the warm-up, is first moved by its own random offset of up to ``s`` pixels
+(:func:`translate`, DiffAugment-style).
+
 Gradients and metrics are averaged with ``jax.lax.pmean(x, axis_name)`` (``'data'``); run the steps
 under ``jax.vmap``/``jax.pmap``/``shard_map`` with that axis name, or pass ``axis_name=None`` for a
 single unmapped device. Batches are dicts: ``image`` ``[B, H, W, 3]`` in [-1, 1], ``aus`` ``[B, K]``
@@ -174,6 +178,24 @@ def _interpolation_weights(key: Array, batch_size: int, axis_name: str | None) -
     return jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(keys)
 
 
+def translate(images: Array, key: Array, shift: int, axis_name: str | None) -> Array:
+    """Each image moved by its own integer offset in ``[-shift, shift]`` per axis, borders repeated.
+
+    DiffAugment-style (Zhao et al., 2020): applied to every image the critic sees, real and
+    generated, so its verdicts and AU readings cannot rest on exact pixel positions; differentiable
+    in the images (a crop of a padded copy). Offsets are keyed by the global sample index (as
+    `_interpolation_weights`). ``shift`` 0 returns ``images``.
+    """
+    if not shift:
+        return images
+    b, h, w, c = images.shape
+    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * b
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(b))
+    offs = jax.vmap(lambda k: jax.random.randint(k, (2,), 0, 2 * shift + 1))(keys)
+    padded = jnp.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+    return jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (h, w, c)))(padded, offs)
+
+
 def _probes(key: Array, batch_size: int, num_aus: int, axis_name: str | None) -> Array:
     """Rademacher probes ``[B, K]`` for `losses.expression_smoothness`, keyed by the global sample index
     (as `_interpolation_weights`: independent of how the batch is split over devices)."""
@@ -194,9 +216,9 @@ def _smoothness(discriminator: Any, d_params: Any, batches: Sequence[Array], key
 
 
 def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Array,
-              discriminator: Any, weights: LossWeights, axis_name: str | None):
-    real = batch["image"]
-    fake = jax.lax.stop_gradient(fake)
+              discriminator: Any, weights: LossWeights, axis_name: str | None, augment: int = 0):
+    real = translate(batch["image"], jax.random.fold_in(key, 10), augment, axis_name)
+    fake = translate(jax.lax.stop_gradient(fake), jax.random.fold_in(key, 11), augment, axis_name)
     alpha = _interpolation_weights(key, real.shape[0], axis_name).astype(real.dtype)
 
     def loss_fn(d_params):
@@ -224,7 +246,8 @@ def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Arr
 
 def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
            discriminator: Any, weights: LossWeights = LossWeights(),
-           axis_name: str | None = "data", compute_dtype: Any = None) -> tuple[GANState, dict[str, Array]]:
+           axis_name: str | None = "data", compute_dtype: Any = None,
+           augment: int = 0) -> tuple[GANState, dict[str, Array]]:
     """Critic-only iteration (G forward only, no generator backward).
 
     Args:
@@ -235,6 +258,7 @@ def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator
       weights: loss weights.
       axis_name: the data-parallel axis, or None when not mapped.
       compute_dtype: None (the modules' own dtype) or e.g. 'bfloat16' (module docstring).
+      augment: `translate` every image the critic sees by up to this many pixels (0: none).
 
     Returns:
       ``(new_state, metrics)`` with metrics averaged over devices.
@@ -243,13 +267,14 @@ def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator
     generator, discriminator = _in_dtype(generator, compute_dtype), _in_dtype(discriminator, compute_dtype)
     g_params = jax.lax.stop_gradient(state.g.params)
     fake = generator.apply({"params": g_params}, batch["image"], batch["target_aus"]).image
-    new_d, metrics = _update_d(state, batch, fake, key, discriminator, weights, axis_name)
+    new_d, metrics = _update_d(state, batch, fake, key, discriminator, weights, axis_name, augment)
     return state.replace(step=state.step + 1, d=new_d), metrics
 
 
 def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
                       discriminator: Any, weights: LossWeights = LossWeights(),
-                      axis_name: str | None = "data", compute_dtype: Any = None) -> tuple[GANState, dict[str, Array]]:
+                      axis_name: str | None = "data", compute_dtype: Any = None,
+                      augment: int = 0) -> tuple[GANState, dict[str, Array]]:
     """Critic warm-up iteration on the expression term alone (no G forward, no adversarial, no GP).
 
     The AU head and the trunk under it learn to read AUs from real frames before the adversarial
@@ -261,12 +286,14 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
     _check_batch(batch, weights)
     discriminator = _in_dtype(discriminator, compute_dtype)
 
+    real = translate(batch["image"], jax.random.fold_in(key, 10), augment, axis_name)
+
     def loss_fn(d_params):
-        _, aus_pred = discriminator.apply({"params": d_params}, batch["image"])
+        _, aus_pred = discriminator.apply({"params": d_params}, real)
         exp = losses.expression_loss(aus_pred, batch["aus"], batch.get("aus_valid"))
         if not weights.exp_smooth:
             return weights.exp * exp, {"d_exp": exp}
-        smooth = _smoothness(discriminator, d_params, [batch["image"]], key, axis_name)
+        smooth = _smoothness(discriminator, d_params, [real], key, axis_name)
         return weights.exp * exp + weights.exp_smooth * smooth, {"d_exp": exp, "d_exp_smooth": smooth}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
@@ -276,7 +303,8 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
 
 def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
              discriminator: Any, weights: LossWeights = LossWeights(),
-             axis_name: str | None = "data", compute_dtype: Any = None) -> tuple[GANState, dict[str, Array]]:
+             axis_name: str | None = "data", compute_dtype: Any = None,
+             augment: int = 0) -> tuple[GANState, dict[str, Array]]:
     """Critic update followed by a generator update against the updated critic.
 
     Arguments and return value as :func:`d_step`.
@@ -291,7 +319,7 @@ def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generat
         return out, rec
 
     (out, rec), g_vjp = jax.vjp(g_forward, state.g.params)
-    new_d, d_metrics = _update_d(state, batch, out.image, key, discriminator, weights, axis_name)
+    new_d, d_metrics = _update_d(state, batch, out.image, key, discriminator, weights, axis_name, augment)
 
     if (weights.mask or weights.tv) and out.attention is None:
         raise ValueError("LossWeights.mask/tv need the attention generator (attention=True).")
@@ -303,7 +331,8 @@ def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generat
             ids_count = _pmean(jnp.sum(mask.astype(jnp.float32)), axis_name)
 
     def g_loss(out, rec):
-        critic, aus_pred = discriminator.apply({"params": new_d.params}, out.image)
+        seen = translate(out.image, jax.random.fold_in(key, 12), augment, axis_name)
+        critic, aus_pred = discriminator.apply({"params": new_d.params}, seen)
         adv = losses.generator_adversarial_loss(critic)
         exp = losses.expression_loss(aus_pred, target_aus)
         idt = losses.cycle_loss(rec.image, image)

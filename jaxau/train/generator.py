@@ -54,7 +54,7 @@ DEFAULTS = {
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
     "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
-    "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "target_noise": 0.1,
+    "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "d_augment_shift": 0, "target_noise": 0.1,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
 }
 
@@ -255,7 +255,8 @@ def _compiled_steps(key: tuple, num_aus: int, mesh) -> tuple[Any, Any, Any]:
     # same shapes) share one compilation per step kind.
     s = dict(key)
     g, d = modules(s, num_aus)
-    kw = dict(generator=g, discriminator=d, weights=loss_weights(s), axis_name=parallel.AXIS)
+    kw = dict(generator=g, discriminator=d, weights=loss_weights(s), axis_name=parallel.AXIS,
+              augment=int(s["d_augment_shift"]))
     d_only = parallel.data_parallel(functools.partial(gan_steps.d_step, **kw), mesh)
     d_and_g = parallel.data_parallel(functools.partial(gan_steps.d_g_step, **kw), mesh)
     d_exp = parallel.data_parallel(functools.partial(gan_steps.d_expression_step, **kw), mesh)

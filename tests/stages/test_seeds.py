@@ -115,7 +115,7 @@ def test_report_averages_the_seeds_metrics(tmp_path):
         results.append(runner.StageResult(name=name, status="done", seconds=1.0, directory=str(d), summary={},
                                           stage=nodes[name].stage.name))
     summary = report.write_report(str(tmp_path), config, results, planned)
-    label = planned.columns[0].label
+    label = next(c.label for c in planned.columns if c.id == "real_2d")
     assert summary["icc"][label] == pytest.approx({"AU06": 0.3, "AU12": 0.4, "mean": 0.35})
     assert summary["mae"][label]["AU12"] == pytest.approx(1.0)
     assert summary["columns"]["real_2d"]["seeds"] == 2

@@ -207,3 +207,44 @@ def test_critic_learning_rate_is_separate_when_set():
     g_tx, d_tx = gan_steps.make_optimizers(gan_steps.OptimizerConfig(lr=2e-4))
     upd, _ = d_tx.update({"w": jnp.ones(3)}, d_tx.init(p), p)
     np.testing.assert_allclose(np.asarray(upd["w"]), -2e-4, rtol=1e-3)
+
+
+def test_translate_moves_each_image_by_its_own_offset_with_repeated_borders():
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.uniform(-1, 1, (16, 8, 8, 3)), jnp.float32)
+    assert gan_steps.translate(images, jax.random.key(0), 0, None) is images
+    shift = 2
+    out = np.asarray(gan_steps.translate(images, jax.random.key(0), shift, None))
+    padded = np.pad(np.asarray(images), ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+    found = []
+    for i in range(16):  # brute force: which offset of the edge-padded image is it?
+        hits = [(dy, dx) for dy in range(2 * shift + 1) for dx in range(2 * shift + 1)
+                if np.array_equal(out[i], padded[i, dy:dy + 8, dx:dx + 8])]
+        assert hits, i
+        found.append(hits[0])
+    assert len(set(found)) > 4  # per-sample offsets, not one for the batch
+    # Differentiable in the images: the gradient of a weighted sum lands on the source pixels.
+    w = jnp.asarray(rng.normal(size=(16, 8, 8, 3)), jnp.float32)
+    grad = jax.grad(lambda x: jnp.sum(gan_steps.translate(x, jax.random.key(0), shift, None) * w))(images)
+    assert float(jnp.sum(grad)) == pytest.approx(float(jnp.sum(w)), rel=1e-4)
+    # Keyed by the global sample index: two devices of 8 give the one-device offsets.
+    split = jax.vmap(lambda x: gan_steps.translate(x, jax.random.key(0), shift, "data"),
+                     axis_name="data")(images.reshape(2, 8, 8, 8, 3))
+    np.testing.assert_array_equal(np.asarray(split).reshape(out.shape), out)
+
+
+def test_critic_augmentation_changes_what_the_critic_sees_in_every_step(setup):
+    state, d_step, dg_step = setup
+    batch, key = _batch(8), jax.random.key(3)
+    _, m0 = d_step(state, batch, key)
+    for fn, metric in ((gan_steps.d_step, "d_exp"), (gan_steps.d_g_step, "g_exp")):
+        step = jax.jit(jax.vmap(functools.partial(fn, generator=G, discriminator=D, augment=2),
+                                axis_name="data", in_axes=(0, 0, None)))
+        new, m = step(state, batch, key)
+        assert all(np.isfinite(float(v[0])) for v in m.values())
+        ref = (d_step if fn is gan_steps.d_step else dg_step)(state, batch, key)[1]
+        assert float(m[metric][0]) != float(ref[metric][0])
+    single = jax.tree.map(lambda x: x[0], state)
+    one = jax.tree.map(lambda x: x[0], batch)
+    warm = functools.partial(gan_steps.d_expression_step, generator=G, discriminator=D, axis_name=None)
+    assert float(warm(single, one, key, augment=2)[1]["d_exp"]) != float(warm(single, one, key)[1]["d_exp"])
