@@ -21,11 +21,11 @@ drops more than real 3D from the frontal view to both side views (+0.046 / +0.06
 vs copying 0.0115, edit cosine 0.339, reader 0.56x the oracle's, critic ICC 0.423) and draw about a
 sixth of each true edit (edit gain 0.168 of a possible 0.654) (BUILD_NOTES.md "Table 2 at :medium").
 
-Expected cost: ``:cpu`` ~20 minutes on the quiet 2-core AMD box (estimate: the demo's stages,
-~14 min measured, plus the oracle renders and estimator ~2.5 min and a 2-D generator, synthesis and
-estimator ~3.5 min; in the demo's workdir only the new stages run). Not run end to end on main; the
-demo's four-column run with the oracle column measured real 2D 0.140, real 3D 0.066, synthetic 3D
-0.010, oracle 3D 0.178 (frontal ICC, BUILD_NOTES.md "Main job"). Paper
+Expected cost: ``:cpu`` ~10 minutes on the quiet 2-core Zen 5 box (estimate: the demo's stages,
+8 min measured with the oracle column, plus a 2-D generator, synthesis and estimator ~3 min; in the
+demo's workdir only the new stages run). Not run end to end on main; the demo (which has the 3D
+oracle column) measured at 1891f89: real 2D 0.122, real 3D 0.166, synthetic 3D 0.125, oracle 3D
+0.254; synthetic > oracle **no** (-0.129) (frontal ICC, BUILD_NOTES.md "Main job"). Paper
 size on one GPU: roughly 16 GPU-hours (estimate, not measured — no GPU was available: SynthFACS
 ``fera`` build ~2 h, registration network ~3 h, two generators ~5 h each, four estimators ~0.5 h
 each). Later experiments in the same workdir reuse all of it.
