@@ -123,18 +123,28 @@ def measure(args, overrides, lines) -> int:
     read = estimator.Predictor(inputs["reader"]).intensities if "reader" in inputs else None
     t1 = time.time()
     record = fidelity.measure(
-        renderer, lambda im, lab: synthesize.generate_images(trained.generator, trained.params, im, lab),
+        renderer, lambda im, lab: synthesize.generate_images(
+            trained.generator, trained.params, im, lab,
+            edit_scale=float(syn.config.synthesis.get("edit_scale", 1.0))),
         sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
         target_index=target_index, read=read, critic=gen_train.critic_reader(args.out), out_dir=args.out)
     out = {"overrides": overrides, "generator_seed": args.generator_seed, "train_seconds": round(train_seconds, 1),
            "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
     if args.column:
-        out["column"] = synthetic_column(planned, syn, args.workdir, args.out)
+        try:
+            out["column"] = synthetic_column(planned, syn, args.workdir, args.out)
+        except StaleColumn as e:
+            print(e, file=sys.stderr)
+            return 2
     print(json.dumps(out, default=float), flush=True)
     lines.append(out)
     with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=float)
     return 0
+
+
+class StaleColumn(ValueError):
+    """A column directory under ``--out`` was made with other settings."""
 
 
 def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
@@ -166,6 +176,11 @@ def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
         d = here[node.name]
         done = os.path.join(d, "DONE.json")
         if os.path.exists(done):
+            with open(done, encoding="utf-8") as f:
+                made_by = json.load(f).get("node")
+            if made_by != node.name:  # another config's column in this --out: never reuse it
+                raise StaleColumn(f"{d} holds node {made_by}, not {node.name} (other settings): pass another "
+                                  "--out for these settings.")
             continue
         os.makedirs(d, exist_ok=True)
         inputs = {role: here.get(dep, os.path.join(workdir, "stages", dep)) for role, dep in node.deps.items()}

@@ -169,5 +169,9 @@ def test_the_generator_benchmark_scores_every_seed_of_the_synthetic_column(demo_
     # The column's statistics get both seeds' predictions, the comparison both real 3D seeds too.
     assert handed[0][0] == 2 and any(isinstance(h[0], tuple) and h[0][0] == 2 and h[1][0] == 2 for h in handed
                                      if isinstance(h[0], tuple))
-    # A second call reuses every finished node.
+    # A second call reuses every finished node; other settings in the same directory are refused.
     assert generator_fidelity.synthetic_column(planned, syn, root, gen_dir)["seconds"] == {}
+    other = graph.plan(graph.apply_overrides(seeded, "synthesis.edit_scale=2.0", "test"), STAGES)
+    other_syn = next(n for n in other.nodes if n.stage.name == "synthesis")
+    with pytest.raises(generator_fidelity.StaleColumn, match="another --out"):
+        generator_fidelity.synthetic_column(other, other_syn, root, gen_dir)

@@ -214,10 +214,12 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # CPU: 60 per cell (37 non-empty cells on fera_demo_large: 2,220 images), at least the real
     # columns' 2,160 training frames. fidelity_per_cell: plan entries per (AU, level) cell scored
     # against SynthFACS oracle renders (jaxau.synthesis.fidelity; 0 = off). source_domain is set
-    # by the experiment graph.
+    # by the experiment graph. edit_scale k draws src + k (G(src) - src): the generator's edits k
+    # times larger (1: its own images; the paper has no such step).
     c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
                                              "chunk_size": 2048 if paper else 256, "targets": "",
-                                             "fidelity_per_cell": 20 if paper else 2, "source_domain": ""})
+                                             "fidelity_per_cell": 20 if paper else 2, "source_domain": "",
+                                             "edit_scale": 1.0})
     # ---- Fig. 5 (c): the synthetic set re-rendered at every head pose (paper: 500 per pose).
     c.augment = ml_collections.ConfigDict({"poses": "", "per_level": 500 if paper else 4, "batch_size": 64})
 

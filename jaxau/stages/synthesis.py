@@ -54,6 +54,8 @@ def check_oracle(config) -> None:
     validate.positive_int(config, "synthesis.per_level")
     if "fidelity_per_cell" in config.synthesis:
         validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
+    if "edit_scale" in config.synthesis:
+        validate.positive_float(config, "synthesis.edit_scale")
 
 
 def registration_mode(frames_dir: str) -> str:
@@ -136,7 +138,8 @@ def run(config, stage_dir: str, inputs) -> dict:
     record = synthesize.synthesize_set(
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),
         targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
-        chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity)
+        chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity,
+        edit_scale=float(config.synthesis.get("edit_scale", 1.0)))
     out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second")}
     fid = record.get("fidelity") or {}
     out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "edit_cosine_ceiling",

@@ -41,21 +41,28 @@ from jaxau.train.generator import write_png
 
 
 @functools.lru_cache(maxsize=4)
-def _generate_fn(generator):
+def _generate_fn(generator, edit_scale: float = 1.0):
     @jax.jit
     def generate(params, images_uint8, labels):
         images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
         aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
         fake = generator.apply({"params": params}, images, aus).image
+        if edit_scale != 1.0:
+            fake = images + edit_scale * (fake - images)
         # uint8 on the device: a quarter of the bytes to bring back.
         return jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
     return generate
 
 
-def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """``G(images | labels / 5)`` as uint8, in fixed-size batches (one compilation; the last padded)."""
-    fn = _generate_fn(generator)
+def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, batch_size: int = 32,
+                    edit_scale: float = 1.0) -> np.ndarray:
+    """``G(images | labels / 5)`` as uint8, in fixed-size batches (one compilation; the last padded).
+
+    ``edit_scale`` k draws ``src + k (G - src)`` (clipped): the generator's edit made k times larger
+    (1: the generator's own image).
+    """
+    fn = _generate_fn(generator, float(edit_scale))
     labels = np.asarray(labels, np.int32)
     out = []
     for lo in range(0, len(images), batch_size):
@@ -78,10 +85,13 @@ def params_fingerprint(params: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def chunk_directory(out_dir: str, plan: SynthesisPlan, chunk_size: int, params: Any) -> str:
+def chunk_directory(out_dir: str, plan: SynthesisPlan, chunk_size: int, params: Any, edit_scale: float = 1.0) -> str:
     """``<out_dir>/chunks/<key>``: finished chunks are reused only by a rerun with the same plan,
-    chunk size and generator parameters (a rerun with anything else starts its own directory)."""
+    chunk size, generator parameters and edit scale (a rerun with anything else starts its own
+    directory)."""
     record = {"plan": plan.fingerprint(), "chunk_size": int(chunk_size), "generator": params_fingerprint(params)}
+    if edit_scale != 1.0:  # (absent at 1: the keys of sets made before the setting existed hold)
+        record["edit_scale"] = float(edit_scale)
     directory = os.path.join(out_dir, "chunks", io_utils.settings_key(record))
     os.makedirs(directory, exist_ok=True)
     if jax.process_index() == 0 and not os.path.exists(os.path.join(directory, "key.json")):
@@ -95,7 +105,8 @@ def _chunk_path(chunk_dir: str, c: int) -> str:
 
 def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: SynthesisPlan,
                out_dir: str, *, au_names, batch_size: int = 64, chunk_size: int = 1024,
-               log_every_chunks: int = 1, share: hosts.Share | None = None) -> frames_lib.FrameSet:
+               log_every_chunks: int = 1, share: hosts.Share | None = None,
+               edit_scale: float = 1.0) -> frames_lib.FrameSet:
     """Generates every plan entry (resuming from finished chunks) and returns the synthetic set.
 
     Args:
@@ -110,6 +121,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
       log_every_chunks: progress line period.
       share: this process's share of a multi-host run (default `jaxau.hosts.active`): it generates
         chunks ``index``, ``index + count``, ... and waits for the others'.
+      edit_scale: each image is ``src + edit_scale (G - src)`` (`generate_images`).
 
     Returns:
       The synthetic frame set (see the module docstring); not yet saved.
@@ -126,13 +138,13 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
         raise ValueError(f"plan has {plan.target_labels.shape[1]} AU columns, au_names {len(au_names)}.")
     if len(plan) and plan.source_index.max() >= len(sources["image"]):
         raise ValueError("plan.source_index points past the source frame set: build the plan from these sources.")
-    chunk_dir = chunk_directory(out_dir, plan, chunk_size, params)
+    chunk_dir = chunk_directory(out_dir, plan, chunk_size, params, edit_scale)
 
     mesh = parallel.make_mesh(jax.local_devices())
     # A mesh of this process's devices only (processes work on disjoint chunks), so plain device_put.
     p_rep = jax.device_put(params, parallel.replicated(mesh))
     split = parallel.batch_sharded(mesh)
-    generate = _generate_fn(generator)
+    generate = _generate_fn(generator, float(edit_scale))
     num_chunks = -(-len(plan) // chunk_size)
     mine = share.mine(num_chunks)
     todo = [c for c in mine if not os.path.exists(_chunk_path(chunk_dir, c))]
@@ -228,7 +240,7 @@ def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None,
 
 def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
                    targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
-                   chunk_size: int = 256, fidelity=None) -> dict:
+                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0) -> dict:
     """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
 
     Args:
@@ -243,6 +255,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
       batch_size, chunk_size: see `synthesize`.
       fidelity: optional ``fidelity(sources, plan, generate) -> dict`` (`jaxau.synthesis.fidelity`),
         ``generate(uint8 images, target levels) -> uint8 images``; its record goes under ``fidelity``.
+      edit_scale: the generator's edits drawn this many times larger, in the set and in the
+        fidelity's generated images (`generate_images`).
 
     Returns:
       The record written to ``synthesis.json`` (in a multi-host run, by process 0 only; the others
@@ -261,7 +275,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     t0 = time.perf_counter()
     before = set(chunk_files(out_dir))
     synthetic = synthesize(trained.generator, trained.params, sources, plan, out_dir, au_names=aus,
-                           batch_size=batch_size, chunk_size=chunk_size)
+                           batch_size=batch_size, chunk_size=chunk_size, edit_scale=edit_scale)
     elapsed = time.perf_counter() - t0
     # This process's new chunks (in a multi-host run the others' appear here too).
     mine = set(hosts.active().mine(-(-len(plan) // chunk_size)))
@@ -273,7 +287,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
               "generator_step": int(trained.step), "cross_domain": targets is not None,
               "seconds": elapsed, "chunks_generated": int(generated),
               "images_per_second": (new_images / elapsed) if generated else None,
-              "plan_fingerprint": plan.fingerprint()}
+              "plan_fingerprint": plan.fingerprint(), "edit_scale": float(edit_scale)}
     if not leader:  # Multi-host: every chunk is done; process 0 writes the set and its records.
         return record
     frames_lib.save(os.path.join(out_dir, "synthetic.frames"), synthetic)
@@ -281,7 +295,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     if fidelity is not None:
         t1 = time.perf_counter()
         record["fidelity"] = fidelity(sources, plan, lambda images, labels: generate_images(
-            trained.generator, trained.params, images, labels, batch_size))
+            trained.generator, trained.params, images, labels, batch_size, edit_scale))
         record["fidelity"]["seconds"] = time.perf_counter() - t1
     io_utils.write_json(os.path.join(out_dir, "synthesis.json"), record)
     return record

@@ -136,3 +136,25 @@ def test_bad_batch_size_and_wrong_image_size_are_rejected(generator_dir, tmp_pat
     small = dict(sources, image=sources["image"][:, :8, :8])
     with pytest.raises(ValueError, match="trained at 16"):
         synthesize.synthesize_set(generator_dir, small, str(tmp_path / "b"), per_level=1)
+
+
+def test_edit_scale_draws_the_generators_edit_larger_and_keys_its_own_chunks(generator_dir, tmp_path):
+    trained = gen_train.load_generator(generator_dir)
+    sources = frames_lib.with_aus(frame_set(12, 3, "s"), list(trained.au_names))
+    labels = np.full((12, len(AUS)), 4, np.int32)
+    own = synthesize.generate_images(trained.generator, trained.params, sources["image"], labels, 4)
+    assert np.array_equal(own, synthesize.generate_images(trained.generator, trained.params, sources["image"],
+                                                          labels, 4, edit_scale=1.0))
+    twice = synthesize.generate_images(trained.generator, trained.params, sources["image"], labels, 4,
+                                       edit_scale=2.0)
+    # src + 2 (G - src) in [-1, 1], against the uint8 images: within the two roundings.
+    src, g = sources["image"].astype(float), own.astype(float)
+    want = np.clip(src + 2.0 * (g - src), 0, 255)
+    assert np.abs(twice.astype(float) - want).max() <= 2.5 and not np.array_equal(twice, own)
+    plan = plan_lib.semantic_plan(sources["au_intensity"], None, per_level=1, seed=0)
+    out = str(tmp_path / "s")
+    kwargs = dict(au_names=list(trained.au_names), batch_size=4, chunk_size=8)
+    a = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, **kwargs)
+    b = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, edit_scale=2.0, **kwargs)
+    assert not np.array_equal(a["image"], b["image"])
+    assert len(synthesize.chunk_files(out)) == 2 * -(-len(plan) // 8)  # a second chunk set, not a reuse
