@@ -199,10 +199,10 @@ def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
     for name, poses in groups.items():
         col = bootstrap.column_from_predictions(ours, poses=poses)
         result["icc"][name] = {"icc": col["icc"], "ci95": col["ci95"]}
-    if len(scores) > 1:
-        front = [p for p in groups if p == "pose 4"] or ["all"]
-        result["seeds"] = [bootstrap.column_from_predictions(
-            statistics.load_seeds(csv(here[s.name])), poses=groups[front[0]])["icc"] for s in scores]
+    if len(scores) > 1:  # each seed alone, from the rows load_seeds already aligned
+        front = groups["pose 4"] if "pose 4" in groups else None
+        result["seeds"] = [bootstrap.column_from_predictions({**ours, "y_pred": seed_pred}, poses=front)["icc"]
+                           for seed_pred in ours["y_pred"]]
     real_nodes = planned.replicates.get("real_3d") or [planned.outputs["real_3d"]]
     real_csvs = [csv(os.path.join(workdir, "stages", n)) for n in real_nodes]
     missing = [c for c in real_csvs if not os.path.exists(c)]

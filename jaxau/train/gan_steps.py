@@ -167,15 +167,20 @@ def _pmean(x: Any, axis_name: str | None) -> Any:
     return x if axis_name is None else jax.lax.pmean(x, axis_name)
 
 
+def _sample_keys(key: Array, batch_size: int, axis_name: str | None) -> Array:
+    """One key per sample of this device's batch, ``key`` folded with the sample's *global* batch index,
+    so per-sample draws do not depend on how the global batch is split over devices."""
+    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(batch_size))
+
+
 def _interpolation_weights(key: Array, batch_size: int, axis_name: str | None) -> Array:
     """GP weights alpha ~ U(0, 1), one per sample, keyed by the sample's *global* batch index.
 
     A replicated key thus gives every device different weights, and the result does not depend on
     how the global batch is split over devices (4 devices x 2 == 1 device x 8).
     """
-    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(batch_size))
-    return jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(keys)
+    return jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(_sample_keys(key, batch_size, axis_name))
 
 
 def translate(images: Array, key: Array, shift: int, axis_name: str | None) -> Array:
@@ -183,25 +188,22 @@ def translate(images: Array, key: Array, shift: int, axis_name: str | None) -> A
 
     DiffAugment-style (Zhao et al., 2020): applied to every image the critic sees, real and
     generated, so its verdicts and AU readings cannot rest on exact pixel positions; differentiable
-    in the images (a crop of a padded copy). Offsets are keyed by the global sample index (as
-    `_interpolation_weights`). ``shift`` 0 returns ``images``.
+    in the images (a crop of a padded copy). Offsets are keyed by the global sample index
+    (`_sample_keys`). ``shift`` 0 returns ``images``.
     """
     if not shift:
         return images
     b, h, w, c = images.shape
-    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * b
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(b))
-    offs = jax.vmap(lambda k: jax.random.randint(k, (2,), 0, 2 * shift + 1))(keys)
+    offs = jax.vmap(lambda k: jax.random.randint(k, (2,), 0, 2 * shift + 1))(_sample_keys(key, b, axis_name))
     padded = jnp.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
     return jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (h, w, c)))(padded, offs)
 
 
 def _probes(key: Array, batch_size: int, num_aus: int, axis_name: str | None) -> Array:
     """Rademacher probes ``[B, K]`` for `losses.expression_smoothness`, keyed by the global sample index
-    (as `_interpolation_weights`: independent of how the batch is split over devices)."""
-    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(batch_size))
-    return jax.vmap(lambda k: jax.random.rademacher(k, (num_aus,), jnp.float32))(keys)
+    (`_sample_keys`)."""
+    return jax.vmap(lambda k: jax.random.rademacher(k, (num_aus,), jnp.float32))(
+        _sample_keys(key, batch_size, axis_name))
 
 
 def _smoothness(discriminator: Any, d_params: Any, batches: Sequence[Array], key: Array,
