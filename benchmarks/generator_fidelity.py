@@ -121,15 +121,20 @@ def measure(args, overrides, lines) -> int:
                                          per_level=int(syn.config.synthesis.per_level), seed=int(config.seed))
     renderer, target_index = synthesis_stage._oracle_parts(syn.config, inputs, targets)
     read = estimator.Predictor(inputs["reader"]).intensities if "reader" in inputs else None
+    edit_scale, calibration = float(syn.config.synthesis.get("edit_scale", 1.0)), None
+    if bool(syn.config.synthesis.get("calibrate_edit_scale", False)):
+        calibration = synthesis_stage.calibrate_edit_scale(syn.config, {**inputs, "generator": args.out},
+                                                           sources, targets)
+        edit_scale = calibration["edit_scale"]
     t1 = time.time()
     record = fidelity.measure(
         renderer, lambda im, lab: synthesize.generate_images(
-            trained.generator, trained.params, im, lab,
-            edit_scale=float(syn.config.synthesis.get("edit_scale", 1.0))),
+            trained.generator, trained.params, im, lab, edit_scale=edit_scale),
         sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
         target_index=target_index, read=read, critic=gen_train.critic_reader(args.out), out_dir=args.out)
     out = {"overrides": overrides, "generator_seed": args.generator_seed, "train_seconds": round(train_seconds, 1),
-           "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record}
+           "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record,
+           "edit_scale": edit_scale, "edit_scale_calibration": calibration}
     if args.column:
         try:
             out["column"] = synthetic_column(planned, syn, args.workdir, args.out)

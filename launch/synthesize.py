@@ -21,6 +21,11 @@ def check_config(config):
 
     from jaxau.stages import STAGES
 
+    if bool(config.synthesis.get("calibrate_edit_scale", False)):
+        raise validate.ConfigError(
+            "config.synthesis.calibrate_edit_scale=True: this launcher has no real-frame estimator to calibrate "
+            "with; pass --config.synthesis.calibrate_edit_scale=False (and a fixed --config.synthesis.edit_scale) "
+            "or run the pipeline (launch/reproduce.py), which calibrates with its real column's model.")
     validate.existing_dir(config, "synthesis.generator_dir", what="trained generator directory")
     STAGES["synthesis"].check_config(config)
     for field in ("sources", "targets"):
@@ -48,7 +53,8 @@ def main(config, workdir):
     record = synthesize.synthesize_set(config.synthesis.generator_dir, sources, workdir,
                                        per_level=int(config.synthesis.per_level), targets=targets,
                                        seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
-                                       chunk_size=int(config.synthesis.chunk_size))
+                                       chunk_size=int(config.synthesis.chunk_size),
+                                       edit_scale=float(config.synthesis.get("edit_scale", 1.0)))
     print(f"synthesis: {record['num_images']} images in {workdir}/synthetic.frames "
           f"({len(record['skipped_cells'])} empty cells skipped)", flush=True)
     return 0

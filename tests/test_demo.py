@@ -171,7 +171,56 @@ def test_the_generator_benchmark_scores_every_seed_of_the_synthetic_column(demo_
                                      if isinstance(h[0], tuple))
     # A second call reuses every finished node; other settings in the same directory are refused.
     assert generator_fidelity.synthetic_column(planned, syn, root, gen_dir)["seconds"] == {}
-    other = graph.plan(graph.apply_overrides(seeded, "synthesis.edit_scale=2.0", "test"), STAGES)
+    other = graph.plan(graph.apply_overrides(seeded, "synthesis.calibrate_edit_scale=False; synthesis.edit_scale=2.0",
+                                             "test"), STAGES)
     other_syn = next(n for n in other.nodes if n.stage.name == "synthesis")
     with pytest.raises(generator_fidelity.StaleColumn, match="another --out"):
         generator_fidelity.synthetic_column(other, other_syn, root, gen_dir)
+
+
+def test_the_calibrated_edit_scale_draws_the_set_at_the_scale_the_reader_chose(demo_run, tmp_path):
+    """``synthesis.calibrate_edit_scale``: the synthesis stage reads the demo's validation frames and
+    the generator's images with the real 3D column's model, records the choice, and draws the set
+    (and the fidelity sample) at that scale."""
+    import json
+
+    from jaxau.data import frame_store
+    from jaxau.stages import synthesis as synthesis_stage
+    from jaxau.synthesis import synthesize
+    from jaxau.train import generator as gen_train
+
+    config, root, _, _ = demo_run
+    planned = graph.plan(graph.apply_overrides(config, "synthesis.calibrate_edit_scale=True", "test"), STAGES)
+    syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
+    assert syn.deps["reader"] == next(n for n in planned.nodes if n.name == planned.outputs["real_3d"]).deps["model"]
+    inputs = {role: os.path.join(root, "stages", dep) for role, dep in syn.deps.items()}
+    # The tiny set has one frontal validation frame: nothing to calibrate against; the set is drawn
+    # at scale 1 and the record says why.
+    assert syn.stage.load()(syn.config, str(tmp_path / "skipped"), inputs)["edit_scale"] == 1.0
+    skipped = json.load(open(tmp_path / "skipped" / "synthesis.json"))["edit_scale_calibration"]
+    assert skipped["skipped"].startswith("no AU label varies in the 1 real validation frames")
+    # A sources stage whose validation split holds more frames (its training frames stand in).
+    sources = tmp_path / "register_3d"
+    sources.mkdir()
+    train = os.path.join(inputs["sources"], "train" + frame_store.SUFFIX)
+    os.symlink(train, sources / ("train" + frame_store.SUFFIX))
+    os.symlink(train, sources / ("validation" + frame_store.SUFFIX))
+    inputs["sources"] = str(sources)
+    out = tmp_path / "synthesis"
+    out.mkdir()
+    summary = syn.stage.load()(syn.config, str(out), inputs)
+    tmp_path = out
+    rec = json.load(open(tmp_path / "synthesis.json"))
+    cal = rec["edit_scale_calibration"]
+    assert summary["edit_scale"] == rec["edit_scale"] == cal["edit_scale"] and cal["edit_scale"] in cal["grid"]
+    assert cal["reader"] == inputs["reader"] and cal["real_frames"] > 0 and len(cal["mismatch"]) == len(cal["grid"])
+    assert cal["mismatch"][cal["grid"].index(cal["best_scale"])] == min(cal["mismatch"])
+    # The set is the generator's images at the chosen scale.
+    trained = gen_train.load_generator(inputs["generator"])
+    with np.load(tmp_path / "plan.npz") as f:
+        src, tgt = f["source_index"][:8], f["target_labels"][:8]
+    sources, _ = synthesis_stage.load_sets(syn.config, inputs)   # the training frames in train_poses views
+    want = synthesize.generate_images(trained.generator, trained.params, np.asarray(sources["image"][src]), tgt,
+                                      edit_scale=cal["edit_scale"])
+    got = frames_lib.load(str(tmp_path / "synthetic.frames"))["image"][:8]
+    assert np.abs(want.astype(int) - np.asarray(got).astype(int)).max() <= 1

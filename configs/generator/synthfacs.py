@@ -60,4 +60,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.synthesis.batch_size = 32
     c.synthesis.chunk_size = 256
     c.synthesis.fidelity_per_cell = 0  # Oracle fidelity is the pipeline's (stages/synthesis.py).
+    # The edit-scale calibration reads with the pipeline's real estimator; here the scale is fixed.
+    c.synthesis.calibrate_edit_scale = False
     return c

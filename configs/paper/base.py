@@ -215,11 +215,18 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # columns' 2,160 training frames. fidelity_per_cell: plan entries per (AU, level) cell scored
     # against SynthFACS oracle renders (jaxau.synthesis.fidelity; 0 = off). source_domain is set
     # by the experiment graph. edit_scale k draws src + k (G(src) - src): the generator's edits k
-    # times larger (1: its own images; the paper has no such step).
+    # times larger (1: its own images; the paper has no such step). calibrate_edit_scale chooses k
+    # on the grid 0.5, 0.75, ..., edit_scale_max instead: the real-frame reader's slope per level on
+    # calibration_per_cell generated entries per cell must match its slope on the validation frames'
+    # labels (jaxau.synthesis.calibrate; one-standard-error rule). CPU on, `:paper` off (the paper has
+    # no such step): at demo size it picks k = 1.5 / 2 / 1.75 for three generator seeds and their
+    # synthetic 3D columns (three estimator seeds each) rise from 0.150 / 0.090 / 0.079 at k = 1 to
+    # 0.190 / 0.118 / 0.125 (real 3D 0.181; BUILD_NOTES "Generator fidelity").
     c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
                                              "chunk_size": 2048 if paper else 256, "targets": "",
                                              "fidelity_per_cell": 20 if paper else 2, "source_domain": "",
-                                             "edit_scale": 1.0})
+                                             "edit_scale": 1.0, "calibrate_edit_scale": not paper,
+                                             "edit_scale_max": 3.0, "calibration_per_cell": 8})
     # ---- Fig. 5 (c): the synthetic set re-rendered at every head pose (paper: 500 per pose).
     c.augment = ml_collections.ConfigDict({"poses": "", "per_level": 500 if paper else 4, "batch_size": 64})
 

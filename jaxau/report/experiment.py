@@ -151,15 +151,40 @@ FIDELITY_ROWS = (
 )
 
 
+def _edit_scale_lines(label: str, record: dict) -> list[str]:
+    """Markdown lines on a synthetic set's edit scale (synthesis.json), none for the generator's own images."""
+    k = float(record.get("edit_scale", 1.0))
+    cal = record.get("edit_scale_calibration")
+    if not cal:
+        return [f"Edit scale ({label}): every image is src + {k:g} (G(src) - src) (synthesis.edit_scale).", ""] \
+            if k != 1.0 else []
+    if cal.get("skipped"):
+        return [f"Edit scale ({label}): {k:g}; the calibration was skipped: {cal['skipped']}.", ""]
+    grid = cal["grid"]
+    curve = ", ".join(f"{g:g}: {m:.4f}" for g, m in zip(grid, cal["mismatch"]))
+    at = lambda v: cal["slope_generated"][grid.index(v)]  # noqa: E731
+    ones = f", at 1 {at(1.0):.3f}" if 1.0 in grid else ""
+    return [f"Edit scale ({label}): **k = {k:g}**, chosen by the real-frame reader (synthesis.calibrate_edit_scale; "
+            f"images drawn as src + k (G(src) - src)). Its slope per intensity level, weighted over AUs by the "
+            f"validation labels' variances: {cal['slope_real']:.3f} on {cal['real_frames']} real validation "
+            f"frames; on {cal['sample']} generated images {at(k):.3f} at k = {k:g}{ones}. Slope mismatch per k "
+            f"({curve}); smallest at k = {cal['best_scale']:g}, standard error {cal['mismatch_se']:.4f}; the "
+            "smallest k within one standard error of it is chosen.", ""]
+
+
 def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, images) -> list[str]:
     """Markdown of the generator fidelity (synthesis.json ``fidelity``) and the oracle columns' reading."""
     md: list[str] = []
     found = {}
+    scale_lines: list[str] = []
     for r in results:
         path = os.path.join(r.directory or "", "synthesis.json")
         if (r.stage or r.name) != "synthesis" or not r.directory or not os.path.exists(path):
             continue
-        fid = dict(_load_json(path).get("fidelity") or {})
+        record = _load_json(path)
+        label = "; ".join(c.label for c in planned.columns if c.label in serves.get(r.name, set())) or r.name
+        scale_lines += _edit_scale_lines(label, record)
+        fid = dict(record.get("fidelity") or {})
         if not fid:
             continue
         gen = graph_nodes[r.name].deps.get("generator") if r.name in graph_nodes else None
@@ -171,7 +196,6 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
             if gm.get("critic_val_positives"):
                 fid["critic_val_positives"] = gm["critic_val_positives"]
                 fid["critic_val_frames"] = gm.get("critic_val_frames")
-        label = "; ".join(c.label for c in planned.columns if c.label in serves.get(r.name, set())) or r.name
         found[label] = fid
         if os.path.exists(os.path.join(r.directory, "fidelity.png")):
             images.append((f"Generator fidelity ({label}): rows source | generated | oracle, one (AU, level) "
@@ -179,7 +203,7 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
     has_oracle = any(c.train.startswith("oracle:") or "+oracle:" in c.train for c in planned.columns)
     skipped = dict(getattr(planned, "skipped", {}) or {})
     if not (found or has_oracle or skipped):
-        return md
+        return ["## Synthetic edit scale", ""] + scale_lines if scale_lines else md
     md += ["## Generator fidelity (SynthFACS oracle renders)", "",
            "SynthFACS renders any subject in the same scene and pose with any AU vector, so each resampling "
            "plan entry has an exact answer: the source re-rendered with the target expression and registered "
@@ -221,6 +245,7 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
             if by_au:
                 md += [f"Edit cosine against the labelled oracle per target AU ({lab}): "
                        + ", ".join(f"{a} {v:.2f}" for a, v in by_au.items()) + ".", ""]
+    md += scale_lines
     if has_oracle:
         md += ["Oracle columns train on the same resampling plan with every image rendered exactly (a perfect "
                "generator). Oracle >= real: semantic resampling itself helps; the gap between the synthetic "

@@ -19,6 +19,11 @@ _SCORING_ONLY = ("data.test_poses",)
 # The views the generator trains on and the synthesis re-animates: no other stage reads them.
 _GENERATOR_ONLY = ("data.train_poses",)
 
+# How the generator's images are drawn into the set: the oracle set (the same plan rendered exactly)
+# does not depend on them.
+_GENERATED_ONLY = ("synthesis.edit_scale", "synthesis.calibrate_edit_scale", "synthesis.edit_scale_max",
+                   "synthesis.calibration_per_cell")
+
 # Stages that draw random numbers hash ``seed`` (a run with --config.seed=1 trains new models and
 # resamples anew); alignment, scoring and the data build do not.
 _STAGE_LIST = (
@@ -59,7 +64,8 @@ _STAGE_LIST = (
 def _ignored(name: str) -> tuple[str, ...]:
     scoring = () if name in ("score", "internal") else _SCORING_ONLY
     generator = () if name in ("generator", "synthesis", "oracle") else _GENERATOR_ONLY
-    return scoring + generator
+    generated = _GENERATED_ONLY if name == "oracle" else ()
+    return scoring + generator + generated
 
 
 STAGES = {s.name: dataclasses.replace(s, ignore=_ignored(s.name), schema="jaxau.stages.schema:require")

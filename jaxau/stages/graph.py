@@ -277,17 +277,18 @@ class _Builder:
         deps["generator"] = self.generator(config, reg)
         if reg == "raw":
             deps.pop("registration", None)
-        # Generator fidelity against oracle renders (SynthFACS sources only), read by the real-frame
-        # estimator of the same registration.
-        if int(config.synthesis.fidelity_per_cell) > 0 and _is_synthfacs(
-                domain_config(config, source_domain)) and _is_synthfacs(config):
+        # Generator fidelity against oracle renders (SynthFACS sources only) and the edit-scale
+        # calibration (any data) read with the real-frame estimator of the same registration.
+        fidelity = int(config.synthesis.fidelity_per_cell) > 0 and _is_synthfacs(
+            domain_config(config, source_domain)) and _is_synthfacs(config)
+        if fidelity or bool(config.synthesis.get("calibrate_edit_scale", False)):
             # The reader is the experiment's own real estimator (column overrides of the estimator
             # section, e.g. Table 3's normalisations, do not change the synthetic set).
             rcfg = _copy(config)
             if self.base is not None:
                 rcfg.estimator = _copy(self.base.estimator)
             deps["reader"] = self.real_estimator(rcfg, reg)
-        else:
+        if not fidelity:
             deps.pop("registration", None)
         return self.add("synthesis", cfg, deps)
 

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +73,43 @@ def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, b
             lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
         out.append(np.asarray(fn(params, src, lab))[:n])
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def _generate_float_fn(generator):
+    @jax.jit
+    def generate(params, images_uint8, labels):
+        aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
+        return generator.apply({"params": params}, images_uint8.astype(jnp.float32) / 127.5 - 1.0, aus).image
+
+    return generate
+
+
+def generate_scaled(generator, params, images: np.ndarray, labels: np.ndarray, scales: Sequence[float],
+                    batch_size: int = 32) -> dict:
+    """``{k: src + k (G - src)}`` as uint8 for every ``k`` of ``scales``, the generator run once.
+
+    The scaling is done in float32 numpy on the generator's [-1, 1] output (`generate_images` does it
+    on the device, so the two may differ by one grey level where XLA fuses the arithmetic): for
+    choosing a scale, not for drawing the set.
+    """
+    fn = _generate_float_fn(generator)
+    labels = np.asarray(labels, np.int32)
+    fakes = []
+    for lo in range(0, len(images), batch_size):
+        src, lab = images[lo:lo + batch_size], labels[lo:lo + batch_size]
+        n = len(src)
+        if n < batch_size:
+            src = np.concatenate([src, np.zeros((batch_size - n,) + src.shape[1:], src.dtype)])
+            lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
+        fakes.append(np.asarray(fn(params, src, lab))[:n])
+    fake = np.concatenate(fakes) if fakes else np.zeros(images.shape, np.float32)
+    source = np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
+    out = {}
+    for k in scales:
+        drawn = source + np.float32(k) * (fake - source)
+        out[k] = np.clip(np.round((drawn + np.float32(1.0)) * np.float32(127.5)), 0, 255).astype(np.uint8)
+    return out
 
 
 def params_fingerprint(params: Any) -> str:
@@ -240,7 +277,8 @@ def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None,
 
 def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
                    targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
-                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0) -> dict:
+                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0,
+                   calibration: dict | None = None) -> dict:
     """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
 
     Args:
@@ -257,6 +295,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         ``generate(uint8 images, target levels) -> uint8 images``; its record goes under ``fidelity``.
       edit_scale: the generator's edits drawn this many times larger, in the set and in the
         fidelity's generated images (`generate_images`).
+      calibration: the record of the edit scale's choice (`jaxau.synthesis.calibrate`), stored under
+        ``edit_scale_calibration``.
 
     Returns:
       The record written to ``synthesis.json`` (in a multi-host run, by process 0 only; the others
@@ -288,6 +328,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
               "seconds": elapsed, "chunks_generated": int(generated),
               "images_per_second": (new_images / elapsed) if generated else None,
               "plan_fingerprint": plan.fingerprint(), "edit_scale": float(edit_scale)}
+    if calibration is not None:
+        record["edit_scale_calibration"] = calibration
     if not leader:  # Multi-host: every chunk is done; process 0 writes the set and its records.
         return record
     frames_lib.save(os.path.join(out_dir, "synthetic.frames"), synthetic)

@@ -80,6 +80,8 @@ def test_missing_config(tmp_path):
     ("train_generator.py", "configs/generator/synthfacs.py", "--config.data.aus=AU99", "Unknown AU 'AU99'"),
     ("synthesize.py", "configs/generator/synthfacs.py", "--config.synthesis.per_level=20",
      "config.synthesis.generator_dir='': trained generator directory not found"),
+    ("synthesize.py", "configs/generator/synthfacs.py", "--config.synthesis.calibrate_edit_scale=True",
+     "config.synthesis.calibrate_edit_scale=True: this launcher has no real-frame estimator"),
     ("train_estimator.py", "configs/estimator/synthfacs_real.py", "--config.estimator.norm=layer",
      "estimator.norm"),
     ("reproduce.py", "configs/paper/table2.py:cpu", "--config.experiment.columns.real_2d.train=real:4d",

@@ -43,3 +43,33 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     assert "AU12 0.50" in md and "Oracle >= real" in md and "Column oracle_2d left out: not SynthFACS" in md
     assert summary["fidelity"]["Synthetic 3D"]["critic_icc"] == 0.4
     assert images and images[0][1].endswith("fidelity.png")
+
+
+def test_the_edit_scale_is_reported_with_its_calibration_with_or_without_a_fidelity_record(tmp_path):
+    node = lambda name, deps: types.SimpleNamespace(name=name, deps=deps)  # noqa: E731
+    res = lambda name, stage, d: types.SimpleNamespace(name=name, stage=stage, directory=str(d))  # noqa: E731
+    cols = [graph.Column("synthetic_3d", "Synthetic 3D", "synthetic:3d")]
+    planned = types.SimpleNamespace(columns=cols, skipped={})
+
+    def section(record):
+        syn = tmp_path / "synthesis-1"
+        syn.mkdir(exist_ok=True)
+        (syn / "synthesis.json").write_text(json.dumps(record))
+        results = [res("synthesis-1", "synthesis", syn)]
+        return "\n".join(experiment._fidelity_section(results, {"synthesis-1": node("synthesis-1", {})},
+                                                      {r.name: r for r in results},
+                                                      {"synthesis-1": {"Synthetic 3D"}}, planned, {}, []))
+
+    cal = {"grid": [0.5, 1.0, 1.5, 2.0], "mismatch": [0.1, 0.05, 0.011, 0.01], "mismatch_se": 0.002,
+           "best_scale": 2.0, "slope_real": 0.2, "slope_generated": [0.0, 0.07, 0.15, 0.18], "real_frames": 96,
+           "sample": 296, "edit_scale": 1.5}
+    # A real dataset: no fidelity record, the calibration is the section.
+    md = section({"edit_scale": 1.5, "edit_scale_calibration": cal})
+    assert md.startswith("## Synthetic edit scale") and "Edit scale (Synthetic 3D): **k = 1.5**" in md
+    assert "0.200 on 96 real validation frames; on 296 generated images 0.150 at k = 1.5, at 1 0.070" in md
+    assert "(0.5: 0.1000, 1: 0.0500, 1.5: 0.0110, 2: 0.0100); smallest at k = 2, standard error 0.0020" in md
+    # A fixed scale is stated; the generator's own images (k = 1) need no line.
+    assert "every image is src + 2 (G(src) - src)" in section({"edit_scale": 2.0})
+    assert section({"edit_scale": 1.0}) == ""
+    md = section({"edit_scale": 1.0, "edit_scale_calibration": {"edit_scale": 1.0, "skipped": "no AU label varies"}})
+    assert "Edit scale (Synthetic 3D): 1; the calibration was skipped: no AU label varies." in md

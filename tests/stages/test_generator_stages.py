@@ -33,6 +33,8 @@ def stages(request, tmp_path_factory):
     # The stand-in frames are not config.data's SynthFACS set: no oracle renders here
     # (tests/synthesis/test_oracle_fidelity.py covers them).
     config.synthesis.fidelity_per_cell = 0
+    # No real column here to read with (tests/test_demo.py runs the calibration in the graph).
+    config.synthesis.calibrate_edit_scale = False
     root = tmp_path_factory.mktemp("gen_stages")
     # Stand-in for the register_3d stage's output: the tiny set's frames as a frame set at 16 x 16.
     reg = str(root / "register_3d")

@@ -98,6 +98,43 @@ def test_real_data_trains_registration_on_synthfacs():
     assert sorted(n.config.data.name for n in _by_stage(p)["data"]) == ["fera2017", synthfacs]
 
 
+def test_the_edit_scale_calibration_wires_the_real_reader_on_any_dataset():
+    def synthesis_3d(p):
+        return _node(p, _node(p, _node(p, p.outputs["synthetic_3d"]).deps["model"]).deps["train_set0"])
+
+    c = _config("table2")
+    assert c.synthesis.calibrate_edit_scale and not _config("table2", "paper").synthesis.calibrate_edit_scale
+    c.data.name = "fera2017"
+    c.synthesis.calibrate_edit_scale = False
+    syn = synthesis_3d(graph.plan(c, STAGES))
+    assert "reader" not in syn.deps   # no oracle renders of FERA: no fidelity, no reader
+    c.synthesis.calibrate_edit_scale = True
+    p = graph.plan(c, STAGES)
+    syn = synthesis_3d(p)
+    # The reader is the real column's model of the same registration (3D), trained on FERA frames.
+    assert syn.deps["reader"] == _node(p, p.outputs["real_3d"]).deps["model"]
+    assert _node(p, syn.deps["reader"]).config.data.name == "fera2017" and "registration" not in syn.deps
+    c.synthesis.edit_scale = 2.0
+    with pytest.raises(ConfigError, match="the calibration chooses the scale"):
+        synthesis_3d(graph.plan(c, STAGES)).stage.check_config(c)
+    c.synthesis.edit_scale, c.synthesis.edit_scale_max = 1.0, 0.75
+    with pytest.raises(ConfigError, match="edit_scale_max=0.75"):
+        synthesis_3d(graph.plan(c, STAGES)).stage.check_config(c)
+
+
+def test_how_the_generators_images_are_drawn_does_not_touch_the_oracle_set():
+    c = _config("table2")
+    p = graph.plan(c, STAGES)
+    changed = graph.plan(graph.apply_overrides(c, "synthesis.calibrate_edit_scale=False; synthesis.edit_scale=2.0; "
+                                                  "synthesis.edit_scale_max=2.0; synthesis.calibration_per_cell=3"),
+                         STAGES)
+    oracle = lambda q: sorted(n.name for n in _by_stage(q)["oracle"])  # noqa: E731
+    synthesis = lambda q: sorted(n.name for n in _by_stage(q)["synthesis"])  # noqa: E731
+    assert oracle(p) == oracle(changed) and not set(synthesis(p)) & set(synthesis(changed))
+    # The plan's own settings still key the oracle set.
+    assert oracle(graph.plan(graph.apply_overrides(c, "synthesis.per_level=7"), STAGES)) != oracle(p)
+
+
 def test_cross_domain_columns_wire_sources_targets_and_test_sets():
     c = _config("table4")
     p = graph.plan(c, STAGES)

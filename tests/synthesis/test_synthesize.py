@@ -158,3 +158,18 @@ def test_edit_scale_draws_the_generators_edit_larger_and_keys_its_own_chunks(gen
     b = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, edit_scale=2.0, **kwargs)
     assert not np.array_equal(a["image"], b["image"])
     assert len(synthesize.chunk_files(out)) == 2 * -(-len(plan) // 8)  # a second chunk set, not a reuse
+
+
+def test_generate_scaled_runs_the_generator_once_and_matches_generate_images_at_every_scale(generator_dir):
+    trained = gen_train.load_generator(generator_dir)
+    sources = frames_lib.with_aus(frame_set(10, 4, "s"), list(trained.au_names))
+    labels = np.tile(np.arange(len(AUS)) % 6, (10, 1)).astype(np.int32)
+    scaled = synthesize.generate_scaled(trained.generator, trained.params, sources["image"], labels,
+                                        [0.5, 1.0, 2.0], batch_size=4)
+    assert sorted(scaled) == [0.5, 1.0, 2.0]
+    for k, images in scaled.items():
+        ref = synthesize.generate_images(trained.generator, trained.params, sources["image"], labels, 4, edit_scale=k)
+        assert images.dtype == np.uint8 and images.shape == ref.shape
+        # numpy vs XLA arithmetic on the same float32 values: at most one grey level apart.
+        assert np.abs(images.astype(int) - ref.astype(int)).max() <= 1, k
+    assert not np.array_equal(scaled[0.5], scaled[2.0])
