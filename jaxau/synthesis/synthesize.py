@@ -62,7 +62,11 @@ def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, b
     ``edit_scale`` k draws ``src + k (G - src)`` (clipped): the generator's edit made k times larger
     (1: the generator's own image).
     """
-    fn = _generate_fn(generator, float(edit_scale))
+    return _in_batches(_generate_fn(generator, float(edit_scale)), params, images, labels, batch_size, np.uint8)
+
+
+def _in_batches(fn, params, images: np.ndarray, labels: np.ndarray, batch_size: int, dtype) -> np.ndarray:
+    """``fn(params, images, labels)`` over fixed-size batches (the last zero-padded), concatenated."""
     labels = np.asarray(labels, np.int32)
     out = []
     for lo in range(0, len(images), batch_size):
@@ -72,7 +76,7 @@ def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, b
             src = np.concatenate([src, np.zeros((batch_size - n,) + src.shape[1:], src.dtype)])
             lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
         out.append(np.asarray(fn(params, src, lab))[:n])
-    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
+    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], dtype)
 
 
 @functools.lru_cache(maxsize=4)
@@ -93,17 +97,7 @@ def generate_scaled(generator, params, images: np.ndarray, labels: np.ndarray, s
     on the device, so the two may differ by one grey level where XLA fuses the arithmetic): for
     choosing a scale, not for drawing the set.
     """
-    fn = _generate_float_fn(generator)
-    labels = np.asarray(labels, np.int32)
-    fakes = []
-    for lo in range(0, len(images), batch_size):
-        src, lab = images[lo:lo + batch_size], labels[lo:lo + batch_size]
-        n = len(src)
-        if n < batch_size:
-            src = np.concatenate([src, np.zeros((batch_size - n,) + src.shape[1:], src.dtype)])
-            lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
-        fakes.append(np.asarray(fn(params, src, lab))[:n])
-    fake = np.concatenate(fakes) if fakes else np.zeros(images.shape, np.float32)
+    fake = _in_batches(_generate_float_fn(generator), params, images, labels, batch_size, np.float32)
     source = np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
     out = {}
     for k in scales:
