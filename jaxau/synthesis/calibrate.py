@@ -31,8 +31,9 @@ class NothingToCalibrate(ValueError):
 def grid(maximum: float, minimum: float = 0.5, step: float = 0.25) -> np.ndarray:
     """The edit scales tried: ``minimum, minimum + step, ..., maximum`` (1, the generator's own
     images, is always on it)."""
-    if not minimum <= 1.0 <= maximum:
-        raise ValueError(f"the edit-scale grid [{minimum}, {maximum}] must contain 1")
+    steps_to_one = (1.0 - minimum) / step
+    if not minimum <= 1.0 <= maximum or abs(steps_to_one - round(steps_to_one)) > 1e-9:
+        raise ValueError(f"the edit-scale grid {minimum}:{maximum}:{step} must contain 1")
     count = int(np.floor((maximum - minimum) / step + 1e-9)) + 1
     return np.round(minimum + step * np.arange(count), 6)
 

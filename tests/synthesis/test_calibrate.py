@@ -12,6 +12,8 @@ def test_grid_runs_from_a_half_to_the_maximum_in_quarters_and_holds_one():
     assert 1.0 in calibrate.grid(1.0).tolist() and calibrate.grid(3.0)[-1] == 3.0
     with pytest.raises(ValueError, match="must contain 1"):
         calibrate.grid(0.75)
+    with pytest.raises(ValueError, match="0.6:2.0:0.25 must contain 1"):
+        calibrate.grid(2.0, minimum=0.6)
 
 
 def test_slopes_are_least_squares_per_au_without_unknown_labels():
