@@ -120,11 +120,15 @@ def measure(args, overrides, lines) -> int:
     sources, plan = synthesize.make_plan(sources, targets, list(trained.au_names),
                                          per_level=int(syn.config.synthesis.per_level), seed=int(config.seed))
     renderer, target_index = synthesis_stage._oracle_parts(syn.config, inputs, targets)
-    read = estimator.Predictor(inputs["reader"]).intensities if "reader" in inputs else None
+    reader = estimator.Predictor(inputs["reader"]) if "reader" in inputs else None
+    read = reader.intensities if reader is not None else None
     edit_scale, calibration = float(syn.config.synthesis.get("edit_scale", 1.0)), None
     if bool(syn.config.synthesis.get("calibrate_edit_scale", False)):
-        calibration = synthesis_stage.calibrate_edit_scale(syn.config, {**inputs, "generator": args.out},
-                                                           sources, targets)
+        if reader is None:
+            print("synthesis.calibrate_edit_scale needs the finished reader: run the demo's real_3d column first.",
+                  file=sys.stderr)
+            return 2
+        calibration = synthesis_stage.calibrate_edit_scale(syn.config, inputs, reader, trained, sources, plan)
         edit_scale = calibration["edit_scale"]
     t1 = time.time()
     record = fidelity.measure(

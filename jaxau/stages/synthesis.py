@@ -25,6 +25,7 @@ like the sources (`jaxau.synthesis.oracle`). Writes ``synthetic.frames`` in the 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
@@ -48,13 +49,6 @@ def check(config) -> None:
     check_oracle(config)
     validate.divisible_batch(config, "synthesis.batch_size")
     validate.positive_int(config, "synthesis.chunk_size")
-
-
-def check_oracle(config) -> None:
-    """Checks the ``synthesis`` fields an oracle stage reads."""
-    validate.positive_int(config, "synthesis.per_level")
-    if "fidelity_per_cell" in config.synthesis:
-        validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
     if "edit_scale" in config.synthesis:
         validate.positive_float(config, "synthesis.edit_scale")
     if bool(config.synthesis.get("calibrate_edit_scale", False)):
@@ -66,6 +60,13 @@ def check_oracle(config) -> None:
         if float(config.synthesis.edit_scale_max) < 1.0:
             raise validate.ConfigError(f"synthesis.edit_scale_max={config.synthesis.edit_scale_max}: the "
                                        "calibration grid runs from 0.5 to it and must hold 1; use >= 1.")
+
+
+def check_oracle(config) -> None:
+    """Checks the ``synthesis`` fields an oracle stage reads."""
+    validate.positive_int(config, "synthesis.per_level")
+    if "fidelity_per_cell" in config.synthesis:
+        validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
 
 
 def registration_mode(frames_dir: str) -> str:
@@ -118,36 +119,30 @@ def _oracle_parts(config, inputs, targets):
     return renderer, target_index
 
 
-def calibrate_edit_scale(config, inputs, sources, targets) -> dict:
+def calibrate_edit_scale(config, inputs, reader: estimator.Predictor, trained, sources, plan) -> dict:
     """The edit scale chosen by the real-frame reader (`jaxau.synthesis.calibrate`) and its record.
 
-    The reader is the ``reader`` role's estimator; its labelled real frames are the validation split
+    ``reader`` is the ``reader`` role's estimator; its labelled real frames are the validation split
     of its own domain's frames (the ``targets`` stage for cross-domain synthesis, else the sources'),
-    in the views ``data.train_poses`` it was trained on; the generated sample is the first
-    ``synthesis.calibration_per_cell`` entries of every (AU, level) cell of the synthesis plan.
+    in the views ``data.train_poses`` it was trained on; ``trained`` is the loaded generator,
+    ``sources`` / ``plan`` the synthesis plan's (`jaxau.synthesis.synthesize.make_plan`), whose first
+    ``synthesis.calibration_per_cell`` entries of every (AU, level) cell are drawn at every scale.
     Without label variation in those frames the record says so (``skipped``) and the scale is 1.
     """
 
-    if not inputs.get("reader"):
-        raise ValueError("synthesis.calibrate_edit_scale needs the 'reader' role (a real-frame estimator of the "
-                         "same registration); the experiment graph wires it, a hand-made stage must too.")
-    trained = gen_train.load_generator(inputs["generator"])
     aus = list(trained.au_names)
-    predictor = estimator.Predictor(inputs["reader"])
-    missing = [a for a in aus if a not in predictor.au_names]
+    missing = [a for a in aus if a not in reader.au_names]
     if missing:
         raise ValueError(f"the reader {inputs['reader']} does not estimate {missing}, which the generator draws.")
-    columns = [predictor.au_names.index(a) for a in aus]
+    columns = [reader.au_names.index(a) for a in aus]
 
     def read(images):
-        return predictor.intensities(np.asarray(images))[:, columns]
+        return reader.intensities(np.asarray(images))[:, columns]
 
     frames_dir = inputs.get("targets") or inputs["sources"]
     real = frames_lib.select_poses(frames_lib.load(frames_stage.split_path(frames_dir, "validation")),
                                    config.data.get("train_poses", ""), "edit-scale calibration frames")
     real = frames_lib.with_aus(real, aus, missing="unknown")
-    planned, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
-                                         seed=int(config.seed))
     rows = fidelity_lib.sample_entries(plan, int(config.synthesis.calibration_per_cell))
     batch = int(config.synthesis.batch_size)
     try:
@@ -155,7 +150,7 @@ def calibrate_edit_scale(config, inputs, sources, targets) -> dict:
             lambda images, labels, scales: synthesize.generate_scaled(
                 trained.generator, trained.params, images, labels, scales, batch),
             read, np.asarray(real["image"]), real["au_intensity"],
-            np.asarray(planned["image"][plan.source_index[rows]]), plan.target_labels[rows],
+            np.asarray(sources["image"][plan.source_index[rows]]), plan.target_labels[rows],
             calibrate_lib.grid(float(config.synthesis.edit_scale_max)), aus)
     except calibrate_lib.NothingToCalibrate as e:
         # Found after the generator trained: the set is still made, at the generator's own scale,
@@ -170,6 +165,14 @@ def calibrate_edit_scale(config, inputs, sources, targets) -> dict:
 def run(config, stage_dir: str, inputs) -> dict:
 
     sources, targets = load_sets(config, inputs)
+    # One reader for the calibration and the fidelity.
+    reader = estimator.Predictor(inputs["reader"]) if inputs.get("reader") else None
+    calibrate = None
+    if bool(config.synthesis.get("calibrate_edit_scale", False)):
+        if reader is None:
+            raise ValueError("synthesis.calibrate_edit_scale needs the 'reader' role (a real-frame estimator of "
+                             "the same registration); the experiment graph wires it, a hand-made stage must too.")
+        calibrate = functools.partial(calibrate_edit_scale, config, inputs, reader)
     fidelity = None
     per_cell = int(config.synthesis.fidelity_per_cell)
     if per_cell > 0:
@@ -181,11 +184,7 @@ def run(config, stage_dir: str, inputs) -> dict:
                 return {"skipped": f"no oracle renders: {reason}"}
         else:
             renderer, target_index = parts
-            read = None
-            if inputs.get("reader"):
-
-                predictor = estimator.Predictor(inputs["reader"])
-                read = predictor.intensities
+            read = reader.intensities if reader is not None else None
             critic = gen_train.critic_reader(inputs["generator"])
 
             def fidelity(sources_, plan, generate):
@@ -194,15 +193,11 @@ def run(config, stage_dir: str, inputs) -> dict:
                                            read=read, critic=critic, out_dir=stage_dir)
                 rec["reader"] = inputs.get("reader")
                 return rec
-    edit_scale, calibration = float(config.synthesis.get("edit_scale", 1.0)), None
-    if bool(config.synthesis.get("calibrate_edit_scale", False)):
-        calibration = calibrate_edit_scale(config, inputs, sources, targets)
-        edit_scale = calibration["edit_scale"]
     record = synthesize.synthesize_set(
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),
         targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
-        chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity, edit_scale=edit_scale,
-        calibration=calibration)
+        chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity,
+        edit_scale=float(config.synthesis.get("edit_scale", 1.0)), calibrate=calibrate)
     out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second", "edit_scale")}
     fid = record.get("fidelity") or {}
     out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "edit_cosine_ceiling",

@@ -40,13 +40,18 @@ from jaxau.train.gan_losses import MAX_INTENSITY
 from jaxau.train.generator import write_png
 
 
+def _apply(generator, params, images_uint8, labels):
+    """``(source, G(source | labels / 5))`` in [-1, 1] from uint8 images and integer levels (-1: 0)."""
+    images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
+    aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
+    return images, generator.apply({"params": params}, images, aus).image
+
+
 @functools.lru_cache(maxsize=4)
 def _generate_fn(generator, edit_scale: float = 1.0):
     @jax.jit
     def generate(params, images_uint8, labels):
-        images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
-        aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
-        fake = generator.apply({"params": params}, images, aus).image
+        images, fake = _apply(generator, params, images_uint8, labels)
         if edit_scale != 1.0:
             fake = images + edit_scale * (fake - images)
         # uint8 on the device: a quarter of the bytes to bring back.
@@ -81,12 +86,7 @@ def _in_batches(fn, params, images: np.ndarray, labels: np.ndarray, batch_size: 
 
 @functools.lru_cache(maxsize=4)
 def _generate_float_fn(generator):
-    @jax.jit
-    def generate(params, images_uint8, labels):
-        aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
-        return generator.apply({"params": params}, images_uint8.astype(jnp.float32) / 127.5 - 1.0, aus).image
-
-    return generate
+    return jax.jit(lambda params, images_uint8, labels: _apply(generator, params, images_uint8, labels)[1])
 
 
 def generate_scaled(generator, params, images: np.ndarray, labels: np.ndarray, scales: Sequence[float],
@@ -271,8 +271,7 @@ def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None,
 
 def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
                    targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
-                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0,
-                   calibration: dict | None = None) -> dict:
+                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0, calibrate=None) -> dict:
     """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
 
     Args:
@@ -289,8 +288,9 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         ``generate(uint8 images, target levels) -> uint8 images``; its record goes under ``fidelity``.
       edit_scale: the generator's edits drawn this many times larger, in the set and in the
         fidelity's generated images (`generate_images`).
-      calibration: the record of the edit scale's choice (`jaxau.synthesis.calibrate`), stored under
-        ``edit_scale_calibration``.
+      calibrate: optional ``calibrate(trained generator, sources, plan) -> dict`` choosing the edit
+        scale instead (`jaxau.stages.synthesis.calibrate_edit_scale`): its ``edit_scale`` replaces
+        ``edit_scale`` and its record goes under ``edit_scale_calibration``.
 
     Returns:
       The record written to ``synthesis.json`` (in a multi-host run, by process 0 only; the others
@@ -303,6 +303,10 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         raise ValueError(f"source images are {sources['image'].shape[1:3]}, the generator in {generator_dir} "
                          f"was trained at {trained.image_size}: use frames of that size.")
     sources, plan = make_plan(sources, targets, aus, per_level=per_level, seed=seed)
+    calibration = None
+    if calibrate is not None:  # (every process chooses the same scale: the choice is deterministic)
+        calibration = calibrate(trained, sources, plan)
+        edit_scale = calibration["edit_scale"]
     leader = hosts.active().leader
     if leader:
         io_utils.savez(os.path.join(out_dir, "plan.npz"), **plan.arrays())
