@@ -4,8 +4,9 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: 9.4 min in a fresh workdir on a quiet 2-core Zen 5 EPYC (564 s of stages at
-f5eed91, 2026-12-05, peak RSS 3.38 GB; 10 min 13 s with the README's venv and install), ~14-15 min
+Expected runtime: 8-9.5 min in a fresh workdir on a quiet 2-core Zen 5 EPYC (477 s of stages at
+faaf7f8 and 564 s at f5eed91, 2026-12-05, peak RSS 3.5 GB; 8 min 47 s / 10 min 13 s with the
+README's venv and install), ~14-15 min
 on a 2-core AVX-512 AMD EPYC of the Zen 4 class (596 s at f03d368 with three columns and a
 generator half as long; estimated). Stages (f5eed91, Zen 5): SynthFACS ``fera_demo_large`` build
 48 s (2,928 images), registration 1,500 steps 107 s, 2D / 3D registration of every frame 11 / 34 s,
