@@ -5,6 +5,8 @@
     python benchmarks/vgg.py --breakdown      # + JAX forward / backward / update split
     python benchmarks/vgg.py --ynn-default    # + a JAX row on jax 0.10.2's default YNNPACK conv path
     python benchmarks/vgg.py --freeze         # + 224/b2 with block1-2 frozen (JAX only)
+    python benchmarks/vgg.py --bf16           # + bfloat16 compute rows (JAX compute_dtype, Keras
+                                              #   mixed_bfloat16): AVX512-BF16 CPUs
 
 The machine is shared, so each framework runs in its own long-lived worker process and the parent
 alternates them (JAX, Keras, JAX, Keras, ...) for ``--rounds`` rounds of a few steps each; the best
@@ -50,7 +52,8 @@ def _timed(fn, reps: int, cpu: list | None = None) -> list[float]:
 
 
 class JaxWorker:
-    def __init__(self, size: int, batch: int, width: float, freeze: str | None):
+    def __init__(self, size: int, batch: int, width: float, freeze: str | None,
+                 compute_dtype: str | None = None):
         sys.path.insert(0, REPO)
         from jaxau import platform
 
@@ -79,7 +82,7 @@ class JaxWorker:
             "au_intensity": rng.integers(0, 6, size=(batch, NUM_AUS)).astype(np.int32),
             "target_au": np.full((batch,), -1, np.int32)}, mesh)
         self.key = jax.random.key(0)
-        step = parallel.data_parallel(estimator.make_train_step(model, self.tx), mesh)
+        step = parallel.data_parallel(estimator.make_train_step(model, self.tx, compute_dtype), mesh)
         t0 = time.perf_counter()
         self.step = step.lower(self.state, self.batch, self.key).compile()
         self.compile_s = time.perf_counter() - t0
@@ -150,7 +153,7 @@ class JaxWorker:
 
 
 class KerasWorker:
-    def __init__(self, size: int, batch: int, width: float):
+    def __init__(self, size: int, batch: int, width: float, bf16: bool = False):
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
@@ -160,6 +163,8 @@ class KerasWorker:
         from jaxau.models import vgg
 
         keras.utils.set_random_seed(0)
+        if bf16:  # Keras's mixed precision: bfloat16 compute, float32 variables.
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
         L = keras.layers
         inp = keras.Input((size, size, 3))
         x = inp
@@ -173,7 +178,9 @@ class KerasWorker:
         x = L.Flatten()(x)
         x = L.Dropout(0.5)(L.Dense(fc, activation="relu", name="fc1")(x))
         x = L.Dropout(0.5)(L.Dense(fc, activation="relu", name="fc2")(x))
-        x = L.Reshape((NUM_AUS, vgg.NUM_LEVELS))(L.Dense(NUM_AUS * vgg.NUM_LEVELS, name="head")(x))
+        # float32 logits into the loss, as the JAX step's.
+        x = L.Reshape((NUM_AUS, vgg.NUM_LEVELS))(L.Dense(NUM_AUS * vgg.NUM_LEVELS, name="head",
+                                                         dtype="float32")(x))
         self.model = keras.Model(inp, x)
         self.model.compile(optimizer=keras.optimizers.Adam(5e-5),
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -192,7 +199,12 @@ class KerasWorker:
 
 
 def worker_main(kind: str, size: int, batch: int, width: float, freeze: str | None):
-    w = JaxWorker(size, batch, width, freeze) if kind == "jax" else KerasWorker(size, batch, width)
+    # kind: 'jax' / 'keras', with '-bf16' for bfloat16 compute.
+    framework, _, dtype = kind.partition("-")
+    if framework == "jax":
+        w = JaxWorker(size, batch, width, freeze, "bfloat16" if dtype == "bf16" else None)
+    else:
+        w = KerasWorker(size, batch, width, bf16=dtype == "bf16")
     print("READY " + json.dumps(w.info), flush=True)
     for line in sys.stdin:
         cmd, *args = line.split()
@@ -214,6 +226,7 @@ class Worker:
         if ynn_default:
             env["BENCH_YNN_DEFAULT"] = "1"
         self.name = f"{kind}{' (YNNPACK convs)' if ynn_default else ''}"
+        self.kind = kind
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", kind, str(size), str(batch),
              str(width), freeze], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -245,13 +258,18 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_config(size, batch, width, freeze, *, rounds, steps, keras, ynn_default, breakdown):
+def run_config(size, batch, width, freeze, *, rounds, steps, keras, ynn_default, breakdown,
+               bf16=False):
     label = f"{size}x{size} b{batch} w{width:g}" + ("" if freeze == "none" else f" frozen<{freeze}")
     workers = [Worker("jax", size, batch, width, freeze)]
     if ynn_default:
         workers.append(Worker("jax", size, batch, width, freeze, ynn_default=True))
+    if bf16:
+        workers.append(Worker("jax-bf16", size, batch, width, freeze))
     if keras and freeze == "none":
         workers.append(Worker("keras", size, batch, width))
+        if bf16:
+            workers.append(Worker("keras-bf16", size, batch, width))
     peaks = [workers[0].ask("matmul")["matmul_gflops"]]
     times = {w.name: [] for w in workers}
     cpu = {w.name: [] for w in workers}
@@ -284,6 +302,8 @@ def main():
                         help="also time 224x224 b2 with block1-2 frozen (paper fine-tuning; JAX only)")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the JAX forward, forward+backward and update separately")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time bfloat16 compute (JAX compute_dtype, Keras mixed_bfloat16)")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per configuration")
     parser.add_argument("--configs", default=None,
                         help="comma-separated size:batch:width:steps_per_round, e.g. 224:2:1:3 "
@@ -310,7 +330,7 @@ def main():
     for size, batch, width, freeze, steps in configs:
         rows, peak, peaks, split = run_config(
             size, batch, width, freeze, rounds=args.rounds, steps=steps, keras=not args.no_keras,
-            ynn_default=args.ynn_default, breakdown=args.breakdown)
+            ynn_default=args.ynn_default, breakdown=args.breakdown, bf16=args.bf16)
         print(f"\n{rows[0]['config']}: matmul peak {peaks[0]:.0f} / {peaks[1]:.0f} GFLOP/s (before / "
               f"after); load {_load()}", flush=True)
         for r in rows:
@@ -321,10 +341,11 @@ def main():
                   f"of peak  CPU {r['cpu_s']:.3f} s/step (median)  (compile {r['compile_s']:.1f} s; {r['flops'] / 1e9:.2f} GFLOP/step{xla})",
                   flush=True)
             all_rows.append((r, gf, peak))
-        jr = [r for r in rows if r["framework"] == "jax"]
-        kr = [r for r in rows if r["framework"] == "keras"]
-        if jr and kr:
-            print(f"  JAX / Keras best-step time: {jr[0]['best_s'] / kr[0]['best_s']:.3f}", flush=True)
+        best = {r["framework"]: r["best_s"] for r in rows}
+        for a, b in (("jax", "keras"), ("jax-bf16", "keras-bf16"), ("jax-bf16", "keras"),
+                     ("jax-bf16", "jax"), ("keras-bf16", "keras")):
+            if a in best and b in best:
+                print(f"  {a} / {b} best-step time: {best[a] / best[b]:.3f}", flush=True)
         if split:
             print(f"  JAX split (best of 3): forward {split['forward_s']:.3f} s, forward+backward "
                   f"{split['grad_s']:.3f} s (backward ~{split['grad_s'] - split['forward_s']:.3f}), "

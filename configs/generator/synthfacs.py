@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
     # The paper's GANimation recipe at 64 px (every other field: base.py's CPU value).
     c.generator.frames = ""         # A frame set .npz (e.g. registered frames); '' = c.data via TFDS.
     c.generator.max_frames = 0      # 0 = all training frames.
+    c.generator.d_width = 16
     c.generator.batch_size = 8
     c.generator.num_steps = 600
     c.generator.n_critic = 5

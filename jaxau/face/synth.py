@@ -157,8 +157,11 @@ def _configs() -> dict:
         # The demo's estimator-sized set: fera_demo's 3 frontal-row views (yaw -40/0/40)
         # with position maps for registration, but many subjects in short sessions of frames 1.5 s
         # apart (as fera_frontal) so the estimators learn instead of memorising 8 identities:
-        # 45/6/10 subjects x 4 sessions x 4 frames x 3 views = 2,928 images at 64 px.
-        SynthConfig(name="fera_demo_large", subjects={"train": 45, "validation": 6, "test": 10},
+        # 45/12/10 subjects x 4 sessions x 4 frames x 3 views = 3,216 images at 64 px. 12 validation
+        # subjects so that every AU has positive frontal validation frames to score the critic and
+        # choose the edit scale on (8-60 per AU; 6 subjects gave one AU04 frame); subjects are drawn
+        # per (split, index), so the training and test frames do not depend on this count.
+        SynthConfig(name="fera_demo_large", subjects={"train": 45, "validation": 12, "test": 10},
                     sessions=4, frames=4, frame_stride=45, image_size=64, uv_size=64,
                     **{**fera, "poses": FERA_POSES[3:6]}),
         # The ':medium' experiments' set: fera_demo_large's views and spacing with twice the training

@@ -1,5 +1,7 @@
 """The ``fera_demo_large`` SynthFACS config (the demo's estimator-sized data, issue #8)."""
 
+import dataclasses
+
 import numpy as np
 
 from jaxau import au as au_lib
@@ -15,9 +17,26 @@ def test_config_shape():
     assert cfg.poses == synth.get_config("fera_demo").poses and cfg.all_poses
     assert cfg.image_size == 64 and cfg.uv_size == 64
     assert cfg.examples_per_subject() == 4 * 4 * 3
-    assert cfg.subjects == {"train": 45, "validation": 6, "test": 10}
+    assert cfg.subjects == {"train": 45, "validation": 12, "test": 10}
     # Appended: the existing configs (and their cached builds) come first, unchanged.
     assert list(synth.CONFIGS)[-2:] == ["fera_demo_large", "fera_medium"]
+
+
+def test_validation_split_holds_every_au_and_leaves_the_other_splits_alone():
+    # Frame requests only. The critic's ICC and the edit-scale calibration are scored on the frontal
+    # validation frames: every AU needs positive frames there (6 subjects had a single AU04 frame).
+    cfg = synth.get_config("fera_demo_large")
+    labels = np.stack([f["labels"] for i in range(cfg.subjects["validation"])
+                       for f in synth.subject_frames(cfg, "validation", i) if f["pose"][0] == 4])
+    positives = (labels[:, [cfg.aus.index(a) for a in au_lib.FERA2017_AUS]] > 0).sum(0)
+    assert positives.min() >= 8, dict(zip(au_lib.FERA2017_AUS, positives))
+    # Subjects are drawn per (split, index): the validation count does not change training or test.
+    fewer = dataclasses.replace(cfg, subjects={**cfg.subjects, "validation": 6})
+    for split in ("train", "test"):
+        a, b = synth.subject_frames(cfg, split, 3), synth.subject_frames(fewer, split, 3)
+        assert [f["sequence"] for f in a] == [f["sequence"] for f in b]
+        assert all(np.array_equal(x["labels"], y["labels"]) for x, y in zip(a, b))
+        assert np.array_equal(a[0]["subject"].identity, b[0]["subject"].identity)
 
 
 def test_every_view_of_a_frame_has_its_labels_and_labels_vary():

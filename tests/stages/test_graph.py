@@ -98,6 +98,12 @@ def test_real_data_trains_registration_on_synthfacs():
     assert sorted(n.config.data.name for n in _by_stage(p)["data"]) == ["fera2017", synthfacs]
 
 
+def test_critic_width_per_size():
+    # CPU: the wider critic measured at demo size; :medium keeps the width its Table 2 was measured
+    # with; :paper ganimation_replicate's.
+    assert [_config("table2", size).generator.d_width for size in ("cpu", "medium", "paper")] == [32, 16, 64]
+
+
 def test_the_edit_scale_calibration_wires_the_real_reader_on_any_dataset():
     def synthesis_3d(p):
         return _node(p, _node(p, _node(p, p.outputs["synthetic_3d"]).deps["model"]).deps["train_set0"])
