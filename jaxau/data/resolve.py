@@ -6,11 +6,12 @@ user's copy in ``data.manual_dir`` once and then read from ``data.data_dir``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any, Sequence
 
-from jaxau import validate
+from jaxau import io_utils, validate
 from jaxau.data import registry
 
 
@@ -40,6 +41,27 @@ def check(config: Any) -> None:
             os.makedirs(os.path.expanduser(config.data.data_dir), exist_ok=True)
         else:
             validate.existing_dir(config, "data.data_dir", what="TFDS data directory")
+
+
+def fingerprint(config: Any) -> dict:
+    """What shapes ``config.data.name``'s frames beyond the config's own fields (the data stage's key).
+
+    For SynthFACS the rendered frames follow from the domain config (subjects per split, sessions,
+    views, sizes, ...) and the generator's version, both in the code: their content goes into the
+    key, so that a changed config never reuses an old build. Licensed datasets are the user's files
+    (named by ``data_dir`` / ``manual_dir`` in the config): nothing to add (empty dict).
+    """
+    from jaxau.face import synth
+
+    name = str(config.data.name)
+    base, _, config_name = name.partition("/")
+    if base != "synthfacs":
+        return {}
+    try:
+        fields = dataclasses.asdict(synth.get_config(config_name or registry.get(name).configs[0]))
+    except KeyError:
+        return {}  # An unknown name: `check` reports it in one line before anything runs.
+    return {"synthfacs_version": synth.VERSION, "synthfacs_config": io_utils.settings_key(fields)}
 
 
 def data_dir(config: Any, workdir: str) -> str:

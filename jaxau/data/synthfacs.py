@@ -46,10 +46,8 @@ class SynthFacsConfig(tfds.core.BuilderConfig):
 class Synthfacs(tfds.core.GeneratorBasedBuilder):
     """SynthFACS: rendered MakeHuman heads with exact FACS AU intensities and geometry."""
 
-    VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {"1.0.0": "First release: fera / multipie / disfa domains and small variants.",
-                     "1.1.0": "iBUG-68 landmarks: jaw ends at eye-corner height, nose base and inner mouth "
-                              "corners moved; the UV position-map layout spans the whole jaw contour."}
+    VERSION = tfds.core.Version(synth.VERSION)
+    RELEASE_NOTES = dict(synth.RELEASE_NOTES)
     BUILDER_CONFIGS = [SynthFacsConfig(c) for c in synth.CONFIGS.values()]
 
     def _info(self) -> tfds.core.DatasetInfo:

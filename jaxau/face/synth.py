@@ -24,6 +24,16 @@ from jaxau.face.asset import load_asset
 from jaxau.face.model import FaceModel
 from jaxau.face.render import Renderer, rotation_matrix
 
+# The ``synthfacs`` TFDS builder's version: raise it whenever the frames a config renders change
+# (asset, renderer, sampling). With the config's fields it is part of the data stage's cache key
+# (`jaxau.data.resolve.fingerprint`), and TFDS builds each version into its own directory.
+VERSION = "1.2.0"
+RELEASE_NOTES = {
+    "1.0.0": "First release: fera / multipie / disfa domains and small variants.",
+    "1.1.0": "iBUG-68 landmarks: jaw ends at eye-corner height, nose base and inner mouth corners "
+             "moved; the UV position-map layout spans the whole jaw contour.",
+    "1.2.0": "fera_demo_large: 12 validation subjects (was 6); the other configs' frames are unchanged.",
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,8 @@ _GENERATED_ONLY = ("synthesis.edit_scale", "synthesis.calibrate_edit_scale", "sy
 # resamples anew); alignment, scoring and the data build do not.
 _STAGE_LIST = (
     Stage("data", "build the AU video dataset (SynthFACS by default) as TFDS",
-          ("data",), impl="jaxau.stages.data:run", version=2, check="jaxau.data.resolve:check"),
+          ("data",), impl="jaxau.stages.data:run", version=2, check="jaxau.data.resolve:check",
+          fingerprint="jaxau.data.resolve:fingerprint"),
     Stage("frames_raw", "unregistered baseline: frames as captured, resized to data.image_size",
           ("data",), deps=("data",), impl="jaxau.stages.frames:run_raw"),
     Stage("registration", "train the PRNet-style UV position-map network",

@@ -56,6 +56,9 @@ class Stage:
       schema: optional ``"module:function"``, ``fn(config, config_keys)`` raising
         `jaxau.validate.ConfigError` when the config lacks a field the stage reads (run before
         ``check``), so every value that shapes the output is in the hashed config.
+      fingerprint: optional ``"module:function"``, ``fn(config) -> dict`` of what shapes the output
+        besides the config's fields (code-side definitions such as a SynthFACS domain config); a
+        non-empty result is part of the key.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Stage:
     ignore: tuple[str, ...] = ()
     check: str = ""
     schema: str = ""
+    fingerprint: str = ""
 
     def load(self) -> Callable[..., Mapping[str, Any]] | None:
         """The implementation, or None when that part of jaxau is not built (module missing)."""
@@ -122,6 +126,11 @@ def stage_key(stage: Stage, config: Any, dep_keys: Sequence[str]) -> str:
         if isinstance(node, dict):
             node.pop(leaf, None)
     payload = {"stage": stage.name, "version": stage.version, "deps": list(dep_keys), "config": hashed}
+    # What shapes the output beyond the config's fields (e.g. the SynthFACS domain definitions in
+    # the code); left out when empty, so stages without it keep their keys.
+    extra = _import_function(stage.fingerprint)(config) if stage.fingerprint else None
+    if extra:
+        payload["fingerprint"] = _plain(extra)
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -25,6 +25,40 @@ def test_registered_configs():
     assert {"fera", "fera_small", "multipie", "multipie_small", "disfa", "disfa_small"} <= names
 
 
+def test_a_changed_domain_config_or_version_changes_the_data_stage_key(monkeypatch):
+    import dataclasses
+
+    import ml_collections
+
+    from jaxau.stages import STAGES, runner
+
+    data = STAGES["data"]
+
+    def key(name):
+        return runner.stage_key(data, ml_collections.ConfigDict({"data": {"name": name}}), [])
+
+    assert str(jaxau.data.synthfacs.Synthfacs.VERSION) == synth.VERSION
+    before = key("synthfacs/fera_demo_large")
+    assert key("synthfacs/fera_demo_large") == before
+    cfg = synth.get_config("fera_demo_large")
+    # One validation subject fewer: same config name, other frames -> another stage (no stale build).
+    fewer = dataclasses.replace(cfg, subjects={**cfg.subjects, "validation": 11})
+    monkeypatch.setitem(synth.CONFIGS, "fera_demo_large", fewer)
+    assert key("synthfacs/fera_demo_large") != before
+    monkeypatch.setitem(synth.CONFIGS, "fera_demo_large", cfg)
+    assert key("synthfacs/fera_demo_large") == before
+    monkeypatch.setattr(synth, "VERSION", "0.0.1")
+    assert key("synthfacs/fera_demo_large") != before
+    # A licensed dataset is the user's files: its key is the config's fields alone.
+    bare = dataclasses.replace(data, fingerprint="")
+    real = ml_collections.ConfigDict({"data": {"name": "fera2017"}})
+    assert runner.stage_key(data, real, []) == runner.stage_key(bare, real, [])
+    # An unknown config adds nothing here: the data stage's check names it in one line.
+    from jaxau.data import resolve
+
+    assert resolve.fingerprint(ml_collections.ConfigDict({"data": {"name": "synthfacs/nope"}})) == {}
+
+
 def test_builds_and_loads_offline(built):
     data_dir, builder = built
     cfg = synth.get_config("multipie_small")
