@@ -138,10 +138,10 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.image_size = px
     c.generator.g_width = 64 if paper else 16
     c.generator.g_blocks = 6 if paper else 3
-    # CPU: a critic twice the width of the first (16) reads AUs better: warm-up alone validation ICC
-    # 0.26 -> 0.31, test frames 0.29 -> 0.35 after training, and the synthetic 3D column +0.020
-    # [+0.002, +0.036] over three generators x three estimators (BUILD_NOTES "Generator fidelity");
-    # the GAN iteration costs ~25 % more.
+    # CPU: a critic twice the width of the first (16): test frames read at 0.35 instead of 0.30 after
+    # training and the synthetic 3D column +0.020 [+0.002, +0.036] over three generators x three
+    # estimators, both measured on the demo's test split (its validation frames do not separate the
+    # widths: 0.26 both; BUILD_NOTES "Generator fidelity"); the GAN iteration costs ~25 % more.
     c.generator.d_width = 64 if paper else 32
     # Critic depth as ganimation_replicate: 6 stride-2 layers at 224 px (a 3x3 map, AU-head kernel 3);
     # 5 at 64 px (2x2: a sixth layer would leave a 1x1 map).
