@@ -226,7 +226,6 @@ class Worker:
         if ynn_default:
             env["BENCH_YNN_DEFAULT"] = "1"
         self.name = f"{kind}{' (YNNPACK convs)' if ynn_default else ''}"
-        self.kind = kind
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", kind, str(size), str(batch),
              str(width), freeze], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

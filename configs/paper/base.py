@@ -223,10 +223,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # on the grid 0.5, 0.75, ..., edit_scale_max instead: the real-frame reader's slope per level on
     # calibration_per_cell generated entries per cell must match its slope on the validation frames'
     # labels (jaxau.synthesis.calibrate; one-standard-error rule). CPU on; `:paper` off (the paper has
-    # no such step) and `:medium` off (measured there, _medium): at demo size it picks k = 1.5 / 2 /
-    # 1.75 for three generator seeds and their synthetic 3D columns (three estimator seeds each) rise
-    # from 0.150 / 0.090 / 0.079 at k = 1 to 0.190 / 0.118 / 0.125 (real 3D 0.181; BUILD_NOTES
-    # "Generator fidelity").
+    # no such step) and `:medium` off (measured there, _medium): at demo size, with the width-16
+    # critic, it picked k = 1.5 / 2 / 1.75 for three generator seeds and their synthetic 3D columns
+    # (three estimator seeds each) rose from 0.150 / 0.090 / 0.079 at k = 1 to 0.190 / 0.118 / 0.125
+    # (real 3D 0.181); with the width-32 critic it picks 1.25 / 1.5 / 1.5 (BUILD_NOTES "Generator
+    # fidelity").
     c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
                                              "chunk_size": 2048 if paper else 256, "targets": "",
                                              "fidelity_per_cell": 20 if paper else 2, "source_domain": "",
