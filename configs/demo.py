@@ -4,15 +4,16 @@ Command (the README's first command runs exactly this)::
 
     python launch/reproduce.py --config=configs/demo.py --workdir=workdir/demo
 
-Expected runtime: ~10 min in a fresh workdir on a quiet 2-core Zen 5 EPYC (560 s of stages at
-af0b0b2, 2026-12-05, peak RSS 3.2 GB; 10 min 11 s with the README's venv and install), an
+Expected runtime: ~10 min in a fresh workdir on a quiet 2-core Zen 5 EPYC (563 s of stages at
+7e1e8e7, 2026-12-05, peak RSS 3.2 GB; 10 min 13 s with the README's venv and install), an
 estimated ~16-17 min on a 2-core AVX-512 AMD EPYC of the Zen 4 class (596 s at f03d368 with three
-columns and a generator half as long; not measured since). Stages (af0b0b2, Zen 5): SynthFACS
-``fera_demo_large`` build 51 s (3,216 images), registration 1,500 steps 73 s, 2D / 3D registration
-of every frame 8 / 34 s, oracle renders of the plan 38 s, generator 196 s (500 critic warm-up
-iterations on the AU loss, then 480 GAN iterations at batch 32: 240 G updates; critic width 32),
-synthesis with the edit-scale calibration and fidelity 22 s, the four estimators (width 1/8, 600
-steps of batch 32; the real ones on the 720 frontal training frames) 29-41 s each, scoring ~1 s
+columns and a generator half as long; not measured since). Stages (7e1e8e7, Zen 5): SynthFACS
+``fera_demo_large`` build 50 s (3,216 images), registration 1,500 steps 73-101 s, 2D / 3D
+registration of every frame 10 / 21 s, oracle renders of the plan 34 s, generator 190 s (500 critic
+warm-up iterations on the AU loss, then 340 GAN iterations at batch 32, each a critic and a G
+update; critic width 32), synthesis with the edit-scale calibration and fidelity 18 s, the four
+estimators (width 1/8, 600 steps of batch 32; the real ones on the 720 frontal training frames)
+30-41 s each, scoring ~1 s
 each. Stages already finished in the same
 workdir are reused, so a re-run takes seconds. Outputs: ``workdir/demo/report.md`` and
 ``report.html`` with a Table-2-style ICC table, per-pose ICC, 95 % subject-bootstrap intervals,
@@ -22,24 +23,24 @@ reference reader and by the generator's own critic) and the synthetic set's edit
 distributions, learning curves and contact sheets.
 
 What it produced (frontal test ICC(3,1), 160 frames of 10 held-out subjects, mean over 7 AUs;
-fresh clone of af0b0b2 on the Zen 5 box, 2026-12-05): real / 2D 0.122 [0.066, 0.197], real / 3D
+fresh clone of 7e1e8e7 on the Zen 5 box, 2026-12-05): real / 2D 0.122 [0.066, 0.197], real / 3D
 0.166 [0.106, 0.248] (occluded surface filled from its mirror image, ``align3d.fill``), both trained
-on the frontal view as the paper's are (``estimator.train_poses``); synthetic / 3D 0.217 [0.113,
-0.317] (2,220 generated images, 60 per AU and level, every head trained on the image's target
-vector, the generator's edits drawn 1.25x as chosen by the real-3D reader on the 192 frontal
+on the frontal view as the paper's are (``estimator.train_poses``); synthetic / 3D 0.207 [0.113,
+0.315] (2,220 generated images, 60 per AU and level, every head trained on the image's target
+vector, the generator's edits drawn 1.5x as chosen by the real-3D reader on the 192 frontal
 validation frames: ``synthesis.calibrate_edit_scale``); oracle-synthetic / 3D 0.254 [0.168, 0.312]
 (the same plan rendered exactly). Per pose -40 / 0 / +40: 2D 0.077 / 0.122 / 0.088, 3D 0.086 /
-0.166 / 0.089, synthetic 0.108 / 0.217 / 0.140, oracle 0.139 / 0.254 / 0.189. Verdicts: synthetic >
-real (3D) not resolved (+0.051 [-0.066, +0.134]); oracle > real (3D) not resolved (+0.088 [-0.016,
-+0.153]; +40: yes); synthetic > oracle not resolved (-0.037 [-0.103, +0.036]); 3D > 2D not resolved
-(+0.044). Generator fidelity (74 plan entries, at the chosen scale): L1 to the oracle 0.00972
-against 0.01031 for copying the source; edit cosine 0.416 where a perfect generator of these 7 AUs
-would score 0.736; edit gain 0.313 (a perfect generator 0.660); the real-3D reader's ICC on
-generated images 0.132 against 0.139 on the oracle renders; critic ICC 0.275 on the validation
-frames, 0.592 on the oracle renders and 0.439 on the generated images. The synthetic column is one
-draw, the high one: this generator's three estimator seeds give 0.217 / 0.083 / 0.116, and three
-generators x three estimators 0.164 against real 3D's 0.181 (three seeds; BUILD_NOTES.md
-"Generator fidelity": the critic's width). It does NOT reproduce the paper's
+0.166 / 0.089, synthetic 0.162 / 0.207 / 0.167, oracle 0.139 / 0.254 / 0.189. Verdicts: synthetic >
+real (3D) not resolved (+0.042 [-0.076, +0.147]; +40: yes); oracle > real (3D) not resolved
+(+0.088 [-0.016, +0.153]; +40: yes); synthetic > oracle not resolved (-0.047); 3D > 2D not resolved
+(+0.044). Generator fidelity (74 plan entries, at the chosen scale): L1 to the oracle 0.00994
+against 0.01031 for copying the source; edit cosine 0.434 where a perfect generator of these 7 AUs
+would score 0.736; edit gain 0.398 (a perfect generator 0.660); the real-3D reader's ICC on
+generated images 0.141 against 0.139 on the oracle renders; critic ICC 0.280 on the validation
+frames, 0.581 on the oracle renders and 0.503 on the generated images. With
+``--config.experiment.seeds=3`` (eight more estimators, 270 s): real 2D 0.151, real 3D 0.181,
+synthetic 3D 0.195 (seeds 0.207 / 0.221 / 0.156), oracle 0.246; synthetic > real +0.014, not
+resolved; oracle > real +0.065, resolved (BUILD_NOTES.md "Main job"). It does NOT reproduce the paper's
 numbers: 720 frontal training frames, VGG16-BN width 1/8 from scratch for 600 steps is far from the
 paper's ImageNet-initialised VGG16 at 224 px, and results are single-seed. Results repeat bit for
 bit on one CPU type, not across types (the same code: real 3D 0.173 on the Zen 5 box, 0.097 on the

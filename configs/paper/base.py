@@ -167,10 +167,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     #   subject (and lambda_ids 1,000, below), the AU vector also modulating every instance-normalised
     #   layer (FiLM), and resize-convolutions instead of transposed ones.
     # CPU: 1. In the same generator-stage seconds (~190 s) n_critic 1 gives 340 G updates where 2
-    # gave 240: edit cosine 0.43 / 0.44 / 0.42 vs 0.42 / 0.41 / 0.40 and the synthetic 3D column 0.184
-    # vs 0.164 over three generators x three estimators, +0.020 [-0.000, +0.041] (not resolved; real
-    # 3D 0.181); the critic's validation ICC unchanged (0.29 mean both). 480 updates (980 steps, +70 s)
-    # gave seed 0 no more (0.181 vs 0.195). BUILD_NOTES "Generator fidelity: updates per second".
+    # gave 240: over five generator seeds edit cosine 0.43 vs 0.40 (higher at every seed), and the
+    # synthetic 3D column 0.189 vs 0.171 over five generators x three estimators, +0.018 [-0.000,
+    # +0.035] (not resolved; real 3D 0.181); the critic's validation ICC unchanged (0.29 both). 480
+    # updates (980 steps, +70 s) gave seed 0 no more (0.181 vs 0.195). BUILD_NOTES "Generator
+    # fidelity": updates per second.
     c.generator.n_critic = 5 if paper else 1
     c.generator.critic_warmup = 0 if paper else 500
     c.generator.critic_warmup_loss = "full" if paper else "expression"

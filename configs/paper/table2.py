@@ -9,7 +9,7 @@ a 2-core CPU with ``:medium``)::
 
 ``:medium`` (``fera_medium``: 90/15/30 subjects, 900 frontal test frames; width-1/4 estimators,
 1,500 steps, two seeds, trained on the frontal view as the paper's (``estimator.train_poses``);
-registration 3,000 steps; generators 500 + 1,000 iterations, lambda_ids 1,000; 150 images per AU
+registration 3,000 steps; generators 500 + 1,000 iterations at n_critic 2, lambda_ids 1,000; 150 images per AU
 and level). Measured on a 2-core Zen 5 EPYC box, 2026-12-05 (~50 min of stages; 1 h 58 min on the
 Zen 4 class box): frontal ICC(3,1), seed-averaged, 95% subject-bootstrap intervals: 3D oracle
 synthetic 0.567 [0.515, 0.619], 2D real 0.437 [0.401, 0.464], 3D real 0.412 [0.372, 0.442], 3D
@@ -21,11 +21,12 @@ drops more than real 3D from the frontal view to both side views (+0.046 / +0.06
 vs copying 0.0115, edit cosine 0.339, reader 0.56x the oracle's, critic ICC 0.423) and draw about a
 sixth of each true edit (edit gain 0.168 of a possible 0.654) (BUILD_NOTES.md "Table 2 at :medium").
 
-Expected cost: ``:cpu`` ~10 minutes on the quiet 2-core Zen 5 box (estimate: the demo's stages,
-8 min measured with the oracle column, plus a 2-D generator, synthesis and estimator ~3 min; in the
-demo's workdir only the new stages run). Not run end to end on main; the demo (which has the 3D
-oracle column) measured at 1891f89: real 2D 0.122, real 3D 0.166, synthetic 3D 0.125, oracle 3D
-0.254; synthetic > oracle **no** (-0.129) (frontal ICC, BUILD_NOTES.md "Main job"). Paper
+Expected cost: ``:cpu`` ~14 minutes on the quiet 2-core Zen 5 box (estimate: the demo's 563 s of
+stages at 7e1e8e7, plus a 2-D generator ~190 s, its synthesis and estimator ~1 min; in the demo's
+workdir only the new stages run). Not run end to end on main; the demo (which has the 3D oracle
+column) measured at 7e1e8e7: real 2D 0.122, real 3D 0.166, synthetic 3D 0.207, oracle 3D 0.254;
+synthetic > real +0.042 and synthetic > oracle -0.047, neither resolved (frontal ICC,
+BUILD_NOTES.md "Main job"). Paper
 size on one GPU: roughly 16 GPU-hours (estimate, not measured — no GPU was available: SynthFACS
 ``fera`` build ~2 h, registration network ~3 h, two generators ~5 h each, four estimators ~0.5 h
 each). Later experiments in the same workdir reuse all of it.
