@@ -21,12 +21,12 @@ drops more than real 3D from the frontal view to both side views (+0.046 / +0.06
 vs copying 0.0115, edit cosine 0.339, reader 0.56x the oracle's, critic ICC 0.423) and draw about a
 sixth of each true edit (edit gain 0.168 of a possible 0.654) (BUILD_NOTES.md "Table 2 at :medium").
 
-Expected cost: ``:cpu`` ~14 minutes on the quiet 2-core Zen 5 box (estimate: the demo's 563 s of
-stages at 7e1e8e7, plus a 2-D generator ~190 s, its synthesis and estimator ~1 min; in the demo's
-workdir only the new stages run). Not run end to end on main; the demo (which has the 3D oracle
-column) measured at 7e1e8e7: real 2D 0.122, real 3D 0.166, synthetic 3D 0.207, oracle 3D 0.254;
-synthetic > real +0.042 and synthetic > oracle -0.047, neither resolved (frontal ICC,
-BUILD_NOTES.md "Main job"). Paper
+Measured ``:cpu`` (7e1e8e7, Zen 5 box, 2026-12-05, in the demo's workdir: 228 s of new stages, a 2-D
+generator 180 s, its synthesis and estimator; ~13 min from scratch), one estimator seed: 3D oracle
+synthetic 0.254, 2D synthetic 0.207 [0.119, 0.303], 3D synthetic 0.207 [0.113, 0.315], 3D real
+0.166, 2D real 0.122 [0.066, 0.197]; synthetic > real **yes** in 2D (+0.085 [+0.014, +0.140]),
+not resolved in 3D (+0.042); 3D > 2D not resolved for real (+0.044) or synthetic (+0.000)
+training (frontal ICC; BUILD_NOTES.md "Paper experiments as stage graphs"). Paper
 size on one GPU: roughly 16 GPU-hours (estimate, not measured — no GPU was available: SynthFACS
 ``fera`` build ~2 h, registration network ~3 h, two generators ~5 h each, four estimators ~0.5 h
 each). Later experiments in the same workdir reuse all of it.
