@@ -21,8 +21,9 @@ drops more than real 3D from the frontal view to both side views (+0.046 / +0.06
 vs copying 0.0115, edit cosine 0.339, reader 0.56x the oracle's, critic ICC 0.423) and draw about a
 sixth of each true edit (edit gain 0.168 of a possible 0.654) (BUILD_NOTES.md "Table 2 at :medium").
 
-Measured ``:cpu`` (7e1e8e7, Zen 5 box, 2026-12-05, in the demo's workdir: 228 s of new stages, a 2-D
-generator 180 s, its synthesis and estimator; ~13 min from scratch), one estimator seed: 3D oracle
+Expected cost: ``:cpu`` ~13 min from scratch on the quiet 2-core Zen 5 box; in the demo's workdir
+only the new stages run (7e1e8e7, 2026-12-05: 228 s, a 2-D generator 180 s, its synthesis and
+estimator). Measured there, one estimator seed: 3D oracle
 synthetic 0.254, 2D synthetic 0.207 [0.119, 0.303], 3D synthetic 0.207 [0.113, 0.315], 3D real
 0.166, 2D real 0.122 [0.066, 0.197]; synthetic > real **yes** in 2D (+0.085 [+0.014, +0.140]),
 not resolved in 3D (+0.042); 3D > 2D not resolved for real (+0.044) or synthetic (+0.000)
