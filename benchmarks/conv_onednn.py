@@ -102,6 +102,7 @@ def xla_times(layers: list, batch: int, rounds: int, reps: int) -> dict:
     import numpy as np
 
     from jaxau.models import layers as L
+    from jaxau.models import vgg
 
     def best_ms(fn, *args):
         for _ in range(3):
@@ -117,7 +118,7 @@ def xla_times(layers: list, batch: int, rounds: int, reps: int) -> dict:
     rng = np.random.default_rng(0)
     out = {}
     for _, side, ci, co in layers:
-        block = 2 if L.is_narrow(ci, co) else 1
+        block = int(vgg.VGG16.narrow_block) if L.is_narrow(ci, co) else 1
 
         def conv(x, k, block=block):
             return L.conv(x, k, (1, 1), "SAME", impl="naive", block=block)
