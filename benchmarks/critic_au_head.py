@@ -10,7 +10,7 @@ linearly readable AU signal the frames carry). Run on a finished demo workdir::
 
 A grid entry's fields: ``lr``, ``batch``, ``balanced`` (sample frames so every AU's levels are
 equally likely, as the estimator's pool), ``width`` (``d_width``), ``target`` (``unit``: level / 5 as
-GANimation; ``centred``: (level - mean) / std per AU).
+GANimation; ``centred``: (level - mean) / std per AU), ``seed`` (initialisation and sampling).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from jaxau.data import frames as frames_lib  # noqa: E402
+from jaxau.data import balance, frames as frames_lib  # noqa: E402
 from jaxau.evaluation import metrics  # noqa: E402
 from jaxau.models import ganimation  # noqa: E402
 from jaxau.train import generator as gen_train  # noqa: E402
@@ -67,15 +67,6 @@ def ridge_floor(train, val, alpha: float = 10.0) -> tuple[float, list[float]]:
     return _icc(xv @ w + ym, val["au_intensity"])
 
 
-def _balanced_weights(labels: np.ndarray) -> np.ndarray:
-    """Per frame, the mean over AUs of 1 / (count of its level for that AU): levels equally likely."""
-    w = np.zeros(len(labels))
-    for k in range(labels.shape[1]):
-        counts = np.bincount(labels[:, k], minlength=6).astype(np.float64)
-        w += 1.0 / counts[labels[:, k]]
-    return w / w.sum()
-
-
 def train_head(train, val, *, steps: int, lr: float, batch: int, balanced: bool, width: int, target: str,
                seed: int = 0) -> dict:
     size = train["image"].shape[1]
@@ -101,7 +92,7 @@ def train_head(train, val, *, steps: int, lr: float, batch: int, balanced: bool,
         return optax.apply_updates(params, updates), opt, loss
 
     rng = np.random.default_rng(seed)
-    p = _balanced_weights(train["au_intensity"]) if balanced else None
+    p = balance.level_weights(train["au_intensity"]) if balanced else None
     images = gen_train.to_unit(train["image"])
     y_all = (labels - shift) / scale
     t0 = time.perf_counter()
@@ -123,7 +114,8 @@ def main() -> None:
     ap.add_argument("--poses", default="4", help="views to train and score on (data.train_poses)")
     ap.add_argument("--aus", default="AU01,AU04,AU06,AU10,AU12,AU14,AU17")
     ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--grid", action="append", default=[], help="lr=..,batch=..,balanced=0/1,width=..,target=..")
+    ap.add_argument("--grid", action="append", default=[],
+                    help="lr=..,batch=..,balanced=0/1,width=..,target=..,seed=..")
     ap.add_argument("--out", default="", help="JSON file for the results")
     args = ap.parse_args()
     aus = args.aus.split(",")
@@ -134,12 +126,13 @@ def main() -> None:
     print("ridge 16x16 grey:", results["ridge_16px"], flush=True)
     results["runs"] = []
     for spec in args.grid or ["lr=1e-4,batch=8"]:
-        opts = {"lr": 1e-4, "batch": 8, "balanced": 0, "width": 16, "target": "unit"}
+        opts = {"lr": 1e-4, "batch": 8, "balanced": 0, "width": 16, "target": "unit", "seed": 0}
         for item in spec.split(","):
             key, value = item.split("=")
             opts[key] = type(opts[key])(value) if not isinstance(opts[key], float) else float(value)
         rec = train_head(train, val, steps=args.steps, lr=opts["lr"], batch=opts["batch"],
-                         balanced=bool(opts["balanced"]), width=opts["width"], target=opts["target"])
+                         balanced=bool(opts["balanced"]), width=opts["width"], target=opts["target"],
+                         seed=opts["seed"])
         results["runs"].append({**opts, **rec})
         print(json.dumps(results["runs"][-1]), flush=True)
     if args.out:

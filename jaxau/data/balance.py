@@ -201,3 +201,39 @@ def balanced_pool(frames: Mapping[str, np.ndarray], per_level: int, seed: int,
                       for k in range(len(frames["au_names"]))],
             "skipped": [list(map(int, c)) for c in plan.skipped]})
     return plan.flat_indices, plan.flat_target_au
+
+
+def level_weights(labels: np.ndarray) -> np.ndarray:
+    """Sampling weights under which every AU's intensity levels are about equally likely.
+
+    Per frame, the mean over its labelled AUs of ``1 / (frames at its level of that AU)``, normalised to
+    sum 1 (exactly level-uniform for a single AU; for several, a compromise between their marginals).
+    Unknown labels (-1) take no part; a frame without any known label gets weight 0, and a set with no
+    known label at all gets uniform weights.
+
+    Args:
+      labels: integer levels ``[N, K]`` (0..5, -1 unknown).
+    """
+    labels = np.asarray(labels)
+    known = labels >= 0
+    w = np.zeros(len(labels))
+    for k in range(labels.shape[1]):
+        counts = np.bincount(np.clip(labels[known[:, k], k], 0, NUM_LEVELS - 1), minlength=NUM_LEVELS)
+        level = np.clip(labels[:, k], 0, NUM_LEVELS - 1)
+        w += np.where(known[:, k], 1.0 / np.maximum(counts[level], 1), 0.0)
+    n_known = known.sum(1)
+    w = np.where(n_known > 0, w / np.maximum(n_known, 1), 0.0)
+    return w / w.sum() if w.sum() > 0 else np.full(len(labels), 1.0 / max(len(labels), 1))
+
+
+def weighted_pool(labels: np.ndarray, seed: int) -> np.ndarray:
+    """An epoch pool of ``N`` frame indices drawn with `level_weights` by systematic resampling.
+
+    Each frame appears ``floor(N w)`` or ``ceil(N w)`` times (the lowest-variance draw with these
+    expectations), the offset drawn from ``seed``; the pool is sorted (a sampler shuffles it).
+    """
+    w = level_weights(labels)
+    n = len(w)
+    positions = (np.random.default_rng([seed, 11]).random() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(np.cumsum(w), positions, side="right"), n - 1).astype(np.int64)
+

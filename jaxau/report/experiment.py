@@ -196,6 +196,9 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
             if gm.get("critic_val_positives"):
                 fid["critic_val_positives"] = gm["critic_val_positives"]
                 fid["critic_val_frames"] = gm.get("critic_val_frames")
+            if gm.get("critic_icc_ci95"):
+                fid["critic_icc_ci95"] = gm["critic_icc_ci95"]
+                fid["critic_val_subjects"] = gm.get("critic_val_subjects")
         found[label] = fid
         if os.path.exists(os.path.join(r.directory, "fidelity.png")):
             images.append((f"Generator fidelity ({label}): rows source | generated | oracle, one (AU, level) "
@@ -233,10 +236,14 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
         md.append("")
         for lab in labels:
             pos = found[lab].get("critic_val_positives") or {}
+            ci = found[lab].get("critic_icc_ci95")
             if pos:
                 md += [f"Critic ICC support ({lab}): positive validation frames per AU of "
                        f"{found[lab].get('critic_val_frames')}: " + ", ".join(f"{a} {n}" for a, n in pos.items())
-                       + " (an AU with a few positive frames has a noisy ICC).", ""]
+                       + " (an AU with a few positive frames has a noisy ICC)"
+                       + (f"; critic ICC {float(found[lab]['critic_icc']):.3f} [{ci[0]:.3f}, {ci[1]:.3f}], 95 % "
+                          f"bootstrap over {found[lab].get('critic_val_subjects')} validation subjects"
+                          if ci and found[lab].get("critic_icc") is not None else "") + ".", ""]
             by_au = found[lab].get("edit_cosine_by_au") or {}
             if by_au:
                 md += [f"Edit cosine per target AU ({lab}): " + ", ".join(f"{a} {v:.2f}" for a, v in by_au.items())

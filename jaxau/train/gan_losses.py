@@ -44,6 +44,9 @@ class LossWeights:
       tv: attention-mask total variation (official 1e-5; paper removed: 0).
       exp_smooth: the critic's AU-head smoothness, `expression_smoothness` on real and generated
         images in every critic update (not in GANimation: 0).
+      critic_exp_factor: the critic's AU-regression weight is ``critic_exp_factor * exp`` (GANimation
+        uses one lambda_exp for both networks: 1). Only its ratio to the adversarial and gradient-penalty
+        terms matters to Adam, so it acts in the adversarial phase, not in an expression-only warm-up.
     """
 
     adv: float = 1.0
@@ -54,6 +57,12 @@ class LossWeights:
     mask: float = 0.0
     tv: float = 0.0
     exp_smooth: float = 0.0
+    critic_exp_factor: float = 1.0
+
+    @property
+    def critic_exp(self) -> float:
+        """The weight of the critic's AU-regression term."""
+        return self.critic_exp_factor * self.exp
 
 
 def au_intensity_to_unit(intensity: Array | np.ndarray) -> tuple[Array, Array]:

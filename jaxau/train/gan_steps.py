@@ -5,7 +5,7 @@ replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *
 
 * :func:`d_step` runs G forward only (no generator backward graph is built: its parameters and
   output are ``stop_gradient``-ed) and updates D on
-  ``adv * critic + exp * MSE(D_au(real), y_s) + gp * GP`` (+ ``exp_smooth`` times the AU head's
+  ``adv * critic + critic_exp * MSE(D_au(real), y_s) + gp * GP`` (+ ``exp_smooth`` times the AU head's
   squared Jacobian norm on real and generated images, `gan_losses.expression_smoothness`).
 * :func:`d_g_step` runs the generator passes once under ``jax.vjp`` (``G(I|y_t)`` and the cycle
   ``G(G(I|y_t)|y_s)``), updates D with the detached fake, then takes the G loss
@@ -232,7 +232,7 @@ def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Arr
         adv = losses.critic_loss(critic[:b], critic[b:])
         exp = losses.expression_loss(aus_pred[:b], batch["aus"], batch.get("aus_valid"))
         gp = losses.gradient_penalty(lambda x: apply(x)[0], real, fake, alpha)
-        total = weights.adv * adv + weights.exp * exp + weights.gp * gp
+        total = weights.adv * adv + weights.critic_exp * exp + weights.gp * gp
         metrics = {"d_adv": adv, "d_exp": exp, "d_gp": gp, "wasserstein": -adv}
         if weights.exp_smooth:
             # On real and generated images: where G looks for the head's steep directions.
@@ -294,9 +294,9 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
         _, aus_pred = discriminator.apply({"params": d_params}, real)
         exp = losses.expression_loss(aus_pred, batch["aus"], batch.get("aus_valid"))
         if not weights.exp_smooth:
-            return weights.exp * exp, {"d_exp": exp}
+            return weights.critic_exp * exp, {"d_exp": exp}
         smooth = _smoothness(discriminator, d_params, [real], key, axis_name)
-        return weights.exp * exp + weights.exp_smooth * smooth, {"d_exp": exp, "d_exp_smooth": smooth}
+        return weights.critic_exp * exp + weights.exp_smooth * smooth, {"d_exp": exp, "d_exp_smooth": smooth}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
     new_d = state.d.apply_gradients(grads=_pmean(grads, axis_name))

@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 from jaxau import au as au_lib, io_utils
-from jaxau.data import frames as frames_lib, resolve
+from jaxau.data import balance, frames as frames_lib, resolve
 from jaxau.models import ganimation
 from jaxau.train import checkpoint as checkpoint_lib, gan_steps, input as input_lib
 from jaxau.train import loop, metrics as metrics_lib, parallel
@@ -50,11 +50,13 @@ DEFAULTS = {
     "image_size": 128, "g_width": 64, "g_blocks": 6, "d_width": 64, "d_layers": 6,
     "attention": True, "composite": "mask_source", "au_conditioning": "input", "upsample": "transpose",
     "attention_offset": 0.0,
-    "partners": "subject", "flip": False, "critic_warmup": 0, "critic_warmup_loss": "full", "eval_every": 0,
+    "partners": "subject", "flip": False, "sampling": "frames",
+    "critic_warmup": 0, "critic_warmup_loss": "full", "eval_every": 0,
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
     "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
-    "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "d_augment_shift": 0, "target_noise": 0.1,
+    "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "critic_exp_factor": 1.0,
+    "d_augment_shift": 0, "target_noise": 0.1,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
 }
 
@@ -94,7 +96,8 @@ def loss_weights(s: Mapping[str, Any]) -> LossWeights:
     return LossWeights(adv=float(s["lambda_adv"]), gp=float(s["lambda_gp"]), exp=float(s["lambda_exp"]),
                        idt=float(s["lambda_idt"]), ids=float(s["lambda_ids"]),
                        mask=float(s["lambda_mask"]), tv=float(s["lambda_tv"]),
-                       exp_smooth=float(s["lambda_exp_smooth"]))
+                       exp_smooth=float(s["lambda_exp_smooth"]),
+                       critic_exp_factor=float(s["critic_exp_factor"]))
 
 
 def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
@@ -142,18 +145,25 @@ class PairedSource:
       flip: mirror half of the examples left-right, each source with its partner (the same edit
         seen mirrored; AU labels are bilateral, so they stay).
       process_index, process_count: this process's contiguous share of each global batch.
+      sampling: ``'frames'`` (every frame once per epoch, as GANimation) or ``'balanced'`` (an epoch
+        of frames drawn with `balance.level_weights`, every AU's levels about equally likely, so the
+        critic's AU head sees the rare levels as often as the common ones).
     """
 
     def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
-                 process_count: int = 1, partners: str = "subject", flip: bool = False):
+                 process_count: int = 1, partners: str = "subject", flip: bool = False,
+                 sampling: str = "frames"):
 
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
         # Unknown labels (-1) condition G with 0 and are masked out of D's expression loss.
         self.valid = labels >= 0
         self.aus = np.where(self.valid, labels, 0).astype(np.float32) / MAX_INTENSITY
-        self.sampler = input_lib.StepSampler(np.arange(len(self.images)), global_batch_size, seed,
+        if sampling not in SAMPLING:
+            raise ValueError(f"generator sampling={sampling!r} must be one of {SAMPLING}.")
+        pool = balance.weighted_pool(labels, seed) if sampling == "balanced" else np.arange(len(self.images))
+        self.sampler = input_lib.StepSampler(pool, global_batch_size, seed,
                                              process_index=process_index, process_count=process_count)
         self.seed = seed
         self.noise = float(target_noise)
@@ -211,6 +221,7 @@ class PairedSource:
 
 
 PARTNERS = ("subject", "sequence")
+SAMPLING = ("frames", "balanced")
 
 
 def partner_groups(frames: frames_lib.FrameSet, partners: str = "subject") -> np.ndarray:
@@ -472,7 +483,8 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
     source = PairedSource(frames, batch, seed, target_noise=float(s["target_noise"]),
                           with_target_image=float(s["lambda_ids"]) > 0,
                           process_index=jax.process_index(), process_count=jax.process_count(),
-                          partners=str(s["partners"]), flip=bool(s["flip"]))
+                          partners=str(s["partners"]), flip=bool(s["flip"]),
+                          sampling=str(s["sampling"]))
     if s["critic_warmup_loss"] not in WARMUP_LOSSES:
         raise ValueError(f"config.generator.critic_warmup_loss={s['critic_warmup_loss']!r}: use one of "
                          f"{WARMUP_LOSSES}.")

@@ -61,6 +61,30 @@ def test_bad_labels():
         balance.balance_plan(np.array([0, 1]), 2)
 
 
+def test_level_weights_by_hand_and_their_pool():
+    # AU 0: levels 0,0,0,3 (counts 3 / 1); AU 1: 0,1,-1,1 (counts 1 / 2 over the known three).
+    y = np.array([[0, 0], [0, 1], [0, -1], [3, 1]])
+    w = balance.level_weights(y)
+    raw = np.array([(1 / 3 + 1) / 2, (1 / 3 + 1 / 2) / 2, 1 / 3, (1 + 1 / 2) / 2])
+    np.testing.assert_allclose(w, raw / raw.sum())
+    # A single AU: its levels exactly equally likely; unknown-only frames never drawn.
+    one = np.array([[0]] * 9 + [[4]] + [[-1]] * 2)
+    w1 = balance.level_weights(one)
+    assert w1[:9].sum() == pytest.approx(0.5) and w1[9] == pytest.approx(0.5) and (w1[10:] == 0).all()
+    np.testing.assert_allclose(balance.level_weights(np.full((4, 2), -1)), 0.25)
+    # The pool: N entries, each frame floor(N w) or ceil(N w) times, seeded.
+    labels = np.random.default_rng(1).choice(6, size=(200, 3), p=[0.85, 0.05, 0.04, 0.03, 0.02, 0.01])
+    w = balance.level_weights(labels)
+    pool = balance.weighted_pool(labels, seed=5)
+    counts = np.bincount(pool, minlength=200)
+    assert len(pool) == 200 and (counts >= np.floor(200 * w) - 1e-9).all() and (counts <= np.ceil(200 * w)).all()
+    np.testing.assert_array_equal(pool, balance.weighted_pool(labels, seed=5))
+    # Three independent AUs: level 0 of each goes from ~85 % of the frames to ~60 % of the pool (a
+    # frame rare for one AU is mostly common for the others: the mean over AUs is a compromise).
+    for k in range(3):
+        assert np.mean(labels[:, k] == 0) > 0.8 and np.mean(labels[pool, k] == 0) < 0.68
+
+
 def test_shift_flip_numpy_and_jax_agree():
     img = np.arange(4 * 5 * 2).reshape(4, 5, 2).astype(np.float32)
     shifted = balance.shift_image(img, 1, -2)

@@ -18,7 +18,8 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
         "critic_icc_oracle": 0.52, "critic_icc_generated": 0.61, "critic_icc_source": 0.01}}))
     (syn / "fidelity.png").write_bytes(b"png")
     (gen / "metrics.json").write_text(json.dumps({"critic_icc": 0.4, "critic_val_frames": 96,
-                                                  "critic_val_positives": {"AU04": 1, "AU12": 34}}))
+                                                  "critic_val_positives": {"AU04": 1, "AU12": 34},
+                                                  "critic_icc_ci95": [0.31, 0.47], "critic_val_subjects": 6}))
     node = lambda name, deps: types.SimpleNamespace(name=name, deps=deps)  # noqa: E731
     nodes = {"synthesis-1": node("synthesis-1", {"generator": "generator-1"}), "generator-1": node("generator-1", {})}
     res = lambda name, stage, d: types.SimpleNamespace(name=name, stage=stage, directory=str(d))  # noqa: E731
@@ -37,6 +38,7 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     assert "| critic ICC, generated images vs target levels | 0.610 |" in md
     assert "| critic ICC, unedited sources vs target levels | 0.010 |" in md
     assert "positive validation frames per AU of 96: AU04 1, AU12 34" in md
+    assert "critic ICC 0.400 [0.310, 0.470], 95 % bootstrap over 6 validation subjects." in md
     assert "| edit cosine of the labelled oracle (only G's AU columns changed): a perfect G | 0.730 |" in md
     assert "| edit cosine: (G - src) vs (labelled oracle - src) | 0.280 |" in md
     assert "labelled oracle per target AU (Synthetic 3D): AU12 0.45" in md

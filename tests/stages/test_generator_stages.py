@@ -3,6 +3,7 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -70,6 +71,12 @@ def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
     front = val["au_intensity"][val["pose_id"] == 4]
     assert record["critic_val_frames"] == len(front) > 0
     assert list(record["critic_val_positives"].values()) == [int(n) for n in (front > 0).sum(0)]
+    # Its interval over validation subjects, around the final critic_icc (the same critic, frames, ICC).
+    subjects = len(set(val["subject"][val["pose_id"] == 4]))
+    assert record["critic_val_subjects"] == subjects
+    if subjects > 1:
+        lo, hi = record["critic_icc_ci95"]
+        assert lo <= record["critic_icc"] + 1e-6 and record["critic_icc"] - 1e-6 <= hi and lo < hi
     assert os.path.getsize(os.path.join(gen_dir, "preview_generator.png")) > 100
 
 
@@ -103,3 +110,41 @@ def test_generator_stage_rejects_a_size_mismatch(stages, tmp_path):
     config.generator.image_size = 32
     with pytest.raises(ValueError, match="config.data.image_size=16"):
         generator_stage.generator_config(config)
+
+
+def test_critic_interval_brackets_the_critics_validation_icc(monkeypatch):
+    from jaxau.evaluation import bootstrap
+    from jaxau.stages import generator as generator_stage
+    from jaxau.train import generator as gen_train
+
+    aus = ["AU06", "AU12"]
+    state = gen_train.init_state(gen_train.settings(GEN), len(aus), seed=0)
+    rng = np.random.default_rng(0)
+    n = 48
+    labels = rng.integers(0, 6, (n, 2))
+    # A critic that reads the levels with noise, in its [0, 1] units (level / 5).
+    reading = np.clip((labels + rng.normal(0, 1.2, labels.shape)) / 5.0, 0, 1).astype(np.float32)
+    seen = {}
+
+    def fake_outputs(discriminator, params, images, batch_size=64):
+        seen["params"], seen["images"] = params, images
+        return reading
+
+    monkeypatch.setattr(gen_train, "critic_outputs", fake_outputs)
+    val = {"image": rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8), "au_intensity": labels,
+           "subject": np.repeat([f"s{i}" for i in range(6)], 8)}
+    icc, _ = gen_train.critic_icc(reading, labels)
+    record = generator_stage._critic_interval(GEN, state, val, aus, seed=3)
+    # The final critic's parameters read the validation images.
+    assert seen["images"] is val["image"]
+    np.testing.assert_array_equal(jax.tree.leaves(seen["params"])[0], jax.tree.leaves(state.d.params)[0])
+    assert record["critic_val_subjects"] == 6
+    lo, hi = record["critic_icc_ci95"]
+    assert 0.2 < icc and lo < icc < hi and hi - lo > 0.05
+    # In level units (x 5), as critic_icc reads them: the same point estimate, and its interval.
+    ref = bootstrap.column_interval(labels, reading * 5.0, val["subject"], aus, seed=3)
+    assert ref["icc"] == pytest.approx(icc, abs=1e-6)
+    np.testing.assert_allclose(record["critic_icc_ci95"], ref["ci95"])
+    # One subject: no interval, said so.
+    one = dict(val, subject=np.full(n, "s0"))
+    assert generator_stage._critic_interval(GEN, state, one, aus, seed=3) == {"critic_val_subjects": 1}

@@ -197,6 +197,27 @@ def test_au_head_smoothness_enters_both_critic_updates_only_when_weighted(setup)
     assert set(w0) == {"d_exp"} and set(w1) == {"d_exp", "d_exp_smooth"} and float(w1["d_exp_smooth"]) > 0
 
 
+def test_critic_expression_factor_weights_only_the_critics_au_term(setup):
+    state, d_step, d_g_step = setup
+    batch, key = _batch(5), jax.random.key(3)
+    w1, w3 = LossWeights(), LossWeights(critic_exp_factor=3.0)
+    assert w3.critic_exp == 3.0 * w3.exp and w1.critic_exp == w1.exp
+    _, m1 = d_step(state, batch, key)
+    _, m3 = _mapped(gan_steps.d_step, w3)(state, batch, key)
+    for k in ("d_adv", "d_exp", "d_gp"):
+        assert float(m3[k][0]) == pytest.approx(float(m1[k][0]), rel=1e-6)
+    extra = 2.0 * w1.exp * float(m1["d_exp"][0])
+    assert float(m3["d_loss"][0]) == pytest.approx(float(m1["d_loss"][0]) + extra, rel=1e-5)
+    # G's expression weight stays lambda_exp: its total is the unscaled sum of its terms.
+    _, g3 = _mapped(gan_steps.d_g_step, w3)(state, batch, key)
+    total = (w3.adv * g3["g_adv"] + w3.exp * g3["g_exp"] + w3.idt * g3["g_idt"] + w3.ids * g3["g_ids"])
+    np.testing.assert_allclose(np.asarray(g3["g_loss"]), np.asarray(total), rtol=1e-5)
+    # The config field reaches the weights.
+    from jaxau.train import generator as gen_train
+    s = gen_train.settings({"critic_exp_factor": 4.0})
+    assert gen_train.loss_weights(s).critic_exp == 4.0 * 160.0
+
+
 def test_critic_learning_rate_is_separate_when_set():
     cfg = gan_steps.OptimizerConfig(lr=1e-4, d_lr=3e-4, constant_iterations=4, decay_iterations=4)
     g_tx, d_tx = gan_steps.make_optimizers(cfg)

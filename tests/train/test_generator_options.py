@@ -60,6 +60,26 @@ def test_flip_mirrors_a_source_with_its_partner_and_leaves_unflipped_batches_as_
     np.testing.assert_array_equal(np.concatenate(halves), flipped.batch(4)["image"])
 
 
+def test_balanced_sampling_draws_rare_levels_and_leaves_frame_sampling_as_it_was():
+    subjects = ["a"] * 10 + ["b"] * 10
+    f = _frames(subjects, subjects)
+    f["au_intensity"] = np.zeros((20, 2), np.int64)
+    f["au_intensity"][[3, 15], 0] = 4           # AU01 at level D in 2 of 20 frames
+    f["au_intensity"][[7], 1] = 2               # AU12 at level B in 1
+    plain = gen_train.PairedSource(f, 4, seed=2, partners="sequence")
+    frames = gen_train.PairedSource(f, 4, seed=2, partners="sequence", sampling="frames")
+    balanced = gen_train.PairedSource(f, 4, seed=2, partners="sequence", sampling="balanced")
+    np.testing.assert_array_equal(plain.sampler.pool, np.arange(20))
+    for step in range(10):
+        for k, v in plain.batch(step).items():
+            np.testing.assert_array_equal(v, frames.batch(step)[k])
+    drawn = np.concatenate([balanced.sampler.global_indices(s) for s in range(50)])
+    rare = np.isin(drawn, [3, 7, 15]).mean()
+    assert rare > 0.4                  # 3 of 20 frames (15 %) drawn about half the time.
+    with pytest.raises(ValueError, match="sampling='levels'"):
+        gen_train.PairedSource(f, 4, seed=2, sampling="levels")
+
+
 def test_critic_warmup_delays_the_first_generator_update():
     calls = []
     d_only = lambda s, b, r: (s, {"d": 0}) if not calls.append("D") else None  # noqa: E731
