@@ -60,11 +60,11 @@ def get_config() -> "ml_collections.ConfigDict":
     # help (oracle below real). The generator's fidelity is scored against the same oracle renders
     # (synthesis stage). The unregistered baseline of jaxau.stages.graph.DEFAULT_COLUMNS is left to
     # configs/paper/table2.py:cpu (the same workdir reuses every shared stage).
-    c.experiment.columns = {
+    base.set_columns(c, {
         "real_2d": base.column("Real, 2D registration", "real:2d"),
         "real_3d": base.column("Real, 3D registration", "real:3d"),
         "synthetic_3d": base.column("Synthetic, 3D registration", "synthetic:3d"),
         "oracle_3d": base.column("Oracle synthetic, 3D registration", "oracle:3d"),
-    }
+    })
     c.report.title = "jaxau demo on SynthFACS (fera_demo_large)"
     return c

@@ -303,7 +303,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
 
     # seeds: estimators trained per column (seeds seed, seed + 1, ...); the report gives their mean,
     # spread and the seed-averaged interval.
-    c.experiment = ml_collections.ConfigDict({"columns": {}, "sweep": "", "seeds": 1})
+    # column_order: the report's column order, ids comma-separated (set_columns writes the order in
+    # which a config lists its columns; ConfigDict keeps keys sorted). Unlisted columns follow.
+    c.experiment = ml_collections.ConfigDict({"columns": {}, "column_order": "", "sweep": "", "seeds": 1})
     c.report = ml_collections.ConfigDict({"title": "", "description": ""})
     if size == "medium":
         _medium(c)
@@ -351,6 +353,12 @@ def _medium(c: ml_collections.ConfigDict) -> None:
 def column(label: str, train: str, test: str = "", overrides: str = "", paper: str = "") -> dict:
     """One experiment column (grammar: `jaxau.stages.graph`)."""
     return {"label": label, "train": train, "test": test, "overrides": overrides, "paper": paper}
+
+
+def set_columns(c: ml_collections.ConfigDict, columns: dict) -> None:
+    """Sets ``experiment.columns`` and ``experiment.column_order`` (the order ``columns`` lists them)."""
+    c.experiment.columns = columns
+    c.experiment.column_order = ",".join(columns)
 
 
 def parse_arg(arg: str | None) -> tuple[str, list[str]]:

@@ -48,7 +48,7 @@ def get_config(arg=None):
                          "alone) or nothing.")
     c = base.base_config(size)
     c.name = "exact_registration"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "real_2d": base.column("2D Real (network)", "real:2d"),
         "real_2d_exact": base.column("2D Real (exact meshes)", "real:2d", overrides=EXACT),
         # 2D restricted to the registered mesh's support (black elsewhere, as a 3D output is).
@@ -65,7 +65,7 @@ def get_config(arg=None):
         # The 3D face with the 2D-aligned frame around it (context outside the mesh kept).
         "real_3d_context": base.column("3D Real (network, pixel visibility, 2D context)", "real:3d",
                                        overrides=f"{PIXEL}; align3d.context='2d'"),
-    }
+    })
     # Paired on the same test frames (each column registers them its own way).
     c.experiment.compare = ("real_3d_exact>real_2d_exact,real_3d>real_2d,real_3d_exact>real_3d,"
                             "real_2d_exact>real_2d,real_3d_pixel>real_3d,real_3d_exact_pixel>real_3d_exact,"
@@ -75,7 +75,7 @@ def get_config(arg=None):
     c.report.title = f"Registration without the network: network vs exact meshes, 2D vs 3D ({size} size)"
     if rest == ["exact"]:
         c.name = "exact_registration_methods"
-        c.experiment.columns = {k: c.experiment.columns[k] for k in EXACT_ONLY}
+        base.set_columns(c, {k: c.experiment.columns[k] for k in EXACT_ONLY})
         c.experiment.compare = ("real_3d_exact_pixel>real_2d_exact,real_2d_exact_masked>real_2d_exact,"
                                 "real_3d_exact_pixel>real_2d_exact_masked")
         c.report.title = f"2D vs 3D registration with exact meshes ({size} size)"

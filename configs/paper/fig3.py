@@ -34,9 +34,9 @@ def get_config(arg=None):
     c = base.base_config(size)
     c.name = f"fig3_{param}"
     c.experiment.sweep = f"generator.{param}"
-    c.experiment.columns = {
+    base.set_columns(c, {
         f"{param}_{v:g}".replace(".", "p"): base.column(f"{param}={v:g}", "synthetic:3d",
                                                          overrides=f"generator.{param}={v}")
-        for v in SWEEPS[param]}
+        for v in SWEEPS[param]})
     c.report.title = f"Fig. 3: ICC vs generator.{param} ({size} size)"
     return c

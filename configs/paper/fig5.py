@@ -31,10 +31,10 @@ def get_config(arg=None):
     c = base.base_config(size)
     c.name = "fig5"
     c.data.test_poses = ""   # Every pose.
-    c.experiment.columns = {
+    base.set_columns(c, {
         "a_real_2d": base.column("(a) real 2D -> real 2D", "real:2d"),
         "b_synthetic_3d": base.column("(b) synthetic 3D -> real 3D", "synthetic:3d"),
         "c_augmented": base.column("(c) 3D-augmented synthetic -> real 2D", "augmented", test="2d"),
-    }
+    })
     c.report.title = f"Fig. 5: ICC per head pose ({size} size)"
     return c

@@ -46,7 +46,7 @@ def get_config(arg=None):
     size, _ = base.parse_arg(arg)
     c = base.base_config(size)
     c.name = "table2"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "real_2d": base.column("2D Real", "real:2d", paper="table2/2D Real"),
         "synthetic_2d": base.column("2D Synthetic", "synthetic:2d", paper="table2/2D Synthetic"),
         "real_3d": base.column("3D Real", "real:3d", paper="table2/3D Real"),
@@ -55,6 +55,6 @@ def get_config(arg=None):
         # generator). Oracle >= real shows that resampling helps; synthetic vs oracle is the
         # generator's fidelity.
         "oracle_3d": base.column("3D Oracle synthetic", "oracle:3d"),
-    }
+    })
     c.report.title = f"Table 2: synthetic vs real expressions, 2D vs 3D registration ({size} size)"
     return c

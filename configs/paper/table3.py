@@ -23,12 +23,12 @@ def get_config(arg=None):
     size, _ = base.parse_arg(arg)
     c = base.base_config(size)
     c.name = "table3"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "no_norm": base.column("No norm", "synthetic:3d", paper="table3/No norm"),
         "au0": base.column("AU0 norm", "synthetic:3d", overrides="estimator.normalization=au0",
                            paper="table3/AU0 norm"),
         "mean": base.column("Mean norm", "synthetic:3d", overrides="estimator.normalization=mean",
                             paper="table3/Mean norm"),
-    }
+    })
     c.report.title = f"Table 3: personal normalisations ({size} size)"
     return c

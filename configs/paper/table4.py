@@ -27,12 +27,12 @@ def get_config(arg=None):
     size, _ = base.parse_arg(arg)
     c = base.base_config(size)
     c.name = "table4"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "multipie_fera": base.column("MultiPIE->FERA", "synthetic:3d@multipie", paper="table4/MultiPIE->FERA"),
         "fera_disfa": base.column("FERA->DISFA", "synthetic:3d", test="3d@disfa/all",
                                   paper="table4/FERA->DISFA"),
         "multipie_disfa": base.column("MultiPIE->DISFA", "synthetic:3d@multipie", test="3d@disfa/all",
                                       paper="table4/MultiPIE->DISFA"),
-    }
+    })
     c.report.title = f"Table 4: cross-domain ICC ({size} size)"
     return c

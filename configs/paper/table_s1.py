@@ -37,9 +37,9 @@ def get_config(arg=None):
     c = base.base_config(size)
     c.name = "table_s2" if on_disfa else "table_s1"
     table = "s2" if on_disfa else "s1"
-    c.experiment.columns = {
+    base.set_columns(c, {
         cid: base.column(label, train, test="3d@disfa/all" if on_disfa else "", paper=f"{table}/{label}")
-        for cid, label, train in _COLUMNS}
+        for cid, label, train in _COLUMNS})
     c.report.title = (f"Table {table.upper()}: single vs combined training sets, tested on "
                       f"{'DISFA' if on_disfa else 'FERA 2017'} ({size} size)")
     return c

@@ -23,11 +23,11 @@ def get_config(arg=None):
     size, _ = base.parse_arg(arg)
     c = base.base_config(size)
     c.name = "table_s3"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "without_ids": base.column("Without idiosyncratic loss", "synthetic:3d",
                                    overrides="generator.lambda_ids=0.0", paper="s3/Without idiosyncratic loss"),
         # The baseline generator: lambda_ids 1 at paper size, 1,000 at CPU and :medium size (configs/paper/base.py).
         "with_ids": base.column("With idiosyncratic loss", "synthetic:3d", paper="s3/With idiosyncratic loss"),
-    }
+    })
     c.report.title = f"Table S3: idiosyncratic loss off / on ({size} size)"
     return c

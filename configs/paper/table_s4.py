@@ -19,12 +19,12 @@ def get_config(arg=None):
     size, _ = base.parse_arg(arg)
     c = base.base_config(size)
     c.name = "table_s4"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "ganimation": base.column("GANimation", "synthetic:3d", paper="s4/GANimation"),
         "stargan": base.column("StarGAN", "synthetic:3d", overrides="generator.attention=False",
                                paper="s4/StarGAN"),
         "internal": base.column("GANimation internal classifier", "internal",
                                 paper="s4/GANimation internal classifier"),
-    }
+    })
     c.report.title = f"Table S4: GAN architectures ({size} size)"
     return c

@@ -23,10 +23,10 @@ def get_config(arg=None):
     size, _ = base.parse_arg(arg)
     c = base.base_config(size)
     c.name = "table_s5"
-    c.experiment.columns = {
+    base.set_columns(c, {
         "fera_unbc": base.column("FERA->UNBC", "synthetic:3d", test="3d@unbc/all", paper="s5/FERA->UNBC"),
         "multipie_unbc": base.column("MultiPIE->UNBC", "synthetic:3d@multipie", test="3d@unbc/all",
                                      paper="s5/MultiPIE->UNBC"),
-    }
+    })
     c.report.title = f"Table S5: cross-domain ICC on UNBC Pain ({size} size)"
     return c

@@ -110,7 +110,21 @@ def columns(config: Any) -> list[Column]:
             raise ConfigError(f"config.experiment.columns.{cid}.train is empty: e.g. 'synthetic:3d'.")
         out.append(Column(cid, str(col.get("label") or cid), str(col["train"]), str(col.get("test", "")),
                           str(col.get("overrides", "")), str(col.get("paper", ""))))
-    return out
+    return _ordered(out, str(exp.get("column_order", "") or ""))
+
+
+def _ordered(cols: list[Column], order: str) -> list[Column]:
+    """``cols`` in ``experiment.column_order`` (ids, comma-separated); unlisted ones after, as given."""
+    ids = [i.strip() for i in order.split(",") if i.strip()]
+    known = {c.id for c in cols}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ConfigError(f"config.experiment.column_order names {unknown}, which are not columns; "
+                          f"columns: {sorted(known)}.")
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"config.experiment.column_order={order!r} lists a column twice.")
+    rank = {cid: n for n, cid in enumerate(ids)}
+    return sorted(cols, key=lambda c: rank.get(c.id, len(ids)))
 
 
 def parse_overrides(text: str) -> list[tuple[str, Any]]:

@@ -108,6 +108,8 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
      "config.generator.n_critic=0 must be a positive integer"),
     (["--config=configs/demo.py", "--config.generator.critic_warmup_loss=adv"],
      "config.generator.critic_warmup_loss='adv' is not one of ['full', 'expression']"),
+    (["--config=configs/demo.py", "--config.experiment.column_order=real_2d,nope"],
+     "config.experiment.column_order names ['nope'], which are not columns"),
     (["--config=configs/demo.py", "--config.generator.sampling=levels"],
      "config.generator.sampling='levels' is not one of ['frames', 'balanced']"),
     (["--config=configs/demo.py", "--config.generator.critic_warmup=5000"],

@@ -51,6 +51,31 @@ def test_demo_plans_four_columns_and_the_default_columns_are_five():
             seen.add(n.name)
 
 
+def test_columns_follow_the_order_a_config_lists_them():
+    import configs.demo as demo
+
+    c = demo.get_config()
+    assert [col.id for col in graph.plan(c, STAGES).columns] == ["real_2d", "real_3d", "synthetic_3d", "oracle_3d"]
+    # Unlisted columns follow the listed ones in key order; an empty order is the key order.
+    c.experiment.column_order = "synthetic_3d"
+    assert [col.id for col in graph.columns(c)] == ["synthetic_3d", "oracle_3d", "real_2d", "real_3d"]
+    c.experiment.column_order = ""
+    assert [col.id for col in graph.columns(c)] == ["oracle_3d", "real_2d", "real_3d", "synthetic_3d"]
+    for bad, match in (("real_2d,nope", r"column_order names \['nope'\]"), ("real_2d,real_2d", "twice")):
+        c.experiment.column_order = bad
+        with pytest.raises(ConfigError, match=match):
+            graph.columns(c)
+    # Every paper config lists its columns in the order it writes them (the paper's table order).
+    for name in PAPER_CONFIGS:
+        config = importlib.import_module(f"configs.paper.{name}").get_config("cpu,lambda_exp" if name == "fig3"
+                                                                            else "cpu")
+        ids = [col.id for col in graph.columns(config)]
+        if config.experiment.columns:
+            assert config.experiment.column_order.split(",") == ids, name
+    t2 = [col.label for col in graph.columns(_config("table2"))]
+    assert t2 == ["2D Real", "2D Synthetic", "3D Real", "3D Synthetic", "3D Oracle synthetic"]
+
+
 def test_overrides_parse_convert_and_reject_unknown_fields():
     assert graph.parse_overrides("a.b=1; c.d = au0 ;e.f=False") == [("a.b", 1), ("c.d", "au0"), ("e.f", False)]
     c = _config("table2")
@@ -189,8 +214,8 @@ def test_oracle_columns_share_the_synthesis_plan_inputs_and_refuse_other_dataset
     # On other data the column is left out with one line saying why; the other columns still run.
     c.data.name = "fera2017"
     p = graph.plan(c, STAGES)
-    assert "oracle_3d" not in p.outputs and [col.id for col in p.columns] == ["real_2d", "real_3d",
-                                                                                "synthetic_2d", "synthetic_3d"]
+    assert "oracle_3d" not in p.outputs and [col.id for col in p.columns] == ["real_2d", "synthetic_2d",
+                                                                                "real_3d", "synthetic_3d"]
     assert p.skipped["oracle_3d"].startswith("config.experiment.columns.oracle_3d.train='oracle:3d': oracle sets "
                                              "render SynthFACS frames exactly, but 'fera2017' is not SynthFACS")
     assert "oracle" not in _by_stage(p)
