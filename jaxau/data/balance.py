@@ -236,4 +236,3 @@ def weighted_pool(labels: np.ndarray, seed: int) -> np.ndarray:
     n = len(w)
     positions = (np.random.default_rng([seed, 11]).random() + np.arange(n)) / n
     return np.minimum(np.searchsorted(np.cumsum(w), positions, side="right"), n - 1).astype(np.int64)
-
