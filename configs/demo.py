@@ -37,10 +37,11 @@ real (3D) not resolved (+0.042 [-0.076, +0.147]; +40: yes); oracle > real (3D) n
 against 0.01031 for copying the source; edit cosine 0.434 where a perfect generator of these 7 AUs
 would score 0.736; edit gain 0.398 (a perfect generator 0.660); the real-3D reader's ICC on
 generated images 0.141 against 0.139 on the oracle renders; critic ICC 0.280 on the validation
-frames, 0.581 on the oracle renders and 0.503 on the generated images. With
-``--config.experiment.seeds=3`` (eight more estimators, 270 s): real 2D 0.151, real 3D 0.181,
-synthetic 3D 0.195 (seeds 0.207 / 0.221 / 0.156), oracle 0.246; synthetic > real +0.014, not
-resolved; oracle > real +0.065, resolved (BUILD_NOTES.md "Main job"). It does NOT reproduce the paper's
+frames ([0.205, 0.344] over its 12 subjects), 0.581 on the oracle renders and 0.503 on the
+generated images. With ``--config.experiment.seeds=5`` (sixteen more estimators, ~8 min): real 2D
+0.164, real 3D 0.173, synthetic 3D 0.188 (seeds 0.207 / 0.221 / 0.156 / 0.187 / 0.171), oracle
+0.256; synthetic > real +0.015, not resolved (+40: yes); oracle > real +0.083, resolved; 3D > 2D
++0.009, not resolved at any pose (BUILD_NOTES.md "Main job"). It does NOT reproduce the paper's
 numbers: 720 frontal training frames, VGG16-BN width 1/8 from scratch for 600 steps is far from the
 paper's ImageNet-initialised VGG16 at 224 px, and results are single-seed. Results repeat bit for
 bit on one CPU type, not across types (the same code: real 3D 0.173 on the Zen 5 box, 0.097 on the
