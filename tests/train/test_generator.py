@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxau.data import balance
 from jaxau.train import generator as gen_train
 from jaxau.train import metrics as metrics_lib
 
@@ -149,3 +150,26 @@ def test_launcher_frames_stream_from_a_store_under_the_workdir(request, tmp_path
     frames = gen_train.load_training_frames(config, str(tmp_path / "run"))
     assert lazy_rows.is_lazy(frames["image"]) and len(frames["image"]) == 10
     assert len(os.listdir(tmp_path / "run" / "frames")) == 1
+
+
+@pytest.mark.parametrize("sampling", ["frames", "balanced"])
+def test_train_draws_its_batches_with_the_configured_sampling(frames, tmp_path, monkeypatch, sampling):
+    made = []
+    real = gen_train.PairedSource
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(gen_train, "PairedSource", Recording)
+    # Skewed labels (two frames at level C of the first AU), so that balancing changes the pool.
+    labels = np.zeros_like(frames["au_intensity"])
+    labels[:2, 0] = 3
+    skewed = {**frames, "au_intensity": labels}
+    gen_train.train({**CFG, "num_steps": 1, "grid_every": 0, "sampling": sampling}, str(tmp_path), skewed)
+    (source,) = made
+    balanced = balance.weighted_pool(labels, 0)
+    assert not np.array_equal(balanced, np.arange(len(labels)))
+    expected = balanced if sampling == "balanced" else np.arange(len(labels))
+    np.testing.assert_array_equal(source.sampler.pool, expected)
