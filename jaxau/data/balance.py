@@ -235,4 +235,8 @@ def weighted_pool(labels: np.ndarray, seed: int) -> np.ndarray:
     w = level_weights(labels)
     n = len(w)
     positions = (np.random.default_rng([seed, 11]).random() + np.arange(n)) / n
-    return np.minimum(np.searchsorted(np.cumsum(w), positions, side="right"), n - 1).astype(np.int64)
+    # Normalised so that the last edge is exactly 1 > every position: rounding in the sum cannot hand
+    # a draw to a trailing frame of weight 0.
+    edges = np.cumsum(w)
+    edges /= edges[-1]
+    return np.searchsorted(edges, positions, side="right").astype(np.int64)

@@ -79,6 +79,11 @@ def test_level_weights_by_hand_and_their_pool():
     counts = np.bincount(pool, minlength=200)
     assert len(pool) == 200 and (counts >= np.floor(200 * w) - 1e-9).all() and (counts <= np.ceil(200 * w)).all()
     np.testing.assert_array_equal(pool, balance.weighted_pool(labels, seed=5))
+    # Frames without a known label are never drawn, wherever they stand.
+    unknown = labels.copy()
+    unknown[[0, 57, 199]] = -1
+    for seed in range(20):
+        assert not np.isin(balance.weighted_pool(unknown, seed), [0, 57, 199]).any()
     # Three independent AUs: level 0 of each goes from ~85 % of the frames to ~60 % of the pool (a
     # frame rare for one AU is mostly common for the others: the mean over AUs is a compromise).
     for k in range(3):
