@@ -223,8 +223,8 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.lambda_exp_smooth = 0.0
     # The critic's AU-regression weight as a multiple of lambda_exp (GANimation: one lambda for both, 1).
     # 4 at demo size (seed 0): critic ICC 0.268 vs 0.280, L1 no better than copying; not adopted. With
-    # the critic's weight held at 160, G's own weight 16 / 640 gave the synthetic 3D column 0.109 /
-    # 0.157 against 0.195 at 160 (BUILD_NOTES "Generator fidelity").
+    # the critic's weight held at 160, G's own weight 16 / 640 gave the synthetic 3D column 0.075 /
+    # 0.165 against 0.184 at 160 (three generators x three estimators; BUILD_NOTES "Generator fidelity").
     c.generator.critic_exp_factor = 1.0
     # Every image the critic sees moved by up to this many pixels (DiffAugment translation,
     # gan_steps.translate; not in GANimation: 0).
