@@ -236,14 +236,15 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
         md.append("")
         for lab in labels:
             pos = found[lab].get("critic_val_positives") or {}
-            ci = found[lab].get("critic_icc_ci95")
+            ci, icc = found[lab].get("critic_icc_ci95"), found[lab].get("critic_icc")
+            interval = ""
+            if ci and icc is not None:
+                interval = (f"; critic ICC {float(icc):.3f} [{ci[0]:.3f}, {ci[1]:.3f}], 95 % bootstrap over "
+                            f"{found[lab].get('critic_val_subjects')} validation subjects")
             if pos:
                 md += [f"Critic ICC support ({lab}): positive validation frames per AU of "
                        f"{found[lab].get('critic_val_frames')}: " + ", ".join(f"{a} {n}" for a, n in pos.items())
-                       + " (an AU with a few positive frames has a noisy ICC)"
-                       + (f"; critic ICC {float(found[lab]['critic_icc']):.3f} [{ci[0]:.3f}, {ci[1]:.3f}], 95 % "
-                          f"bootstrap over {found[lab].get('critic_val_subjects')} validation subjects"
-                          if ci and found[lab].get("critic_icc") is not None else "") + ".", ""]
+                       + f" (an AU with a few positive frames has a noisy ICC){interval}.", ""]
             by_au = found[lab].get("edit_cosine_by_au") or {}
             if by_au:
                 md += [f"Edit cosine per target AU ({lab}): " + ", ".join(f"{a} {v:.2f}" for a, v in by_au.items())

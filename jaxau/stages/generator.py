@@ -73,17 +73,18 @@ def _critic_interval(cfg, state, val: frames_lib.FrameSet, aus, *, seed: int) ->
     A dozen validation subjects leave the ICC uncertain by several hundredths: the interval says
     whether a threshold on ``critic_icc`` can be decided on these frames at all.
     """
+    subjects = np.asarray(val["subject"])
+    num_subjects = len(np.unique(subjects))
+    if num_subjects < 2:
+        return {"critic_val_subjects": num_subjects}
     _, discriminator = gen_train.modules(gen_train.settings(cfg), len(aus))
     params = jax.device_get(state.d.params)
     levels = gen_train.critic_outputs(discriminator, params, val["image"]) * gen_train.MAX_INTENSITY
-    subjects = np.asarray(val["subject"])
-    if len(np.unique(subjects)) < 2:
-        return {"critic_val_subjects": int(len(np.unique(subjects)))}
     with warnings.catch_warnings():   # an AU without variance in a resample is dropped there
         warnings.simplefilter("ignore")
         c = bootstrap.column_interval(np.asarray(val["au_intensity"]), levels, subjects,
                                       [str(a) for a in aus], seed=seed)
-    return {"critic_icc_ci95": [float(v) for v in c["ci95"]], "critic_val_subjects": int(c["num_subjects"])}
+    return {"critic_icc_ci95": [float(v) for v in c["ci95"]], "critic_val_subjects": num_subjects}
 
 
 def run(config, stage_dir: str, inputs) -> dict:
