@@ -37,7 +37,8 @@ real (3D) not resolved (+0.042 [-0.076, +0.147]; +40: yes); oracle > real (3D) n
 against 0.01031 for copying the source; edit cosine 0.434 where a perfect generator of these 7 AUs
 would score 0.736; edit gain 0.398 (a perfect generator 0.660); the real-3D reader's ICC on
 generated images 0.141 against 0.139 on the oracle renders; critic ICC 0.280 on the validation
-frames ([0.205, 0.344] over its 12 subjects), 0.581 on the oracle renders and 0.503 on the
+frames ([0.205, 0.344] over its 12 subjects; 0.318 [0.300, 0.335] on 500 held-out subjects,
+``benchmarks/critic_heldout.py``), 0.581 on the oracle renders and 0.503 on the
 generated images. With ``--config.experiment.seeds=5`` (sixteen more estimators, ~9 min): real 2D
 0.164, real 3D 0.173, synthetic 3D 0.188 (seeds 0.207 / 0.221 / 0.156 / 0.187 / 0.171), oracle
 0.256; synthetic > real +0.015, not resolved (+40: yes); oracle > real +0.083, resolved; 3D > 2D
