@@ -226,6 +226,12 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # the critic's weight held at 160, G's own weight 16 / 640 gave the synthetic 3D column 0.075 /
     # 0.165 against 0.184 at 160 (three generators x three estimators; BUILD_NOTES "Generator fidelity").
     c.generator.critic_exp_factor = 1.0
+    # The critic's AU head also reads generated images as their sources' AUs, at this multiple of its
+    # AU weight (LossWeights.critic_fake_factor; not in GANimation: 0). 0.1 / 0.5 at demo size (three
+    # generators x three estimators): frontal column +0.012 / +0.014 (not resolved), -40 -0.024
+    # (resolved worse) / -0.006; G's images still read above the exact renders, and the head reads
+    # 500 held-out subjects at 0.26 instead of 0.31 (0.5). Off (BUILD_NOTES "Generator fidelity").
+    c.generator.critic_fake_exp = 0.0
     # Every image the critic sees moved by up to this many pixels (DiffAugment translation,
     # gan_steps.translate; not in GANimation: 0).
     c.generator.d_augment_shift = 0

@@ -45,7 +45,8 @@ def check(config) -> None:
         raise validate.ConfigError(
             f"config.generator.critic_warmup={g['critic_warmup']} leaves no generator update in "
             f"num_steps={g['num_steps']}: pass a larger --config.generator.num_steps.")
-    for field in ("lambda_ids", "lambda_mask", "lambda_tv", "lambda_exp_smooth", "critic_exp_factor"):
+    for field in ("lambda_ids", "lambda_mask", "lambda_tv", "lambda_exp_smooth", "critic_exp_factor",
+                  "critic_fake_exp"):
         validate.positive_float(merged, f"generator.{field}", allow_zero=True)
     size, layers = int(merged["generator"]["image_size"]), int(merged["generator"]["d_layers"])
     if size % 4 or size // 2 ** layers < 1:
@@ -119,6 +120,6 @@ def run(config, stage_dir: str, inputs) -> dict:
     grid = os.path.join(stage_dir, "grids", f"step_{int(result.step):07d}_faces.png")
     if os.path.exists(grid):
         shutil.copyfile(grid, os.path.join(stage_dir, "preview_generator.png"))
-    keys = ("steps", "train_frames", "d_loss", "d_exp", "d_exp_smooth", "g_loss", "g_exp", "g_idt", "g_ids",
-            "wasserstein", "critic_icc")
+    keys = ("steps", "train_frames", "d_loss", "d_exp", "d_exp_smooth", "d_exp_fake", "g_loss", "g_exp", "g_idt",
+            "g_ids", "wasserstein", "critic_icc")
     return {k: record[k] for k in keys if k in record}

@@ -47,6 +47,11 @@ class LossWeights:
       critic_exp_factor: the critic's AU-regression weight is ``critic_exp_factor * exp`` (GANimation
         uses one lambda_exp for both networks: 1). Only its ratio to the adversarial and gradient-penalty
         terms matters to Adam, so it acts in the adversarial phase, not in an expression-only warm-up.
+      critic_fake_factor: the critic's AU head is also trained to read each generated image
+        ``G(I|y_t)`` as its *source's* AUs ``y_s``, weighted ``critic_fake_factor * critic_exp``
+        (not in GANimation: 0), against G's expression loss, which asks the same head to read
+        ``y_t``: an edit the head can learn to ignore without losing accuracy on real frames (a
+        pattern no real face carries) then stops paying G's loss.
     """
 
     adv: float = 1.0
@@ -58,6 +63,7 @@ class LossWeights:
     tv: float = 0.0
     exp_smooth: float = 0.0
     critic_exp_factor: float = 1.0
+    critic_fake_factor: float = 0.0
 
     @property
     def critic_exp(self) -> float:

@@ -6,7 +6,9 @@ replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *
 * :func:`d_step` runs G forward only (no generator backward graph is built: its parameters and
   output are ``stop_gradient``-ed) and updates D on
   ``adv * critic + critic_exp * MSE(D_au(real), y_s) + gp * GP`` (+ ``exp_smooth`` times the AU head's
-  squared Jacobian norm on real and generated images, `gan_losses.expression_smoothness`).
+  squared Jacobian norm on real and generated images, `gan_losses.expression_smoothness`; +
+  ``critic_fake_factor * critic_exp * MSE(D_au(G(I|y_t)), y_s)``, the head reading generated images
+  as their sources' AUs, `gan_losses.LossWeights`).
 * :func:`d_g_step` runs the generator passes once under ``jax.vjp`` (``G(I|y_t)`` and the cycle
   ``G(G(I|y_t)|y_s)``), updates D with the detached fake, then takes the G loss
   ``adv * -mean(D(fake)) + exp * MSE(D_au(fake), y_t) + idt * L1(cycle) + ids * L1(fake, I_{y_t})``
@@ -234,6 +236,12 @@ def _update_d(state: GANState, batch: Mapping[str, Array], fake: Array, key: Arr
         gp = losses.gradient_penalty(lambda x: apply(x)[0], real, fake, alpha)
         total = weights.adv * adv + weights.critic_exp * exp + weights.gp * gp
         metrics = {"d_adv": adv, "d_exp": exp, "d_gp": gp, "wasserstein": -adv}
+        if weights.critic_fake_factor:
+            # The head reads G(I|y_t) as the source's AUs y_s: edits it can be trained away from
+            # (patterns no real face carries) stop paying G's expression loss.
+            exp_fake = losses.expression_loss(aus_pred[b:], batch["aus"], batch.get("aus_valid"))
+            total = total + weights.critic_fake_factor * weights.critic_exp * exp_fake
+            metrics["d_exp_fake"] = exp_fake
         if weights.exp_smooth:
             # On real and generated images: where G looks for the head's steep directions.
             smooth = _smoothness(discriminator, d_params, [real, fake], key, axis_name)

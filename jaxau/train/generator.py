@@ -56,6 +56,7 @@ DEFAULTS = {
     "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
     "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "critic_exp_factor": 1.0,
+    "critic_fake_exp": 0.0,
     "d_augment_shift": 0, "target_noise": 0.1,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
 }
@@ -97,7 +98,8 @@ def loss_weights(s: Mapping[str, Any]) -> LossWeights:
                        idt=float(s["lambda_idt"]), ids=float(s["lambda_ids"]),
                        mask=float(s["lambda_mask"]), tv=float(s["lambda_tv"]),
                        exp_smooth=float(s["lambda_exp_smooth"]),
-                       critic_exp_factor=float(s["critic_exp_factor"]))
+                       critic_exp_factor=float(s["critic_exp_factor"]),
+                       critic_fake_factor=float(s["critic_fake_exp"]))
 
 
 def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:

@@ -112,6 +112,8 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
      "config.experiment.column_order names ['nope'], which are not columns"),
     (["--config=configs/demo.py", "--config.generator.sampling=levels"],
      "config.generator.sampling='levels' is not one of ['frames', 'balanced']"),
+    (["--config=configs/demo.py", "--config.generator.critic_fake_exp=-0.5"],
+     "config.generator.critic_fake_exp=-0.5 must be a non-negative number"),
     (["--config=configs/demo.py", "--config.generator.critic_warmup=5000"],
      "config.generator.critic_warmup=5000 leaves no generator update in num_steps="),
     (["--config=configs/demo.py", "--config.registration.image_size=48"],

@@ -218,6 +218,46 @@ def test_critic_expression_factor_weights_only_the_critics_au_term(setup):
     assert gen_train.loss_weights(s).critic_exp == 4.0 * 160.0
 
 
+def test_critic_fake_factor_trains_the_head_to_read_fakes_as_their_sources(setup):
+    """d_exp_fake is the MSE of the critic's AU head on G(I|y_t) against the *source* AUs y_s,
+    computed here from the networks directly; it adds critic_fake_factor * critic_exp of itself to
+    the critic's loss and leaves every other term (and G's loss) as it was."""
+    state, d_step, d_g_step = setup
+    batch, key = _batch(7), jax.random.key(4)
+    wf = LossWeights(critic_fake_factor=0.5, critic_exp_factor=2.0)
+    w0 = LossWeights(critic_exp_factor=2.0)
+    _, m0 = _mapped(gan_steps.d_step, w0)(state, batch, key)
+    new_f, mf = _mapped(gan_steps.d_step, wf)(state, batch, key)
+    assert "d_exp_fake" not in m0
+    for dev in range(DEV):
+        params = jax.tree.map(lambda x: x[dev], state)
+        fake = G.apply({"params": params.g.params}, batch["image"][dev], batch["target_aus"][dev]).image
+        _, read = D.apply({"params": params.d.params}, fake)
+        by_hand = np.mean(np.square(np.asarray(read) - np.asarray(batch["aus"][dev])))
+        if dev == 0:
+            first = by_hand
+    # pmean over the two devices.
+    assert float(mf["d_exp_fake"][0]) == pytest.approx((first + by_hand) / 2, rel=1e-4)
+    for k in ("d_adv", "d_exp", "d_gp"):
+        assert float(mf[k][0]) == pytest.approx(float(m0[k][0]), rel=1e-6)
+    extra = 0.5 * wf.critic_exp * float(mf["d_exp_fake"][0])
+    assert float(mf["d_loss"][0]) == pytest.approx(float(m0["d_loss"][0]) + extra, rel=1e-5)
+    new_0, _ = _mapped(gan_steps.d_step, w0)(state, batch, key)
+    assert _max_diff(new_f.d.params, new_0.d.params) > 0.0
+    # In the combined step too; G's loss keeps its own terms only.
+    _, gf = _mapped(gan_steps.d_g_step, wf)(state, batch, key)
+    assert float(gf["d_exp_fake"][0]) == pytest.approx(float(mf["d_exp_fake"][0]), rel=1e-5)
+    total = wf.adv * gf["g_adv"] + wf.exp * gf["g_exp"] + wf.idt * gf["g_idt"] + wf.ids * gf["g_ids"]
+    np.testing.assert_allclose(np.asarray(gf["g_loss"]), np.asarray(total), rtol=1e-5)
+    # The warm-up has no generated images: the term is not there.
+    warm = _mapped(gan_steps.d_expression_step, wf)
+    _, w = warm(state, batch, key)
+    assert set(w) == {"d_exp"}
+    from jaxau.train import generator as gen_train
+    assert gen_train.loss_weights(gen_train.settings({"critic_fake_exp": 0.25})).critic_fake_factor == 0.25
+    assert gen_train.loss_weights(gen_train.settings({})).critic_fake_factor == 0.0
+
+
 def test_critic_learning_rate_is_separate_when_set():
     cfg = gan_steps.OptimizerConfig(lr=1e-4, d_lr=3e-4, constant_iterations=4, decay_iterations=4)
     g_tx, d_tx = gan_steps.make_optimizers(cfg)
