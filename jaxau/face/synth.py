@@ -27,12 +27,13 @@ from jaxau.face.render import Renderer, rotation_matrix
 # The ``synthfacs`` TFDS builder's version: raise it whenever the frames a config renders change
 # (asset, renderer, sampling). With the config's fields it is part of the data stage's cache key
 # (`jaxau.data.resolve.fingerprint`), and TFDS builds each version into its own directory.
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 RELEASE_NOTES = {
     "1.0.0": "First release: fera / multipie / disfa domains and small variants.",
     "1.1.0": "iBUG-68 landmarks: jaw ends at eye-corner height, nose base and inner mouth corners "
              "moved; the UV position-map layout spans the whole jaw contour.",
     "1.2.0": "fera_demo_large: 12 validation subjects (was 6); the other configs' frames are unchanged.",
+    "1.3.0": "fera_demo_large: 30 test subjects (was 10); the other splits and configs are unchanged.",
 }
 
 
@@ -167,11 +168,13 @@ def _configs() -> dict:
         # The demo's estimator-sized set: fera_demo's 3 frontal-row views (yaw -40/0/40)
         # with position maps for registration, but many subjects in short sessions of frames 1.5 s
         # apart (as fera_frontal) so the estimators learn instead of memorising 8 identities:
-        # 45/12/10 subjects x 4 sessions x 4 frames x 3 views = 3,216 images at 64 px. 12 validation
+        # 45/12/30 subjects x 4 sessions x 4 frames x 3 views = 4,176 images at 64 px. 12 validation
         # subjects so that every AU has positive frontal validation frames to score the critic and
-        # choose the edit scale on (8-60 per AU; 6 subjects gave one AU04 frame); subjects are drawn
-        # per (split, index), so the training and test frames do not depend on this count.
-        SynthConfig(name="fera_demo_large", subjects={"train": 45, "validation": 12, "test": 10},
+        # choose the edit scale on (8-60 per AU; 6 subjects gave one AU04 frame); 30 test subjects
+        # (480 frames per view), as fera_medium, so the report's subject-bootstrap intervals are
+        # about half as wide as with 10. Subjects are drawn per (split, index): no split's frames
+        # depend on another split's count.
+        SynthConfig(name="fera_demo_large", subjects={"train": 45, "validation": 12, "test": 30},
                     sessions=4, frames=4, frame_stride=45, image_size=64, uv_size=64,
                     **{**fera, "poses": FERA_POSES[3:6]}),
         # The ':medium' experiments' set: fera_demo_large's views and spacing with twice the training

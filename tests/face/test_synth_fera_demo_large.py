@@ -17,7 +17,7 @@ def test_config_shape():
     assert cfg.poses == synth.get_config("fera_demo").poses and cfg.all_poses
     assert cfg.image_size == 64 and cfg.uv_size == 64
     assert cfg.examples_per_subject() == 4 * 4 * 3
-    assert cfg.subjects == {"train": 45, "validation": 12, "test": 10}
+    assert cfg.subjects == {"train": 45, "validation": 12, "test": 30}
     # Appended: the existing configs (and their cached builds) come first, unchanged.
     assert list(synth.CONFIGS)[-2:] == ["fera_demo_large", "fera_medium"]
 
@@ -30,13 +30,17 @@ def test_validation_split_holds_every_au_and_leaves_the_other_splits_alone():
                        for f in synth.subject_frames(cfg, "validation", i) if f["pose"][0] == 4])
     positives = (labels[:, [cfg.aus.index(a) for a in au_lib.FERA2017_AUS]] > 0).sum(0)
     assert positives.min() >= 8, dict(zip(au_lib.FERA2017_AUS, positives))
-    # Subjects are drawn per (split, index): the validation count does not change training or test.
-    fewer = dataclasses.replace(cfg, subjects={**cfg.subjects, "validation": 6})
-    for split in ("train", "test"):
-        a, b = synth.subject_frames(cfg, split, 3), synth.subject_frames(fewer, split, 3)
-        assert [f["sequence"] for f in a] == [f["sequence"] for f in b]
-        assert all(np.array_equal(x["labels"], y["labels"]) for x, y in zip(a, b))
-        assert np.array_equal(a[0]["subject"].identity, b[0]["subject"].identity)
+    # Subjects are drawn per (split, index): no split's count changes another split's frames (the
+    # demo's training, validation and first 10 test subjects are those of 6 validation / 10 test).
+    for changed, others in (({"validation": 6}, ("train", "test")), ({"test": 10}, ("train", "validation"))):
+        fewer = dataclasses.replace(cfg, subjects={**cfg.subjects, **changed})
+        for split in others:
+            a, b = synth.subject_frames(cfg, split, 3), synth.subject_frames(fewer, split, 3)
+            assert [f["sequence"] for f in a] == [f["sequence"] for f in b]
+            assert all(np.array_equal(x["labels"], y["labels"]) for x, y in zip(a, b))
+            assert all(x["scene"].keys() == y["scene"].keys() and all(np.array_equal(x["scene"][k], y["scene"][k])
+                                                                 for k in x["scene"]) for x, y in zip(a, b))
+            assert np.array_equal(a[0]["subject"].identity, b[0]["subject"].identity)
 
 
 def test_every_view_of_a_frame_has_its_labels_and_labels_vary():
