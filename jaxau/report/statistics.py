@@ -197,6 +197,13 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
         md += ["Several seeds: each is an estimator trained with another seed on the same training set "
                "(registration and generator shared); the mean ICC and its interval are the seed-averaged "
                "ICC's, the spread is the standard deviation of the seeds' mean ICCs.", ""]
+    elif stats["columns"]:
+        # A small estimator's seed moves its mean ICC by a few hundredths: a verdict on one draw per
+        # column can flip with the next draw, and the subject bootstrap cannot see that.
+        md += ["One estimator per column: the intervals cover the draw of test subjects, not the "
+               "estimator's own training draw (its seed), so a verdict resolved here can change with "
+               "another seed; `--config.experiment.seeds=N` trains N estimators per column and "
+               "averages them.", ""]
     if stats["comparisons"]:
         md += ["Paired comparisons (same test frames, same resamples): the difference of mean ICC A - B, "
                "its 95% interval, and the verdict: *yes* when the whole interval is above 0, *no* when it "

@@ -67,6 +67,8 @@ def test_compute_and_markdown(tmp_path):
     assert by_q["3D > 2D registration (real training)"]["verdict"] == "not resolved"
     text = "\n".join(statistics.markdown(stats))
     assert "| synthetic > real (3D registration) |" in text and "**yes**" in text and "**not resolved**" in text
+    # One seed per column: the report says the intervals do not cover the estimator's own draw.
+    assert "One estimator per column" in text and "Several seeds" not in text
 
 
 def test_drops_from_the_training_view_and_their_comparisons(tmp_path):

@@ -74,7 +74,7 @@ def test_load_seeds_matches_rows_by_frame_and_feeds_the_seed_bootstrap(tmp_path)
     np.testing.assert_allclose(rec["icc_per_seed"], per_seed, atol=1e-6)
     assert rec["icc"] == pytest.approx(np.mean(per_seed), abs=1e-6)
     text = "\n".join(statistics.markdown(stats))
-    assert "sd " in text and "Several seeds" in text
+    assert "sd " in text and "Several seeds" in text and "One estimator per column" not in text
 
 
 def test_load_seeds_refuses_different_test_sets(tmp_path):
