@@ -41,8 +41,10 @@ def heldout_requests(scfg, first: int, count: int, poses: set[int]) -> list[dict
     return requests
 
 
-def score(read, images: np.ndarray, levels: np.ndarray, subjects: np.ndarray, aus, *, seed: int = 0) -> dict:
-    """ICC of ``read(images)`` against ``levels`` with its subject-bootstrap interval."""
+def score(read, images: np.ndarray, levels: np.ndarray, subjects: np.ndarray, aus, *,
+          seed: int = 0) -> tuple[dict, np.ndarray]:
+    """``(record, readings)``: ICC of ``read(images)`` against ``levels`` with its subject-bootstrap
+    interval, and the readings themselves."""
     from jaxau.evaluation import bootstrap
 
     pred = np.asarray(read(images), np.float64)
@@ -73,6 +75,7 @@ def main(argv=None) -> int:
         print(f"--subjects={args.subjects}: a bootstrap over subjects needs at least 2.", file=sys.stderr)
         return 2
 
+    from jaxau import io_utils
     from jaxau.data import frames as frames_lib
     from jaxau.stages import STAGES, graph
     from jaxau.stages import frames as frames_stage
@@ -120,29 +123,31 @@ def main(argv=None) -> int:
               "heldout_frames": int(ok.sum()), "registration_failed": int((~ok).sum()),
               "poses": sorted(poses), "render_register_seconds": round(render_seconds, 1),
               "heldout_positives": {a: int(n) for a, n in zip(aus, (levels > 0).sum(0))}, "generators": {}}
-    pooled_val, pooled_held = [], []
+    pooled = []
     for g in gens:
         read = gen_train.critic_reader(g)
-        logged = json.load(open(os.path.join(g, "metrics.json"))).get("critic_icc") \
-            if os.path.exists(os.path.join(g, "metrics.json")) else None
-        own, pv = score(read, val["image"], np.asarray(val["au_intensity"], np.float64), np.asarray(val["subject"]), aus)
-        held, ph = score(read, images, levels, subjects, aus)
-        pooled_val.append(pv)
-        pooled_held.append(ph)
-        record["generators"][g] = {"logged_critic_icc": logged, "validation_12": own, "heldout": held}
+        metrics_path = os.path.join(g, "metrics.json")
+        logged = None
+        if os.path.exists(metrics_path):
+            with open(metrics_path, encoding="utf-8") as f:
+                logged = json.load(f).get("critic_icc")
+        own, _ = score(read, val["image"], np.asarray(val["au_intensity"], np.float64), np.asarray(val["subject"]),
+                       aus)
+        held, readings = score(read, images, levels, subjects, aus)
+        pooled.append(readings)
+        record["generators"][g] = {"logged_critic_icc": logged, "own_validation": own, "heldout": held}
     if len(gens) > 1:
         from jaxau.evaluation import bootstrap
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            c = bootstrap.column_interval(levels, np.stack(pooled_held), subjects, aus)
+            c = bootstrap.column_interval(levels, np.stack(pooled), subjects, aus)
         record["heldout_all_generators"] = {"critic_icc": round(c["icc"], 4), "ci95": [round(v, 4) for v in c["ci95"]],
                                             "per_generator": [round(v, 4) for v in c["icc_per_seed"]]}
     text = json.dumps(record, default=float)
     print(text, flush=True)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1, default=float)
+        io_utils.write_json(args.out, record)
     return 0
 
 

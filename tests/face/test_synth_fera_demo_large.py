@@ -38,8 +38,9 @@ def test_validation_split_holds_every_au_and_leaves_the_other_splits_alone():
             a, b = synth.subject_frames(cfg, split, 3), synth.subject_frames(fewer, split, 3)
             assert [f["sequence"] for f in a] == [f["sequence"] for f in b]
             assert all(np.array_equal(x["labels"], y["labels"]) for x, y in zip(a, b))
-            assert all(x["scene"].keys() == y["scene"].keys() and all(np.array_equal(x["scene"][k], y["scene"][k])
-                                                                 for k in x["scene"]) for x, y in zip(a, b))
+            for x, y in zip(a, b):
+                assert x["scene"].keys() == y["scene"].keys()
+                assert all(np.array_equal(x["scene"][k], y["scene"][k]) for k in x["scene"])
             assert np.array_equal(a[0]["subject"].identity, b[0]["subject"].identity)
 
 
