@@ -41,19 +41,24 @@ def heldout_requests(scfg, first: int, count: int, poses: set[int]) -> list[dict
     return requests
 
 
-def score(read, images: np.ndarray, levels: np.ndarray, subjects: np.ndarray, aus, *,
-          seed: int = 0) -> tuple[dict, np.ndarray]:
-    """``(record, readings)``: ICC of ``read(images)`` against ``levels`` with its subject-bootstrap
-    interval, and the readings themselves."""
+def interval(levels: np.ndarray, readings: np.ndarray, subjects: np.ndarray, aus) -> dict:
+    """`jaxau.evaluation.bootstrap.column_interval` of critic readings ``[N, K]`` (or ``[G, N, K]`` for
+    G critics, pooled) against ``levels``."""
     from jaxau.evaluation import bootstrap
 
-    pred = np.asarray(read(images), np.float64)
     with warnings.catch_warnings():   # an AU without variance in a resample is dropped there
         warnings.simplefilter("ignore")
-        c = bootstrap.column_interval(levels, pred, subjects, [str(a) for a in aus], seed=seed)
+        return bootstrap.column_interval(levels, readings, subjects, [str(a) for a in aus])
+
+
+def score(read, images: np.ndarray, levels: np.ndarray, subjects: np.ndarray, aus) -> tuple[dict, np.ndarray]:
+    """``(record, readings)``: ICC of ``read(images)`` against ``levels`` with its subject-bootstrap
+    interval, and the readings themselves."""
+    readings = np.asarray(read(images), np.float64)
+    c = interval(levels, readings, subjects, aus)
     return {"critic_icc": round(c["icc"], 4), "ci95": [round(v, 4) for v in c["ci95"]],
             "per_au": {a: round(v["icc"], 3) for a, v in c["per_au"].items()},
-            "subjects": c["num_subjects"], "frames": c["num_frames"]}, pred
+            "subjects": c["num_subjects"], "frames": c["num_frames"]}, readings
 
 
 def main(argv=None) -> int:
@@ -76,7 +81,7 @@ def main(argv=None) -> int:
         return 2
 
     from jaxau import io_utils
-    from jaxau.data import frames as frames_lib
+    from jaxau.data import frames as frames_lib, resolve
     from jaxau.stages import STAGES, graph
     from jaxau.stages import frames as frames_stage
     from jaxau.stages import synthesis as synthesis_stage
@@ -99,15 +104,14 @@ def main(argv=None) -> int:
         return 2
     renderer, _ = parts
     scfg = renderer.synth
-    poses = {int(p) for p in str(syn.config.data.get("train_poses", "")).split(",") if p.strip()} or \
-        {int(p[0]) for p in scfg.poses}
+    train_poses = syn.config.data.get("train_poses", "")
+    poses = set(resolve.poses(train_poses) or [int(p[0]) for p in scfg.poses])
     aus = list(gen_train.load_generator(gens[0]).au_names)
     take = [list(scfg.aus).index(str(a)) for a in aus]
 
     # The demo's own validation frames (as the generator stage loads them): the check.
     val = frames_lib.with_aus(frames_lib.select_poses(frames_lib.load(
-        frames_stage.split_path(inputs["sources"], "validation")), syn.config.data.get("train_poses", ""),
-        "validation frames"), aus)
+        frames_stage.split_path(inputs["sources"], "validation")), train_poses, "validation frames"), aus)
     first = int(scfg.subjects["validation"])
 
     t0 = time.time()
@@ -137,11 +141,7 @@ def main(argv=None) -> int:
         pooled.append(readings)
         record["generators"][g] = {"logged_critic_icc": logged, "own_validation": own, "heldout": held}
     if len(gens) > 1:
-        from jaxau.evaluation import bootstrap
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            c = bootstrap.column_interval(levels, np.stack(pooled), subjects, aus)
+        c = interval(levels, np.stack(pooled), subjects, aus)
         record["heldout_all_generators"] = {"critic_icc": round(c["icc"], 4), "ci95": [round(v, 4) for v in c["ci95"]],
                                             "per_generator": [round(v, 4) for v in c["icc_per_seed"]]}
     text = json.dumps(record, default=float)
