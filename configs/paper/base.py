@@ -232,6 +232,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # (resolved worse) / -0.006; G's images still read above the exact renders, and the head reads
     # 500 held-out subjects at 0.26 instead of 0.31 (0.5). Off (BUILD_NOTES "Generator fidelity").
     c.generator.critic_fake_exp = 0.0
+    # G's second expression loss, read by the critic frozen at the end of its expression warm-up
+    # (LossWeights.reader; not in GANimation: 0): an AU signal G cannot co-adapt with.
+    c.generator.lambda_reader = 0.0
     # Every image the critic sees moved by up to this many pixels (DiffAugment translation,
     # gan_steps.translate; not in GANimation: 0).
     c.generator.d_augment_shift = 0

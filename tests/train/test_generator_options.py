@@ -135,3 +135,36 @@ def test_generator_variants_keep_shapes_and_film_starts_as_identity(conditioning
         assert float(jnp.abs(out.image[0, 6:10, 6:10] - out.image[1, 6:10, 6:10]).max()) > 1e-3
     with pytest.raises(ValueError, match="au_conditioning"):
         ganimation.Generator(conv_dim=4, num_blocks=1, au_conditioning="x").init(jax.random.key(0), images, aus)
+
+
+def test_frozen_reader_holds_the_warm_up_critic_through_training_and_resume(tmp_path):
+    """With lambda_reader the checkpointed state carries the critic as it stood after the last warm-up
+    step; later steps leave it there (while the critic moves on), and a run resumed from a
+    checkpoint taken after the warm-up ends with the same reader."""
+    from tests.stages import tiny_synthfacs
+    from jaxau.data import frames as frames_lib
+
+    data_dir = tiny_synthfacs.build(str(tmp_path / "data"))
+    frames = frames_lib.load_tfds("synthfacs/fera_small", "train", data_dir=data_dir, image_size=16)
+    cfg = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=5,
+               n_critic=1, log_every=1, checkpoint_every=3, critic_warmup=2, critic_warmup_loss="expression",
+               lambda_reader=40.0)
+    seen = {}
+
+    def record(step, state):
+        seen[step] = jax.device_get(state.d.params)
+
+    straight = jax.device_get(gen_train.train(cfg, str(tmp_path / "a"), frames, seed=1, hooks=(record,)).state)
+    diff = lambda a, b: max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))  # noqa: E731
+    assert diff(straight.reader, seen[2]) == 0.0 and diff(straight.d.params, seen[2]) > 0.0
+
+    def crash(step, state):
+        if step == 4:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        gen_train.train(cfg, str(tmp_path / "b"), frames, seed=1, hooks=(crash,))
+    resumed = gen_train.train(cfg, str(tmp_path / "b"), frames, seed=1)
+    assert resumed.start_step == 3
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(jax.device_get(resumed.state))):
+        np.testing.assert_array_equal(a, b)
