@@ -46,10 +46,10 @@ def check(config) -> None:
             f"config.generator.critic_warmup={g['critic_warmup']} leaves no generator update in "
             f"num_steps={g['num_steps']}: pass a larger --config.generator.num_steps.")
     for field in ("lambda_ids", "lambda_mask", "lambda_tv", "lambda_exp_smooth", "critic_exp_factor",
-                  "critic_fake_exp", "lambda_reader"):
+                  "critic_fake_exp", "lambda_exp_frozen"):
         validate.positive_float(merged, f"generator.{field}", allow_zero=True)
     try:
-        gen_train.check_reader(g)
+        gen_train.check_frozen_critic(g)
     except ValueError as e:
         raise validate.ConfigError(str(e)) from None
     size, layers = int(merged["generator"]["image_size"]), int(merged["generator"]["d_layers"])

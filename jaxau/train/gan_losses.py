@@ -52,8 +52,8 @@ class LossWeights:
         (not in GANimation: 0), against G's expression loss, which asks the same head to read
         ``y_t``: an edit the head can learn to ignore without losing accuracy on real frames (a
         pattern no real face carries) then stops paying G's loss.
-      reader: weight of G's second expression loss, ``MSE(R_au(G(I|y_t)), y_t)`` read by a frozen
-        AU reader ``R``: the critic as it stood at the end of an expression-only warm-up, trained on
+      exp_frozen: weight of G's second expression loss, ``MSE(F_au(G(I|y_t)), y_t)`` read by a
+        frozen critic ``F``: the critic as it stood at the end of an expression-only warm-up, trained on
         real frames alone and never updated afterwards, so G cannot co-adapt with it (not in
         GANimation: 0).
     """
@@ -68,7 +68,7 @@ class LossWeights:
     exp_smooth: float = 0.0
     critic_exp_factor: float = 1.0
     critic_fake_factor: float = 0.0
-    reader: float = 0.0
+    exp_frozen: float = 0.0
 
     @property
     def critic_exp(self) -> float:

@@ -13,11 +13,11 @@ replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *
   ``G(G(I|y_t)|y_s)``), updates D with the detached fake, then takes the G loss
   ``adv * -mean(D(fake)) + exp * MSE(D_au(fake), y_t) + idt * L1(cycle) + ids * L1(fake, I_{y_t})``
   (+ optional attention terms) through the new D and pulls it back through the saved vjp, so the
-  generator forward is not recomputed. With ``weights.reader`` G's loss also has
-  ``reader * MSE(R_au(fake), y_t)``, read by the frozen reader ``R`` (``GANState.reader``).
+  generator forward is not recomputed. With ``weights.exp_frozen`` G's loss also has
+  ``exp_frozen * MSE(F_au(fake), y_t)``, read by the frozen critic ``F`` (``GANState.frozen_critic``).
 * :func:`d_expression_step` (the critic warm-up) trains D's AU head on real frames alone; when the
-  state carries a reader, the reader is set to the updated critic, so after the warm-up it holds the
-  warm-up critic, frozen.
+  state carries a frozen critic, it is set to the updated critic, so after the warm-up it holds the
+  warm-up critic, never updated again.
 
 With ``augment=s`` (``generator.d_augment_shift``) every image the critic sees, real and generated, in
 both updates and the warm-up, is first moved by its own random offset of up to ``s`` pixels
@@ -107,18 +107,19 @@ class GANState(flax.struct.PyTreeNode):
       step: iteration counter (D updates).
       g: generator TrainState.
       d: discriminator TrainState.
-      reader: parameters of the frozen AU reader (the critic's architecture), or None without one
-        (`LossWeights.reader` 0). Only the expression warm-up writes it (a copy of the critic).
+      frozen_critic: parameters of the frozen critic (the critic's architecture, read through its AU
+        head), or None without one (`LossWeights.exp_frozen` 0). Only the expression warm-up writes
+        it (a copy of the critic).
     """
 
     step: Array
     g: train_state.TrainState
     d: train_state.TrainState
-    reader: Any = None
+    frozen_critic: Any = None
 
 
 def create_gan_state(key: Array, generator: Any, discriminator: Any, image_size: int, num_aus: int,
-                     config: OptimizerConfig = OptimizerConfig(), with_reader: bool = False) -> GANState:
+                     config: OptimizerConfig = OptimizerConfig(), with_frozen_critic: bool = False) -> GANState:
     """Initialises both networks (N(0, 0.02) kernels) and their Adam states.
 
     Args:
@@ -128,8 +129,8 @@ def create_gan_state(key: Array, generator: Any, discriminator: Any, image_size:
       image_size: square image size.
       num_aus: AU vector length.
       config: optimiser settings.
-      with_reader: also hold a frozen AU reader (`GANState.reader`), initialised as a copy of the
-        critic.
+      with_frozen_critic: also hold a frozen critic (`GANState.frozen_critic`), initialised as a
+        copy of the critic.
 
     Returns:
       A :class:`GANState` (unreplicated).
@@ -144,7 +145,7 @@ def create_gan_state(key: Array, generator: Any, discriminator: Any, image_size:
                                                     tx=g_tx),
                     d=train_state.TrainState.create(apply_fn=discriminator.apply, params=d_params,
                                                     tx=d_tx),
-                    reader=jax.tree.map(jnp.copy, d_params) if with_reader else None)
+                    frozen_critic=jax.tree.map(jnp.copy, d_params) if with_frozen_critic else None)
     # TrainState starts with a Python int step; an array keeps the state uniformly shardable.
     return state.replace(g=state.g.replace(step=jnp.zeros((), jnp.int32)),
                          d=state.d.replace(step=jnp.zeros((), jnp.int32)))
@@ -300,7 +301,7 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
     The AU head and the trunk under it learn to read AUs from real frames before the adversarial
     game shapes the trunk, so that G's expression loss has a live regressor from its first update.
     With ``weights.exp_smooth`` the AU head's smoothness on the real frames is penalised too. A state
-    with a reader (`GANState.reader`) gets the updated critic as its reader.
+    with a frozen critic (`GANState.frozen_critic`) gets the updated critic there too.
     Arguments and return value as :func:`d_step` (``generator`` is unused).
     """
     del generator
@@ -319,9 +320,9 @@ def d_expression_step(state: GANState, batch: Mapping[str, Array], key: Array, *
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d.params)
     new_d = state.d.apply_gradients(grads=_pmean(grads, axis_name))
-    # The reader follows the critic through the warm-up and keeps its last warm-up state.
-    reader = None if state.reader is None else new_d.params
-    return state.replace(step=state.step + 1, d=new_d, reader=reader), _pmean(metrics, axis_name)
+    # The frozen critic follows the critic through the warm-up and keeps its last warm-up state.
+    frozen = None if state.frozen_critic is None else new_d.params
+    return state.replace(step=state.step + 1, d=new_d, frozen_critic=frozen), _pmean(metrics, axis_name)
 
 
 def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator: Any,
@@ -346,9 +347,9 @@ def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generat
 
     if (weights.mask or weights.tv) and out.attention is None:
         raise ValueError("LossWeights.mask/tv need the attention generator (attention=True).")
-    if weights.reader and state.reader is None:
-        raise ValueError("LossWeights.reader needs a GANState with a reader "
-                         "(create_gan_state(..., with_reader=True)).")
+    if weights.exp_frozen and state.frozen_critic is None:
+        raise ValueError("LossWeights.exp_frozen needs a GANState with a frozen critic "
+                         "(create_gan_state(..., with_frozen_critic=True)).")
     ids_count = None
     if weights.ids:
         mask = batch.get("target_image_mask")
@@ -364,12 +365,12 @@ def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generat
         idt = losses.cycle_loss(rec.image, image)
         total = weights.adv * adv + weights.exp * exp + weights.idt * idt
         metrics = {"g_adv": adv, "g_exp": exp, "g_idt": idt}
-        if weights.reader:
-            # The frozen reader sees G's image as the critic does (same translation).
-            _, read = discriminator.apply({"params": jax.lax.stop_gradient(state.reader)}, seen)
-            reader_exp = losses.expression_loss(read, target_aus)
-            total = total + weights.reader * reader_exp
-            metrics["g_reader"] = reader_exp
+        if weights.exp_frozen:
+            # The frozen critic sees G's image as the critic does (same translation).
+            _, read = discriminator.apply({"params": jax.lax.stop_gradient(state.frozen_critic)}, seen)
+            exp_frozen = losses.expression_loss(read, target_aus)
+            total = total + weights.exp_frozen * exp_frozen
+            metrics["g_exp_frozen"] = exp_frozen
         if weights.ids:
             ids = losses.idiosyncratic_loss(out.image, batch["target_image"],
                                             batch.get("target_image_mask"), ids_count)

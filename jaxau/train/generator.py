@@ -56,7 +56,7 @@ DEFAULTS = {
     "n_critic": 5, "learning_rate": 1e-4, "d_learning_rate": 0.0, "b1": 0.5, "b2": 0.999,
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
     "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "critic_exp_factor": 1.0,
-    "critic_fake_exp": 0.0, "lambda_reader": 0.0,
+    "critic_fake_exp": 0.0, "lambda_exp_frozen": 0.0,
     "d_augment_shift": 0, "target_noise": 0.1,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
 }
@@ -100,7 +100,7 @@ def loss_weights(s: Mapping[str, Any]) -> LossWeights:
                        exp_smooth=float(s["lambda_exp_smooth"]),
                        critic_exp_factor=float(s["critic_exp_factor"]),
                        critic_fake_factor=float(s["critic_fake_exp"]),
-                       reader=float(s["lambda_reader"]))
+                       exp_frozen=float(s["lambda_exp_frozen"]))
 
 
 def optimizer_config(s: Mapping[str, Any]) -> gan_steps.OptimizerConfig:
@@ -130,7 +130,7 @@ def init_state(s: Mapping[str, Any], num_aus: int, seed: int) -> gan_steps.GANSt
     """
     g, d, g_tx, d_tx = _static_parts(_hashable(s), num_aus)
     state = gan_steps.create_gan_state(jax.random.key(seed), g, d, int(s["image_size"]), num_aus,
-                                       optimizer_config(s), with_reader=float(s["lambda_reader"]) > 0)
+                                       optimizer_config(s), with_frozen_critic=float(s["lambda_exp_frozen"]) > 0)
     return state.replace(g=state.g.replace(apply_fn=g.apply, tx=g_tx),
                          d=state.d.replace(apply_fn=d.apply, tx=d_tx))
 
@@ -256,18 +256,18 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ steps
-def check_reader(s: Mapping[str, Any]) -> None:
-    """Raises ValueError unless a frozen reader (``lambda_reader`` > 0) has an expression warm-up.
+def check_frozen_critic(s: Mapping[str, Any]) -> None:
+    """Raises ValueError unless a frozen critic (``lambda_exp_frozen`` > 0) has an expression warm-up.
 
-    The reader is the critic at the end of its expression-only warm-up (`gan_steps.GANState.reader`):
-    without one it would stay the untrained initial critic.
+    The frozen critic is the critic at the end of its expression-only warm-up
+    (`gan_steps.GANState.frozen_critic`); without one it would stay the untrained initial critic.
     """
-    if float(s["lambda_reader"]) and (int(s["critic_warmup"]) <= 0 or s["critic_warmup_loss"] != "expression"):
+    if float(s["lambda_exp_frozen"]) and (int(s["critic_warmup"]) <= 0 or s["critic_warmup_loss"] != "expression"):
         raise ValueError(
-            f"config.generator.lambda_reader={s['lambda_reader']} reads G's images with the critic as it "
-            f"stands after an expression-only warm-up, but critic_warmup={s['critic_warmup']} and "
+            f"config.generator.lambda_exp_frozen={s['lambda_exp_frozen']} reads G's images with the critic "
+            f"as it stands after an expression-only warm-up, but critic_warmup={s['critic_warmup']} and "
             f"critic_warmup_loss={s['critic_warmup_loss']!r}: pass --config.generator.critic_warmup=500 "
-            "--config.generator.critic_warmup_loss=expression, or lambda_reader=0.")
+            "--config.generator.critic_warmup_loss=expression, or lambda_exp_frozen=0.")
 
 
 def _hashable(s: Mapping[str, Any]) -> tuple:
@@ -505,7 +505,7 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
     if s["critic_warmup_loss"] not in WARMUP_LOSSES:
         raise ValueError(f"config.generator.critic_warmup_loss={s['critic_warmup_loss']!r}: use one of "
                          f"{WARMUP_LOSSES}.")
-    check_reader(s)
+    check_frozen_critic(s)
     d_only, d_and_g, d_exp = _compiled_steps(_hashable(s), len(au_names), mesh)
     dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]), int(s["critic_warmup"]),
                                 warmup_step=d_exp if s["critic_warmup_loss"] == "expression" else None)

@@ -114,8 +114,8 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
      "config.generator.sampling='levels' is not one of ['frames', 'balanced']"),
     (["--config=configs/demo.py", "--config.generator.critic_fake_exp=-0.5"],
      "config.generator.critic_fake_exp=-0.5 must be a non-negative number"),
-    (["--config=configs/demo.py", "--config.generator.lambda_reader=160", "--config.generator.critic_warmup=0"],
-     "config.generator.lambda_reader=160.0 reads G's images with the critic as it stands after an "
+    (["--config=configs/demo.py", "--config.generator.lambda_exp_frozen=160", "--config.generator.critic_warmup=0"],
+     "config.generator.lambda_exp_frozen=160.0 reads G's images with the critic as it stands after an "
      "expression-only warm-up, but critic_warmup=0"),
     (["--config=configs/demo.py", "--config.generator.critic_warmup=5000"],
      "config.generator.critic_warmup=5000 leaves no generator update in num_steps="),

@@ -256,51 +256,51 @@ def test_critic_fake_factor_trains_the_head_to_read_fakes_as_their_sources(setup
     assert gen_train.loss_weights(gen_train.settings({})).critic_fake_factor == 0.0
 
 
-def test_frozen_reader_is_the_warm_up_critic_and_adds_its_reading_to_gs_loss_only():
-    """The reader follows the critic through the expression warm-up and stays frozen afterwards; its
+def test_frozen_critic_is_the_warm_up_critic_and_adds_its_reading_to_gs_loss_only():
+    """The frozen critic follows the critic through the expression warm-up and stays frozen afterwards; its
     term in G's loss is the MSE of its AU head on G(I|y_t) against y_t, computed here from the
     networks directly, and it moves G's gradient but not the critic's update."""
     cfg = gan_steps.OptimizerConfig(constant_iterations=4, decay_iterations=4, n_critic=1)
-    state = _replicate(gan_steps.create_gan_state(jax.random.key(0), G, D, S, K, cfg, with_reader=True), DEV)
+    state = _replicate(gan_steps.create_gan_state(jax.random.key(0), G, D, S, K, cfg, with_frozen_critic=True), DEV)
     plain = _replicate(gan_steps.create_gan_state(jax.random.key(0), G, D, S, K, cfg), DEV)
-    assert plain.reader is None and _max_diff(state.reader, state.d.params) == 0.0
-    wr = LossWeights(reader=80.0)
-    # Warm-up: the reader becomes the updated critic.
+    assert plain.frozen_critic is None and _max_diff(state.frozen_critic, state.d.params) == 0.0
+    wr = LossWeights(exp_frozen=80.0)
+    # Warm-up: the frozen critic becomes the updated critic.
     warm, _ = _mapped(gan_steps.d_expression_step, wr)(state, _batch(1), jax.random.key(1))
-    assert _max_diff(warm.d.params, state.d.params) > 0.0 and _max_diff(warm.reader, warm.d.params) == 0.0
-    frozen = warm.reader
+    assert _max_diff(warm.d.params, state.d.params) > 0.0 and _max_diff(warm.frozen_critic, warm.d.params) == 0.0
+    frozen = warm.frozen_critic
     # After the warm-up neither step moves it, while the critic moves on.
     after, _ = _mapped(gan_steps.d_step, wr)(warm, _batch(2), jax.random.key(2))
-    assert _max_diff(after.reader, frozen) == 0.0 and _max_diff(after.d.params, frozen) > 0.0
+    assert _max_diff(after.frozen_critic, frozen) == 0.0 and _max_diff(after.d.params, frozen) > 0.0
     batch, key = _batch(3), jax.random.key(3)
     new_r, mr = _mapped(gan_steps.d_g_step, wr)(after, batch, key)
     new_0, m0 = _mapped(gan_steps.d_g_step)(after, batch, key)
-    assert _max_diff(new_r.reader, frozen) == 0.0 and "g_reader" not in m0
+    assert _max_diff(new_r.frozen_critic, frozen) == 0.0 and "g_exp_frozen" not in m0
     by_hand = []
     for dev in range(DEV):
         g_params = jax.tree.map(lambda x: x[dev], after.g.params)
         fake = G.apply({"params": g_params}, batch["image"][dev], batch["target_aus"][dev]).image
         _, read = D.apply({"params": jax.tree.map(lambda x: x[dev], frozen)}, fake)
         by_hand.append(np.mean(np.square(np.asarray(read) - np.asarray(batch["target_aus"][dev]))))
-    assert float(mr["g_reader"][0]) == pytest.approx(np.mean(by_hand), rel=1e-4)
+    assert float(mr["g_exp_frozen"][0]) == pytest.approx(np.mean(by_hand), rel=1e-4)
     for k in ("g_adv", "g_exp", "g_idt", "g_ids", "d_loss"):
         assert float(mr[k][0]) == pytest.approx(float(m0[k][0]), rel=1e-6)
-    assert float(mr["g_loss"][0]) == pytest.approx(float(m0["g_loss"][0]) + 80.0 * float(mr["g_reader"][0]),
+    assert float(mr["g_loss"][0]) == pytest.approx(float(m0["g_loss"][0]) + 80.0 * float(mr["g_exp_frozen"][0]),
                                                    rel=1e-5)
     assert _max_diff(new_r.d.params, new_0.d.params) == 0.0
     assert _max_diff(new_r.g.params, new_0.g.params) > 0.0
-    # A weight without a reader in the state is refused.
-    with pytest.raises(ValueError, match="with_reader=True"):
+    # A weight without a frozen critic in the state is refused.
+    with pytest.raises(ValueError, match="with_frozen_critic=True"):
         _mapped(gan_steps.d_g_step, wr)(plain, batch, key)
     from jaxau.train import generator as gen_train
-    s = gen_train.settings({"lambda_reader": 80.0, "critic_warmup": 10, "critic_warmup_loss": "expression"})
-    assert gen_train.loss_weights(s).reader == 80.0
-    assert gen_train.init_state(s, K, 0).reader is not None
-    assert gen_train.init_state(gen_train.settings({}), K, 0).reader is None
-    gen_train.check_reader(s)
+    s = gen_train.settings({"lambda_exp_frozen": 80.0, "critic_warmup": 10, "critic_warmup_loss": "expression"})
+    assert gen_train.loss_weights(s).exp_frozen == 80.0
+    assert gen_train.init_state(s, K, 0).frozen_critic is not None
+    assert gen_train.init_state(gen_train.settings({}), K, 0).frozen_critic is None
+    gen_train.check_frozen_critic(s)
     for bad in ({"critic_warmup": 0}, {"critic_warmup_loss": "full"}):
-        with pytest.raises(ValueError, match="lambda_reader=80.0 .*critic_warmup_loss=expression"):
-            gen_train.check_reader({**s, **bad})
+        with pytest.raises(ValueError, match="lambda_exp_frozen=80.0 .*critic_warmup_loss=expression"):
+            gen_train.check_frozen_critic({**s, **bad})
 
 
 def test_critic_learning_rate_is_separate_when_set():

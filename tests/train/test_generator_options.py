@@ -137,10 +137,10 @@ def test_generator_variants_keep_shapes_and_film_starts_as_identity(conditioning
         ganimation.Generator(conv_dim=4, num_blocks=1, au_conditioning="x").init(jax.random.key(0), images, aus)
 
 
-def test_frozen_reader_holds_the_warm_up_critic_through_training_and_resume(tmp_path):
-    """With lambda_reader the checkpointed state carries the critic as it stood after the last warm-up
+def test_frozen_critic_holds_the_warm_up_critic_through_training_and_resume(tmp_path):
+    """With lambda_exp_frozen the checkpointed state carries the critic as it stood after the last warm-up
     step; later steps leave it there (while the critic moves on), and a run resumed from a
-    checkpoint taken after the warm-up ends with the same reader."""
+    checkpoint taken after the warm-up ends with the same frozen critic."""
     from tests.stages import tiny_synthfacs
     from jaxau.data import frames as frames_lib
 
@@ -148,15 +148,18 @@ def test_frozen_reader_holds_the_warm_up_critic_through_training_and_resume(tmp_
     frames = frames_lib.load_tfds("synthfacs/fera_small", "train", data_dir=data_dir, image_size=16)
     cfg = dict(image_size=16, g_width=4, g_blocks=0, d_width=4, d_layers=3, batch_size=8, num_steps=5,
                n_critic=1, log_every=1, checkpoint_every=3, critic_warmup=2, critic_warmup_loss="expression",
-               lambda_reader=40.0)
+               lambda_exp_frozen=40.0)
     seen = {}
 
     def record(step, state):
         seen[step] = jax.device_get(state.d.params)
 
     straight = jax.device_get(gen_train.train(cfg, str(tmp_path / "a"), frames, seed=1, hooks=(record,)).state)
-    diff = lambda a, b: max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))  # noqa: E731
-    assert diff(straight.reader, seen[2]) == 0.0 and diff(straight.d.params, seen[2]) > 0.0
+
+    def diff(a, b):
+        return max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+    assert diff(straight.frozen_critic, seen[2]) == 0.0 and diff(straight.d.params, seen[2]) > 0.0
 
     def crash(step, state):
         if step == 4:
