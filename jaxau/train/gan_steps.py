@@ -367,7 +367,7 @@ def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generat
         metrics = {"g_adv": adv, "g_exp": exp, "g_idt": idt}
         if weights.exp_frozen:
             # The frozen critic sees G's image as the critic does (same translation).
-            _, read = discriminator.apply({"params": jax.lax.stop_gradient(state.frozen_critic)}, seen)
+            _, read = discriminator.apply({"params": state.frozen_critic}, seen)
             exp_frozen = losses.expression_loss(read, target_aus)
             total = total + weights.exp_frozen * exp_frozen
             metrics["g_exp_frozen"] = exp_frozen

@@ -218,6 +218,18 @@ def test_critic_expression_factor_weights_only_the_critics_au_term(setup):
     assert gen_train.loss_weights(s).critic_exp == 4.0 * 160.0
 
 
+def _head_mse_on_fakes(g_params, d_params, batch, target):
+    """Mean over devices of the MSE of D's AU head (``d_params``) on G(I|y_t) against ``batch[target]``,
+    computed from the networks directly (replicated parameters, one device at a time)."""
+    per_device = []
+    for dev in range(DEV):
+        fake = G.apply({"params": jax.tree.map(lambda x: x[dev], g_params)}, batch["image"][dev],
+                       batch["target_aus"][dev]).image
+        _, read = D.apply({"params": jax.tree.map(lambda x: x[dev], d_params)}, fake)
+        per_device.append(np.mean(np.square(np.asarray(read) - np.asarray(batch[target][dev]))))
+    return float(np.mean(per_device))
+
+
 def test_critic_fake_factor_trains_the_head_to_read_fakes_as_their_sources(setup):
     """d_exp_fake is the MSE of the critic's AU head on G(I|y_t) against the *source* AUs y_s,
     computed here from the networks directly; it adds critic_fake_factor * critic_exp of itself to
@@ -229,14 +241,9 @@ def test_critic_fake_factor_trains_the_head_to_read_fakes_as_their_sources(setup
     new_0, m0 = _mapped(gan_steps.d_step, w0)(state, batch, key)
     new_f, mf = _mapped(gan_steps.d_step, wf)(state, batch, key)
     assert "d_exp_fake" not in m0
-    by_hand = []
-    for dev in range(DEV):
-        params = jax.tree.map(lambda x: x[dev], state)
-        fake = G.apply({"params": params.g.params}, batch["image"][dev], batch["target_aus"][dev]).image
-        _, read = D.apply({"params": params.d.params}, fake)
-        by_hand.append(np.mean(np.square(np.asarray(read) - np.asarray(batch["aus"][dev]))))
     # pmean over the two devices.
-    assert float(mf["d_exp_fake"][0]) == pytest.approx(np.mean(by_hand), rel=1e-4)
+    by_hand = _head_mse_on_fakes(state.g.params, state.d.params, batch, "aus")
+    assert float(mf["d_exp_fake"][0]) == pytest.approx(by_hand, rel=1e-4)
     for k in ("d_adv", "d_exp", "d_gp"):
         assert float(mf[k][0]) == pytest.approx(float(m0[k][0]), rel=1e-6)
     extra = 0.5 * wf.critic_exp * float(mf["d_exp_fake"][0])
@@ -276,13 +283,8 @@ def test_frozen_critic_is_the_warm_up_critic_and_adds_its_reading_to_gs_loss_onl
     new_r, mr = _mapped(gan_steps.d_g_step, wr)(after, batch, key)
     new_0, m0 = _mapped(gan_steps.d_g_step)(after, batch, key)
     assert _max_diff(new_r.frozen_critic, frozen) == 0.0 and "g_exp_frozen" not in m0
-    by_hand = []
-    for dev in range(DEV):
-        g_params = jax.tree.map(lambda x: x[dev], after.g.params)
-        fake = G.apply({"params": g_params}, batch["image"][dev], batch["target_aus"][dev]).image
-        _, read = D.apply({"params": jax.tree.map(lambda x: x[dev], frozen)}, fake)
-        by_hand.append(np.mean(np.square(np.asarray(read) - np.asarray(batch["target_aus"][dev]))))
-    assert float(mr["g_exp_frozen"][0]) == pytest.approx(np.mean(by_hand), rel=1e-4)
+    by_hand = _head_mse_on_fakes(after.g.params, frozen, batch, "target_aus")
+    assert float(mr["g_exp_frozen"][0]) == pytest.approx(by_hand, rel=1e-4)
     for k in ("g_adv", "g_exp", "g_idt", "g_ids", "d_loss"):
         assert float(mr[k][0]) == pytest.approx(float(m0[k][0]), rel=1e-6)
     assert float(mr["g_loss"][0]) == pytest.approx(float(m0["g_loss"][0]) + 80.0 * float(mr["g_exp_frozen"][0]),
