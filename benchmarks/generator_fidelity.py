@@ -28,6 +28,15 @@ bootstrap): what a generator's fidelity is worth to the estimator, per generator
 ``<out>/curve.jsonl``::
 
     python benchmarks/generator_fidelity.py --workdir=/tmp/demo --out=/tmp/curve --steps=660,1160,2160
+
+``--config=path[:arg]`` takes another experiment's config instead of the demo's (one with a
+``synthetic_3d`` column, e.g. ``configs/paper/table2.py:medium``): its 3-D synthetic column's
+generator, synthesis plan and reader are measured, in a workdir where that experiment's
+``real_3d`` column has finished::
+
+    python launch/reproduce.py --config=configs/paper/table2.py:medium --workdir=/tmp/med --stages=real_3d
+    python benchmarks/generator_fidelity.py --config=configs/paper/table2.py:medium --workdir=/tmp/med \
+        --out=/tmp/med_gen --column
 """
 
 from __future__ import annotations
@@ -40,12 +49,16 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", required=True, help="demo workdir with finished register_3d / real_3d stages")
+    parser.add_argument("--config", default=os.path.join(REPO, "configs", "demo.py"),
+                        help="path[:arg] of the experiment whose synthetic_3d column is measured")
+    parser.add_argument("--workdir", required=True, help="the experiment's workdir with finished register_3d / "
+                                                         "real_3d stages")
     parser.add_argument("--out", required=True, help="where the generator is trained (reused if finished)")
     parser.add_argument("--per_cell", type=int, default=4)
     parser.add_argument("--generator_seed", type=int, default=None,
@@ -83,7 +96,7 @@ def measure(args, overrides, lines) -> int:
 
     import ml_collections
 
-    import configs.demo as demo
+    from jaxau import cli
     from jaxau.stages import STAGES, graph
     from jaxau.stages import generator as generator_stage
     from jaxau.stages import synthesis as synthesis_stage
@@ -91,10 +104,14 @@ def measure(args, overrides, lines) -> int:
     from jaxau.train import estimator
     from jaxau.train import generator as gen_train
 
-    config = graph.apply_overrides(demo.get_config(), "; ".join(overrides), "command line")
+    config = graph.apply_overrides(cli.load_config(args.config), "; ".join(overrides), "command line")
     planned = graph.plan(config, STAGES)
     by_name = {n.name: n for n in planned.nodes}
-    syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
+    syn = synthetic_3d_synthesis(planned)
+    if syn is None:
+        print(f"--config={args.config} has no synthetic_3d column: pass a config with one (configs/demo.py, "
+              "configs/paper/table2.py:medium).", file=sys.stderr)
+        return 2
     stage_dir = lambda name: os.path.join(args.workdir, "stages", name)  # noqa: E731
     inputs = {role: stage_dir(name) for role, name in syn.deps.items() if role != "generator"}
     for role, path in inputs.items():
@@ -150,6 +167,16 @@ def measure(args, overrides, lines) -> int:
     with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=float)
     return 0
+
+
+def synthetic_3d_synthesis(planned):
+    """The synthesis node that trains the ``synthetic_3d`` column's (first) estimator, or None."""
+    score = planned.outputs.get("synthetic_3d")
+    if score is None:
+        return None
+    by_name = {n.name: n for n in planned.nodes}
+    est = by_name[by_name[score].deps["model"]]
+    return next((by_name[d] for d in est.deps.values() if by_name[d].stage.name == "synthesis"), None)
 
 
 class StaleColumn(ValueError):
