@@ -69,6 +69,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default="", help="comma-separated generator lengths (a learning curve)")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
+    if not os.path.isfile(args.config.partition(":")[0]):
+        print(f"--config={args.config}: no such file; pass a config file such as configs/paper/table2.py:medium.",
+              file=sys.stderr)
+        return 2
     if args.steps and args.column:
         # The column's stages live in one directory per generator directory: a curve's lengths
         # would reuse the first length's column.
@@ -120,7 +124,8 @@ def measure(args, overrides, lines) -> int:
                 print(f"reader {path} not finished: no reader ICCs", file=sys.stderr)
                 inputs.pop(role)
                 break
-            print(f"{role} stage {path} has not finished: run the demo's real_3d column first.", file=sys.stderr)
+            print(f"{role} stage {path} has not finished: run the experiment's real_3d column first "
+                  f"(launch/reproduce.py --config={args.config} --stages=real_3d).", file=sys.stderr)
             return 2
     gen_node = by_name[syn.deps["generator"]]
     os.makedirs(args.out, exist_ok=True)
@@ -142,7 +147,7 @@ def measure(args, overrides, lines) -> int:
     edit_scale, calibration = float(syn.config.synthesis.get("edit_scale", 1.0)), None
     if bool(syn.config.synthesis.get("calibrate_edit_scale", False)):
         if reader is None:
-            print("synthesis.calibrate_edit_scale needs the finished reader: run the demo's real_3d column first.",
+            print("synthesis.calibrate_edit_scale needs the finished reader: run the experiment's real_3d column first.",
                   file=sys.stderr)
             return 2
         calibration = synthesis_stage.calibrate_edit_scale(syn.config, inputs, reader, trained, sources, plan)

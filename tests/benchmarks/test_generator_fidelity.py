@@ -30,10 +30,12 @@ def test_the_measured_generator_is_the_synthetic_3d_columns():
         assert syn.name in by_name[score.deps["model"]].deps.values()
 
 
-def test_a_config_without_a_synthetic_3d_column_is_refused_in_one_line(tmp_path, capsys):
+def test_a_config_without_a_synthetic_3d_column_or_a_missing_file_is_refused_in_one_line(tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["--config=configs/paper/exact_registration.py:cpu", f"--workdir={tmp_path}", f"--out={out}"]
-    assert generator_fidelity.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "synthetic_3d" in err[0] and "exact_registration" in err[0]
-    assert not out.exists()
+    for config, words in (("configs/paper/exact_registration.py:cpu", ("synthetic_3d", "exact_registration")),
+                          ("configs/paper/tabel2.py:medium", ("no such file", "tabel2.py"))):
+        argv = [f"--config={config}", f"--workdir={tmp_path}", f"--out={out}"]
+        assert generator_fidelity.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and all(w in err[0] for w in words), err
+        assert not out.exists()
