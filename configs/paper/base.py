@@ -226,7 +226,8 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # the critic's weight held at 160, G's own weight 16 / 640 gave the synthetic 3D column 0.075 /
     # 0.165 against 0.184 at 160 (three generators x three estimators; BUILD_NOTES "Generator fidelity").
     # 320 (critic_exp_factor 0.5), six generators x three estimators on 30 test subjects: +0.008
-    # frontal (not resolved), +0.019 at both ±40 (resolved), L1 at copying for seed 0; not adopted.
+    # frontal (not resolved), +0.019 at both ±40 (resolved), L1 at copying for seed 0; at :medium
+    # (one generator x two estimators) +0.015 [-0.030, +0.056] frontal, 0.00 at ±40; not adopted.
     c.generator.critic_exp_factor = 1.0
     # The critic's AU head also reads generated images as their sources' AUs, at this multiple of its
     # AU weight (LossWeights.critic_fake_factor; not in GANimation: 0). 0.1 / 0.5 at demo size (three
