@@ -40,6 +40,13 @@ def trained(data, tmp_path_factory):
     return workdir, result
 
 
+@pytest.fixture(scope="module")
+def evaluated(data, trained):
+    """The trained registrar and its held-out evaluation with the true boxes (shared by two tests)."""
+    reg = reg_train.load_registrar(trained[0], batch_size=16)
+    return reg, reg_eval.evaluate(reg, data[1]).summary()
+
+
 def test_weight_mask_uses_prnet_ratios():
     w = canonical.weight_mask(SIZE)
     assert set(np.unique(w)) == set(REGION_WEIGHTS)
@@ -73,14 +80,14 @@ def test_bn_momentum_rescaling_is_exact():
     assert reg_train.rescale_momentum(old, flax_new, BN_MOMENTUM) is flax_new
 
 
-def test_short_training_beats_the_mean_shape_on_a_held_out_subject(data, trained):
+def test_short_training_beats_the_mean_shape_on_a_held_out_subject(data, trained, evaluated):
     workdir, result = trained
     assert result.step == CFG["num_steps"] and not result.preempted
     train, test = data
     assert not set(test["subject"]) & set(train["subject"])
     log = metrics_lib.read_jsonl(os.path.join(workdir, "registration_metrics.jsonl"))
     assert log[-1]["loss"] < 0.7 * log[0]["loss"], log
-    ev = reg_eval.evaluate(reg_train.load_registrar(workdir, batch_size=16), test).summary()
+    ev = evaluated[1]
     print("registration NME", {k: v for k, v in ev.items() if "nme" in k and "pose" not in k})
     assert ev["landmark_nme"] < 0.9 * ev["baseline_landmark_nme"], ev
     assert ev["dense_nme"] < 0.9 * ev["baseline_dense_nme"], ev
@@ -107,7 +114,7 @@ def _jittered_boxes(boxes, seed=0, shift=0.05, scale=0.05):
     return np.concatenate([centre - half, centre + half], 1).astype(np.float32)
 
 
-def test_registration_with_jittered_and_detected_boxes_beats_the_mean_shape(data, trained):
+def test_registration_with_jittered_and_detected_boxes_beats_the_mean_shape(data, evaluated):
     """Landmark NME (2-D, by the true box's sqrt(w h)) of the held-out subject's frames registered
     from boxes that are not the ground truth: the true boxes jittered by up to 5% in position and
     size (what training's crop jitter covers), and the Haar detector's boxes on the frames where it
@@ -121,10 +128,8 @@ def test_registration_with_jittered_and_detected_boxes_beats_the_mean_shape(data
     from jaxau.align import detect
     from jaxau.align.canonical import registration_mesh
 
-    workdir, _ = trained
     test = data[1]
-    reg = reg_train.load_registrar(workdir, batch_size=16)
-    ev = reg_eval.evaluate(reg, test).summary()
+    reg, ev = evaluated
     lm = registration_mesh().landmarks
     true = test["vertices"][:, lm]
     jittered = _jittered_boxes(test["box"])
