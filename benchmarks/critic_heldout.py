@@ -14,7 +14,9 @@ interval over subjects. The demo's own 12 validation subjects are scored the sam
         --generators=/work/demo/stages/generator-<key>,/work/gen_seed1 --out=/work/critic_heldout.json
 
 A generator directory is a generator stage directory (or `benchmarks/generator_fidelity.py`'s
-``--out``). Prints and writes one JSON record.
+``--out``). ``--config=path[:arg]`` takes another experiment than the demo (one with a
+``synthetic_3d`` column, e.g. ``configs/paper/table2.py:medium``): its 3-D synthetic column's
+generator sources and registration are the ones rendered through. Prints and writes one JSON record.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 
 def heldout_requests(scfg, first: int, count: int, poses: set[int]) -> list[dict]:
@@ -63,13 +66,19 @@ def score(read, images: np.ndarray, levels: np.ndarray, subjects: np.ndarray, au
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", required=True, help="demo workdir with a finished register_3d stage")
+    parser.add_argument("--config", default=os.path.join(REPO, "configs", "demo.py"),
+                        help="path[:arg] of the experiment whose synthetic_3d column's critic is scored")
+    parser.add_argument("--workdir", required=True, help="the experiment's workdir with a finished register_3d stage")
     parser.add_argument("--generators", required=True, help="comma-separated generator directories")
     parser.add_argument("--subjects", type=int, default=120, help="held-out validation subjects to render")
     parser.add_argument("--out", default="", help="JSON file for the record")
-    parser.add_argument("overrides", nargs="*", help="section.field=value applied to the demo config")
+    parser.add_argument("overrides", nargs="*", help="section.field=value applied to the experiment's config")
     args = parser.parse_args(argv)
 
+    if not os.path.isfile(args.config.partition(":")[0]):
+        print(f"--config={args.config}: no such file; pass a config file such as configs/paper/table2.py:medium.",
+              file=sys.stderr)
+        return 2
     gens = [g for g in args.generators.split(",") if g]
     for g in gens:
         if not os.path.exists(os.path.join(g, "generator.json")):
@@ -80,23 +89,26 @@ def main(argv=None) -> int:
         print(f"--subjects={args.subjects}: a bootstrap over subjects needs at least 2.", file=sys.stderr)
         return 2
 
-    from jaxau import io_utils
+    from jaxau import cli, io_utils
     from jaxau.data import frames as frames_lib, resolve
     from jaxau.stages import STAGES, graph
     from jaxau.stages import frames as frames_stage
     from jaxau.stages import synthesis as synthesis_stage
     from jaxau.train import generator as gen_train
 
-    import configs.demo as demo
-
-    config = graph.apply_overrides(demo.get_config(), "; ".join(args.overrides), "command line")
+    config = graph.apply_overrides(cli.load_config(args.config), "; ".join(args.overrides), "command line")
     planned = graph.plan(config, STAGES)
-    syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
+    syn = planned.training_synthesis("synthetic_3d")
+    if syn is None:
+        print(f"--config={args.config} has no synthetic_3d column: pass a config with one (configs/demo.py, "
+              "configs/paper/table2.py:medium).", file=sys.stderr)
+        return 2
     inputs = {role: os.path.join(args.workdir, "stages", name) for role, name in syn.deps.items()
               if role in ("sources", "registration")}
     for role, path in inputs.items():
         if not os.path.exists(os.path.join(path, "DONE.json")):
-            print(f"{role} stage {path} has not finished: run the demo's register_3d stage first.", file=sys.stderr)
+            print(f"{role} stage {path} has not finished: run the experiment's real_3d column first "
+                  f"(launch/reproduce.py --config={args.config} --stages=real_3d).", file=sys.stderr)
             return 2
     parts = synthesis_stage._oracle_parts(syn.config, inputs, None)
     if isinstance(parts, str):
@@ -109,7 +121,7 @@ def main(argv=None) -> int:
     aus = list(gen_train.load_generator(gens[0]).au_names)
     take = [list(scfg.aus).index(str(a)) for a in aus]
 
-    # The demo's own validation frames (as the generator stage loads them): the check.
+    # The experiment's own validation frames (as the generator stage loads them): the check.
     val = frames_lib.with_aus(frames_lib.select_poses(frames_lib.load(
         frames_stage.split_path(inputs["sources"], "validation")), train_poses, "validation frames"), aus)
     first = int(scfg.subjects["validation"])

@@ -111,7 +111,7 @@ def measure(args, overrides, lines) -> int:
     config = graph.apply_overrides(cli.load_config(args.config), "; ".join(overrides), "command line")
     planned = graph.plan(config, STAGES)
     by_name = {n.name: n for n in planned.nodes}
-    syn = synthetic_3d_synthesis(planned)
+    syn = planned.training_synthesis("synthetic_3d")
     if syn is None:
         print(f"--config={args.config} has no synthetic_3d column: pass a config with one (configs/demo.py, "
               "configs/paper/table2.py:medium).", file=sys.stderr)
@@ -172,16 +172,6 @@ def measure(args, overrides, lines) -> int:
     with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=float)
     return 0
-
-
-def synthetic_3d_synthesis(planned):
-    """The synthesis node that trains the ``synthetic_3d`` column's (first) estimator, or None."""
-    score = planned.outputs.get("synthetic_3d")
-    if score is None:
-        return None
-    by_name = {n.name: n for n in planned.nodes}
-    est = by_name[by_name[score].deps["model"]]
-    return next((by_name[d] for d in est.deps.values() if by_name[d].stage.name == "synthesis"), None)
 
 
 class StaleColumn(ValueError):

@@ -89,6 +89,21 @@ class Planned:
         score nodes of all its seeds; stage and node names pass through."""
         return [n for name in names for n in (self.replicates.get(name) or [self.outputs.get(name, name)])]
 
+    def training_synthesis(self, column: str) -> pipeline.Node | None:
+        """The synthesis node whose set trains ``column``'s (first) estimator; None when the column
+        is not planned or trains on no generated set (real, oracle, internal columns).
+
+        Table 2 plans a 2-D and a 3-D synthesis: the ``synthetic_3d`` column's is the second.
+        """
+        score = self.outputs.get(column)
+        if score is None:
+            return None
+        by_name = {n.name: n for n in self.nodes}
+        model = by_name[score].deps.get("model")
+        if model is None:
+            return None
+        return next((by_name[d] for d in by_name[model].deps.values() if by_name[d].stage.name == "synthesis"), None)
+
 
 def columns(config: Any) -> list[Column]:
     """The experiment's columns (the main job's four when the config has none)."""

@@ -228,6 +228,21 @@ def test_oracle_columns_share_the_synthesis_plan_inputs_and_refuse_other_dataset
         graph._Builder(STAGES).oracle(graph.domain_config(c, ""), "3d", "disfa", "here")
 
 
+def test_training_synthesis_is_the_set_that_trains_the_column():
+    # Table 2 plans a 2-D and a 3-D synthesis: each synthetic column's own, in either order of the graph.
+    p = graph.plan(_config("table2", "medium"), STAGES)
+    assert len(_by_stage(p)["synthesis"]) == 2
+    for column, registered in (("synthetic_3d", "register_3d"), ("synthetic_2d", "register_2d")):
+        syn = p.training_synthesis(column)
+        assert syn.stage.name == "synthesis" and _node(p, syn.deps["sources"]).stage.name == registered
+        assert syn.name == _node(p, _node(p, p.outputs[column]).deps["model"]).deps["train_set0"]
+    # Columns that train on no generated set, and columns the graph does not have.
+    assert p.training_synthesis("real_3d") is None and p.training_synthesis("oracle_3d") is None
+    assert p.training_synthesis("no_such_column") is None
+    demo = graph.plan(importlib.import_module("configs.demo").get_config(), STAGES)
+    assert demo.training_synthesis("synthetic_3d") is _by_stage(demo)["synthesis"][0]
+
+
 def test_combined_internal_and_augmented_columns():
     p = graph.plan(_config("table_s1"), STAGES)
     model = _node(p, _node(p, p.outputs["fera_real_multipie_synthetic"]).deps["model"])
