@@ -93,7 +93,7 @@ class Planned:
         """The synthesis node whose set trains ``column``'s (first) estimator; None when the column
         is not planned or trains on no generated set (real, oracle, internal columns).
 
-        Table 2 plans a 2-D and a 3-D synthesis: the ``synthetic_3d`` column's is the second.
+        Table 2 plans a 2-D and a 3-D synthesis; each synthetic column trains on its own.
         """
         score = self.outputs.get(column)
         if score is None:
