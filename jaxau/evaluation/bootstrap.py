@@ -129,7 +129,10 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
     Returns:
       ``{'icc': mean over AUs (seed-averaged), 'ci95': [lo, hi], 'per_au': {AU: {'icc', 'ci95'}},
       'seeds': S, 'icc_per_seed': [S means], 'seed_spread': std over seeds of the mean ICC,
-      'num_subjects', 'num_frames', 'num_samples'}``.
+      'num_subjects', 'num_frames', 'num_samples'}``; with S > 1 also ``'seed_agreement'`` (the mean
+      over AUs of the mean Pearson correlation of two seeds' predictions, `seed_agreement`) and
+      ``'averaged_icc'`` / ``'averaged_ci95'`` (the mean ICC of the seeds' averaged predictions, an
+      ensemble of the column's estimators, on the same resamples).
     """
     t, preds, valid = _seed_iccs(y_true, y_pred, unknown)
     if t.shape[1] != len(au_names):
@@ -141,12 +144,38 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
     per_au = {a: {"icc": float(point[:, k].mean()), "ci95": _interval(resampled[:, k], confidence)}
               for k, a in enumerate(au_names)}
     seed_means = point.mean(1)
-    return {"icc": float(seed_means.mean()), "ci95": _interval(resampled.mean(1), confidence),
-            "per_au": per_au, "seeds": int(preds.shape[0]),
-            "icc_per_seed": [float(v) for v in seed_means],
-            "seed_spread": float(seed_means.std(ddof=1)) if preds.shape[0] > 1 else 0.0,
-            "num_subjects": boot.num_subjects, "num_frames": int(t.shape[0]),
-            "num_samples": int(num_samples)}
+    out = {"icc": float(seed_means.mean()), "ci95": _interval(resampled.mean(1), confidence),
+           "per_au": per_au, "seeds": int(preds.shape[0]),
+           "icc_per_seed": [float(v) for v in seed_means],
+           "seed_spread": float(seed_means.std(ddof=1)) if preds.shape[0] > 1 else 0.0,
+           "num_subjects": boot.num_subjects, "num_frames": int(t.shape[0]),
+           "num_samples": int(num_samples)}
+    if preds.shape[0] > 1:
+        averaged = preds.mean(0)
+        out["seed_agreement"] = seed_agreement(preds, valid)
+        out["averaged_icc"] = float(weighted_icc(t, averaged, valid, np.ones((1, t.shape[0])))[0].mean())
+        out["averaged_ci95"] = _interval(weighted_icc(t, averaged, valid, boot.weights).mean(1), confidence)
+    return out
+
+
+def seed_agreement(preds: np.ndarray, valid: np.ndarray) -> float:
+    """How much estimators trained with different seeds agree: per AU, the Pearson correlation of
+    two seeds' predictions over the frames that count for it, averaged over seed pairs, then over
+    AUs (a pair where either seed predicts a constant is left out; NaN if every one is).
+
+    Args:
+      preds: ``[S, N, K]`` predictions of S >= 2 seeds.
+      valid: ``[N, K]`` bool, frames that count for each AU.
+    """
+    values = []
+    for k in range(preds.shape[2]):
+        x = preds[:, valid[:, k], k]
+        x = x - x.mean(1, keepdims=True)
+        norm = np.sqrt((x * x).sum(1))
+        pairs = [(i, j) for i in range(len(x)) for j in range(i + 1, len(x)) if norm[i] > 0 and norm[j] > 0]
+        if pairs:
+            values.append(np.mean([(x[i] * x[j]).sum() / (norm[i] * norm[j]) for i, j in pairs]))
+    return float(np.mean(values)) if values else float("nan")
 
 
 def verdict(ci: Sequence[float]) -> str:

@@ -189,14 +189,20 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
         poses = rec["poses"] if isinstance(rec["poses"], str) else ",".join(map(str, rec["poses"]))
         seeds = int(rec.get("seeds", 1))
         spread = (f"{seeds} (" + ", ".join(f"{v:.3f}" for v in rec["icc_per_seed"]) +
-                  f"; sd {rec['seed_spread']:.3f})") if seeds > 1 else "1"
+                  f"; sd {rec['seed_spread']:.3f}; agreement {rec['seed_agreement']:.2f}; averaged "
+                  f"{rec['averaged_icc']:.3f} [{rec['averaged_ci95'][0]:.3f}, {rec['averaged_ci95'][1]:.3f}])"
+                  ) if seeds > 1 else "1"
         md.append(f"| {label} | {rec['icc']:.3f} | [{rec['ci95'][0]:.3f}, {rec['ci95'][1]:.3f}] | "
                   f"{rec['num_subjects']} | {rec['num_frames']} | {poses} | {spread} |")
     md.append("")
     if any(int(r.get("seeds", 1)) > 1 for r in stats["columns"].values()):
         md += ["Several seeds: each is an estimator trained with another seed on the same training set "
                "(registration and generator shared); the mean ICC and its interval are the seed-averaged "
-               "ICC's, the spread is the standard deviation of the seeds' mean ICCs.", ""]
+               "ICC's, the spread is the standard deviation of the seeds' mean ICCs. *Agreement*: the "
+               "Pearson correlation of two seeds' predictions, averaged over seed pairs and AUs (1: the "
+               "seeds predict alike; low: each draw's estimator is much its own). *Averaged*: the mean "
+               "ICC of the seeds' averaged predictions (an ensemble of the column's estimators) with its "
+               "interval; the comparisons below use the seed-averaged ICC, not this.", ""]
     elif stats["columns"]:
         # A small estimator's seed moves its mean ICC by a few hundredths: a verdict on one draw per
         # column can flip with the next draw, and the subject bootstrap cannot see that.

@@ -79,6 +79,35 @@ def test_seeds_average_and_spread():
     assert mixed["seed_spread"] == pytest.approx(np.std(per_seed, ddof=1))
 
 
+def test_seed_agreement_and_averaged_predictions_against_numpy_and_metrics():
+    t, p, subj = _data(seed=4, noise=0.5)
+    t = t.copy()
+    t[:5, 1] = -1  # unknown labels: those frames do not count for that AU
+    rng = np.random.default_rng(9)
+    seeds = np.stack([p + rng.normal(size=p.shape) * s for s in (0.5, 1.0, 2.0)])
+    rec = bootstrap.column_interval(t, seeds, subj, ["a", "b", "c"], num_samples=150, seed=2)
+    # Agreement by brute force: np.corrcoef per AU over the known frames, every seed pair.
+    want = np.mean([np.mean([np.corrcoef(seeds[i, t[:, k] >= 0, k], seeds[j, t[:, k] >= 0, k])[0, 1]
+                             for i in range(3) for j in range(i + 1, 3)]) for k in range(3)])
+    assert rec["seed_agreement"] == pytest.approx(want, abs=1e-12)
+    # The averaged predictions' ICC is the ICC of the mean prediction (metrics.icc drops unknowns);
+    # its interval is one column's interval for that prediction on the same resamples.
+    assert rec["averaged_icc"] == pytest.approx(metrics.icc(t, seeds.mean(0)).mean(), abs=1e-12)
+    single = bootstrap.column_interval(t, seeds.mean(0), subj, ["a", "b", "c"], num_samples=150, seed=2)
+    assert rec["averaged_ci95"] == pytest.approx(single["ci95"], abs=1e-12)
+    assert "seed_agreement" not in single and "averaged_icc" not in single
+    # Identical seeds agree exactly and average to themselves; a constant seed is left out of its pairs.
+    same = bootstrap.column_interval(t, np.stack([p, p]), subj, ["a", "b", "c"], num_samples=50)
+    assert same["seed_agreement"] == pytest.approx(1.0) and same["averaged_icc"] == pytest.approx(same["icc"])
+    flat = np.stack([p, p, np.zeros_like(p)])
+    assert bootstrap.column_interval(t, flat, subj, ["a", "b", "c"], num_samples=50)["seed_agreement"] == (
+        pytest.approx(1.0))
+    # Independent noise: the seeds agree less and their average reads better than the seeds' mean ICC.
+    noisy = np.stack([p + rng.normal(size=p.shape) * 3 for _ in range(4)])
+    far = bootstrap.column_interval(t, noisy, subj, ["a", "b", "c"], num_samples=50)
+    assert far["seed_agreement"] < rec["seed_agreement"] and far["averaged_icc"] > far["icc"]
+
+
 def test_paired_difference_verdicts():
     t, p, subj = _data(noise=0.3)
     rng = np.random.default_rng(2)

@@ -75,6 +75,9 @@ def test_load_seeds_matches_rows_by_frame_and_feeds_the_seed_bootstrap(tmp_path)
     assert rec["icc"] == pytest.approx(np.mean(per_seed), abs=1e-6)
     text = "\n".join(statistics.markdown(stats))
     assert "sd " in text and "Several seeds" in text and "One estimator per column" not in text
+    # The seeds' agreement and their averaged predictions' ICC are in the column's row.
+    assert f"agreement {rec['seed_agreement']:.2f}; averaged {rec['averaged_icc']:.3f}" in text
+    assert rec["averaged_icc"] == pytest.approx(metrics.icc(t, loaded["y_pred"].mean(0)).mean(), abs=1e-9)
 
 
 def test_load_seeds_refuses_different_test_sets(tmp_path):
