@@ -7,9 +7,9 @@ Command (the README's first command runs exactly this)::
 Expected runtime: ~10 min in a fresh workdir on a quiet 2-core Zen 5 EPYC (554 s of stages at
 2187a34, 2026-12-05, peak RSS 3.5 GB; 10 min 06 s with the README's venv and install), an
 estimated ~16-17 min on a 2-core AVX-512 AMD EPYC of the Zen 4 class (596 s at f03d368 with three
-columns and a generator half as long; not measured since), 24 min 29 s on a 2-core Intel Xeon
-with AMX (1,357 s of stages at 315217d, 2026-12-06: every stage 2.0-3.1x the Zen 5 box's; its
-table in BUILD_NOTES.md "Main job"). Stages (2187a34, Zen 5): SynthFACS
+columns and a generator half as long; not measured since), 18-24 min on a 2-core Intel Xeon
+with AMX (1,010-1,357 s of stages, 2026-12-06; that box's speed drifts within hours; its table in
+BUILD_NOTES.md "Main job"). Stages (2187a34, Zen 5): SynthFACS
 ``fera_demo_large`` build 62 s (4,176 images), registration 1,500 steps 69-101 s, 2D / 3D
 registration of every frame 10 / 22 s, oracle renders of the plan 36 s, generator 197 s (500 critic
 warm-up iterations on the AU loss, then 340 GAN iterations at batch 32, each a critic and a G
