@@ -75,10 +75,6 @@ def main(argv=None) -> int:
     parser.add_argument("overrides", nargs="*", help="section.field=value applied to the experiment's config")
     args = parser.parse_args(argv)
 
-    if not os.path.isfile(args.config.partition(":")[0]):
-        print(f"--config={args.config}: no such file; pass a config file such as configs/paper/table2.py:medium.",
-              file=sys.stderr)
-        return 2
     gens = [g for g in args.generators.split(",") if g]
     for g in gens:
         if not os.path.exists(os.path.join(g, "generator.json")):
@@ -89,20 +85,18 @@ def main(argv=None) -> int:
         print(f"--subjects={args.subjects}: a bootstrap over subjects needs at least 2.", file=sys.stderr)
         return 2
 
-    from jaxau import cli, io_utils
+    from benchmarks.generator_fidelity import plan_synthetic_3d
+    from jaxau import io_utils
     from jaxau.data import frames as frames_lib, resolve
-    from jaxau.stages import STAGES, graph
     from jaxau.stages import frames as frames_stage
     from jaxau.stages import synthesis as synthesis_stage
     from jaxau.train import generator as gen_train
 
-    config = graph.apply_overrides(cli.load_config(args.config), "; ".join(args.overrides), "command line")
-    planned = graph.plan(config, STAGES)
-    syn = planned.training_synthesis("synthetic_3d")
-    if syn is None:
-        print(f"--config={args.config} has no synthetic_3d column: pass a config with one (configs/demo.py, "
-              "configs/paper/table2.py:medium).", file=sys.stderr)
+    planned_or_refusal = plan_synthetic_3d(args.config, args.overrides)
+    if isinstance(planned_or_refusal, str):
+        print(planned_or_refusal, file=sys.stderr)
         return 2
+    _, _, syn = planned_or_refusal
     inputs = {role: os.path.join(args.workdir, "stages", name) for role, name in syn.deps.items()
               if role in ("sources", "registration")}
     for role, path in inputs.items():

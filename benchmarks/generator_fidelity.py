@@ -46,6 +46,7 @@ import json
 import os
 import sys
 import time
+from typing import Sequence
 
 import numpy as np
 
@@ -69,10 +70,6 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default="", help="comma-separated generator lengths (a learning curve)")
     parser.add_argument("overrides", nargs="*", help="section.field=value")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.config.partition(":")[0]):
-        print(f"--config={args.config}: no such file; pass a config file such as configs/paper/table2.py:medium.",
-              file=sys.stderr)
-        return 2
     if args.steps and args.column:
         # The column's stages live in one directory per generator directory: a curve's lengths
         # would reuse the first length's column.
@@ -100,22 +97,18 @@ def measure(args, overrides, lines) -> int:
 
     import ml_collections
 
-    from jaxau import cli
-    from jaxau.stages import STAGES, graph
     from jaxau.stages import generator as generator_stage
     from jaxau.stages import synthesis as synthesis_stage
     from jaxau.synthesis import fidelity, synthesize
     from jaxau.train import estimator
     from jaxau.train import generator as gen_train
 
-    config = graph.apply_overrides(cli.load_config(args.config), "; ".join(overrides), "command line")
-    planned = graph.plan(config, STAGES)
-    by_name = {n.name: n for n in planned.nodes}
-    syn = planned.training_synthesis("synthetic_3d")
-    if syn is None:
-        print(f"--config={args.config} has no synthetic_3d column: pass a config with one (configs/demo.py, "
-              "configs/paper/table2.py:medium).", file=sys.stderr)
+    planned_or_refusal = plan_synthetic_3d(args.config, overrides)
+    if isinstance(planned_or_refusal, str):
+        print(planned_or_refusal, file=sys.stderr)
         return 2
+    config, planned, syn = planned_or_refusal
+    by_name = {n.name: n for n in planned.nodes}
     stage_dir = lambda name: os.path.join(args.workdir, "stages", name)  # noqa: E731
     inputs = {role: stage_dir(name) for role, name in syn.deps.items() if role != "generator"}
     for role, path in inputs.items():
@@ -172,6 +165,24 @@ def measure(args, overrides, lines) -> int:
     with open(os.path.join(args.out, "fidelity.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=float)
     return 0
+
+
+def plan_synthetic_3d(spec: str, overrides: Sequence[str]):
+    """``(config, planned graph, synthesis node of its synthetic_3d column)`` of the experiment
+    ``spec`` (``path[:arg]``) with ``section.field=value`` overrides, or the one line refusing it (no
+    such file, no synthetic_3d column)."""
+    from jaxau import cli
+    from jaxau.stages import STAGES, graph
+
+    if not os.path.isfile(spec.partition(":")[0]):
+        return f"--config={spec}: no such file; pass a config file such as configs/paper/table2.py:medium."
+    config = graph.apply_overrides(cli.load_config(spec), "; ".join(overrides), "command line")
+    planned = graph.plan(config, STAGES)
+    syn = planned.training_synthesis("synthetic_3d")
+    if syn is None:
+        return (f"--config={spec} has no synthetic_3d column: pass a config with one (configs/demo.py, "
+                "configs/paper/table2.py:medium).")
+    return config, planned, syn
 
 
 class StaleColumn(ValueError):

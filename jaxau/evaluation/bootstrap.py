@@ -151,10 +151,10 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
            "num_subjects": boot.num_subjects, "num_frames": int(t.shape[0]),
            "num_samples": int(num_samples)}
     if preds.shape[0] > 1:
-        averaged = preds.mean(0)
+        averaged_point, averaged_resampled = _resampled(t, preds.mean(0)[None], valid, boot.weights)
         out["seed_agreement"] = seed_agreement(preds, valid)
-        out["averaged_icc"] = float(weighted_icc(t, averaged, valid, np.ones((1, t.shape[0])))[0].mean())
-        out["averaged_ci95"] = _interval(weighted_icc(t, averaged, valid, boot.weights).mean(1), confidence)
+        out["averaged_icc"] = float(averaged_point.mean())
+        out["averaged_ci95"] = _interval(averaged_resampled.mean(1), confidence)
     return out
 
 
