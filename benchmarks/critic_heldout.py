@@ -46,7 +46,8 @@ def heldout_requests(scfg, first: int, count: int, poses: set[int]) -> list[dict
 
 def interval(levels: np.ndarray, readings: np.ndarray, subjects: np.ndarray, aus) -> dict:
     """`jaxau.evaluation.bootstrap.column_interval` of critic readings ``[N, K]`` (or ``[G, N, K]`` for
-    G critics, pooled) against ``levels``."""
+    G critics, pooled: the interval then redraws the critics as well as the subjects, ``ci95_subjects``
+    the subjects alone) against ``levels``."""
     from jaxau.evaluation import bootstrap
 
     with warnings.catch_warnings():   # an AU without variance in a resample is dropped there

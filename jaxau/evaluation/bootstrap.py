@@ -5,9 +5,16 @@ intervals that are far too narrow. :class:`SubjectBootstrap` resamples *subjects
 a subject drawn ``k`` times contributes each of its frames with weight ``k``, which is exactly the
 ICC of the data set with those frames duplicated ``k`` times (:func:`weighted_icc`).
 
-Intervals are percentile intervals over ``num_samples`` resamples. Several training seeds are
-handled by averaging the per-seed ICC inside each resample, so the interval covers test-subject
-sampling for the seed-averaged estimator, and the spread over seeds is reported beside it.
+Intervals are percentile intervals over ``num_samples`` resamples. With several training seeds
+(estimators of one column trained with different seeds on the same training set) each resample
+also redraws the seeds: the column's value in a resample is the mean ICC over S seeds drawn with
+replacement (:func:`seed_draws`), so the interval covers both the test subjects and the estimator's
+own training draw: a verdict then says what another set of seeds would most likely say too. Plain
+resampling of S values gives (S - 1) / S of the variance of their mean (half at S = 2), so the
+drawn seeds' deviation from the seed mean is scaled by sqrt(S / (S - 1)), which makes the
+bootstrap variance of the seed mean the unbiased s^2 / S (:func:`_seed_resampled`). The
+subject-only interval (these S estimators taken as fixed) is reported beside it
+(``ci95_subjects``). With one seed the interval cannot see the estimator's draw at all.
 
 Two columns are compared on the *same* resamples (:func:`paired_difference`): the interval of the
 difference of their mean ICCs is far narrower than the two intervals suggest when the columns share
@@ -96,6 +103,33 @@ def _interval(samples: np.ndarray, confidence: float) -> list[float]:
     return [float(lo), float(hi)]
 
 
+def seed_draws(num_seeds: int, num_samples: int, seed: int = 0) -> np.ndarray:
+    """``[B, S]`` seed indices drawn with replacement for each of ``num_samples`` resamples.
+
+    The draws depend only on ``(seed, num_seeds, num_samples)`` and not on the subject draws, so two
+    columns with the same number of seeds redraw the same seed indices in every resample: estimators
+    trained with the same seed are paired the way test frames are (a column against itself gives
+    exactly 0).
+    """
+    return np.random.default_rng([int(seed), 0x5EED, int(num_seeds)]).integers(
+        0, num_seeds, size=(num_samples, num_seeds))
+
+
+def _seed_resampled(per_seed: np.ndarray, seed: int) -> np.ndarray:
+    """``[B, ...]`` seed-redrawn values of per-seed resampled values ``[S, B, ...]``.
+
+    Resample b's value is the seed mean plus sqrt(S / (S - 1)) times the mean deviation of S seeds
+    drawn with replacement (:func:`seed_draws`); with one seed it is that seed's value.
+    """
+    s, b = per_seed.shape[:2]
+    mean = per_seed.mean(0)
+    if s == 1:
+        return mean
+    drawn = np.take_along_axis(per_seed, seed_draws(s, b, seed).T.reshape((s, b) + (1,) * (per_seed.ndim - 2)),
+                               axis=0).mean(0)
+    return mean + np.sqrt(s / (s - 1)) * (drawn - mean)
+
+
 def _seed_iccs(y_true, y_pred, unknown):
     """Per-seed ICC inputs: truth/valid [N, K] and predictions [S, N, K]."""
     p = np.asarray(y_pred, dtype=np.float64)
@@ -108,12 +142,17 @@ def _seed_iccs(y_true, y_pred, unknown):
     return t, np.stack(preds), valid
 
 
-def _resampled(t, preds, valid, weights):
-    """[S, K] point ICCs and [B, K] seed-averaged resampled ICCs (``weights``: [B, N] resample weights)."""
+def _per_seed(t, preds, valid, weights):
+    """[S, K] point ICCs and [S, B, K] resampled ICCs per seed (``weights``: [B, N] resample weights)."""
     ones = np.ones((1, t.shape[0]))
     point = np.stack([weighted_icc(t, q, valid, ones)[0] for q in preds])
-    resampled = np.mean([weighted_icc(t, q, valid, weights) for q in preds], axis=0)
-    return point, resampled
+    return point, np.stack([weighted_icc(t, q, valid, weights) for q in preds])
+
+
+def _resampled(t, preds, valid, weights):
+    """[S, K] point ICCs and [B, K] seed-averaged resampled ICCs (``weights``: [B, N] resample weights)."""
+    point, per_seed = _per_seed(t, preds, valid, weights)
+    return point, per_seed.mean(0)
 
 
 def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_samples: int = 1000,
@@ -127,9 +166,11 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
       au_names: the K AU names.
 
     Returns:
-      ``{'icc': mean over AUs (seed-averaged), 'ci95': [lo, hi], 'per_au': {AU: {'icc', 'ci95'}},
-      'seeds': S, 'icc_per_seed': [S means], 'seed_spread': std over seeds of the mean ICC,
-      'num_subjects', 'num_frames', 'num_samples'}``; with S > 1 also ``'seed_agreement'`` (the mean
+      ``{'icc': mean over AUs (seed-averaged), 'ci95': [lo, hi], 'ci95_subjects': [lo, hi],
+      'per_au': {AU: {'icc', 'ci95'}}, 'seeds': S, 'icc_per_seed': [S means], 'seed_spread': std
+      over seeds of the mean ICC, 'num_subjects', 'num_frames', 'num_samples'}``: ``ci95`` over test
+      subjects and (S > 1) the seeds, ``ci95_subjects`` over test subjects alone (equal at S = 1);
+      with S > 1 also ``'seed_agreement'`` (the mean
       over AUs of the mean Pearson correlation of two seeds' predictions, `seed_agreement`) and
       ``'averaged_icc'`` / ``'averaged_ci95'`` (the mean ICC of the seeds' averaged predictions, an
       ensemble of the column's estimators, on the same resamples).
@@ -140,11 +181,13 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
     boot = SubjectBootstrap(subjects, num_samples, seed)
     if boot.subjects.shape[0] != t.shape[0]:
         raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
-    point, resampled = _resampled(t, preds, valid, boot.weights)
+    point, per_seed = _per_seed(t, preds, valid, boot.weights)
+    resampled = _seed_resampled(per_seed, seed)
     per_au = {a: {"icc": float(point[:, k].mean()), "ci95": _interval(resampled[:, k], confidence)}
               for k, a in enumerate(au_names)}
     seed_means = point.mean(1)
     out = {"icc": float(seed_means.mean()), "ci95": _interval(resampled.mean(1), confidence),
+           "ci95_subjects": _interval(per_seed.mean(0).mean(1), confidence),
            "per_au": per_au, "seeds": int(preds.shape[0]),
            "icc_per_seed": [float(v) for v in seed_means],
            "seed_spread": float(seed_means.std(ddof=1)) if preds.shape[0] > 1 else 0.0,
@@ -198,19 +241,22 @@ def paired_difference(y_true, pred_a, pred_b, subjects, *, num_samples: int = 10
       subjects: ``[N]`` subject id per frame.
 
     Returns:
-      ``{'difference': A - B, 'ci95': [lo, hi], 'verdict': 'yes' | 'no' | 'not resolved'}``, where
-      'yes' reads "A > B".
+      ``{'difference': A - B, 'ci95': [lo, hi], 'verdict': 'yes' | 'no' | 'not resolved',
+      'ci95_subjects': [lo, hi]}``, where 'yes' reads "A > B"; ``ci95`` (and the verdict) redraws
+      each column's seeds in every resample (:func:`seed_draws`: columns with equal seed counts are
+      paired by seed), ``ci95_subjects`` the test subjects alone.
     """
     boot = SubjectBootstrap(subjects, num_samples, seed)
     t, pa, valid = _seed_iccs(y_true, pred_a, unknown)
     _, pb, _ = _seed_iccs(y_true, pred_b, unknown)
     if boot.subjects.shape[0] != t.shape[0]:
         raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
-    point_a, res_a = _resampled(t, pa, valid, boot.weights)
-    point_b, res_b = _resampled(t, pb, valid, boot.weights)
+    point_a, seeds_a = _per_seed(t, pa, valid, boot.weights)
+    point_b, seeds_b = _per_seed(t, pb, valid, boot.weights)
     diff = float(point_a.mean() - point_b.mean())
-    ci = _interval(res_a.mean(1) - res_b.mean(1), confidence)
-    return {"difference": diff, "ci95": ci, "verdict": verdict(ci)}
+    ci = _interval(_seed_resampled(seeds_a, seed).mean(1) - _seed_resampled(seeds_b, seed).mean(1), confidence)
+    return {"difference": diff, "ci95": ci, "verdict": verdict(ci),
+            "ci95_subjects": _interval(seeds_a.mean(0).mean(1) - seeds_b.mean(0).mean(1), confidence)}
 
 
 def frame_keys(pred: Mapping) -> list[tuple]:
@@ -275,7 +321,8 @@ def pose_drops(pred: Mapping, reference: Sequence[int], *, num_samples: int = 10
     Returns:
       ``{'reference': mean ICC on the reference views, 'by_pose': {pose: {'icc', 'drop', 'ci95',
       'verdict'}}, 'samples': {pose: [B] resampled drops}}``; ``drop`` = reference ICC - that view's
-      ICC, seed-averaged; verdict 'yes' = the column is worse at that view.
+      ICC, seed-averaged; verdict 'yes' = the column is worse at that view. Each resample redraws
+      the seeds (one draw for both views: a seed's drop is one estimator's).
 
     Raises:
       ValueError: no ``pose_id`` column, or no frame at the reference views.
@@ -290,15 +337,15 @@ def pose_drops(pred: Mapping, reference: Sequence[int], *, num_samples: int = 10
     t, preds, valid = _seed_iccs(pred["y_true"], pred["y_pred"], unknown)
 
     def mean_icc(mask):
-        point, resampled = _resampled(t[mask], preds[:, mask], valid[mask], boot.weights[:, mask])
-        return float(point.mean()), resampled.mean(1)
+        point, per_seed = _per_seed(t[mask], preds[:, mask], valid[mask], boot.weights[:, mask])
+        return float(point.mean()), per_seed.mean(2)  # [S, B] per-seed mean ICC
 
-    ref_point, ref_samples = mean_icc(ref)
+    ref_point, ref_seeds = mean_icc(ref)
     out = {"reference": ref_point, "reference_poses": [int(p) for p in reference], "by_pose": {}, "samples": {},
            "subjects": sorted({str(x) for x in np.asarray(pred["subject"]).tolist()}), "num_samples": int(num_samples)}
     for p in sorted(set(pose[~ref].tolist())):
-        point, samples = mean_icc(pose == p)
-        drops = ref_samples - samples
+        point, view_seeds = mean_icc(pose == p)
+        drops = _seed_resampled(ref_seeds - view_seeds, seed)
         ci = _interval(drops, confidence)
         out["by_pose"][str(p)] = {"icc": point, "drop": ref_point - point, "ci95": ci, "verdict": verdict(ci)}
         out["samples"][str(p)] = drops
@@ -307,7 +354,8 @@ def pose_drops(pred: Mapping, reference: Sequence[int], *, num_samples: int = 10
 
 def drop_differences(a: Mapping, b: Mapping, *, confidence: float = CONFIDENCE) -> dict:
     """Drop of column A minus drop of column B per view (:func:`pose_drops` records made with the same
-    resamples: the same test subjects, ``num_samples`` and ``seed``); verdict 'yes' = A loses more.
+    resamples: the same test subjects, ``num_samples`` and ``seed``; columns with equal seed counts
+    redraw the same seed indices); verdict 'yes' = A loses more.
 
     Raises:
       ValueError: the two records were not resampled alike (other test subjects or sample counts).

@@ -1,7 +1,9 @@
 """The report's statistics: ICC intervals per column and the paired comparisons the paper makes.
 
 Every column's scores are re-read from its ``eval/predictions.csv`` and resampled by test subject
-(`jaxau.evaluation.bootstrap`): mean and per-AU ICC with a 95% interval. Pairs of columns the paper
+(`jaxau.evaluation.bootstrap`): mean and per-AU ICC with a 95% interval; a column with several
+estimator seeds also has its seeds redrawn in every resample, so its interval and verdicts cover
+another training draw of its estimators (the subject-only interval is shown beside it). Pairs of columns the paper
 compares are tested on the test frames both scored, on the same resamples; each gets a plain-words
 verdict. The pairs are derived from the columns' training specs (``<kind>:<registration>``):
 
@@ -121,7 +123,8 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
             loaded[cid] = load_seeds(paths)
     labels = {c.id: c.label for c in columns}
     out: dict[str, Any] = {"columns": {}, "comparisons": [], "num_samples": num_samples,
-                           "method": "percentile bootstrap over test subjects"}
+                           "method": "percentile bootstrap over test subjects (and, for a column with several "
+                                     "estimator seeds, over its seeds)"}
     for cid, pred in loaded.items():
         use = poses if poses is not None and "pose_id" in pred else None
         try:
@@ -175,6 +178,10 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
     return out
 
 
+def _ci(ci: Sequence[float], sign: str = "+") -> str:
+    return f"[{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
+
+
 def markdown(stats: Mapping[str, Any]) -> list[str]:
     """The report's "Statistics" section."""
     md = ["## Statistics", "",
@@ -189,7 +196,8 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
         poses = rec["poses"] if isinstance(rec["poses"], str) else ",".join(map(str, rec["poses"]))
         seeds = int(rec.get("seeds", 1))
         spread = (f"{seeds} (" + ", ".join(f"{v:.3f}" for v in rec["icc_per_seed"]) +
-                  f"; sd {rec['seed_spread']:.3f}; agreement {rec['seed_agreement']:.2f}; averaged "
+                  f"; sd {rec['seed_spread']:.3f}; subjects alone {_ci(rec['ci95_subjects'], '')}; "
+                  f"agreement {rec['seed_agreement']:.2f}; averaged "
                   f"{rec['averaged_icc']:.3f} [{rec['averaged_ci95'][0]:.3f}, {rec['averaged_ci95'][1]:.3f}])"
                   ) if seeds > 1 else "1"
         md.append(f"| {label} | {rec['icc']:.3f} | [{rec['ci95'][0]:.3f}, {rec['ci95'][1]:.3f}] | "
@@ -197,8 +205,12 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
     md.append("")
     if any(int(r.get("seeds", 1)) > 1 for r in stats["columns"].values()):
         md += ["Several seeds: each is an estimator trained with another seed on the same training set "
-               "(registration and generator shared); the mean ICC and its interval are the seed-averaged "
-               "ICC's, the spread is the standard deviation of the seeds' mean ICCs. *Agreement*: the "
+               "(registration and generator shared); the mean ICC is the seed-averaged ICC, and its "
+               "interval redraws the seeds (with replacement, their deviations scaled by sqrt(S/(S-1)) so "
+               "that the seed mean's variance is the unbiased one) as well as the test subjects: it covers "
+               "another training draw of the column's estimators. *Subjects alone*: the interval with "
+               "these estimators taken as fixed. The spread is the standard deviation of the seeds' mean "
+               "ICCs. *Agreement*: the "
                "Pearson correlation of two seeds' predictions, averaged over seed pairs and AUs (1: the "
                "seeds predict alike; low: each draw's estimator is much its own). *Averaged*: the mean "
                "ICC of the seeds' averaged predictions (an ensemble of the column's estimators) with its "
@@ -213,7 +225,9 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
     if stats["comparisons"]:
         md += ["Paired comparisons (same test frames, same resamples): the difference of mean ICC A - B, "
                "its 95% interval, and the verdict: *yes* when the whole interval is above 0, *no* when it "
-               "is below 0, *not resolved* when it contains 0.", "",
+               "is below 0, *not resolved* when it contains 0. With several seeds the interval redraws "
+               "both columns' seeds too (columns with as many seeds are paired seed by seed); the "
+               "subject-only interval follows it where it differs.", "",
                "| question | A - B | 95% interval | verdict | per pose (A - B, verdict) |", "|---|---:|---|---|---|"]
         for c in stats["comparisons"]:
             if "error" in c:
@@ -221,7 +235,9 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
                 continue
             per = "; ".join(f"pose {p}: {v['difference']:+.3f} ({v['verdict']})"
                             for p, v in c.get("by_pose", {}).items())
-            md.append(f"| {c['question']} | {c['difference']:+.3f} | [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
+            alone = c.get("ci95_subjects")
+            alone = f" (subjects alone {_ci(alone)})" if alone is not None and alone != c["ci95"] else ""
+            md.append(f"| {c['question']} | {c['difference']:+.3f} | {_ci(c['ci95'])}{alone} | "
                       f"**{c['verdict']}** | {per} |")
         md.append("")
     if stats.get("drops"):
@@ -229,7 +245,7 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
         md += [f"Away from the reference view (pose {','.join(map(str, ref))}, `estimator.train_poses`: the view "
                "the real columns train on and the synthetic sets re-animate): each column's mean ICC there minus "
                "its mean ICC at each other view (the drop; *yes*: a resolved loss), both on the same subject "
-               "resamples (paper Fig. 5).", "",
+               "resamples and seed draws (paper Fig. 5).", "",
                "| column | reference view | per view: ICC, drop [95% interval], verdict |", "|---|---:|---|"]
         for label, d in stats["drops"].items():
             per = "; ".join(f"pose {p}: {v['icc']:.3f}, {v['drop']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] "

@@ -205,3 +205,81 @@ def test_drop_differences_pair_the_resamples_of_two_columns():
     other = bootstrap.pose_drops(_pred_dict(t, p, subj + 10, poses), [0], num_samples=200)
     with pytest.raises(ValueError, match="different test subjects"):
         bootstrap.drop_differences(a, other)
+
+
+def _slow_two_stage(t, preds, subj, num_samples, seed, poses=None):
+    """Per resample, the slow way: the drawn subjects' frames concatenated and scored per seed, then
+    the seeds redrawn (`bootstrap.seed_draws`) with their deviation from the seed mean scaled by
+    sqrt(S / (S - 1)). Returns (seed-redrawn values, subject-only values)."""
+    ids = np.unique(subj)
+    draws = np.random.default_rng(seed).integers(0, ids.size, size=(num_samples, ids.size))
+    s = len(preds)
+    seeds = bootstrap.seed_draws(s, num_samples, seed)
+    redrawn, alone = [], []
+    for b, row in enumerate(draws):
+        idx = np.concatenate([np.flatnonzero(subj == ids[i]) for i in row])
+        per_seed = np.array([metrics.icc(t[idx], q[idx]).mean() for q in preds])
+        alone.append(per_seed.mean())
+        redrawn.append(per_seed.mean() + np.sqrt(s / (s - 1)) * (per_seed[seeds[b]].mean() - per_seed.mean()))
+    return np.array(redrawn), np.array(alone)
+
+
+def test_seed_redrawn_interval_equals_a_slow_two_stage_loop():
+    t, p, subj = _data(seed=8, noise=0.7)
+    rng = np.random.default_rng(9)
+    preds = np.stack([p + rng.normal(size=p.shape) * s for s in (0.3, 1.0, 1.5)])
+    res = bootstrap.column_interval(t, preds, subj, ["a", "b", "c"], num_samples=120, seed=5)
+    redrawn, alone = _slow_two_stage(t, preds, subj, 120, 5)
+    assert res["ci95"] == pytest.approx(list(np.quantile(redrawn, [0.025, 0.975])), abs=1e-10)
+    assert res["ci95_subjects"] == pytest.approx(list(np.quantile(alone, [0.025, 0.975])), abs=1e-10)
+    # Seeds of different quality: redrawing them widens the interval.
+    assert res["ci95"][1] - res["ci95"][0] > res["ci95_subjects"][1] - res["ci95_subjects"][0]
+    # One seed, or identical seeds: nothing to redraw.
+    one = bootstrap.column_interval(t, p, subj, ["a", "b", "c"], num_samples=120, seed=5)
+    same = bootstrap.column_interval(t, np.stack([p, p, p]), subj, ["a", "b", "c"], num_samples=120, seed=5)
+    assert one["ci95"] == one["ci95_subjects"]
+    assert same["ci95"] == pytest.approx(same["ci95_subjects"], abs=1e-12)
+    assert same["ci95"] == pytest.approx(one["ci95"], abs=1e-12)
+
+
+def test_seed_redraw_gives_the_unbiased_variance_of_the_seed_mean():
+    # Per-seed values = a shared resample effect + a fixed seed offset: the redrawn seed mean must vary
+    # around the shared part with the unbiased s^2 / S, at S = 2 too (plain resampling gives half of it).
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=20000)
+    for offsets in ([0.0, 0.1], [0.0, 0.05, 0.2], [0.1, -0.1, 0.0, 0.3, 0.2]):
+        per_seed = base[None] + np.asarray(offsets)[:, None]
+        got = bootstrap._seed_resampled(per_seed, seed=3) - base
+        want = np.var(offsets, ddof=1) / len(offsets)
+        assert np.var(got) == pytest.approx(want, rel=0.06)
+        assert np.mean(got) == pytest.approx(np.mean(offsets), abs=0.05 * np.sqrt(want) + 1e-3)
+    np.testing.assert_array_equal(bootstrap._seed_resampled(base[None], seed=3), base)
+
+
+def test_seed_redrawn_paired_differences_and_drops():
+    t, p, subj = _data(seed=10, per=18, noise=0.5)
+    rng = np.random.default_rng(11)
+    a = np.stack([p + rng.normal(size=p.shape) * s for s in (0.2, 1.2)])
+    b = np.stack([p + rng.normal(size=p.shape) * s for s in (0.8, 0.9)])
+    # A column against itself: the same subject and seed draws, exactly 0.
+    self_diff = bootstrap.paired_difference(t, a, a, subj, num_samples=100, seed=4)
+    assert self_diff["ci95"] == [0.0, 0.0]
+    # Against the slow loop: both columns' seeds redrawn with the same indices (equal seed counts).
+    got = bootstrap.paired_difference(t, a, b, subj, num_samples=100, seed=4)
+    ra, sa = _slow_two_stage(t, a, subj, 100, 4)
+    rb, sb = _slow_two_stage(t, b, subj, 100, 4)
+    assert got["ci95"] == pytest.approx(list(np.quantile(ra - rb, [0.025, 0.975])), abs=1e-10)
+    assert got["ci95_subjects"] == pytest.approx(list(np.quantile(sa - sb, [0.025, 0.975])), abs=1e-10)
+    # Drops: one seed draw per resample for both views (a seed's drop is one estimator's).
+    poses = np.tile([0, 0, 1], t.shape[0] // 3)
+    rec = bootstrap.pose_drops(_pred_dict(t, a, subj, poses), [0], num_samples=100, seed=4)
+    ids = np.unique(subj)
+    draws = np.random.default_rng(4).integers(0, ids.size, size=(100, ids.size))
+    seeds = bootstrap.seed_draws(2, 100, 4)
+    want = []
+    for k, row in enumerate(draws):
+        idx = np.concatenate([np.flatnonzero(subj == ids[i]) for i in row])
+        ref, side = idx[poses[idx] == 0], idx[poses[idx] == 1]
+        d = np.array([metrics.icc(t[ref], q[ref]).mean() - metrics.icc(t[side], q[side]).mean() for q in a])
+        want.append(d.mean() + np.sqrt(2) * (d[seeds[k]].mean() - d.mean()))
+    assert rec["by_pose"]["1"]["ci95"] == pytest.approx(list(np.quantile(want, [0.025, 0.975])), abs=1e-10)
