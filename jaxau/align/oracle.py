@@ -19,6 +19,9 @@ Per frame and mode (numbers per pose, :func:`evaluate`):
 * **photometric error**: mean absolute RGB difference (0-255) between the output and the target
   over the target's landmark hull, on pixels both show (non-black); ``coverage`` is the share of
   the hull the output shows.
+* **photometric error by region** (:data:`REGIONS`): the same inside the hull of the target's
+  brow and eye landmarks, its nose landmarks and its mouth landmarks, where the AUs act: where on
+  the face an alignment departs from the truth.
 
 Each is reported for the network's registration and for the exact one (true mesh / landmarks), so
 the alignment's geometry and the network's errors can be told apart.
@@ -34,6 +37,9 @@ from jaxau.face import synth
 
 # The frame's resolution is multiplied by this when locating landmarks on the registered mesh.
 LOCATE_UPSAMPLE = 2
+# iBUG-68 landmark groups whose hulls give the regional photometric errors.
+REGIONS = {"brows_eyes": tuple(range(17, 27)) + tuple(range(36, 48)), "nose": tuple(range(27, 36)),
+           "mouth": tuple(range(48, 68))}
 
 
 def synth_config(data_name: str):
@@ -134,6 +140,24 @@ def _photometric(out: np.ndarray, target: np.ndarray, hull: np.ndarray) -> tuple
     return mae, float((hull & shown).sum() / max(hull.sum(), 1))
 
 
+def region_errors(aligned: np.ndarray, target: np.ndarray, target_lm: np.ndarray) -> dict:
+    """Photometric error (:func:`_photometric`) of each output against its target inside each
+    :data:`REGIONS` hull of the target's landmarks.
+
+    Args:
+      aligned, target: ``[B, N, N, 3]`` outputs and targets (0-255).
+      target_lm: ``[B, 68, 2]`` the targets' landmarks.
+
+    Returns:
+      ``{f"photometric_mae_{region}": [B] mean absolute RGB difference}`` (NaN where the output shows
+      none of the region).
+    """
+    size = aligned.shape[1]
+    return {f"photometric_mae_{name}": np.asarray(
+        [_photometric(a, t, _hull_mask(np.asarray(tl)[list(idx)], size))[0]
+         for a, t, tl in zip(aligned, target, target_lm)]) for name, idx in REGIONS.items()}
+
+
 def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
     """Oracle numbers of one alignment mode on a batch of SynthFACS frames.
 
@@ -146,7 +170,7 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
     Returns:
       ``{"poses": {pose_id: {metric: mean}}, "all": {metric: mean}, "frames": n}`` with metrics
       ``landmark_error``, ``landmark_error_exact``, ``photometric_mae``, ``photometric_mae_exact``,
-      ``coverage``, ``coverage_exact``.
+      ``coverage``, ``coverage_exact`` and ``photometric_mae_<region>[_exact]`` (:func:`region_errors`).
     """
     import jax.numpy as jnp
 
@@ -202,6 +226,7 @@ def evaluate(aligner, batch: dict, config, split: str = "test") -> dict:
         pm = [_photometric(a, t, _hull_mask(tl, size)) for a, t, tl in zip(aligned, target, target_lm)]
         out[f"photometric_mae{tag}"] = np.asarray([p[0] for p in pm])
         out[f"coverage{tag}"] = np.asarray([p[1] for p in pm])
+        out.update({k + tag: v for k, v in region_errors(aligned, target, target_lm).items()})
     pose = np.asarray(batch["pose_id"])
     summary = {"poses": {}, "all": {k: float(np.nanmean(v)) for k, v in out.items()}, "frames": int(len(pose))}
     for p in np.unique(pose):

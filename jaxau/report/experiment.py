@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from jaxau import au as au_lib, io_utils
+from jaxau.align import oracle as oracle_lib
 from jaxau.evaluation import tables
 from jaxau.report import paper as paper_lib
 from jaxau.stages import STAGES, graph
@@ -534,14 +535,18 @@ def _registration_section(results) -> list[str]:
         md += ["Frontalisation oracle (SynthFACS test frames re-rendered at the frontal pose; "
                "`jaxau.align.oracle`): landmark error = mean distance of where each visible true landmark "
                "lands in the output from the true frontal face's (2D-aligned) landmark / landmark-box side; "
-               "photometric = mean |RGB| difference (0-255) on the face both show; coverage = share of the "
+               "photometric = mean |RGB| difference (0-255) on the face both show (photometric_mae_<region>: "
+               "inside the hull of the brow and eye, nose or mouth landmarks); coverage = share of the "
                "face hull the output shows. 'exact' uses the true mesh / landmarks instead of the network.", "",
                "| alignment | metric | all | " + " | ".join(f"pose {p}" for p in poses) + " |",
                "|---|---|---:|" + "---:|" * len(poses)]
         for mode in sorted(oracles):
             o = oracles[mode]
+            regional = [f"photometric_mae_{r}{tag}" for r in oracle_lib.REGIONS for tag in ("", "_exact")]
             for metric in ("landmark_error", "landmark_error_exact", "photometric_mae", "photometric_mae_exact",
-                           "coverage"):
+                           "coverage", *regional):
+                if metric not in o["all"]:  # an oracle.json written before the regional errors
+                    continue
                 md.append(f"| {mode} | {metric} | {o['all'][metric]:.4f} | " + " | ".join(
                     f"{o['poses'][p][metric]:.4f}" if p in o["poses"] else "" for p in poses) + " |")
         md.append("")

@@ -46,3 +46,28 @@ def test_every_view_of_a_moment_has_the_same_frontal_render(requests):
         np.testing.assert_array_equal(r["image"], renders[0]["image"])
     # ...and the posed frames differ from it (the views are really turned).
     assert np.abs(posed[0]["landmarks_2d"] - renders[0]["landmarks_2d"]).max() > 5.0
+
+
+def test_region_errors_count_only_each_regions_hull():
+    # A target face with landmarks on a grid-like layout; the output differs from it by 40 grey
+    # levels only inside the mouth landmarks' hull, and is black (not shown) far outside the face.
+    size = 64
+    rng = np.random.default_rng(0)
+    lm = np.zeros((68, 2), np.float32)
+    lm[:17] = np.stack([np.linspace(8, 56, 17), np.full(17, 50)], -1)         # jaw
+    lm[17:27] = np.stack([np.linspace(14, 50, 10), np.full(10, 14)], -1)      # brows
+    lm[27:36] = np.stack([np.full(9, 32), np.linspace(18, 36, 9)], -1)        # nose
+    lm[36:48] = np.stack([np.tile(np.linspace(16, 48, 6), 2), np.repeat([20, 24], 6)], -1)  # eyes
+    lm[48:68] = np.stack([np.tile(np.linspace(22, 42, 10), 2), np.repeat([42, 47], 10)], -1)  # mouth
+    target = rng.uniform(30, 200, (1, size, size, 3))
+    out = target.copy()
+    mouth = oracle._hull_mask(lm[48:68], size)
+    out[0][mouth] += 40.0
+    got = oracle.region_errors(out, target, lm[None])
+    assert set(got) == {f"photometric_mae_{r}" for r in oracle.REGIONS}
+    assert got["photometric_mae_mouth"][0] == pytest.approx(40.0)
+    assert got["photometric_mae_brows_eyes"][0] == 0.0 and got["photometric_mae_nose"][0] == 0.0
+    # A region the output does not show at all has no error to report.
+    dark = out.copy()
+    dark[0][oracle._hull_mask(lm[27:36], size)] = 0.0
+    assert np.isnan(oracle.region_errors(dark, target, lm[None])["photometric_mae_nose"][0])

@@ -22,6 +22,8 @@ def test_section_lists_nme_and_oracle_per_pose(tmp_path):
         d.mkdir()
         per = {"landmark_error": err, "landmark_error_exact": 0.01, "photometric_mae": 20.0,
                "photometric_mae_exact": 21.0, "coverage": 0.9}
+        if mode == "3d":  # the 2D file is one written before the regional errors: no such rows
+            per |= {"photometric_mae_mouth": 7.5, "photometric_mae_mouth_exact": 4.25}
         (d / "oracle.json").write_text(json.dumps({"all": per, "poses": {"3": per, "4": per}, "frames": 2}))
         results.append(types.SimpleNamespace(name=d.name, stage=f"register_{mode}", directory=str(d)))
     md = "\n".join(experiment._registration_section(results))
@@ -30,5 +32,8 @@ def test_section_lists_nme_and_oracle_per_pose(tmp_path):
     assert "| landmarks, mean shape | 0.1380 |" in md
     assert "| 2D | landmark_error | 0.0791 | 0.0791 | 0.0791 |" in md
     assert "| 3D | landmark_error | 0.0412 |" in md
+    assert "| 3D | photometric_mae_mouth | 7.5000 | 7.5000 | 7.5000 |" in md
+    assert "| 3D | photometric_mae_mouth_exact | 4.2500 |" in md
+    assert "| 2D | photometric_mae_mouth" not in md and "photometric_mae_nose" not in md
     # Nothing registered: no section.
     assert experiment._registration_section([]) == []

@@ -94,6 +94,9 @@ def test_register_stage_writes_valid_frame_sets(setup, mode):
     assert set(rec["poses"]) == {str(p) for p in range(9)}
     assert rec["poses"]["4"]["landmark_error_exact"] < 0.03, rec["poses"]["4"]
     assert rec["poses"]["4"]["coverage_exact"] > 0.9
+    # Where the alignment departs from the truth: every landmark region of the frontal face is shown.
+    for region in ("brows_eyes", "nose", "mouth"):
+        assert 0.0 <= rec["poses"]["4"][f"photometric_mae_{region}_exact"] < 255.0
     assert summary["oracle_landmark_error"] == pytest.approx(rec["all"]["landmark_error"], abs=1e-4)
 
 
