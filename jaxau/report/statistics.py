@@ -223,11 +223,12 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
                "another seed; `--config.experiment.seeds=N` trains N estimators per column and "
                "averages them.", ""]
     if stats["comparisons"]:
+        seeded = any(int(r.get("seeds", 1)) > 1 for r in stats["columns"].values())
         md += ["Paired comparisons (same test frames, same resamples): the difference of mean ICC A - B, "
                "its 95% interval, and the verdict: *yes* when the whole interval is above 0, *no* when it "
-               "is below 0, *not resolved* when it contains 0. With several seeds the interval redraws "
-               "both columns' seeds too (columns with as many seeds are paired seed by seed); the "
-               "subject-only interval follows it where it differs.", "",
+               "is below 0, *not resolved* when it contains 0." + (
+                   " With several seeds the interval redraws both columns' seeds too (columns with as many "
+                   "seeds are paired seed by seed); the subject-only interval follows it." if seeded else ""), "",
                "| question | A - B | 95% interval | verdict | per pose (A - B, verdict) |", "|---|---:|---|---|---|"]
         for c in stats["comparisons"]:
             if "error" in c:

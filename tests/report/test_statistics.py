@@ -69,6 +69,20 @@ def test_compute_and_markdown(tmp_path):
     assert "| synthetic > real (3D registration) |" in text and "**yes**" in text and "**not resolved**" in text
     # One seed per column: the report says the intervals do not cover the estimator's own draw.
     assert "One estimator per column" in text and "Several seeds" not in text
+    assert "subjects alone" not in text and "redraws both columns' seeds" not in text
+    # Two seeds per column: intervals and verdicts redraw them, the subject-only interval beside each.
+    seeded = {"real_3d": [paths["real_3d"], _write(tmp_path / "r3b.csv", t, bad + 0.3 * rng.normal(size=t.shape),
+                                                   subj, poses)],
+              "synthetic_3d": [paths["synthetic_3d"], _write(tmp_path / "s3b.csv", t, good + 0.3 * rng.normal(
+                  size=t.shape), subj, poses)]}
+    stats2 = statistics.compute(COLUMNS, seeded, [0], num_samples=300)
+    text2 = "\n".join(statistics.markdown(stats2))
+    s3 = stats2["columns"]["Synthetic 3D"]
+    assert f"subjects alone [{s3['ci95_subjects'][0]:.3f}, {s3['ci95_subjects'][1]:.3f}]" in text2
+    syn = {c["question"]: c for c in stats2["comparisons"]}["synthetic > real (3D registration)"]
+    assert syn["ci95"] != syn["ci95_subjects"]
+    assert f"(subjects alone [{syn['ci95_subjects'][0]:+.3f}, {syn['ci95_subjects'][1]:+.3f}])" in text2
+    assert "redraws both columns' seeds" in text2
 
 
 def test_drops_from_the_training_view_and_their_comparisons(tmp_path):
