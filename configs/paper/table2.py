@@ -22,7 +22,8 @@ report's seed-redrawn intervals: six estimator seeds give 2D real 0.423 [0.380, 
 degrees (none resolved); the 3D synthetic column of a 3,000-iteration generator (seed 0, two
 estimator seeds) scores 0.430 [0.370, 0.481], +0.011 [-0.039, +0.064] against 3D real (not
 resolved) and +0.156 [+0.097, +0.202] against the same seed's 1,000-iteration generator (edit gain
-0.284 vs 0.209) (BUILD_NOTES.md "Table 2 at :medium"). The generators' stage is ~3x what the
+0.284 vs 0.209); generator seed 1 scores 0.395, and the two generators' four estimators 0.413
+[0.354, 0.464], -0.007 [-0.058, +0.049] against 3D real (BUILD_NOTES.md "Table 2 at :medium"). The generators' stage is ~3x what the
 numbers above took (~750 s each on the Zen 5 box, estimated from the Intel box's ratio).
 
 Expected cost: ``:cpu`` ~13 min from scratch on the quiet 2-core Zen 5 box; in the demo's workdir
