@@ -198,9 +198,9 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
         spread = (f"{seeds} (" + ", ".join(f"{v:.3f}" for v in rec["icc_per_seed"]) +
                   f"; sd {rec['seed_spread']:.3f}; subjects alone {_ci(rec['ci95_subjects'], '')}; "
                   f"agreement {rec['seed_agreement']:.2f}; averaged "
-                  f"{rec['averaged_icc']:.3f} [{rec['averaged_ci95'][0]:.3f}, {rec['averaged_ci95'][1]:.3f}])"
+                  f"{rec['averaged_icc']:.3f} {_ci(rec['averaged_ci95'], '')})"
                   ) if seeds > 1 else "1"
-        md.append(f"| {label} | {rec['icc']:.3f} | [{rec['ci95'][0]:.3f}, {rec['ci95'][1]:.3f}] | "
+        md.append(f"| {label} | {rec['icc']:.3f} | {_ci(rec['ci95'], '')} | "
                   f"{rec['num_subjects']} | {rec['num_frames']} | {poses} | {spread} |")
     md.append("")
     if any(int(r.get("seeds", 1)) > 1 for r in stats["columns"].values()):
@@ -249,7 +249,7 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
                "resamples and seed draws (paper Fig. 5).", "",
                "| column | reference view | per view: ICC, drop [95% interval], verdict |", "|---|---:|---|"]
         for label, d in stats["drops"].items():
-            per = "; ".join(f"pose {p}: {v['icc']:.3f}, {v['drop']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] "
+            per = "; ".join(f"pose {p}: {v['icc']:.3f}, {v['drop']:+.3f} {_ci(v['ci95'])} "
                             f"{v['verdict']}" for p, v in d["by_pose"].items())
             md.append(f"| {label} | {d['reference']:.3f} | {per} |")
         md.append("")
@@ -257,7 +257,7 @@ def markdown(stats: Mapping[str, Any]) -> list[str]:
             md += ["Drops compared (drop A - drop B on the same resamples; *yes*: A loses more at that view).", "",
                    "| A | B | per view: drop A - drop B [95% interval], verdict |", "|---|---|---|"]
             for c in stats["drop_comparisons"]:
-                per = "; ".join(f"pose {p}: {v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] "
+                per = "; ".join(f"pose {p}: {v['difference']:+.3f} {_ci(v['ci95'])} "
                                 f"{v['verdict']}" for p, v in c["by_pose"].items())
                 md.append(f"| {c['a']} | {c['b']} | {per} |")
             md.append("")
