@@ -199,8 +199,17 @@ def write_run_record(model_dir: str, meta_file: str, record: dict, *, state_keys
     io_utils.write_json(path, record)
 
 
+def kept_steps(model_dir: str) -> list[int]:
+    """The finished checkpoint steps kept in a run directory, oldest first (read-only)."""
+    ckpt = Checkpointer(model_dir, read_only=True)
+    try:
+        return [s for s in ckpt.all_steps() if ckpt._restorable(s)]
+    finally:
+        ckpt.close()
+
+
 def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTree], *, what: str,
-             written_by: str) -> tuple[dict, PyTree, int]:
+             written_by: str, step: int | None = None) -> tuple[dict, PyTree, int]:
     """The latest finished checkpoint of a trained run directory: ``(metadata, state, step)``.
 
     Args:
@@ -209,9 +218,11 @@ def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTre
       make_target: metadata -> the (abstract or concrete) train state to restore into.
       what: what the run trained, for error messages (e.g. ``"the generator"``).
       written_by: what writes such directories, for error messages (launcher or stage).
+      step: restore this kept step instead of the latest (e.g. to score a run's learning curve).
 
     Raises:
-      FileNotFoundError: no ``meta_file`` or no finished checkpoint, naming the fix.
+      FileNotFoundError: no ``meta_file``, no finished checkpoint, or no finished ``step``, naming
+        the fix (for ``step``: the steps that are kept).
     """
     path = os.path.join(model_dir, meta_file)
     if not os.path.exists(path):
@@ -223,6 +234,11 @@ def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTre
     # writing right now; a broken newest step is skipped (with a warning) for the newest intact one.
     ckpt = Checkpointer(model_dir, read_only=True)
     try:
+        if step is not None:
+            if step not in (kept := [s for s in ckpt.all_steps() if ckpt._restorable(s)]):
+                raise FileNotFoundError(f"{ckpt.directory} has no finished checkpoint of {what} at step {step}: "
+                                        f"the kept steps are {kept}.")
+            return meta, ckpt.restore(step, target), step
         state, step = ckpt.restore_latest(target)
         if step is None:
             raise FileNotFoundError(f"No finished checkpoint in {ckpt.directory}: train {what} first.")

@@ -265,9 +265,12 @@ def train(cfg: Mapping[str, Any], workdir: str, train_frames: frames_lib.FrameSe
 
 
 class Predictor:
-    """A trained estimator loaded from its model directory; ``__call__(uint8 images) -> logits``."""
+    """A trained estimator loaded from its model directory: ``logits`` / ``intensities`` of uint8 images.
 
-    def __init__(self, model_dir: str, batch_size: int = 32):
+    ``step`` loads that kept checkpoint instead of the latest (`jaxau.train.convergence`).
+    """
+
+    def __init__(self, model_dir: str, batch_size: int = 32, step: int | None = None):
         def target(meta):
             config = meta["config"]
             model = model_from_config(config, len(meta["au_names"]))
@@ -280,7 +283,7 @@ class Predictor:
 
         meta, restored, step = checkpoint_lib.load_run(
             model_dir, MODEL_FILE, target, what="the estimator",
-            written_by="launch/train_estimator.py (or the pipeline's estimator stage)")
+            written_by="launch/train_estimator.py (or the pipeline's estimator stage)", step=step)
         self.config = meta["config"]
         self.au_names = tuple(meta["au_names"])
         self.image_size = int(self.config["image_size"])
