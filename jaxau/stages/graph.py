@@ -37,6 +37,7 @@ only the generators, syntheses and estimators that differ.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import logging
 from typing import Any
@@ -179,8 +180,16 @@ def _coerce(current: Any, value: Any) -> Any:
 
 
 def apply_overrides(config: Any, text: str, where: str = "overrides") -> ml_collections.ConfigDict:
-    """A copy of ``config`` with dotted-path overrides applied (the path must exist)."""
-    out = _copy(config)
+    """A copy of ``config`` with dotted-path overrides applied (the path must exist).
+
+    Derived fields (``get_ref`` expressions, e.g. the CPU estimator's warm-up, 1/12 of
+    ``num_steps``) follow an overridden field as they do for ``--config.<field>`` on the command line.
+    """
+    if isinstance(config, ml_collections.ConfigDict):
+        out = copy.deepcopy(config)  # keeps the references that `_copy` would resolve into values
+        out.unlock()
+    else:
+        out = _copy(config)
     for path, value in parse_overrides(text):
         parent, _, leaf = path.rpartition(".")
         node = out
