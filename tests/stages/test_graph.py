@@ -99,16 +99,16 @@ def test_overrides_move_the_fields_derived_from_them_as_the_command_line_does():
     # override of num_steps must move it, as --config.estimator.num_steps does: the two routes must
     # plan the same estimator node, and the original config must be left as it was.
     c = _config("table2", "medium")
-    out = graph.apply_overrides(c, "estimator.num_steps=3000")
-    assert (out.estimator.num_steps, out.estimator.warmup_steps) == (3000, 250)
-    assert (c.estimator.num_steps, c.estimator.warmup_steps) == (1500, 125)
+    out = graph.apply_overrides(c, "estimator.num_steps=6000")
+    assert (out.estimator.num_steps, out.estimator.warmup_steps) == (6000, 500)
+    assert (c.estimator.num_steps, c.estimator.warmup_steps) == (3000, 250)
     flag = _config("table2", "medium")
-    flag.estimator.num_steps = 3000  # what config_flags does with --config.estimator.num_steps=3000
+    flag.estimator.num_steps = 6000  # what config_flags does with --config.estimator.num_steps=6000
     planned = [graph.plan(x, STAGES) for x in (out, flag)]
     assert planned[0].outputs == planned[1].outputs
     assert graph.plan(c, STAGES).outputs["real_3d"] != planned[0].outputs["real_3d"]
     out.estimator.num_steps = 600  # the copy's references are its own
-    assert c.estimator.warmup_steps == 125 and out.estimator.warmup_steps == 50
+    assert c.estimator.warmup_steps == 250 and out.estimator.warmup_steps == 50
 
 
 def test_bad_column_specs_are_config_errors_naming_the_column():
