@@ -10,7 +10,8 @@ import pytest
 
 from jaxau.data import frames as frames_lib
 from jaxau.train import convergence, estimator
-from tests.train.test_convergence import CFG, make_frames
+from tests.train.test_convergence import CFG
+from tests.train.test_estimator import make_frames
 
 _PATH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "estimator_convergence.py")
 _spec = importlib.util.spec_from_file_location("estimator_convergence", _PATH)

@@ -6,30 +6,19 @@ import numpy as np
 import pytest
 
 from jaxau.train import convergence, estimator
+from tests.train.test_estimator import make_frames
 
-AUS = np.asarray(["AU01", "AU12"])
+AUS = np.asarray(["AU01", "AU12"])  # make_frames' AUs
 CFG = {"width": 1 / 16, "image_size": 32, "batch_size": 16, "num_steps": 60, "learning_rate": 3e-3,
        "dropout": 0.0, "freeze": "", "pretrained": "", "readout": "expected", "flip": False,
        "checkpoint_every": 20, "log_every": 10, "eval_every": 0}
 
 
-def make_frames(n=96, size=32, seed=0):
-    """A bright square per AU whose brightness encodes its level (a learnable fixture, not data)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 6, size=(n, 2)).astype(np.int32)
-    images = np.zeros((n, size, size, 3), np.uint8)
-    for i, (a, b) in enumerate(labels):
-        images[i, 4:14, 4:14, 0] = 40 * a + 30
-        images[i, 18:28, 18:28, 1] = 40 * b + 30
-    images = np.clip(images + rng.integers(0, 20, images.shape), 0, 255).astype(np.uint8)
-    return {"image": images, "au_intensity": labels, "subject": np.asarray([f"S{i % 4}" for i in range(n)]),
-            "sequence": np.asarray(["T1"] * n), "frame": np.arange(n, dtype=np.int32),
-            "pose_id": np.zeros(n, np.int32), "au_names": AUS}
-
-
 def numpy_icc31(y, p):
-    """ICC(3,1) from the two-way ANOVA mean squares (Shrout & Fleiss), written out independently."""
-    x = np.stack([y, p], axis=1).astype(np.float64)
+    """ICC(3,1) from the two-way ANOVA mean squares (Shrout & Fleiss), written out independently,
+    over the frames whose level is known (as the library drops -1 labels)."""
+    known = y >= 0
+    x = np.stack([y[known], p[known]], axis=1).astype(np.float64)
     n, k = x.shape
     grand = x.mean()
     ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
