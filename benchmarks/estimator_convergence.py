@@ -57,15 +57,14 @@ def workdir_columns(workdir: str, wanted: list[str]) -> dict[str, list[str]] | s
     return out
 
 
-def validation_dir(model_dir: str, override: str) -> str:
-    """The frame stage whose validation split ``model_dir``'s estimator stage validated on."""
+def validation_dir(model_dir: str, override: str) -> str | None:
+    """The frame stage whose validation split ``model_dir``'s estimator stage validated on (None:
+    its DONE.json names none)."""
     if override:
         return override
     done = os.path.join(model_dir, "DONE.json")
     inputs = _read_json(done).get("inputs", {}) if os.path.exists(done) else {}
-    if "validation" not in inputs:
-        raise SystemExit(f"{model_dir}: its DONE.json names no validation input: pass --validation=DIR.")
-    return inputs["validation"]
+    return inputs.get("validation")
 
 
 def main(argv=None) -> int:
@@ -92,16 +91,20 @@ def main(argv=None) -> int:
         if isinstance(columns, str):
             print(columns, file=sys.stderr)
             return 2
+    stages = {}  # estimator directory -> the frame stage with its validation split
     for dirs in columns.values():
         for d in dirs:
             if not os.path.exists(os.path.join(d, "estimator.json")):
                 print(f"{d} has no estimator.json: pass estimator stage directories.", file=sys.stderr)
                 return 2
-    for path in {args.validation} - {""}:
-        if not os.path.exists(os.path.join(path, "validation.frames")):
-            print(f"--validation: {path} has no validation.frames: pass a register_2d/register_3d (or frames) "
-                  "stage directory.", file=sys.stderr)
-            return 2
+            stages[d] = validation_dir(d, args.validation)
+            if stages[d] is None:
+                print(f"{d}: its DONE.json names no validation input: pass --validation=DIR.", file=sys.stderr)
+                return 2
+            if not os.path.exists(os.path.join(stages[d], "validation.frames")):
+                print(f"{'--validation: ' if args.validation else ''}{stages[d]} has no validation.frames: pass "
+                      "a register_2d/register_3d (or frames) stage directory.", file=sys.stderr)
+                return 2
 
     from jaxau import io_utils
     from jaxau.data import frames as frames_lib
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
     cache: dict = {}
 
     def validation(model_dir: str):
-        stage = validation_dir(model_dir, args.validation)
+        stage = stages[model_dir]
         kind = _read_json(os.path.join(model_dir, "estimator.json"))["config"].get("normalization", "none")
         if (stage, kind) not in cache:
             frames = frames_lib.load(frames_stage.split_path(stage, "validation"))

@@ -8,7 +8,8 @@ a few hundred steps, ``fera_demo_large`` / ``*_small`` SynthFACS sets); every ex
 sizes on a set large enough to answer the paper's questions with intervals (``fera_medium``: 30 test
 subjects, 900 frames per view), the longer estimator recipe (width 1/4, 3,000 steps), a longer
 registration network and generator, and two estimator seeds per column; Table 2 (five columns, two
-seeds) runs in 1 h 58 min on the 2-core CPU (configs/paper/table2.py).
+seeds) took ~50 min of stages on a 2-core Zen 5 box with 1,500-step estimators and 1,000-iteration
+generators, and takes about twice that with today's budgets (configs/paper/table2.py).
 
 Every field a stage reads is set here at every size (`jaxau.stages.schema`): the stages read them
 without defaults, so changing a value here is the only way to change a stage's output, and it
@@ -368,8 +369,9 @@ def _medium(c: ml_collections.ConfigDict) -> None:
     # (250). 1,500 steps (Table 2 here was first measured with them) stopped while every head was
     # still learning: on the 2-core Intel box the real columns' validation ICC rose +0.05 over their
     # last 500 steps (six seeds each, `benchmarks/estimator_convergence.py`), and 3,000 steps took
-    # validation from 0.33 to 0.39 (2D, two seeds) and 0.32 to 0.44 (3D seed 0), test from 0.423 to
-    # 0.512 (2D) (BUILD_NOTES "Estimator convergence"); the estimator stages take twice as long.
+    # validation from 0.33 to 0.39 (2D) and 0.35 to 0.44 (3D), test from 0.423 to 0.512 (2D) and
+    # 0.419 to 0.535 (3D) (two seeds; BUILD_NOTES "Estimator convergence"); the estimator stages
+    # take twice as long.
     c.estimator.width = 0.25
     c.estimator.num_steps = 3000
     c.estimator.checkpoint_every = 500

@@ -63,6 +63,10 @@ class Checkpointer:
         return (os.path.isfile(os.path.join(step_dir, _COMMIT_FILE))
                 and os.path.isfile(os.path.join(step_dir, "default", "_METADATA")))
 
+    def finished_steps(self) -> list[int]:
+        """The steps whose directories are complete, oldest first (`kept_steps`)."""
+        return [s for s in self.all_steps() if self._restorable(s)]
+
     def latest_step(self) -> int | None:
         """The newest step whose directory is complete (None when there is none)."""
         for step in reversed(self.all_steps()):
@@ -203,7 +207,7 @@ def kept_steps(model_dir: str) -> list[int]:
     """The finished checkpoint steps kept in a run directory, oldest first (read-only)."""
     ckpt = Checkpointer(model_dir, read_only=True)
     try:
-        return [s for s in ckpt.all_steps() if ckpt._restorable(s)]
+        return ckpt.finished_steps()
     finally:
         ckpt.close()
 
@@ -235,7 +239,7 @@ def load_run(model_dir: str, meta_file: str, make_target: Callable[[dict], PyTre
     ckpt = Checkpointer(model_dir, read_only=True)
     try:
         if step is not None:
-            if step not in (kept := [s for s in ckpt.all_steps() if ckpt._restorable(s)]):
+            if step not in (kept := ckpt.finished_steps()):
                 raise FileNotFoundError(f"{ckpt.directory} has no finished checkpoint of {what} at step {step}: "
                                         f"the kept steps are {kept}.")
             return meta, ckpt.restore(step, target), step

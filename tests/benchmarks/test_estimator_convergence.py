@@ -67,3 +67,21 @@ def test_a_workdirs_columns_are_found_through_their_score_stages_and_recorded(tr
     direct = convergence.learning_curve(trained, make_frames(48, seed=1))
     assert column["icc_mean"] == pytest.approx([round(v, 4) for v in direct.mean], abs=1e-4)
     assert "2D Real (2 seeds): validation ICC 20:" in capsys.readouterr().out
+
+
+def test_a_missing_validation_split_is_refused_before_any_scoring(tmp_path, capsys):
+    est = tmp_path / "E"
+    est.mkdir()
+    (est / "estimator.json").write_text("{}")
+    assert bench.main([f"--estimators={est}", f"--validation={tmp_path / 'V'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("--validation: ") and "has no validation.frames" in err[0], err
+    work = tmp_path / "work"
+    work.mkdir()
+    score = tmp_path / "score"
+    score.mkdir()
+    (score / "DONE.json").write_text(json.dumps({"inputs": {"model": str(est)}}))
+    (work / "results.json").write_text(json.dumps({"columns": {"real_2d": {"directories": [str(score)]}}}))
+    assert bench.main([f"--workdir={work}"]) == 2  # the estimator's DONE.json names no validation input
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "names no validation input" in err[0], err
