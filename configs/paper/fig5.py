@@ -18,9 +18,9 @@ EPYC, 2026-12-05; 4,995 augmented images): frontal / -40 / +40 mean ICC (a) 0.43
 0.255 / 0.192 / 0.187, (c) 0.115 / 0.115 / 0.114; drops from the frontal view (a) +0.157 / +0.199, (b)
 +0.063 / +0.068 (all resolved), (c) 0.000 / +0.001; (a) loses more than (b) and (c), and (b) more
 than (c), at both views (resolved; the report's drop comparisons). BUILD_NOTES.md "Fig. 5 (c)".
-Those numbers are with Table 2's generators of 1,000 GAN iterations; ``:medium`` now trains them
-3,000 (configs/paper/table2.py), whose synthetic 3D set scores ~0.43 frontally: (b) and (c) are to
-be measured again with it.
+Those numbers are with Table 2's generators of 1,000 GAN iterations and 1,500-step estimators;
+``:medium`` now trains 3,000 of each (configs/paper/table2.py: real 2D 0.512 and synthetic 3D 0.417
+frontally there): (a), (b) and (c) are to be measured again with them.
 
 Paper: Fig. 5 is a plot without printed numbers. The claim: (a) and (b) drop far from frontal, (c)
 drops much less (its frontal ICC is lower: only 500 frontal images per level).

@@ -8,23 +8,20 @@ a 2-core CPU with ``:medium``)::
     python launch/reproduce.py --config=configs/paper/table2.py:medium --workdir=runs/medium
 
 ``:medium`` (``fera_medium``: 90/15/30 subjects, 900 frontal test frames; width-1/4 estimators,
-1,500 steps, two seeds, trained on the frontal view as the paper's (``estimator.train_poses``);
+3,000 steps, two seeds, trained on the frontal view as the paper's (``estimator.train_poses``);
 registration 3,000 steps; generators 500 + 3,000 iterations at n_critic 2 (1,500 G updates),
-lambda_ids 1,000; 150 images per AU and level). Measured with generators of 1,000 iterations on a
-2-core Zen 5 EPYC box, 2026-12-05 (~50 min of stages; 1 h 58 min on the Zen 4 class box): frontal
-ICC(3,1), seed-averaged, 95% subject-bootstrap intervals: 3D oracle synthetic 0.567 [0.515, 0.619],
-2D real 0.437 [0.401, 0.464], 3D real 0.412 [0.372, 0.442], 3D synthetic 0.255 [0.210, 0.296], 2D
-synthetic 0.248 [0.206, 0.292]; synthetic > real **no** (3D -0.157, 2D -0.189); oracle > real (3D)
-**yes** (+0.155). Both generators met #13's four fidelity targets and drew about a sixth of each
-true edit (edit gain 0.168 of a possible 0.654). On a 2-core Intel Xeon box, 2026-12-06, with the
-report's seed-redrawn intervals: six estimator seeds give 2D real 0.423 [0.380, 0.454] and 3D real
-0.419 [0.367, 0.461], 3D - 2D -0.004 [-0.037, +0.028] frontally and +0.013 / -0.012 at -40 / +40
-degrees (none resolved); the 3D synthetic column of a 3,000-iteration generator (seed 0, two
-estimator seeds) scores 0.430 [0.370, 0.481], +0.011 [-0.039, +0.064] against 3D real (not
-resolved) and +0.156 [+0.097, +0.202] against the same seed's 1,000-iteration generator (edit gain
-0.284 vs 0.209); generator seed 1 scores 0.395, and the two generators' four estimators 0.413
-[0.354, 0.464], -0.007 [-0.058, +0.049] against 3D real (BUILD_NOTES.md "Table 2 at :medium"). The generators' stage is ~3x what the
-numbers above took (~750 s each on the Zen 5 box, estimated from the Intel box's ratio).
+lambda_ids 1,000; 150 images per AU and level). Measured on a 2-core Intel Xeon box, 2026-12-06,
+frontal ICC(3,1), two estimator seeds, intervals over test subjects and seeds: 2D real 0.512
+[0.459, 0.563], 3D real 0.535 [0.474, 0.597], 3D synthetic (generator seed 0) 0.417 [0.357, 0.468]:
+synthetic > real **no** (-0.117 [-0.204, -0.043]); 3D > 2D not resolved (+0.022 [-0.042, +0.094]
+frontally, +0.042 / +0.015 at -40 / +40 degrees). With the earlier 1,500-step estimators (every
+head still learning at their last step) the real columns read 0.423 / 0.419 (six seeds) and the
+synthetic 3D column 0.430, level with real; with 1,000-iteration generators as well (2-core Zen 5
+EPYC box, 2026-12-05, ~50 min of stages): 3D oracle synthetic 0.567 [0.515, 0.619], 2D real 0.437,
+3D real 0.412, 3D synthetic 0.255, 2D synthetic 0.248, oracle > real (3D) **yes** (+0.155)
+(BUILD_NOTES.md "Table 2 at :medium", "Estimator convergence"). The 2-D synthetic and oracle
+columns are not yet measured with today's budgets; the estimator stages take ~9 min each and the
+generators ~40 min each on the Intel box when alone (estimated from runs beside other jobs).
 
 Expected cost: ``:cpu`` ~13 min from scratch on the quiet 2-core Zen 5 box; in the demo's workdir
 only the new stages run (7e1e8e7, 2026-12-05: 228 s, a 2-D generator 180 s, its synthesis and
