@@ -13,15 +13,15 @@ registration 3,000 steps; generators 500 + 3,000 iterations at n_critic 2 (1,500
 lambda_ids 1,000; 150 images per AU and level). Measured on a 2-core Intel Xeon box, 2026-12-06,
 frontal ICC(3,1), two estimator seeds, intervals over test subjects and seeds: 2D real 0.512
 [0.459, 0.563], 3D real 0.535 [0.474, 0.597], 3D synthetic (generator seed 0) 0.417 [0.357, 0.468],
-3D oracle synthetic 0.652 [0.602, 0.702] (seed 0 only): synthetic > real **no** (-0.117 [-0.204,
--0.043]); oracle > real (3D) **yes** (+0.098 [+0.066, +0.143], seed 0 against seed 0); 3D > 2D not resolved (+0.022 [-0.042, +0.094]
+3D oracle synthetic 0.639 [0.583, 0.699]: synthetic > real **no** (-0.117 [-0.204, -0.043]);
+oracle > real (3D) **yes** (+0.104 [+0.066, +0.162], every pose); 3D > 2D not resolved (+0.022 [-0.042, +0.094]
 frontally, +0.042 / +0.015 at -40 / +40 degrees). With the earlier 1,500-step estimators (every
 head still learning at their last step) the real columns read 0.423 / 0.419 (six seeds) and the
 synthetic 3D column 0.430, level with real; with 1,000-iteration generators as well (2-core Zen 5
 EPYC box, 2026-12-05, ~50 min of stages): 3D oracle synthetic 0.567 [0.515, 0.619], 2D real 0.437,
 3D real 0.412, 3D synthetic 0.255, 2D synthetic 0.248, oracle > real (3D) **yes** (+0.155)
-(BUILD_NOTES.md "Table 2 at :medium", "Estimator convergence"). The 2-D synthetic column and the oracle's
-second seed are not yet measured with today's budgets; the estimator stages take ~9 min each and the
+(BUILD_NOTES.md "Table 2 at :medium", "Estimator convergence"). The 2-D synthetic column is not yet
+measured with today's budgets; the estimator stages take ~9 min each and the
 generators ~40 min each on the Intel box when alone (estimated from runs beside other jobs).
 
 Expected cost: ``:cpu`` ~13 min from scratch on the quiet 2-core Zen 5 box; in the demo's workdir
