@@ -268,6 +268,13 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
                                              "fidelity_per_cell": 20 if paper else 2, "source_domain": "",
                                              "edit_scale": 1.0, "calibrate_edit_scale": not paper,
                                              "edit_scale_max": 3.0, "calibration_per_cell": 8})
+    # ---- oracle sets (oracle:<reg> columns, SynthFACS only): the synthesis plan rendered exactly.
+    # strength < 1 draws that share of each expression change and keeps the target's labels (a
+    # generator whose edits are faint); direction 'up' / 'down' scales only the AUs the target
+    # raises / lowers ('both': all); expression_aus 'labelled' changes only the set's AU columns (a
+    # perfect generator told only those) instead of all 18 simulated AUs. Defaults: the exact oracle.
+    # configs/paper/synthetic_gap.py degrades it to split the synthetic-oracle gap.
+    c.oracle = ml_collections.ConfigDict({"strength": 1.0, "expression_aus": "all", "direction": "both"})
     # ---- Fig. 5 (c): the synthetic set re-rendered at every head pose (paper: 500 per pose).
     c.augment = ml_collections.ConfigDict({"poses": "", "per_level": 500 if paper else 4, "batch_size": 64})
 

@@ -136,6 +136,10 @@ FIDELITY_ROWS = (
     ("edit_cosine_ceiling", "edit cosine of the labelled oracle (only G's AU columns changed): a perfect G"),
     ("edit_gain", "edit gain: share of the true edit drawn (projection of G - src on oracle - src)"),
     ("edit_gain_ceiling", "edit gain of the labelled oracle: a perfect G"),
+    ("edit_gain_added", "edit gain on the AUs the target raises alone (the expression added)"),
+    ("edit_gain_removed", "edit gain on the AUs the target lowers alone (the source's own expression removed)"),
+    ("edit_gain_added_ceiling", "the same for the labelled oracle (added): a perfect G"),
+    ("edit_gain_removed_ceiling", "the same for the labelled oracle (removed): a perfect G"),
     ("l1_labelled_oracle", "L1 of the labelled oracle to the oracle: a perfect G"),
     ("edit_cosine_labelled", "edit cosine: (G - src) vs (labelled oracle - src)"),
     ("edit_gain_labelled", "edit gain vs the labelled oracle"),
@@ -259,9 +263,54 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
         md += ["Oracle columns train on the same resampling plan with every image rendered exactly (a perfect "
                "generator). Oracle >= real: semantic resampling itself helps; the gap between the synthetic "
                "and the oracle column is the generator's fidelity.", ""]
+        md += _degraded_oracle_lines(results, serves, planned, found, summary)
     for cid, why in skipped.items():
         md += [f"Column {cid} left out: {why}", ""]
     return md
+
+
+def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, Any], summary) -> list[str]:
+    """Degraded oracle sets (``config.oracle``: only the labelled AUs, a share of each change) scored
+    against the exact oracle like the generators, on the same fidelity sample (oracle.json ``edit``)."""
+    rows = []
+    for r in results:
+        path = os.path.join(r.directory or "", "oracle.json")
+        if (r.stage or r.name) != "oracle" or not r.directory or not os.path.exists(path):
+            continue
+        record = _load_json(path)
+        if "edit" not in record:
+            continue
+        label = "; ".join(c.label for c in planned.columns if c.label in serves.get(r.name, set())) or r.name
+        rows.append((label, record))
+    if not rows:
+        return []
+    summary["degraded_oracles"] = {label: {"strength": rec["strength"], "expression_aus": rec["expression_aus"],
+                                           "direction": rec.get("direction", "both"), **rec["edit"]}
+                                   for label, rec in rows}
+    md = ["Degraded oracle sets (`config.oracle`): the same plan rendered with only the labelled AUs changed "
+          "and / or a share of each expression change, every image keeping its target's labels, scored "
+          "against the exact oracle on the generator's fidelity sample (the gain split into the AUs the "
+          "target raises, *added*, and those it lowers, the source's own expression *removed*). A set whose "
+          "edit gain matches the generator's shows what exact edits that faint teach: its column beside the "
+          "synthetic one says whether faintness alone accounts for the generator's column.", "",
+          "| set | AUs changed | strength (scaled changes) | edit gain | gain, added AUs | gain, removed AUs | "
+          "edit cosine | L1 to the oracle | copying's L1 | entries |",
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def num(v, fmt=".3f"):
+        return "" if v is None else format(float(v), fmt)
+
+    for label, rec in rows:
+        e = rec["edit"]
+        md.append(f"| {label} | {rec['expression_aus']} | {float(rec['strength']):g} ({rec.get('direction', 'both')}) | "
+                  f"{e['gain']:.3f} | {num(e.get('gain_added'))} | {num(e.get('gain_removed'))} | {e['cosine']:.3f} | "
+                  f"{e['l1']:.5f} | {e['l1_copy_source']:.5f} | {e['entries']} |")
+    for label, fid in generators.items():
+        if "edit_gain" in fid:
+            md.append(f"| {label} (generated) | told: labelled | | {fid['edit_gain']:.3f} | "
+                      f"{num(fid.get('edit_gain_added'))} | {num(fid.get('edit_gain_removed'))} | {fid['edit_cosine']:.3f} | "
+                      f"{fid['l1_generated']:.5f} | {fid['l1_copy_source']:.5f} | {fid.get('entries', '')} |")
+    return md + [""]
 
 
 def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = None) -> dict:

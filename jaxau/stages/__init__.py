@@ -48,7 +48,7 @@ _STAGE_LIST = (
           ("data", "synthesis", "seed"), deps=("generator", "sources"), impl="jaxau.stages.synthesis:run", version=4, check="jaxau.stages.synthesis:check"),
     # Optional roles 'targets' and 'registration' as synthesis's; no generator: SynthFACS renders.
     Stage("oracle", "the synthesis plan rendered exactly by SynthFACS (a perfect generator)",
-          ("data", "synthesis", "seed"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),
+          ("data", "synthesis", "oracle", "seed"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),
     Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
           ("data", "augment", "align", "align2d", "seed"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
     # Roles besides validation: train_real<i> (balanced here), train_set<i> (already balanced) with

@@ -29,6 +29,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "align3d": ("occluded_black", "pose", "sampling", "visibility", "context", "fill"),
     "generator": tuple(generator.DEFAULTS),
     "synthesis": ("per_level", "batch_size", "chunk_size", "targets", "fidelity_per_cell", "source_domain"),
+    "oracle": ("strength", "expression_aus", "direction"),
     "augment": tuple(augment.DEFAULTS),
     "estimator": tuple(estimator.REQUIRED) + tuple(estimator.DEFAULTS) + (
         "per_level", "synthetic_heads", "normalization", "train_poses"),

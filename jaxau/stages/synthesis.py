@@ -17,7 +17,9 @@ balanced synthetic frame set ``estimator`` stages train on), ``plan.npz``, ``chu
 ``oracle``: roles ``sources``, optional ``targets`` and ``registration`` as above; the plan of the
 synthesis stage with the same settings, each entry rendered with the target expression and registered
 like the sources (`jaxau.synthesis.oracle`). Writes ``synthetic.frames`` in the synthetic set's format,
-``oracle.json`` and ``preview_synthesis.png``.
+``oracle.json`` and ``preview_synthesis.png``. ``config.oracle`` degrades the renders to isolate one
+shortcoming of a generator at a time (`run_oracle`): only the labelled AUs changed, a share of each
+change drawn.
 
 ``config.synthesis.source_domain`` (set by the experiment graph) names the sources' domain
 (`jaxau.stages.graph.domain_config`).
@@ -42,6 +44,12 @@ from jaxau.train import generator as gen_train
 from jaxau.train.generator import write_png
 
 _MODES = {"frames_raw": "raw", "register_2d": "2d", "register_3d": "3d"}
+# oracle.strength's upper end: above 1 a change is exaggerated (clipped to the FACS range), and at
+# twice the change most level-C-and-up targets already saturate at E.
+ORACLE_MAX_STRENGTH = 2.0
+# 'all': the target frame's 18 simulated AUs; 'labelled': only the set's AU columns (what a generator
+# is told), the source keeping its other AUs.
+ORACLE_EXPRESSION_AUS = ("all", "labelled")
 
 
 def check(config) -> None:
@@ -63,10 +71,19 @@ def check(config) -> None:
 
 
 def check_oracle(config) -> None:
-    """Checks the ``synthesis`` fields an oracle stage reads."""
+    """Checks the ``synthesis`` fields an oracle stage reads (and its ``oracle`` section, if any)."""
     validate.positive_int(config, "synthesis.per_level")
     if "fidelity_per_cell" in config.synthesis:
         validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
+    if config.get("oracle") is not None:
+        strength = validate.positive_float(config, "oracle.strength")
+        if strength > ORACLE_MAX_STRENGTH:
+            raise validate.ConfigError(
+                f"oracle.strength={strength}: the share of each expression change drawn runs over (0, "
+                f"{ORACLE_MAX_STRENGTH}] (1 = the target expression); use e.g. 0.4 for a faint edit.")
+        validate.one_of(config, "oracle.expression_aus", ORACLE_EXPRESSION_AUS)
+        validate.one_of(config, "oracle.direction", oracle.DIRECTIONS)
+
 
 
 def registration_mode(frames_dir: str) -> str:
@@ -207,12 +224,32 @@ def run(config, stage_dir: str, inputs) -> dict:
     return out
 
 
+def oracle_settings(config) -> tuple[float, str, str]:
+    """``(strength, expression_aus, direction)`` of an oracle stage: ``config.oracle`` or the exact oracle."""
+    section = config.get("oracle")
+    if section is None:
+        return 1.0, "all", "both"
+    return float(section.strength), str(section.expression_aus), str(section.direction)
+
+
 def run_oracle(config, stage_dir: str, inputs) -> dict:
-    """Stage ``oracle``: the synthesis plan rendered exactly (module docstring)."""
+    """Stage ``oracle``: the synthesis plan rendered exactly (module docstring).
+
+    ``config.oracle`` may make the set a degraded oracle that isolates one way a generator falls short:
+    ``expression_aus='labelled'`` changes only the set's AU columns (a perfect generator told only
+    those), ``strength`` < 1 draws that share of each expression change (a generator whose edits are
+    faint) while every image keeps its target's labels, as a generated image does; ``direction``
+    scales only the AUs the target raises (``'up'``) or lowers (``'down'``: the source's own
+    expression left partly in place). Such a set's
+    ``oracle.json`` holds ``edit``: its images scored against the exact oracle like a generator's
+    (`jaxau.synthesis.fidelity.image_metrics` on the fidelity sample: ``edit_gain`` comparable with
+    the generator's).
+    """
     import time
 
 
     t0 = time.perf_counter()
+    strength, expression_aus, direction = oracle_settings(config)
     sources, targets = load_sets(config, inputs)
     parts = _oracle_parts(config, inputs, targets)
     if isinstance(parts, str):
@@ -222,9 +259,15 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
                                          seed=int(config.seed))
     io_utils.savez(os.path.join(stage_dir, "plan.npz"), **plan.arrays())
-    rendered = renderer.oracle(sources, plan.source_index, sources if targets is None else targets,
-                               plan.target_index, target_index)
+    target_frames = sources if targets is None else targets
+    take = list(aus) if expression_aus == "labelled" else None
+    rendered = renderer.oracle(sources, plan.source_index, target_frames, plan.target_index, target_index,
+                               expression_aus=take, strength=strength, direction=direction)
     idx = plan.source_index
+    edit = None
+    if strength != 1.0 or take is not None:
+        edit = _degraded_edit(renderer, sources, target_frames, target_index, plan, rendered, aus,
+                              int(config.synthesis.get("fidelity_per_cell", 0)))
     frames = {"image": rendered.image, "au_intensity": plan.target_labels.astype(np.int32),
               "subject": np.asarray(sources["subject"])[idx], "sequence": np.full(len(plan), "oracle"),
               "frame": np.arange(len(plan), dtype=np.int32),
@@ -240,6 +283,31 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     record = {"num_images": int(len(frames["image"])), "per_level": int(config.synthesis.per_level),
               "registration_failed": int((~ok).sum()), "au_names": list(aus),
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
-              "plan_fingerprint": plan.fingerprint(), "seconds": time.perf_counter() - t0}
+              "plan_fingerprint": plan.fingerprint(), "strength": strength, "expression_aus": expression_aus,
+              "direction": direction, "seconds": time.perf_counter() - t0}
+    if edit is not None:
+        record["edit"] = edit
     io_utils.write_json(os.path.join(stage_dir, "oracle.json"), record)
-    return {k: record[k] for k in ("num_images", "per_level", "registration_failed", "skipped_cells")}
+    out = {k: record[k] for k in ("num_images", "per_level", "registration_failed", "skipped_cells")}
+    if edit is not None:
+        out.update({f"edit_{k}": edit[k] for k in ("gain", "cosine", "gain_added", "gain_removed")})
+    return out
+
+
+def _degraded_edit(renderer, sources, targets, target_index, plan, rendered, aus, per_cell: int) -> dict:
+    """A degraded oracle set's images scored against the exact oracle on the fidelity sample."""
+    rows = fidelity_lib.sample_entries(plan, max(per_cell, 1))
+    exact = renderer.oracle(sources, plan.source_index[rows], targets, plan.target_index[rows], target_index)
+    keep = np.flatnonzero(exact.ok & rendered.ok[rows])
+    rows = rows[keep]
+    src = sources["image"][plan.source_index[rows]]
+    m = fidelity_lib.image_metrics(src, rendered.image[rows], exact.image[keep], exact.face[keep], plan.au[rows],
+                                   list(aus))
+    halves = fidelity_lib.direction_gains(renderer, sources, plan.source_index[rows], targets,
+                                          plan.target_index[rows], list(aus), {"set": rendered.image[rows]},
+                                          target_index)
+    return {"entries": int(len(rows)), "gain": m["edit_gain"], "cosine": m["edit_cosine"],
+            "l1": m["l1_generated"], "l1_copy_source": m["l1_copy_source"],
+            "cosine_by_au": m["edit_cosine_by_au"], "gain_added": halves["set_gain_added"],
+            "gain_removed": halves["set_gain_removed"], "entries_added": halves["entries_added"],
+            "entries_removed": halves["entries_removed"]}

@@ -12,6 +12,10 @@ Metrics (images in [0, 1], over each image's face region: the oracle's registere
   ``oracle - src`` as a fraction of ``|oracle - src|`` (per image, 0 when the true edit is zero; mean
   over images): 1 for the oracle, 0 for copying, 0.5 for half the true edit. A generator can point
   its edits the right way (cosine) and still draw too little of them for a reader to see.
+* ``edit_gain_added`` / ``edit_gain_removed``: the edit gain against each half of the labelled
+  change alone (`direction_gains`): the AUs the target raises (drawn in) and those it lowers (the
+  source's own expression taken out), over the entries that have such a change; ``*_ceiling`` is the
+  labelled oracle's (~1 where the two halves do not interact).
 * ``reader_icc_generated`` / ``reader_icc_oracle`` / ``reader_icc_source``: a fixed reference AU
   reader (a real-frame estimator of the same registration) reads the generated, oracle and source
   images; ICC(3,1) of its read-out against the target levels, mean over AUs.
@@ -97,6 +101,42 @@ def edit_gains(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, fa
     """Per image, ``<generated - source, oracle - source> / |oracle - source|^2`` over the face
     pixels (all channels); 0 where the true edit is zero."""
     return _gains(*_edits(source, generated, oracle, face))
+
+
+def mean_gain(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray) -> float:
+    """Mean `edit_gains` over the entries whose true edit is not zero (NaN when none has one)."""
+    g, o = _edits(source, generated, oracle, face)
+    has = (o * o).sum(1) > 0
+    return float(_gains(g[has], o[has]).mean()) if has.any() else float("nan")
+
+
+def direction_gains(renderer: Any, sources: frames_lib.FrameSet, source_rows: np.ndarray,
+                    targets: frames_lib.FrameSet, target_rows: np.ndarray, au_names: Sequence[str],
+                    images: dict[str, np.ndarray], target_index: Any = None) -> dict:
+    """How much of each half of the labelled change each image set draws.
+
+    The labelled change (`jaxau.synthesis.oracle.with_expression` with ``expression_aus=au_names``)
+    splits into the AUs the target raises (the expression *added*) and those it lowers (the source's
+    own expression *removed*). Each half is rendered alone (the other AUs kept at the source's) and
+    every set in ``images`` is scored by its `mean_gain` on it, over the entries that have such a
+    change: ``{'<name>_gain_added', '<name>_gain_removed', 'entries_added', 'entries_removed'}``. A
+    generator that draws the target AUs and leaves the source's expression in place gains ~1 on the
+    first and ~0 on the second.
+    """
+    src = sources["image"][source_rows]
+    # strength 0 on one direction: that half of the change is not drawn, the other half fully.
+    added = renderer.oracle(sources, source_rows, targets, target_rows, target_index, expression_aus=au_names,
+                            strength=0.0, direction="down")
+    removed = renderer.oracle(sources, source_rows, targets, target_rows, target_index, expression_aus=au_names,
+                              strength=0.0, direction="up")
+    out: dict[str, Any] = {}
+    for half, rendered in (("added", added), ("removed", removed)):
+        face = rendered.face
+        _, o = _edits(src, src, rendered.image, face)
+        out[f"entries_{half}"] = int(((o * o).sum(1) > 0).sum())
+        for name, imgs in images.items():
+            out[f"{name}_gain_{half}"] = mean_gain(src, imgs, rendered.image, face)
+    return out
 
 
 def image_metrics(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray,
@@ -206,6 +246,14 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
                             au_names)
     record.update({"edit_cosine_ceiling": ceiling["edit_cosine"], "edit_gain_ceiling": ceiling["edit_gain"],
                    "l1_labelled_oracle": ceiling["l1_generated"]})
+    # Which half of the change G draws: the target's AUs added, the source's own removed.
+    halves = direction_gains(renderer, sources, src_rows[sel], targets, tgt_rows[sel], au_names,
+                             {"generated": generated[sel], "labelled": labelled.image[sel]}, target_index)
+    record.update({"edit_gain_added": halves["generated_gain_added"],
+                   "edit_gain_removed": halves["generated_gain_removed"],
+                   "edit_gain_added_ceiling": halves["labelled_gain_added"],
+                   "edit_gain_removed_ceiling": halves["labelled_gain_removed"],
+                   "entries_added": halves["entries_added"], "entries_removed": halves["entries_removed"]})
     # A check that the sources are reproduced exactly (rendering is the expensive part: a few suffice).
     check = sel[:rerender_check]
     rerendered = renderer.sources(sources, src_rows[check])

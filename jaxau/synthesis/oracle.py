@@ -82,8 +82,13 @@ class RequestIndex:
         return [self.request(frames["subject"][i], frames["sequence"][i], frames["frame"][i]) for i in rows]
 
 
+# Which expression changes a partial oracle scales (`with_expression`).
+DIRECTIONS = ("both", "up", "down")
+
+
 def with_expression(source: dict, target: dict, label_aus: Sequence[str],
-                    expression_aus: Sequence[str] | None = None) -> dict:
+                    expression_aus: Sequence[str] | None = None, strength: float = 1.0,
+                    direction: str = "both") -> dict:
     """``source``'s request showing ``target``'s expression.
 
     Args:
@@ -93,6 +98,15 @@ def with_expression(source: dict, target: dict, label_aus: Sequence[str],
       expression_aus: the AUs taken from ``target``; None takes its whole 18-AU intensity vector, a
         list (e.g. the generator's AU columns) keeps the source's intensity for every other AU: the
         image a generator told only these AUs could produce at best.
+      strength: the share of the expression change drawn: the rendered intensities are
+        ``source + strength * (target - source)`` (1: the target's; 0.4: a faint edit, like a
+        generator that draws 40 % of the change; above 1 an exaggerated one, clipped to the
+        FACS range [0, 5]). The returned ``labels`` are the rendered
+        intensities' levels; a faint-edit set keeps the *target's* labels (`OracleRenderer.oracle`
+        callers label by the plan).
+      direction: which changes ``strength`` scales: ``'both'``; ``'up'`` only the AUs the target
+        raises (the expression drawn in), the lowered ones changed fully; ``'down'`` only the AUs it
+        lowers (the source's own expression taken out), the raised ones changed fully.
     """
 
     intensity = np.asarray(target["intensity"], np.float32)
@@ -101,6 +115,15 @@ def with_expression(source: dict, target: dict, label_aus: Sequence[str],
         mixed = np.array(source["intensity"], np.float32, copy=True)
         mixed[take] = intensity[take]
         intensity = mixed
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction {direction!r}: use one of {DIRECTIONS}.")
+    if strength != 1.0:
+        start = np.asarray(source["intensity"], np.float32)
+        change = intensity - start
+        scaled = {"both": np.ones(change.shape, bool), "up": change > 0, "down": change < 0}[direction]
+        factor = np.where(scaled, np.float32(strength), np.float32(1.0))
+        # Over-drawn changes (strength > 1) saturate at the FACS range's ends (absent, level E).
+        intensity = np.clip(start + factor * change, 0.0, 5.0).astype(np.float32)
     labels = sequences.labels_from_intensity(intensity)
     idx = [au_mapping.SIMULATED_AUS.index(a) for a in label_aus]
     return {**source, "intensity": intensity, "labels": labels[idx].astype(np.int32),
@@ -185,7 +208,8 @@ class OracleRenderer:
 
     def oracle(self, sources: frames_lib.FrameSet, source_rows: Sequence[int], targets: frames_lib.FrameSet,
                target_rows: Sequence[int], target_index: RequestIndex | None = None,
-               expression_aus: Sequence[str] | None = None) -> Registered:
+               expression_aus: Sequence[str] | None = None, strength: float = 1.0,
+               direction: str = "both") -> Registered:
         """Each source row re-rendered with the expression of the matching target row.
 
         Args:
@@ -195,12 +219,14 @@ class OracleRenderer:
           target_rows: rows of ``targets``, one per source row.
           target_index: the requests of ``targets``' domain (default: the sources' domain).
           expression_aus: AUs taken from the target (`with_expression`); None: all 18.
+          strength, direction: the share of the expression change drawn and which changes it
+            scales (`with_expression`).
         """
         if len(source_rows) != len(target_rows):
             raise ValueError(f"{len(source_rows)} source rows but {len(target_rows)} target rows.")
         tindex = target_index or self.index
         aus = self.synth.aus
-        requests = [with_expression(s, t, aus, expression_aus) for s, t in zip(self.index.rows(sources, source_rows),
+        requests = [with_expression(s, t, aus, expression_aus, strength, direction) for s, t in zip(self.index.rows(sources, source_rows),
                                                                 tindex.rows(targets, target_rows))]
         return self.render(requests)
 

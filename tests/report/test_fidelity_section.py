@@ -75,3 +75,39 @@ def test_the_edit_scale_is_reported_with_its_calibration_with_or_without_a_fidel
     assert section({"edit_scale": 1.0}) == ""
     md = section({"edit_scale": 1.0, "edit_scale_calibration": {"edit_scale": 1.0, "skipped": "no AU label varies"}})
     assert "Edit scale (Synthetic 3D): 1; the calibration was skipped: no AU label varies." in md
+
+
+def test_degraded_oracle_sets_are_tabulated_next_to_the_generator(tmp_path):
+    syn, exact, faint = tmp_path / "synthesis-1", tmp_path / "oracle-1", tmp_path / "oracle-2"
+    for d in (syn, exact, faint):
+        d.mkdir()
+    (syn / "synthesis.json").write_text(json.dumps({"fidelity": {
+        "l1_generated": 0.0094, "l1_copy_source": 0.0103, "edit_gain": 0.262, "edit_cosine": 0.437, "entries": 74,
+        "edit_gain_added": 0.31, "edit_gain_removed": 0.52}}))
+    (exact / "oracle.json").write_text(json.dumps({"strength": 1.0, "expression_aus": "all"}))
+    (faint / "oracle.json").write_text(json.dumps({"strength": 0.4, "expression_aus": "labelled", "direction": "up",
+                                                    "edit": {"entries": 74, "gain": 0.251, "cosine": 0.402,
+                                                             "l1": 0.0081, "l1_copy_source": 0.0103,
+                                                             "cosine_by_au": {"AU12": 0.5}, "gain_added": 0.4,
+                                                             "gain_removed": 1.0}}))
+    node = lambda name: types.SimpleNamespace(name=name, deps={})  # noqa: E731
+    res = lambda name, stage, d: types.SimpleNamespace(name=name, stage=stage, directory=str(d))  # noqa: E731
+    results = [res("synthesis-1", "synthesis", syn), res("oracle-1", "oracle", exact), res("oracle-2", "oracle", faint)]
+    cols = [graph.Column("synthetic_3d", "Synthetic 3D", "synthetic:3d"), graph.Column("oracle_3d", "Oracle 3D", "oracle:3d"),
+            graph.Column("faint_3d", "Faint 3D", "oracle:3d", overrides="oracle.strength=0.4")]
+    planned = types.SimpleNamespace(columns=cols, skipped={})
+    serves = {"synthesis-1": {"Synthetic 3D"}, "oracle-1": {"Oracle 3D"}, "oracle-2": {"Faint 3D"}}
+    summary = {}
+    md = "\n".join(experiment._fidelity_section(results, {r.name: node(r.name) for r in results},
+                                                {r.name: r for r in results}, serves, planned, summary, []))
+    assert "| Faint 3D | labelled | 0.4 (up) | 0.251 | 0.400 | 1.000 | 0.402 | 0.00810 | 0.01030 | 74 |" in md
+    assert "| Synthetic 3D (generated) | told: labelled | | 0.262 | 0.310 | 0.520 | 0.437 | 0.00940 | 0.01030 | 74 |" in md
+    # The exact oracle has no edit record: it is the reference, not a row.
+    assert "| Oracle 3D |" not in md
+    assert summary["degraded_oracles"] == {"Faint 3D": {
+        "strength": 0.4, "expression_aus": "labelled", "direction": "up", "entries": 74, "gain": 0.251, "cosine": 0.402,
+        "l1": 0.0081, "l1_copy_source": 0.0103, "cosine_by_au": {"AU12": 0.5}, "gain_added": 0.4, "gain_removed": 1.0}}
+    # Without degraded sets the section has no such table.
+    md = "\n".join(experiment._fidelity_section(results[:2], {r.name: node(r.name) for r in results[:2]},
+                                                {r.name: r for r in results[:2]}, serves, planned, {}, []))
+    assert "Degraded oracle sets" not in md

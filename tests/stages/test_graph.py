@@ -9,7 +9,7 @@ from jaxau.stages import STAGES, graph
 from jaxau.validate import ConfigError
 
 PAPER_CONFIGS = ("table2", "table3", "table4", "table_s1", "table_s2", "table_s3", "table_s4", "table_s5",
-                 "fig3", "fig5", "exact_registration")
+                 "fig3", "fig5", "exact_registration", "synthetic_gap")
 
 
 def _config(name, arg="cpu"):
@@ -191,6 +191,41 @@ def test_how_the_generators_images_are_drawn_does_not_touch_the_oracle_set():
     assert oracle(p) == oracle(changed) and not set(synthesis(p)) & set(synthesis(changed))
     # The plan's own settings still key the oracle set.
     assert oracle(graph.plan(graph.apply_overrides(c, "synthesis.per_level=7"), STAGES)) != oracle(p)
+
+
+def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
+    c = _config("synthetic_gap")
+    p = graph.plan(c, STAGES)
+    stages = _by_stage(p)
+    # One generator, one synthesis, six oracle sets (exact, labelled AUs, faint labelled AUs at two
+    # strengths: every change; only the raised AUs, only the lowered ones).
+    assert len(stages["generator"]) == 1 and len(stages["oracle"]) == 6
+    # One synthesis per edit scale (calibrated, 1.5, 2), all of the one generator's images.
+    assert len(stages["synthesis"]) == 3 and len({n.deps["generator"] for n in stages["synthesis"]}) == 1
+    sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
+            for col in ("oracle_3d", "labelled_3d", "faint_3d", "faint70_3d", "faint_added_3d", "faint_removed_3d",
+                        "synthetic_3d")}
+    settings = lambda n: (n.config.oracle.strength, n.config.oracle.expression_aus, n.config.oracle.direction)  # noqa: E731
+    assert sorted(settings(n) for col, n in sets.items() if col != "synthetic_3d") == [
+        (0.4, "labelled", "both"), (0.4, "labelled", "down"), (0.4, "labelled", "up"), (0.7, "labelled", "both"),
+        (1.0, "all", "both"),
+        (1.0, "labelled", "both")]
+    syn = sets.pop("synthetic_3d")
+    for orc in sets.values():
+        assert orc.deps["sources"] == syn.deps["sources"] and orc.deps["registration"] == syn.deps["registration"]
+        assert orc.config.synthesis.to_dict() == syn.config.synthesis.to_dict()
+    # The exact oracle is the demo's; the oracle section changes no other stage.
+    demo = graph.plan(importlib.import_module("configs.demo").get_config(), STAGES)
+    assert sets["oracle_3d"].name in {n.name for n in demo.nodes}
+    others = lambda q: sorted(n.name for n in q.nodes if n.stage.name not in ("oracle", "estimator", "score"))  # noqa: E731
+    changed = graph.plan(graph.apply_overrides(c, "oracle.strength=0.7"), STAGES)
+    assert others(changed) == others(p) and {n.name for n in _by_stage(changed)["oracle"]} != {n.name for n in stages["oracle"]}
+    # The report's comparisons walk down the ladder.
+    assert c.experiment.compare.replace(" ", "").split(",")[2:] == [
+        "oracle_3d>labelled_3d", "labelled_3d>faint_3d", "faint_3d>synthetic_3d", "labelled_3d>faint_added_3d",
+        "labelled_3d>faint_removed_3d", "faint_added_3d>faint_removed_3d", "synthetic_3d>faint_added_3d",
+        "labelled_3d>faint70_3d", "faint70_3d>synthetic_3d", "synthetic_k15_3d>synthetic_3d",
+        "synthetic_k2_3d>synthetic_3d", "labelled_3d>synthetic_k2_3d", "synthetic_k15_3d>real_3d"]
 
 
 def test_cross_domain_columns_wire_sources_targets_and_test_sets():

@@ -78,6 +78,81 @@ def test_labelled_oracle_changes_only_the_named_aus(small):
     np.testing.assert_array_equal(out.image[0], direct["image"])
 
 
+def test_faint_oracle_draws_a_share_of_the_change_and_keeps_the_untold_aus(small):
+    cfg, requests, frames, renderer = small
+    src = 0
+    tgt = next(i for i in range(len(requests) - 1, 0, -1)
+               if np.abs(requests[i]["intensity"] - requests[src]["intensity"]).max() > 0.5)
+    s_int, t_int = requests[src]["intensity"], requests[tgt]["intensity"]
+    half = oracle.with_expression(requests[src], requests[tgt], cfg.aus, strength=0.5)
+    np.testing.assert_allclose(half["intensity"], (s_int + t_int) / 2, atol=1e-6)
+    # Strength 1 is the oracle; strength with labelled AUs moves only those, by that share.
+    np.testing.assert_array_equal(oracle.with_expression(requests[src], requests[tgt], cfg.aus, strength=1.0)
+                                  ["intensity"], t_int)
+    names = list(oracle.au_mapping.SIMULATED_AUS)
+    faint = oracle.with_expression(requests[src], requests[tgt], cfg.aus, expression_aus=["AU12"], strength=0.25)
+    for k, a in enumerate(names):
+        expected = s_int[k] + 0.25 * (t_int[k] - s_int[k]) if a == "AU12" else s_int[k]
+        assert faint["intensity"][k] == pytest.approx(expected, abs=1e-6), a
+    # An exaggerated change saturates at the FACS range's ends.
+    double = oracle.with_expression(requests[src], requests[tgt], cfg.aus, strength=2.0)
+    np.testing.assert_allclose(double["intensity"], np.clip(2 * t_int - s_int, 0, 5), atol=1e-6)
+    assert (double["intensity"] >= 0).all() and (double["intensity"] <= 5).all()
+    # The renderer draws exactly that request.
+    out = renderer.oracle(frames, [src], frames, [tgt], strength=0.5)
+    np.testing.assert_array_equal(out.image[0], synth.render_frames(cfg, [half])[0]["image"])
+    # Measured like a generator against the exact oracle, half the change is about half the edit
+    # (0.54 here); it points the same way only in part (cosine 0.65 at 32 px): a moving edge (lip,
+    # brow) changes other pixels halfway than at the end, so image edits are not linear in it.
+    full = renderer.oracle(frames, [src], frames, [tgt])
+    gain = fidelity.edit_gains(frames["image"][[src]], out.image, full.image, full.face)[0]
+    cosine = fidelity.edit_cosines(frames["image"][[src]], out.image, full.image, full.face)[0]
+    assert 0.35 < gain < 0.65 and cosine > 0.5
+
+
+def test_a_direction_scales_only_the_raised_or_the_lowered_aus(small):
+    cfg, requests, frames, renderer = small
+    s_int = np.array([0.0, 2.0, 4.0, 1.0] + [0.0] * 14, np.float32)
+    t_int = np.array([3.0, 2.0, 1.0, 0.0] + [0.0] * 14, np.float32)
+    src, tgt = {**requests[0], "intensity": s_int}, {**requests[1], "intensity": t_int}
+    up = oracle.with_expression(src, tgt, cfg.aus, strength=0.5, direction="up")["intensity"]
+    down = oracle.with_expression(src, tgt, cfg.aus, strength=0.5, direction="down")["intensity"]
+    both = oracle.with_expression(src, tgt, cfg.aus, strength=0.5)["intensity"]
+    np.testing.assert_allclose(up[:4], [1.5, 2.0, 1.0, 0.0])      # raised AU halfway, lowered ones fully
+    np.testing.assert_allclose(down[:4], [3.0, 2.0, 2.5, 0.5])    # lowered AUs halfway, raised one fully
+    np.testing.assert_allclose(both[:4], [1.5, 2.0, 2.5, 0.5])
+    # Strength 0 on one direction renders the other half of the change alone.
+    np.testing.assert_allclose(oracle.with_expression(src, tgt, cfg.aus, strength=0.0, direction="down")
+                               ["intensity"][:4], [3.0, 2.0, 4.0, 1.0])
+    with pytest.raises(ValueError, match="direction 'sideways'"):
+        oracle.with_expression(src, tgt, cfg.aus, strength=0.5, direction="sideways")
+
+
+def test_direction_gains_split_the_labelled_change(small):
+    cfg, requests, frames, renderer = small
+    # Entries whose target raises some labelled AUs and lowers others relative to the source.
+    names = list(frames["au_names"])
+    k = [oracle.au_mapping.SIMULATED_AUS.index(a) for a in names]
+    pairs = [(i, j) for i in range(len(requests)) for j in range(len(requests))
+             if (requests[j]["intensity"][k] - requests[i]["intensity"][k]).max() > 1.0
+             and (requests[j]["intensity"][k] - requests[i]["intensity"][k]).min() < -1.0][:3]
+    assert pairs
+    src_rows, tgt_rows = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    copy = frames["image"][src_rows]
+    labelled = renderer.oracle(frames, src_rows, frames, tgt_rows, expression_aus=names).image
+    added_only = renderer.oracle(frames, src_rows, frames, tgt_rows, expression_aus=names, strength=0.0,
+                                 direction="down").image
+    rec = fidelity.direction_gains(renderer, frames, src_rows, frames, tgt_rows, names,
+                                   {"copy": copy, "labelled": labelled, "added_only": added_only})
+    assert rec["entries_added"] == rec["entries_removed"] == len(pairs)
+    assert rec["copy_gain_added"] == 0.0 and rec["copy_gain_removed"] == 0.0
+    # The half drawn alone gains 1 on itself; the whole labelled change gains about 1 on each half
+    # (the halves move different parts of the face).
+    assert rec["added_only_gain_added"] == pytest.approx(1.0)
+    assert 0.6 < rec["labelled_gain_added"] < 1.4 and 0.6 < rec["labelled_gain_removed"] < 1.4
+    assert abs(rec["added_only_gain_removed"]) < 0.5
+
+
 def test_oracle_with_its_own_expression_reproduces_the_source_frame(small):
     _, requests, frames, renderer = small
     out = renderer.oracle(frames, [1, 2], frames, [1, 2])
@@ -114,6 +189,10 @@ def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
     assert lab["l1_generated_labelled"] == 0.0 and lab["edit_cosine"] == pytest.approx(lab["edit_cosine_ceiling"])
     assert lab["edit_gain_labelled"] == pytest.approx(1.0) and lab["edit_gain"] == pytest.approx(lab["edit_gain_ceiling"])
     assert lab["l1_generated"] == pytest.approx(lab["l1_labelled_oracle"])
+    # Which half of the change: the labelled oracle is its own ceiling; copying draws neither half.
+    assert lab["edit_gain_added"] == lab["edit_gain_added_ceiling"]
+    assert lab["edit_gain_removed"] == lab["edit_gain_removed_ceiling"] or lab["entries_removed"] == 0
+    assert lab["entries_added"] > 0 and copy["edit_gain_added"] == 0.0
     assert lab["edit_cosine_ceiling"] == best["edit_cosine_ceiling"] and best["edit_cosine_ceiling"] < 1.0
     # Copying scores 0 against both oracles.
     assert copy["edit_cosine_labelled"] == 0.0 and copy["l1_generated_labelled"] == copy["l1_copy_source_labelled"]

@@ -1,0 +1,99 @@
+"""Stage ``oracle`` on tiny SynthFACS frames: the exact oracle set and the degraded ones (``config.oracle``)."""
+
+import copy
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jaxau import validate
+from jaxau.data import frames as frames_lib
+
+
+@pytest.fixture(scope="module")
+def oracle_sets(request, tmp_path_factory):
+    import configs.demo as demo
+    from jaxau.stages import synthesis as synthesis_stage
+    from tests.stages import tiny_synthfacs
+
+    data_dir = tiny_synthfacs.build(str(request.config.cache.mkdir("jaxau_tiny_synthfacs")))
+    config = demo.get_config()
+    config.data.name = "synthfacs/fera_small"   # what tiny_synthfacs builds
+    config.data.data_dir = data_dir
+    config.data.image_size = 64
+    config.synthesis.per_level = 1
+    config.synthesis.fidelity_per_cell = 1
+    root = tmp_path_factory.mktemp("oracle_stage")
+    # The unregistered frames stage's output (its directory name says how the frames were registered).
+    raw = str(root / "frames_raw-0")
+    os.makedirs(raw)
+    for split in ("train", "validation"):
+        frames_lib.save(os.path.join(raw, f"{split}.npz"), frames_lib.load_tfds(
+            "synthfacs/fera_small", split, data_dir=data_dir, image_size=64))
+    # Oracle renders as the tiny build rendered its frames (without supersampling), so an unedited
+    # re-render is the stored frame and every edit measured below is the expression's alone.
+    import dataclasses
+
+    from jaxau.face import synth
+    from jaxau.synthesis import oracle
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(oracle, "synthfacs_config", lambda name: dataclasses.replace(
+        synth.get_config(str(name).split("/", 1)[1]), supersample=1, batch_size=27))
+    request.addfinalizer(patch.undo)
+    out = {}
+    for name, strength, aus, direction in (("exact", 1.0, "all", "both"), ("half", 0.5, "all", "both"),
+                                           ("labelled", 1.0, "labelled", "both"), ("faint", 0.4, "labelled", "both"),
+                                           ("added", 0.4, "labelled", "up")):
+        cfg = copy.deepcopy(config)
+        cfg.oracle.strength, cfg.oracle.expression_aus, cfg.oracle.direction = strength, aus, direction
+        synthesis_stage.check_oracle(cfg)
+        stage_dir = str(root / name)
+        os.makedirs(stage_dir)
+        summary = synthesis_stage.run_oracle(cfg, stage_dir, {"sources": raw})
+        with open(os.path.join(stage_dir, "oracle.json")) as f:
+            record = json.load(f)
+        out[name] = (summary, record, frames_lib.load(os.path.join(stage_dir, "synthetic.frames")))
+    return out
+
+
+def test_a_faint_labelled_oracle_keeps_the_plan_and_its_labels_and_draws_a_fainter_edit(oracle_sets):
+    exact_summary, exact, exact_set = oracle_sets["exact"]
+    faint_summary, faint, faint_set = oracle_sets["faint"]
+    # The same plan: same sources, targets and the target's labels, whatever is rendered.
+    assert faint["plan_fingerprint"] == exact["plan_fingerprint"] and len(faint_set["image"]) == len(exact_set["image"])
+    for key in ("au_intensity", "source_index", "target_au", "target_level"):
+        np.testing.assert_array_equal(faint_set[key], exact_set[key])
+    assert not np.array_equal(faint_set["image"], exact_set["image"])
+    assert (exact["strength"], exact["expression_aus"]) == (1.0, "all") and "edit" not in exact
+    assert (faint["strength"], faint["expression_aus"]) == (0.4, "labelled")
+    # Scored against the exact oracle like a generator (on the fidelity sample): each degradation
+    # draws less of the exact edit and is further from the exact images than the one before, and
+    # every one is closer to them than copying the source.
+    half, labelled, faint = (oracle_sets[k][1]["edit"] for k in ("half", "labelled", "faint"))
+    assert half["entries"] == labelled["entries"] == faint["entries"] > 0
+    assert 0.0 < faint["gain"] < half["gain"] < 1.0 and faint["gain"] < labelled["gain"] <= 1.0 + 1e-9
+    assert 0.0 < faint["cosine"] <= labelled["cosine"] <= 1.0 + 1e-9
+    assert labelled["l1"] < faint["l1"] < faint["l1_copy_source"] and half["l1"] < half["l1_copy_source"]
+    assert faint_summary["edit_gain"] == faint["gain"] and "edit_gain" not in exact_summary
+    # Split by direction: the labelled oracle draws each half of its change; the faint one a share
+    # of both; 'up' a share of the raised AUs and all of the lowered ones.
+    added = oracle_sets["added"][1]["edit"]
+    assert labelled["entries_added"] > 0 and faint["gain_added"] < labelled["gain_added"]
+    assert added["gain_added"] == pytest.approx(faint["gain_added"], abs=0.1) and added["gain_added"] < labelled["gain_added"]
+    assert labelled["entries_removed"] > 0 and faint["gain_removed"] < labelled["gain_removed"]
+    assert added["gain_removed"] == pytest.approx(labelled["gain_removed"], abs=0.05)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("strength", 0.0, "oracle.strength"), ("strength", 2.5, "oracle.strength=2.5"),
+    ("expression_aus", "some", "oracle.expression_aus")])
+def test_oracle_settings_are_checked_before_any_work(field, value, message):
+    import configs.demo as demo
+    from jaxau.stages import synthesis as synthesis_stage
+
+    config = demo.get_config()
+    config.oracle[field] = value
+    with pytest.raises(validate.ConfigError, match=message):
+        synthesis_stage.check_oracle(config)
