@@ -133,7 +133,8 @@ def main(argv=None) -> int:
               "slope_real": slope_real, "real_frames": int(len(vlab)), "sets": {}}
     lines = [f"Reader: {args.reader} ({reader_node.name}); its slope on {len(vlab)} real validation frames "
              f"{slope_real:.3f}.", "",
-             "| column | set | images | reader ICC vs labels | slope | x exact oracle | own-AU read-out by level 0..5 |",
+             "| column | set | images | reader ICC vs labels | slope | x exact oracle | "
+             "own-AU read-out by level 0..5 |",
              "|---|---|---:|---:|---:|---:|---|"]
     for col, node in sets:
         fs = frames_lib.load(os.path.join(stages, node.name, "synthetic.frames"))

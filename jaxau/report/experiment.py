@@ -302,14 +302,16 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
 
     for label, rec in rows:
         e = rec["edit"]
-        md.append(f"| {label} | {rec['expression_aus']} | {float(rec['strength']):g} ({rec.get('direction', 'both')}) | "
-                  f"{e['gain']:.3f} | {num(e.get('gain_added'))} | {num(e.get('gain_removed'))} | {e['cosine']:.3f} | "
-                  f"{e['l1']:.5f} | {e['l1_copy_source']:.5f} | {e['entries']} |")
+        scaled = f"{float(rec['strength']):g} ({rec.get('direction', 'both')})"
+        md.append(f"| {label} | {rec['expression_aus']} | {scaled} | {e['gain']:.3f} | {num(e.get('gain_added'))} | "
+                  f"{num(e.get('gain_removed'))} | {e['cosine']:.3f} | {e['l1']:.5f} | {e['l1_copy_source']:.5f} | "
+                  f"{e['entries']} |")
     for label, fid in generators.items():
         if "edit_gain" in fid:
             md.append(f"| {label} (generated) | told: labelled | | {fid['edit_gain']:.3f} | "
-                      f"{num(fid.get('edit_gain_added'))} | {num(fid.get('edit_gain_removed'))} | {fid['edit_cosine']:.3f} | "
-                      f"{fid['l1_generated']:.5f} | {fid['l1_copy_source']:.5f} | {fid.get('entries', '')} |")
+                      f"{num(fid.get('edit_gain_added'))} | {num(fid.get('edit_gain_removed'))} | "
+                      f"{fid['edit_cosine']:.3f} | {fid['l1_generated']:.5f} | {fid['l1_copy_source']:.5f} | "
+                      f"{fid.get('entries', '')} |")
     return md + [""]
 
 

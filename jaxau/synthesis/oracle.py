@@ -100,10 +100,9 @@ def with_expression(source: dict, target: dict, label_aus: Sequence[str],
         image a generator told only these AUs could produce at best.
       strength: the share of the expression change drawn: the rendered intensities are
         ``source + strength * (target - source)`` (1: the target's; 0.4: a faint edit, like a
-        generator that draws 40 % of the change; above 1 an exaggerated one, clipped to the
-        FACS range [0, 5]). The returned ``labels`` are the rendered
-        intensities' levels; a faint-edit set keeps the *target's* labels (`OracleRenderer.oracle`
-        callers label by the plan).
+        generator that draws 40 % of the change; above 1 an exaggerated one, clipped to the FACS
+        range [0, 5]). The returned ``labels`` are the rendered intensities' levels; a faint-edit
+        set keeps the *target's* labels (`OracleRenderer.oracle` callers label by the plan).
       direction: which changes ``strength`` scales: ``'both'``; ``'up'`` only the AUs the target
         raises (the expression drawn in), the lowered ones changed fully; ``'down'`` only the AUs it
         lowers (the source's own expression taken out), the raised ones changed fully.
@@ -226,8 +225,8 @@ class OracleRenderer:
             raise ValueError(f"{len(source_rows)} source rows but {len(target_rows)} target rows.")
         tindex = target_index or self.index
         aus = self.synth.aus
-        requests = [with_expression(s, t, aus, expression_aus, strength, direction) for s, t in zip(self.index.rows(sources, source_rows),
-                                                                tindex.rows(targets, target_rows))]
+        pairs = zip(self.index.rows(sources, source_rows), tindex.rows(targets, target_rows))
+        requests = [with_expression(s, t, aus, expression_aus, strength, direction) for s, t in pairs]
         return self.render(requests)
 
 
