@@ -285,7 +285,7 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
     if not rows:
         return []
     summary["degraded_oracles"] = {label: {"strength": rec["strength"], "expression_aus": rec["expression_aus"],
-                                           "direction": rec.get("direction", "both"), **rec["edit"]}
+                                           "direction": rec["direction"], **rec["edit"]}
                                    for label, rec in rows}
     md = ["Degraded oracle sets (`config.oracle`): the same plan rendered with only the labelled AUs changed "
           "and / or a share of each expression change, every image keeping its target's labels, scored "
@@ -297,14 +297,14 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
           "edit cosine | L1 to the oracle | copying's L1 | entries |",
           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 
-    def num(v, fmt=".3f"):
-        return "" if v is None else format(float(v), fmt)
+    def num(v):  # synthesis stages that predate the split have no halves
+        return "" if v is None else f"{float(v):.3f}"
 
     for label, rec in rows:
         e = rec["edit"]
-        scaled = f"{float(rec['strength']):g} ({rec.get('direction', 'both')})"
-        md.append(f"| {label} | {rec['expression_aus']} | {scaled} | {e['gain']:.3f} | {num(e.get('gain_added'))} | "
-                  f"{num(e.get('gain_removed'))} | {e['cosine']:.3f} | {e['l1']:.5f} | {e['l1_copy_source']:.5f} | "
+        scaled = f"{float(rec['strength']):g} ({rec['direction']})"
+        md.append(f"| {label} | {rec['expression_aus']} | {scaled} | {e['gain']:.3f} | {e['gain_added']:.3f} | "
+                  f"{e['gain_removed']:.3f} | {e['cosine']:.3f} | {e['l1']:.5f} | {e['l1_copy_source']:.5f} | "
                   f"{e['entries']} |")
     for label, fid in generators.items():
         if "edit_gain" in fid:

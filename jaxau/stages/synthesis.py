@@ -225,11 +225,10 @@ def run(config, stage_dir: str, inputs) -> dict:
 
 
 def oracle_settings(config) -> tuple[float, str, str]:
-    """``(strength, expression_aus, direction)`` of an oracle stage: ``config.oracle`` or the exact oracle."""
-    section = config.get("oracle")
-    if section is None:
-        return 1.0, "all", "both"
-    return float(section.strength), str(section.expression_aus), str(section.direction)
+    """``(strength, expression_aus, direction)`` of an oracle stage (``config.oracle``; the schema
+    requires the section of every oracle stage)."""
+    o = config.oracle
+    return float(o.strength), str(o.expression_aus), str(o.direction)
 
 
 def run_oracle(config, stage_dir: str, inputs) -> dict:

@@ -103,13 +103,6 @@ def edit_gains(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, fa
     return _gains(*_edits(source, generated, oracle, face))
 
 
-def mean_gain(source: np.ndarray, generated: np.ndarray, oracle: np.ndarray, face: np.ndarray) -> float:
-    """Mean `edit_gains` over the entries whose true edit is not zero (NaN when none has one)."""
-    g, o = _edits(source, generated, oracle, face)
-    has = (o * o).sum(1) > 0
-    return float(_gains(g[has], o[has]).mean()) if has.any() else float("nan")
-
-
 def direction_gains(renderer: Any, sources: frames_lib.FrameSet, source_rows: np.ndarray,
                     targets: frames_lib.FrameSet, target_rows: np.ndarray, au_names: Sequence[str],
                     images: dict[str, np.ndarray], target_index: Any = None) -> dict:
@@ -118,8 +111,8 @@ def direction_gains(renderer: Any, sources: frames_lib.FrameSet, source_rows: np
     The labelled change (`jaxau.synthesis.oracle.with_expression` with ``expression_aus=au_names``)
     splits into the AUs the target raises (the expression *added*) and those it lowers (the source's
     own expression *removed*). Each half is rendered alone (the other AUs kept at the source's) and
-    every set in ``images`` is scored by its `mean_gain` on it, over the entries that have such a
-    change: ``{'<name>_gain_added', '<name>_gain_removed', 'entries_added', 'entries_removed'}``. A
+    every set in ``images`` is scored by its mean `edit_gains` on it, over the entries that have such
+    a change (NaN when none has): ``{'<name>_gain_added', '<name>_gain_removed', 'entries_added', 'entries_removed'}``. A
     generator that draws the target AUs and leaves the source's expression in place gains ~1 on the
     first and ~0 on the second.
     """
@@ -131,11 +124,12 @@ def direction_gains(renderer: Any, sources: frames_lib.FrameSet, source_rows: np
                               strength=0.0, direction="up")
     out: dict[str, Any] = {}
     for half, rendered in (("added", added), ("removed", removed)):
-        face = rendered.face
-        _, o = _edits(src, src, rendered.image, face)
-        out[f"entries_{half}"] = int(((o * o).sum(1) > 0).sum())
+        _, o = _edits(src, src, rendered.image, rendered.face)
+        has = (o * o).sum(1) > 0
+        out[f"entries_{half}"] = int(has.sum())
         for name, imgs in images.items():
-            out[f"{name}_gain_{half}"] = mean_gain(src, imgs, rendered.image, face)
+            gains = edit_gains(src, imgs, rendered.image, rendered.face)[has]
+            out[f"{name}_gain_{half}"] = float(gains.mean()) if has.any() else float("nan")
     return out
 
 
