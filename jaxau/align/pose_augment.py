@@ -35,10 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxau import batching, geometry, hosts, io_utils
+from jaxau import batching, geometry, hosts
 from jaxau.align import canonical, crop as crop_lib, frontalize, preview, procrustes2d, registrar as register
 from jaxau.align.registrar import pose_rotation
-from jaxau.data import balance, frames as frames_lib, lazy_rows
+from jaxau.data import balance, frame_store, frames as frames_lib, lazy_rows
 
 # Visibility depth tolerance as a fraction of the face size: frontalize's default.
 PREVIEW_COLUMNS = 6
@@ -273,7 +273,7 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
         images = render(lazy_rows.take(synthetic["image"], idx), lift, geom, batch_size)
         seconds += time.perf_counter() - t0
         rendered += len(idx)
-        io_utils.savez(path, image=images, synthetic_index=idx)
+        frame_store.save_chunk(path, images, synthetic_index=idx)
         logging.info("augment: pose %d (yaw %g, pitch %g): %d images", pose_id, yaw, pitch, len(idx))
         parts.append((pose_id, idx, path))
         del images
@@ -283,8 +283,8 @@ def augment_set(synthetic: frames_lib.FrameSet, out_dir: str, *, poses, per_leve
     share.wait_for(list(selection), out_dir, "augment poses",
                    ready=lambda path: os.path.exists(path) and _holds(path, selection[path]))
     idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-    # The rendered images stay in their pose chunks (read one chunk at a time when the set is saved).
-    image = lazy_rows.NpzChunkRows([p[2] for p in parts], "image", row_shape=(size, size, 3))
+    # The rendered images stay in their pose chunks' files (the saved set links them in).
+    image = frame_store.chunk_images([p[2] for p in parts], row_shape=(size, size, 3))
     frames = {"image": image,
               "au_intensity": synthetic["au_intensity"][idx].astype(np.int32),
               "subject": np.asarray(synthetic["subject"])[idx], "sequence": np.asarray(synthetic["sequence"])[idx],

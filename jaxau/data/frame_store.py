@@ -7,6 +7,11 @@ Layout of a store ``<name>.frames/``::
     image.npy      uint8 [N, S, S, 3], C order: row i is one contiguous byte range
     <field>.npy    every other field (au_intensity, subject, ..., au_names), small per frame
 
+A sharded store (version 2) holds its image as ``image-00000.npy``, ``image-00001.npy``, ... whose
+rows follow one another; ``meta.json``'s image entry adds ``"shards": [rows per shard]``. The
+offline stages write one: their processes write each chunk's rows raw (`save_chunk`), and the store
+links those files in (`write`), so process 0's assembly no longer passes over every image.
+
 `read` returns a frame set whose ``image`` is a `jaxau.data.lazy_rows.NpyRows` (rows read on demand
 by positional reads) and whose other fields are loaded: they cost tens of bytes per frame (labels,
 subject, pose), ~1/1000 of an image at 64 px, so keeping them eager leaves selection, balancing and
@@ -45,7 +50,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Iterable, Mapping
+import shutil
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -55,7 +61,11 @@ from jaxau.data import lazy_rows
 SUFFIX = ".frames"
 LEGACY_SUFFIX = ".npz"
 META_FILE = "meta.json"
-FORMAT, VERSION = "jaxau.frames", 1
+# Version 2 adds sharded images (``image-<k>.npy``); a store without shards is still written as 1.
+FORMAT, VERSION = "jaxau.frames", 2
+SHARD_FILE = "{name}-{index:05d}.npy"
+# A stage's chunk ``x.npz`` keeps its image rows raw in ``x.image.npy`` (`save_chunk`).
+CHUNK_IMAGE_SUFFIX = ".image.npy"
 # Fields read lazily; every other field is loaded whole (small per frame).
 LAZY_FIELDS = ("image",)
 READERS = {"pread": lazy_rows.NpyRows, "mmap": lazy_rows.MemmapRows,
@@ -111,7 +121,8 @@ def _field_meta(shape, dtype) -> dict:
 
 def _write_meta(directory: str, num_frames: int, fields: Mapping[str, dict]) -> None:
     """``meta.json``, written last: its presence marks a complete store (`is_store`)."""
-    meta = {"format": FORMAT, "version": VERSION, "num_frames": int(num_frames), "fields": dict(fields)}
+    version = 2 if any("shards" in f for f in fields.values()) else 1
+    meta = {"format": FORMAT, "version": version, "num_frames": int(num_frames), "fields": dict(fields)}
     io_utils.write_json(os.path.join(directory, META_FILE), meta)
 
 
@@ -132,22 +143,79 @@ def _write_npy(path: str, array, block_rows: int) -> dict:
     return _field_meta(shape, dtype)
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (no bytes copied), or a copy where the filesystem refuses one (another device)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        with open(target, "rb+") as f:
+            os.fsync(f.fileno())
+
+
+def _write_shards(directory: str, name: str, files: lazy_rows.NpyFiles) -> dict:
+    """Links ``files`` into the store as ``<name>-<k>.npy``; returns the field's meta entry."""
+    for k, f in enumerate(files.files):
+        _link_or_copy(f.path, os.path.join(directory, SHARD_FILE.format(name=name, index=k)))
+    return _field_meta(files.shape, files.dtype) | {"shards": [len(f) for f in files.files]}
+
+
 def write(path: str, frames: Mapping[str, object], *, block_rows: int = lazy_rows.BLOCK_ROWS) -> str:
     """Writes a frame set (numpy or lazy fields) as a store at ``store_path(path)``; returns that path.
 
-    Atomic: readers see the old store (or none) until the new one is complete.
+    An image held in ``.npy`` files (`lazy_rows.NpyFiles`: a stage's chunks, another sharded store) is
+    linked in as the store's shards, not copied: assembling a stage's output from the chunks its
+    processes wrote costs a link per chunk, not a pass over the images. Nothing here or in the stages
+    writes a finished file in place (every write is a rename), so a store and the chunks it shares
+    files with never change under each other. Atomic: readers see the old store (or none) until the
+    new one is complete.
     """
     target = store_path(path)
     num = len(frames["image"])
     with io_utils.atomic_directory(target) as tmp:
         fields = {}
         for name, value in frames.items():
+            if name in LAZY_FIELDS and isinstance(value, lazy_rows.NpyFiles):
+                fields[name] = _write_shards(tmp, name, value)
+                continue
             array = value if lazy_rows.is_lazy(value) else np.asarray(value)
             if array.dtype.hasobject:
                 raise ValueError(f"{target}: field {name!r} holds Python objects; store strings as str arrays.")
             fields[name] = _write_npy(os.path.join(tmp, f"{name}.npy"), array, block_rows)
         _write_meta(tmp, num, fields)
     return target
+
+
+def chunk_image_path(chunk: str) -> str:
+    """Where the chunk file ``chunk`` (``x.npz``) keeps its image rows: ``x.image.npy``."""
+    return (chunk[:-len(LEGACY_SUFFIX)] if chunk.endswith(LEGACY_SUFFIX) else chunk) + CHUNK_IMAGE_SUFFIX
+
+
+def save_chunk(chunk: str, image: np.ndarray, **fields) -> None:
+    """One finished chunk of a stage's frame set, resumable and ready to be linked into a store.
+
+    The image rows go raw into `chunk_image_path` first, then every other field compressed into
+    ``chunk`` (``.npz``); both writes are atomic and the ``.npz`` comes last, so its presence marks the
+    chunk finished.
+    """
+    with io_utils.atomic_open(chunk_image_path(chunk), "wb") as f:
+        np.save(f, np.ascontiguousarray(image), allow_pickle=False)
+    io_utils.savez(chunk, **fields)
+
+
+def chunk_images(chunks: Sequence[str], *, row_shape: tuple, dtype=np.uint8) -> lazy_rows.LazyRows:
+    """The image rows of finished chunk files, in order, read lazily.
+
+    `lazy_rows.NpyFiles` over their image files (which `write` links into a store) when every chunk
+    has one; chunks an earlier version wrote keep their images inside the ``.npz`` and are read (and
+    written into a store) from there. ``row_shape`` / ``dtype`` describe an empty list.
+    """
+    images = [chunk_image_path(c) for c in chunks]
+    if all(os.path.isfile(p) for p in images):
+        return lazy_rows.NpyFiles(images, row_shape=row_shape, dtype=dtype)
+    parts = [lazy_rows.NpyRows(p) if os.path.isfile(p) else lazy_rows.NpzChunkRows([c], "image")
+             for c, p in zip(chunks, images)]
+    return lazy_rows.ConcatView(parts)
 
 
 # A streamed image file's header is written before its row count is known and rewritten at the end in
@@ -217,9 +285,30 @@ def read(path: str, reader: str = "pread") -> dict:
     out = {}
     for name, info in meta["fields"].items():
         file = os.path.join(path, f"{name}.npy")
-        value = READERS[reader](file) if name in LAZY_FIELDS else np.load(file, allow_pickle=False)
+        if "shards" in info:
+            value, file = _read_shards(path, name, info, reader), os.path.join(path, f"{name}-*.npy")
+        else:
+            value = READERS[reader](file) if name in LAZY_FIELDS else np.load(file, allow_pickle=False)
         if list(value.shape) != list(info["shape"]) or np.lib.format.dtype_to_descr(value.dtype) != info["dtype"]:
             raise ValueError(f"{file} is {value.dtype} {value.shape}; {META_FILE} says {info['dtype']} "
                              f"{info['shape']}: the store is damaged, rerun the stage that wrote it.")
         out[name] = value
     return out
+
+
+def _read_shards(path: str, name: str, info: Mapping, reader: str) -> lazy_rows.LazyRows:
+    """A sharded field's rows, shard by shard in order (each shard's row count checked)."""
+    rows = info["shards"]
+    files = [os.path.join(path, SHARD_FILE.format(name=name, index=k)) for k in range(len(rows))]
+    if reader == "pread" or not files:
+        value = lazy_rows.NpyFiles(files, row_shape=tuple(info["shape"][1:]),
+                                   dtype=np.lib.format.descr_to_dtype(info["dtype"]))
+        parts = value.files
+    else:
+        parts = [READERS[reader](f) for f in files]
+        value = lazy_rows.ConcatView(parts)
+    for f, part, n in zip(files, parts, rows):
+        if len(part) != int(n):
+            raise ValueError(f"{f} has {len(part)} rows; {META_FILE} says {n}: the store is damaged, rerun "
+                             "the stage that wrote it.")
+    return value

@@ -15,7 +15,8 @@ Sources: :class:`NpyRows` reads rows of a ``.npy`` file by positional reads (``o
 bytes land in a fresh batch buffer and the page cache holds the file, not this process (a memory
 map would count every touched page in the process's resident set; `jaxau.data.frame_store` has the
 measurement); :class:`MemmapRows` is the ``np.load(mmap_mode='r')`` reader kept for that comparison;
-:class:`ArrayRows` wraps an in-memory array; :class:`NpzChunkRows` reads rows of a list of
+:class:`ArrayRows` wraps an in-memory array; :class:`NpyFiles` reads rows of several ``.npy`` files
+in order (a sharded store, a stage's chunk images); :class:`NpzChunkRows` reads rows of a list of
 compressed chunk files (``image`` of each), one chunk at a time.
 
 ``np.asarray(lazy)`` still materialises the whole array: it is the escape hatch for small sets, not
@@ -146,8 +147,8 @@ class NpyRows(LazyRows):
     (scoring) is a few large reads and a shuffled batch is one read per row.
     """
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, keep_open: bool = True):
+        self.path, self.keep_open = path, keep_open
         with open(path, "rb") as f:
             shape, fortran, dtype = _npy_header(f)
             self.offset = f.tell()
@@ -178,9 +179,14 @@ class NpyRows(LazyRows):
         fd, rb = self._file(), self.row_bytes
         # Plain Python ints and one memoryview: this loop runs once per row of a shuffled batch.
         positions = (self.offset + sorted_rows[starts] * rb).tolist()
-        for pos, a, b in zip(positions, (starts * rb).tolist(), (ends * rb).tolist()):
-            if os.preadv(fd, [view[a:b]], pos) != b - a:
-                self._read_rest(fd, view[a:b], pos)
+        try:
+            for pos, a, b in zip(positions, (starts * rb).tolist(), (ends * rb).tolist()):
+                if os.preadv(fd, [view[a:b]], pos) != b - a:
+                    self._read_rest(fd, view[a:b], pos)
+        finally:
+            if not self.keep_open:
+                os.close(fd)
+                self._fd = None
         if buf is not out:
             out[order] = buf
         return out
@@ -201,6 +207,69 @@ class NpyRows(LazyRows):
         # Bound at definition: at interpreter exit the module's globals (``os``) may already be None.
         if getattr(self, "_fd", None) is not None and getattr(self, "_pid", None) == _getpid():
             _close(self._fd)
+
+
+class NpyFiles(LazyRows):
+    """Rows of several ``.npy`` files one after the other: a sharded store's image, a stage's chunks.
+
+    A frame store links such files in instead of copying their rows (`jaxau.data.frame_store.write`).
+    With more than ``MAX_OPEN`` files each is opened only for the gathers that touch it: a paper-size
+    set has thousands of shards, and a descriptor kept per shard would exhaust the process's limit.
+    ``row_shape`` and ``dtype`` describe an empty list of files.
+    """
+
+    MAX_OPEN = 64
+
+    def __init__(self, paths: Sequence[str], *, row_shape: tuple = (), dtype=np.uint8):
+        keep_open = len(paths) <= self.MAX_OPEN
+        self.files = [NpyRows(p, keep_open=keep_open) for p in paths]
+        if self.files:
+            row_shape, dtype = self.files[0].shape[1:], self.files[0].dtype
+        for f in self.files:
+            if tuple(f.shape[1:]) != tuple(row_shape) or f.dtype != np.dtype(dtype):
+                raise ValueError(f"{f.path}: rows are {f.dtype} {f.shape[1:]}, the first file's {dtype} {row_shape}.")
+        self.bounds = np.concatenate([[0], np.cumsum([len(f) for f in self.files], dtype=np.int64)]).astype(np.int64)
+        self.shape, self.dtype = (int(self.bounds[-1]),) + tuple(row_shape), np.dtype(dtype)
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in self.files]
+
+    def _gather(self, indices):
+        # One pass over the sorted rows (as `NpyRows._gather`), runs of consecutive rows cut at the
+        # files' bounds: a shuffled batch costs a read per row, not a gather call per file it touches.
+        out = np.empty((len(indices),) + self.shape[1:], self.dtype)
+        if not len(indices):
+            return out
+        order = np.argsort(indices, kind="stable")
+        rows = indices[order]
+        file_of = np.searchsorted(self.bounds, rows, side="right") - 1
+        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(file_of) != 0)) + 1
+        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+        buf = out if np.array_equal(order, np.arange(len(order))) else np.empty_like(out)
+        view = memoryview(buf.reshape(-1).view(np.uint8))
+        rb = self.files[0].row_bytes
+        files = file_of[starts]
+        opened: dict[int, int] = {}
+        try:
+            for c, a, b, row in zip(files.tolist(), (starts * rb).tolist(), (ends * rb).tolist(),
+                                    (rows[starts] - self.bounds[files]).tolist()):
+                part = self.files[c]
+                if part.keep_open:
+                    fd = part._file()
+                elif c in opened:
+                    fd = opened[c]
+                else:
+                    fd = opened[c] = os.open(part.path, os.O_RDONLY)
+                pos = part.offset + row * rb
+                if os.preadv(fd, [view[a:b]], pos) != b - a:
+                    part._read_rest(fd, view[a:b], pos)
+        finally:
+            for fd in opened.values():
+                os.close(fd)
+        if buf is not out:
+            out[order] = buf
+        return out
 
 
 class MemmapRows(LazyRows):

@@ -11,10 +11,12 @@ Output: ``<stage_dir>/{train,validation,test}.frames`` frame sets (`jaxau.data.f
 whose fit error exceeds ``config.align.max_fit_error`` -- never silently dropped) and
 ``preview_2d.png`` / ``preview_3d.png``, and on SynthFACS data ``oracle.json``: the frontalisation
 oracle (:mod:`jaxau.align.oracle`) on the first ``config.align.oracle_frames`` test frames. Work is
-written per chunk (``chunks/<key>/<split>-<k>.npz``, atomic), so an interrupted stage resumes at the
-first unfinished chunk. In a multi-host run each process registers its share of the chunks
-(`jaxau.hosts`: chunk ``k`` on process ``k mod n``, read as a TFDS slice), and process 0 assembles
-the frame sets and writes the stage's files once every chunk exists: the same files as one process.
+written per chunk (``chunks/<key>/<split>-<k>.npz`` with its images in ``<split>-<k>.image.npy``,
+atomic), so an interrupted stage resumes at the first unfinished chunk. In a multi-host run each
+process registers its share of the chunks (`jaxau.hosts`: chunk ``k`` on process ``k mod n``, read
+as a TFDS slice), and process 0 assembles the frame sets and writes the stage's files once every
+chunk exists: the same files as one process. The frame sets link the chunks' image files in
+(`jaxau.data.frame_store`), so that assembly copies no images.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from jaxau import hosts, io_utils
 from jaxau.align import exact, oracle, preview
 from jaxau.align.aligner import Aligner, parse_pose
 from jaxau.au import SPLITS
-from jaxau.data import frames as frames_lib, lazy_rows, registry
+from jaxau.data import frame_store, frames as frames_lib, registry
 from jaxau.stages import data as data_stage, frames as frames_stage
 from jaxau.train import prnet as reg_train
 from jaxau.validate import ConfigError
@@ -143,8 +145,9 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
         fs = {"image": aligned[ok], **{f: batch[f][ok] for f in fields}, "au_names": np.asarray(au_names)}
         fs = frames_lib.with_aus(fs, aus)
         failed = ~ok
-        io_utils.savez(path, **fs, failed_sequence=batch["sequence"][failed], failed_frame=batch["frame"][failed],
-                       failed_reason=np.asarray([r for r in reasons if r]))
+        frame_store.save_chunk(path, fs.pop("image"), **fs, failed_sequence=batch["sequence"][failed],
+                               failed_frame=batch["frame"][failed],
+                               failed_reason=np.asarray([r for r in reasons if r]))
         done += len(ok)
         rate = done / max(time.time() - start, 1e-9)
         print(f"[register_{aligner.mode}] {split}: chunk {k + 1}/{n_chunks} ({done} new frames, "
@@ -154,14 +157,15 @@ def register_split(config, directory: str, stage_dir: str, split: str, aligner: 
         return None
     parts, failures = [], []
     for path in paths:
-        # Every field but the images (those stay in the chunks until the store is written, block by block).
+        # Every field but the images.
         with np.load(path, allow_pickle=False) as z:
             parts.append({f: z[f] for f in FRAME_FIELDS[1:] + OPTIONAL_FIELDS + ("au_names",) if f in z.files})
             failures += [{"sequence": str(s), "frame": int(f), "reason": str(r)}
                          for s, f, r in zip(z["failed_sequence"], z["failed_frame"], z["failed_reason"])]
     merged = {f: np.concatenate([p[f] for p in parts]) for f in FRAME_FIELDS[1:] + OPTIONAL_FIELDS
               if all(f in p for p in parts)}
-    merged["image"] = lazy_rows.NpzChunkRows(paths, "image")
+    # The images stay in the chunks' files: the store links them in (`frame_store.write`).
+    merged["image"] = frame_store.chunk_images(paths, row_shape=(int(config.data.image_size),) * 2 + (3,))
     merged["au_names"] = parts[0]["au_names"]
     if len(merged["image"]) == 0:
         raise ValueError(f"register_{aligner.mode}: every frame of split {split!r} failed ({failures[:3]} ...): "
@@ -186,6 +190,7 @@ def register_dataset(config, directory: str, out_dir: str, model_dir: str, mode:
         failures[split] = register_split(config, directory, out_dir, split, aligner, chunk, chunk_dir, share)
     if not share.leader:
         return {}
+    for split in splits:
         if failures[split]["count"]:
             logging.warning("register_%s %s: %d of %d frames failed (listed in failures.json)", mode, split,
                             failures[split]["count"], failures[split]["total"])

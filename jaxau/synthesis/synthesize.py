@@ -2,7 +2,8 @@
 
 The plan (`jaxau.synthesis.plan`) is cut into chunks of ``chunk_size`` entries. Each chunk is generated
 in fixed-size batches (one compilation; the last batch is padded) split over the local devices, and
-written atomically to ``<out_dir>/chunks/<key>/chunk_<5-digit index>.npz``, where the key hashes the
+written atomically to ``<out_dir>/chunks/<key>/chunk_<5-digit index>.npz`` (its images raw in
+``chunk_<index>.image.npy``: `jaxau.data.frame_store.save_chunk`), where the key hashes the
 plan's fingerprint, the chunk size and the generator's parameters. A re-run skips finished chunks of
 its own key, so a killed synthesis resumes where it stopped, and a re-run with another plan or
 another generator never reuses them. With several
@@ -13,8 +14,9 @@ others' and process 0 writes the set and records. Generation is deterministic
 The result is a frame set whose ``au_intensity`` are the *target* labels, ``subject`` / ``pose_id`` the
 source frame's, ``sequence`` ``'synthetic'`` and ``frame`` the plan index; it also carries
 ``source_index``, ``target_au`` and ``target_level`` (the plan cell of each image). Its ``image`` is
-lazy (`jaxau.data.lazy_rows.NpzChunkRows` over the chunks) and is saved as a frame store
-(``synthetic.frames``) block by block, so the stage's memory does not grow with the set.
+lazy (`jaxau.data.frame_store.chunk_images`: the chunks' image files) and is saved as a frame store
+(``synthetic.frames``) that links those files in, so the stage's memory does not grow with the set
+and process 0 copies no images.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxau import hosts, io_utils
-from jaxau.data import frames as frames_lib, lazy_rows
+from jaxau.data import frame_store, frames as frames_lib
 from jaxau.synthesis import plan as plan_lib
 from jaxau.synthesis.plan import SynthesisPlan
 from jaxau.train import generator as gen_train, parallel
@@ -197,7 +199,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
                 lab = np.concatenate([lab, np.zeros((pad, lab.shape[1]), lab.dtype)])
             src, lab = jax.device_put((src, lab), split)
             out.append(np.asarray(generate(p_rep, src, lab))[:e - b])
-        io_utils.savez(_chunk_path(chunk_dir, c), image=np.concatenate(out))
+        frame_store.save_chunk(_chunk_path(chunk_dir, c), np.concatenate(out))
         done += hi - lo
         if (i + 1) % log_every_chunks == 0 or i + 1 == len(todo):
             rate = done / max(time.perf_counter() - t0, 1e-9)
@@ -215,10 +217,10 @@ def assemble(sources: frames_lib.FrameSet, plan: SynthesisPlan, chunk_dir: str, 
     missing = [c for c in range(num_chunks) if not os.path.exists(_chunk_path(chunk_dir, c))]
     if missing:
         raise FileNotFoundError(f"synthesis chunks {missing[:5]}... missing in {chunk_dir}: run synthesize.")
-    # The images stay in their chunk files (read a chunk at a time when the set is saved or indexed),
-    # so assembling a paper-size set does not hold it in memory.
-    image = lazy_rows.NpzChunkRows([_chunk_path(chunk_dir, c) for c in range(num_chunks)], "image",
-                                   row_shape=tuple(sources["image"].shape[1:]))
+    # The images stay in their chunks' files (the saved set links them in), so assembling a
+    # paper-size set neither holds nor copies it.
+    image = frame_store.chunk_images([_chunk_path(chunk_dir, c) for c in range(num_chunks)],
+                                     row_shape=tuple(sources["image"].shape[1:]))
     idx = plan.source_index
     frames = {"image": image, "au_intensity": plan.target_labels.astype(np.int32),
               "subject": np.asarray(sources["subject"])[idx], "sequence": np.full(len(plan), "synthetic"),

@@ -247,6 +247,104 @@ def test_chunk_files_read_as_one_lazy_array(tmp_path):
     assert lazy_rows.NpzChunkRows([], "image", row_shape=(4, 4, 3)).shape == (0, 4, 4, 3)
 
 
+def _chunks(tmp_path, sizes=(7, 0, 12, 5), seed=6):
+    """Chunk files as the offline stages write them (`frame_store.save_chunk`), and their rows."""
+    rng = np.random.default_rng(seed)
+    data = [rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8) for n in sizes]
+    paths = [str(tmp_path / f"chunk_{c:05d}.npz") for c in range(len(sizes))]
+    for path, rows in zip(paths, data):
+        frame_store.save_chunk(path, rows, label=np.arange(len(rows), dtype=np.int32))
+    return paths, np.concatenate(data)
+
+
+def _chunk_set(paths, want):
+    return {"image": frame_store.chunk_images(paths, row_shape=(4, 4, 3)),
+            "au_intensity": np.zeros((len(want), len(AUS)), np.int32), "au_names": np.asarray(AUS),
+            "subject": np.asarray(["s"] * len(want)), "sequence": np.asarray(["q"] * len(want)),
+            "frame": np.arange(len(want), dtype=np.int32), "pose_id": np.zeros(len(want), np.int32)}
+
+
+def test_a_store_links_the_chunks_image_files_in_as_its_shards(tmp_path):
+    paths, want = _chunks(tmp_path)
+    # The chunk file holds the other fields; its image rows are a raw .npy beside it.
+    with np.load(paths[0]) as z:
+        assert z.files == ["label"]
+    images = [frame_store.chunk_image_path(p) for p in paths]
+    assert images[0] == str(tmp_path / "chunk_00000.image.npy")
+    rows = frame_store.chunk_images(paths, row_shape=(4, 4, 3))
+    assert isinstance(rows, lazy_rows.NpyFiles) and rows.paths == images
+    store = frames_lib.save(str(tmp_path / "set"), _chunk_set(paths, want))
+    with open(os.path.join(store, "meta.json")) as f:
+        meta = json.load(f)
+    assert meta["version"] == 2 and meta["fields"]["image"]["shards"] == [7, 0, 12, 5]
+    assert not os.path.exists(os.path.join(store, "image.npy"))
+    for k, chunk_image in enumerate(images):  # Linked, not copied: the same file.
+        assert os.path.samefile(os.path.join(store, f"image-{k:05d}.npy"), chunk_image)
+    for reader in ("pread", "mmap"):
+        back = frames_lib.load(store, reader)
+        assert back["image"].shape == want.shape
+        idx = np.random.default_rng(0).integers(0, len(want), 40)
+        np.testing.assert_array_equal(back["image"][idx], want[idx])
+        np.testing.assert_array_equal(np.asarray(back["image"]), want)
+    # A sharded set saved again (elsewhere) links the same files; an eager copy is a version-1 store.
+    again = frames_lib.save(str(tmp_path / "again"), frames_lib.load(store))
+    assert os.path.samefile(os.path.join(again, "image-00002.npy"), images[2])
+    plain = frames_lib.save(str(tmp_path / "plain"), {k: np.asarray(v) for k, v in frames_lib.load(store).items()})
+    with open(os.path.join(plain, "meta.json")) as f:
+        assert json.load(f)["version"] == 1
+    np.testing.assert_array_equal(np.asarray(frames_lib.load(plain)["image"]), want)
+
+
+def test_a_sharded_store_with_a_damaged_shard_is_refused(tmp_path):
+    paths, want = _chunks(tmp_path)
+    store = frames_lib.save(str(tmp_path / "set"), _chunk_set(paths, want))
+    shard = os.path.join(store, "image-00002.npy")
+    os.remove(shard)
+    np.save(shard, want[:3])  # A shard with other rows than meta.json lists.
+    with pytest.raises(ValueError, match="image-00002.npy has 3 rows; meta.json says 12"):
+        frames_lib.load(store)
+
+
+def test_where_links_are_refused_the_shards_are_copied(tmp_path, monkeypatch):
+    paths, want = _chunks(tmp_path)
+
+    def refuse(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+    store = frames_lib.save(str(tmp_path / "set"), _chunk_set(paths, want))
+    shard = os.path.join(store, "image-00000.npy")
+    assert not os.path.samefile(shard, frame_store.chunk_image_path(paths[0]))
+    np.testing.assert_array_equal(np.asarray(frames_lib.load(store)["image"]), want)
+
+
+def test_chunks_an_earlier_version_wrote_are_read_from_the_npz_and_copied(tmp_path):
+    paths, want = _chunks(tmp_path)
+    # Chunk 2 as before sidecar image files: its rows inside the .npz.
+    os.remove(frame_store.chunk_image_path(paths[2]))
+    io_utils.savez(paths[2], image=want[7:19], label=np.arange(12, dtype=np.int32))
+    rows = frame_store.chunk_images(paths, row_shape=(4, 4, 3))
+    assert not isinstance(rows, lazy_rows.NpyFiles)
+    np.testing.assert_array_equal(np.asarray(rows), want)
+    store = frames_lib.save(str(tmp_path / "set"), _chunk_set(paths, want))
+    assert os.path.isfile(os.path.join(store, "image.npy"))
+    np.testing.assert_array_equal(np.asarray(frames_lib.load(store)["image"]), want)
+
+
+def test_many_shards_hold_no_open_descriptors(tmp_path, monkeypatch):
+    monkeypatch.setattr(lazy_rows.NpyFiles, "MAX_OPEN", 2)
+    paths, want = _chunks(tmp_path)
+    rows = frame_store.chunk_images(paths, row_shape=(4, 4, 3))
+    before = len(os.listdir("/proc/self/fd"))
+    idx = np.random.default_rng(1).integers(0, len(want), 30)
+    np.testing.assert_array_equal(rows[idx], want[idx])
+    assert len(os.listdir("/proc/self/fd")) == before
+    monkeypatch.setattr(lazy_rows.NpyFiles, "MAX_OPEN", 64)
+    kept = frame_store.chunk_images(paths, row_shape=(4, 4, 3))
+    np.testing.assert_array_equal(kept[idx], want[idx])
+    assert len(os.listdir("/proc/self/fd")) == before + 3  # Every non-empty shard's file stays open.
+
+
 def _batches(frames, start, stop, process_index=0, process_count=1, batch=8):
     from jaxau.train import estimator, input as input_lib
 

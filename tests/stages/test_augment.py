@@ -142,7 +142,8 @@ def test_rerun_reuses_the_pose_chunks(stage):
 
     config, _, syn_dir, out, _ = stage
     chunks = sorted(os.listdir(os.path.join(out, "chunks")))
-    assert chunks == ["pose-0.npz", "pose-4.npz", "pose-8.npz"]
+    assert chunks == ["pose-0.image.npy", "pose-0.npz", "pose-4.image.npy", "pose-4.npz", "pose-8.image.npy",
+                      "pose-8.npz"]
     times = [os.path.getmtime(os.path.join(out, "chunks", c)) for c in chunks]
     before = frames_lib.load(os.path.join(out, "train.npz"))
     summary = augment.run(config, out, {"synthesis": syn_dir})
@@ -169,7 +170,7 @@ def test_a_peers_stale_pose_chunk_is_not_taken_for_this_runs(stage, tmp_path):
     stale = os.path.join(work, "chunks", "pose-4.npz")
     with np.load(stale) as z:
         fresh = {k: z[k] for k in z.files}
-    io_utils.savez(stale, image=fresh["image"], synthetic_index=fresh["synthetic_index"][::-1].copy())
+    io_utils.savez(stale, synthetic_index=fresh["synthetic_index"][::-1].copy())
     kwargs = dict(poses=augment.parse_poses(POSES), per_level=PER_LEVEL, seed=int(config.seed), size=SIZE,
                   template=None, batch_size=8)
     syn = frames_lib.with_aus(syn, config.data.aus.split(","))

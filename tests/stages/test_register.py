@@ -2,11 +2,13 @@
 write valid frame sets, count failures instead of dropping them, resume from chunks, and preview."""
 
 import json
+import logging
 import os
 
 import numpy as np
 import pytest
 
+from jaxau import io_utils
 from jaxau.data import frame_store, frames as frames_lib, lazy_rows
 
 
@@ -100,7 +102,7 @@ def test_register_stage_writes_valid_frame_sets(setup, mode):
     assert summary["oracle_landmark_error"] == pytest.approx(rec["all"]["landmark_error"], abs=1e-4)
 
 
-def test_failures_are_counted_and_listed_and_chunks_resume(setup, tmp_path):
+def test_failures_are_counted_and_listed_and_chunks_resume(setup, tmp_path, caplog):
     from jaxau.stages import register
 
     config, root, reg_dir, _ = setup
@@ -125,20 +127,26 @@ def test_failures_are_counted_and_listed_and_chunks_resume(setup, tmp_path):
     config.align.boxes = str(csv_path)
     out = str(tmp_path / "out")
     os.makedirs(out)
-    summary = register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
+    with caplog.at_level(logging.WARNING):
+        summary = register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
     n_ok = len(rows) - 1
+    # The failures are also said on the console, once per split that has any.
+    warned = [r.getMessage() for r in caplog.records if "frames failed" in r.getMessage()]
+    assert warned == [f"register_2d test: {n_test - n_ok} of {n_test} frames failed (listed in failures.json)"]
     assert 0 < n_ok < n_test
     assert {k: summary[k] for k in ("test_frames", "test_failed")} == {"test_frames": n_ok, "test_failed": n_test - n_ok}
     with open(os.path.join(out, "failures.json")) as f:
         failures = json.load(f)["test"]
     assert failures["count"] == n_test - n_ok and len(failures["frames"]) == n_test - n_ok
     assert {r["reason"] for r in failures["frames"]} == {"no face"}
-    # Resume: a finished chunk is not recomputed (we corrupt its image to detect recomputation).
+    # The split's store links the chunks' image files in (no copy on the assembling process).
     chunk = os.path.join(register.chunk_directory(config, out, reg_dir, "2d"), "test-00000.npz")
-    with np.load(chunk) as z:
-        saved = {k: z[k] for k in z.files}
-    saved["image"] = np.full_like(saved["image"], 7)
-    np.savez(chunk, **saved)
+    chunk_image = frame_store.chunk_image_path(chunk)
+    assert os.path.samefile(os.path.join(out, "test.frames", "image-00000.npy"), chunk_image)
+    # Resume: a finished chunk is not recomputed (we corrupt its image to detect recomputation).
+    saved = {"image": np.full_like(np.load(chunk_image), 7)}
+    with io_utils.atomic_open(chunk_image, "wb") as f:
+        np.save(f, saved["image"])
     register.register_dataset(config, config.data.data_dir, out, reg_dir, "2d", ("test",))
     assert np.all(frames_lib.load(os.path.join(out, "test.npz"))["image"][:len(saved["image"])] == 7)
     # Other settings in the same directory never reuse those chunks: 3D, or 2D at another scale.
