@@ -12,10 +12,10 @@ rows follow one another; ``meta.json``'s image entry adds ``"shards": [rows per 
 offline stages write one: their processes write each chunk's rows raw (`save_chunk`), and the store
 links those files in (`write`), so process 0's assembly no longer passes over every image.
 
-`read` returns a frame set whose ``image`` is a `jaxau.data.lazy_rows.NpyRows` (rows read on demand
-by positional reads) and whose other fields are loaded: they cost tens of bytes per frame (labels,
-subject, pose), ~1/1000 of an image at 64 px, so keeping them eager leaves selection, balancing and
-scoring code unchanged.
+`read` returns a frame set whose ``image`` is a `jaxau.data.lazy_rows.NpyRows` (a sharded store's:
+`jaxau.data.lazy_rows.NpyFiles`; rows read on demand by positional reads) and whose other fields
+are loaded: they cost tens of bytes per frame (labels, subject, pose), ~1/1000 of an image at 64 px,
+so keeping them eager leaves selection, balancing and scoring code unchanged.
 
 Why uncompressed ``.npy`` rows read by ``preadv`` (``benchmarks/frame_memory.py``, 2-core CPU shared
 with a test run, 64 px frames, batch 32, one epoch of the estimator's input pipeline over 8,192 and
