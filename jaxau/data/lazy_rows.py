@@ -132,12 +132,47 @@ class ArrayRows(LazyRows):
         return self.array[indices]
 
 
-def _sorted_runs(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(order, run starts, run ends)`` of ``indices[order]`` split into runs of consecutive rows."""
+def _pread_gather(files: Sequence[NpyRows], bounds: np.ndarray, indices: np.ndarray, row_shape: tuple,
+                  dtype: np.dtype) -> np.ndarray:
+    """Rows at ``indices`` of ``.npy`` files laid end to end (``bounds``: each file's first row, then the total).
+
+    Rows are read in index order, each run of consecutive rows of one file in one ``preadv`` call, so
+    a sequential scan is a few large reads and a shuffled batch one read per row; the batch is then
+    put in the order asked. A file that keeps no descriptor open is opened for this gather only.
+    """
+    out = np.empty((len(indices),) + tuple(row_shape), dtype)
+    if not len(indices):
+        return out
     order = np.argsort(indices, kind="stable")
-    s = indices[order]
-    breaks = np.flatnonzero(np.diff(s) != 1) + 1
-    return order, np.concatenate([[0], breaks]), np.concatenate([breaks, [len(s)]])
+    rows = indices[order]
+    file_of = np.searchsorted(bounds, rows, side="right") - 1
+    breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(file_of) != 0)) + 1
+    starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+    buf = out if np.array_equal(order, np.arange(len(order))) else np.empty_like(out)
+    view = memoryview(buf.reshape(-1).view(np.uint8))
+    rb = files[0].row_bytes
+    run_files = file_of[starts]
+    opened: dict[int, int] = {}
+    try:
+        # Plain Python ints and one memoryview: this loop runs once per row of a shuffled batch.
+        for c, a, b, row in zip(run_files.tolist(), (starts * rb).tolist(), (ends * rb).tolist(),
+                                (rows[starts] - bounds[run_files]).tolist()):
+            part = files[c]
+            if part.keep_open:
+                fd = part._file()
+            elif c in opened:
+                fd = opened[c]
+            else:
+                fd = opened[c] = os.open(part.path, os.O_RDONLY)
+            pos = part.offset + row * rb
+            if os.preadv(fd, [view[a:b]], pos) != b - a:
+                part._read_rest(fd, view[a:b], pos)
+    finally:
+        for fd in opened.values():
+            os.close(fd)
+    if buf is not out:
+        out[order] = buf
+    return out
 
 
 class NpyRows(LazyRows):
@@ -169,27 +204,7 @@ class NpyRows(LazyRows):
         return self._fd
 
     def _gather(self, indices):
-        out = np.empty((len(indices),) + self.shape[1:], self.dtype)
-        if not len(indices):
-            return out
-        order, starts, ends = _sorted_runs(indices)
-        sorted_rows = indices[order]
-        buf = out if np.array_equal(order, np.arange(len(order))) else np.empty_like(out)
-        view = memoryview(buf.reshape(-1).view(np.uint8))
-        fd, rb = self._file(), self.row_bytes
-        # Plain Python ints and one memoryview: this loop runs once per row of a shuffled batch.
-        positions = (self.offset + sorted_rows[starts] * rb).tolist()
-        try:
-            for pos, a, b in zip(positions, (starts * rb).tolist(), (ends * rb).tolist()):
-                if os.preadv(fd, [view[a:b]], pos) != b - a:
-                    self._read_rest(fd, view[a:b], pos)
-        finally:
-            if not self.keep_open:
-                os.close(fd)
-                self._fd = None
-        if buf is not out:
-            out[order] = buf
-        return out
+        return _pread_gather([self], np.asarray([0, len(self)], np.int64), indices, self.shape[1:], self.dtype)
 
     def _read_rest(self, fd: int, view: memoryview, pos: int) -> None:
         """Re-reads a range a single ``preadv`` returned short (signals, network filesystems)."""
@@ -236,40 +251,7 @@ class NpyFiles(LazyRows):
         return [f.path for f in self.files]
 
     def _gather(self, indices):
-        # One pass over the sorted rows (as `NpyRows._gather`), runs of consecutive rows cut at the
-        # files' bounds: a shuffled batch costs a read per row, not a gather call per file it touches.
-        out = np.empty((len(indices),) + self.shape[1:], self.dtype)
-        if not len(indices):
-            return out
-        order = np.argsort(indices, kind="stable")
-        rows = indices[order]
-        file_of = np.searchsorted(self.bounds, rows, side="right") - 1
-        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(file_of) != 0)) + 1
-        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
-        buf = out if np.array_equal(order, np.arange(len(order))) else np.empty_like(out)
-        view = memoryview(buf.reshape(-1).view(np.uint8))
-        rb = self.files[0].row_bytes
-        files = file_of[starts]
-        opened: dict[int, int] = {}
-        try:
-            for c, a, b, row in zip(files.tolist(), (starts * rb).tolist(), (ends * rb).tolist(),
-                                    (rows[starts] - self.bounds[files]).tolist()):
-                part = self.files[c]
-                if part.keep_open:
-                    fd = part._file()
-                elif c in opened:
-                    fd = opened[c]
-                else:
-                    fd = opened[c] = os.open(part.path, os.O_RDONLY)
-                pos = part.offset + row * rb
-                if os.preadv(fd, [view[a:b]], pos) != b - a:
-                    part._read_rest(fd, view[a:b], pos)
-        finally:
-            for fd in opened.values():
-                os.close(fd)
-        if buf is not out:
-            out[order] = buf
-        return out
+        return _pread_gather(self.files, self.bounds, indices, self.shape[1:], self.dtype)
 
 
 class MemmapRows(LazyRows):

@@ -112,8 +112,8 @@ def direction_gains(renderer: Any, sources: frames_lib.FrameSet, source_rows: np
     splits into the AUs the target raises (the expression *added*) and those it lowers (the source's
     own expression *removed*). Each half is rendered alone (the other AUs kept at the source's) and
     every set in ``images`` is scored by its mean `edit_gains` on it, over the entries that have such
-    a change (NaN when none has): ``{'<name>_gain_added', '<name>_gain_removed', 'entries_added', 'entries_removed'}``. A
-    generator that draws the target AUs and leaves the source's expression in place gains ~1 on the
+    a change (NaN when none has): ``{'<name>_gain_added', '<name>_gain_removed', 'entries_added',
+    'entries_removed'}``. A generator that draws the target AUs and leaves the source's expression in place gains ~1 on the
     first and ~0 on the second.
     """
     src = sources["image"][source_rows]
