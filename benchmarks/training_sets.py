@@ -114,10 +114,10 @@ def main(argv=None) -> int:
         model = by_name[by_name[score].deps["model"]] if score else None
         for role, dep in sorted((model.deps if model else {}).items()):
             node = by_name[dep]
-            if role.startswith("train_set") and node.stage.name in ("synthesis", "oracle") and done(dep):
+            if role.startswith("train_set") and node.stage.name in ("synthesis", "oracle", "regenerate") and done(dep):
                 sets.append((col, node))
     if not sets:
-        return _fail(f"no finished synthesis or oracle set in {stages} for the columns of {args.config}.")
+        return _fail(f"no finished synthesis, oracle or regenerated set in {stages} for the columns of {args.config}.")
 
     reader = estimator.Predictor(os.path.join(stages, reader_node.name))
     # The reference: the reader's slope on its own real validation frames' labels.

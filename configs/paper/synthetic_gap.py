@@ -27,7 +27,12 @@ of a generator's possible shortcomings:
   of the change it draws (``edit_gain_added`` / ``edit_gain_removed``);
 * ``synthetic_k15_3d`` / ``synthetic_k2_3d``: the generator's edits drawn 1.5 / 2 times larger
   (``synthesis.edit_scale``; the demo's calibration chooses k itself): the generator's own lever on
-  the strength the faint oracles isolate.
+  the strength the faint oracles isolate;
+* ``regenerated_3d``: the exact oracle set drawn again by the generator with each image's own
+  labels (``regenerated:3d``, G at ``synthesis.edit_scale``): the exact expression in the generator's
+  hand, its texture and artefacts and its reading of an expression already there; the gap to
+  ``oracle_3d`` is what the generator's hand costs a set apart from the edits it draws, the gap
+  from it to ``synthetic_3d`` what its edits cost.
 
 ``benchmarks/training_sets.py`` reads every one of these sets with the real 3D column's model: how
 strongly each shows its labels to an estimator trained on real frames.
@@ -88,12 +93,14 @@ def get_config(arg=None):
         "labelled_3d": base.column("3D Oracle, labelled AUs", "oracle:3d",
                                    overrides="oracle.expression_aus=labelled"),
         "oracle_3d": base.column("3D Oracle synthetic", "oracle:3d"),
+        "regenerated_3d": base.column("3D Oracle redrawn by the generator", "regenerated:3d"),
     })
     c.experiment.compare = ("oracle_3d>real_3d, synthetic_3d>real_3d, oracle_3d>labelled_3d, "
                             "labelled_3d>faint_3d, faint_3d>synthetic_3d, labelled_3d>faint_added_3d, "
                             "labelled_3d>faint_removed_3d, faint_added_3d>faint_removed_3d, "
                             "synthetic_3d>faint_added_3d, labelled_3d>faint70_3d, faint70_3d>synthetic_3d, "
                             "synthetic_k15_3d>synthetic_3d, synthetic_k2_3d>synthetic_3d, "
-                            "labelled_3d>synthetic_k2_3d, synthetic_k15_3d>real_3d")
+                            "labelled_3d>synthetic_k2_3d, synthetic_k15_3d>real_3d, oracle_3d>regenerated_3d, "
+                            "regenerated_3d>synthetic_3d, regenerated_3d>real_3d")
     c.report.title = f"The synthetic-oracle gap, step by step ({size} size)"
     return c

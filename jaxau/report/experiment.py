@@ -208,7 +208,8 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
         if os.path.exists(os.path.join(r.directory, "fidelity.png")):
             images.append((f"Generator fidelity ({label}): rows source | generated | oracle, one (AU, level) "
                            "cell per column", os.path.join(r.directory, "fidelity.png")))
-    has_oracle = any(c.train.startswith("oracle:") or "+oracle:" in c.train for c in planned.columns)
+    has_oracle = any(c.train.startswith(f"{k}:") or f"+{k}:" in c.train for c in planned.columns
+                     for k in ("oracle", "regenerated"))
     skipped = dict(getattr(planned, "skipped", {}) or {})
     if not (found or has_oracle or skipped):
         return ["## Synthetic edit scale", ""] + scale_lines if scale_lines else md
@@ -274,8 +275,9 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
     against the exact oracle like the generators, on the same fidelity sample (oracle.json ``edit``)."""
     rows = []
     for r in results:
-        path = os.path.join(r.directory or "", "oracle.json")
-        if (r.stage or r.name) != "oracle" or not r.directory or not os.path.exists(path):
+        stage = r.stage or r.name
+        path = os.path.join(r.directory or "", {"oracle": "oracle.json", "regenerate": "regenerate.json"}.get(stage, ""))
+        if stage not in ("oracle", "regenerate") or not r.directory or not os.path.exists(path):
             continue
         record = _load_json(path)
         if "edit" not in record:
@@ -285,14 +287,17 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
     if not rows:
         return []
     summary["degraded_oracles"] = {label: {"strength": rec["strength"], "expression_aus": rec["expression_aus"],
-                                           "direction": rec["direction"], **rec["edit"]}
+                                           "direction": rec["direction"],
+                                           "generator_pass": bool(rec.get("generator_pass", False)), **rec["edit"]}
                                    for label, rec in rows}
     md = ["Degraded oracle sets (`config.oracle`): the same plan rendered with only the labelled AUs changed "
           "and / or a share of each expression change, every image keeping its target's labels, scored "
           "against the exact oracle on the generator's fidelity sample (the gain split into the AUs the "
           "target raises, *added*, and those it lowers, the source's own expression *removed*). A set whose "
           "edit gain matches the generator's shows what exact edits that faint teach: its column beside the "
-          "synthetic one says whether faintness alone accounts for the generator's column.", "",
+          "synthetic one says whether faintness alone accounts for the generator's column. A set *redrawn by "
+          "G* is an oracle set passed through the generator with its own labels: the exact expression in the "
+          "generator's hand.", "",
           "| set | AUs changed | strength (scaled changes) | edit gain | gain, added AUs | gain, removed AUs | "
           "edit cosine | L1 to the oracle | copying's L1 | entries |",
           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -303,7 +308,8 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
     for label, rec in rows:
         e = rec["edit"]
         scaled = f"{float(rec['strength']):g} ({rec['direction']})"
-        md.append(f"| {label} | {rec['expression_aus']} | {scaled} | {e['gain']:.3f} | {e['gain_added']:.3f} | "
+        changed = rec["expression_aus"] + (", redrawn by G" if rec.get("generator_pass") else "")
+        md.append(f"| {label} | {changed} | {scaled} | {e['gain']:.3f} | {e['gain_added']:.3f} | "
                   f"{e['gain_removed']:.3f} | {e['cosine']:.3f} | {e['l1']:.5f} | {e['l1_copy_source']:.5f} | "
                   f"{e['entries']} |")
     for label, fid in generators.items():

@@ -49,6 +49,10 @@ _STAGE_LIST = (
     # Optional roles 'targets' and 'registration' as synthesis's; no generator: SynthFACS renders.
     Stage("oracle", "the synthesis plan rendered exactly by SynthFACS (a perfect generator)",
           ("data", "synthesis", "oracle", "seed"), deps=("sources",), impl="jaxau.stages.synthesis:run_oracle", check="jaxau.stages.synthesis:check_oracle"),
+    # Roles 'set' (an oracle stage) and 'generator', plus the oracle stage's own roles (the edit's reference).
+    Stage("regenerate", "the oracle set drawn again by the generator with its own labels (its hand alone)",
+          ("data", "synthesis", "oracle", "seed"), deps=("set", "generator", "sources"),
+          impl="jaxau.stages.synthesis:run_regenerate", check="jaxau.stages.synthesis:check"),
     Stage("augment", "3D pose augmentation of the synthetic set, 2D normalised (Fig. 5 c)",
           ("data", "augment", "align", "align2d", "seed"), deps=("synthesis",), impl="jaxau.stages.augment:run"),
     # Roles besides validation: train_real<i> (balanced here), train_set<i> (already balanced) with
@@ -64,7 +68,7 @@ _STAGE_LIST = (
 
 def _ignored(name: str) -> tuple[str, ...]:
     scoring = () if name in ("score", "internal") else _SCORING_ONLY
-    generator = () if name in ("generator", "synthesis", "oracle") else _GENERATOR_ONLY
+    generator = () if name in ("generator", "synthesis", "oracle", "regenerate") else _GENERATOR_ONLY
     generated = _GENERATED_ONLY if name == "oracle" else ()
     return scoring + generator + generated
 

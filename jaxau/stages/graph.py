@@ -18,6 +18,9 @@ Training-set grammar (parts joined by ``+`` form a combined set, paper Tables S1
 * ``oracle:<reg>[@<domain>]`` -- the same semantic-resampling plan as ``synthetic:<reg>``, each entry
   rendered exactly by SynthFACS with its target expression and registered like the sources (a
   perfect generator: `jaxau.synthesis.oracle`); SynthFACS sources (and targets) only;
+* ``regenerated:<reg>[@<domain>]`` -- that oracle set drawn again by ``synthetic:<reg>``'s generator with
+  each image's own target labels (stage ``regenerate``): exact expressions in the generator's hand, what
+  it adds to an image apart from the edits it draws; SynthFACS only, like ``oracle``;
 * ``augmented`` -- the 3-D synthetic set re-rendered at every head pose and 2-D normalised
   (Fig. 5 scenario c);
 * ``internal`` -- no estimator: the GANimation critic's AU regressor (Table S4).
@@ -49,6 +52,10 @@ from jaxau import au as au_lib
 from jaxau.validate import ConfigError
 
 REGISTRATIONS = ("raw", "2d", "3d")
+# Training-set kinds made by resampling the real frames (each trains on a ``synthetic.frames`` set).
+GENERATED_KINDS = ("synthetic", "oracle", "regenerated")
+# Of those, the kinds rendered by SynthFACS (they exist only where sources and targets are SynthFACS).
+RENDERED_KINDS = ("oracle", "regenerated")
 STAGE_FOR_REGISTRATION = {"raw": "frames_raw", "2d": "register_2d", "3d": "register_3d"}
 
 # The main job's columns (configs/demo.py and any config without an experiment section).
@@ -240,9 +247,10 @@ def _parse_part(part: str, where: str) -> tuple[str, str, str]:
         if rest:
             raise ConfigError(f"{where}: {kind!r} takes no registration/domain (it is built from 'synthetic:3d').")
         return kind, "3d", ""
-    if kind not in ("real", "synthetic", "oracle") or reg not in REGISTRATIONS:
+    if kind not in ("real",) + GENERATED_KINDS or reg not in REGISTRATIONS:
         raise ConfigError(f"{where}: {part!r} is not one of real:<reg>[@domain], synthetic:<reg>[@domain], "
-                          f"oracle:<reg>[@domain], augmented, internal (reg in {REGISTRATIONS}).")
+                          f"oracle:<reg>[@domain], regenerated:<reg>[@domain], augmented, internal "
+                          f"(reg in {REGISTRATIONS}).")
     return kind, reg, domain
 
 
@@ -338,6 +346,13 @@ class _Builder:
         cfg, deps = self._resampling(config, reg, source_domain)
         return self.add("oracle", cfg, deps)
 
+    def regenerate(self, config, reg: str, source_domain: str, where: str) -> str:
+        """The oracle set of ``oracle`` drawn again by the generator of ``synthesis``."""
+        cfg, deps = self._resampling(config, reg, source_domain)
+        deps["set"] = self.oracle(config, reg, source_domain, where)
+        deps["generator"] = self.generator(config, reg)
+        return self.add("regenerate", cfg, deps)
+
 
 def _is_synthfacs(config) -> bool:
     return str(config.data.name).startswith("synthfacs/")
@@ -381,7 +396,7 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
         cfg = apply_overrides(config, col.overrides, f"{where}.overrides")
         parts = [_parse_part(p, f"{where}.train") for p in col.train.split("+")]
         kinds = [k for k, _, _ in parts]
-        not_synthfacs = sorted({str(dcfg.data.name) for kind, _, domain in parts if kind == "oracle"
+        not_synthfacs = sorted({str(dcfg.data.name) for kind, _, domain in parts if kind in RENDERED_KINDS
                                 for dcfg in (domain_config(cfg, domain), cfg) if not _is_synthfacs(dcfg)})
         if not_synthfacs:
             # Oracle sets are SynthFACS renders: on other data the column cannot exist (one line, no graph).
@@ -409,9 +424,10 @@ def plan(config: Any, stages: dict[str, pipeline.Stage]) -> Planned:
         for i, (kind, reg, domain) in enumerate(parts):
             if kind == "real":
                 deps[f"train_real{i}"] = b.frames(cfg, reg, domain)
-            elif kind in ("synthetic", "oracle"):
+            elif kind in GENERATED_KINDS:
                 deps[f"train_set{i}"] = (b.synthesis(cfg, reg, domain) if kind == "synthetic"
-                                         else b.oracle(cfg, reg, domain, f"{where}.train"))
+                                         else b.oracle(cfg, reg, domain, f"{where}.train") if kind == "oracle"
+                                         else b.regenerate(cfg, reg, domain, f"{where}.train"))
                 # The real frames the set was resampled from: personal normalisation's references.
                 deps[f"sources{i}"] = b.frames(cfg, reg, domain)
             else:  # augmented

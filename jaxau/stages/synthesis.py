@@ -21,6 +21,13 @@ like the sources (`jaxau.synthesis.oracle`). Writes ``synthetic.frames`` in the 
 shortcoming of a generator at a time (`run_oracle`): only the labelled AUs changed, a share of each
 change drawn.
 
+``regenerate``: roles ``set`` (an oracle stage), ``generator``, and the oracle stage's ``sources``,
+optional ``targets`` and ``registration``; every image of the oracle set drawn again by the generator
+with its own target labels, ``G(oracle | target)``: exact expressions carrying whatever the generator
+adds to an image (its texture, its artefacts, its reading of the expression already there). Writes
+``synthetic.frames``, ``regenerate.json`` (with ``edit``: the set scored against the exact oracle like
+a degraded oracle) and ``preview_synthesis.png`` (`run_regenerate`).
+
 ``config.synthesis.source_domain`` (set by the experiment graph) names the sources' domain
 (`jaxau.stages.graph.domain_config`).
 """
@@ -28,17 +35,20 @@ change drawn.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import time
+import types
 
 import numpy as np
 
-from jaxau import io_utils, validate
+from jaxau import hosts, io_utils, validate
 from jaxau.data import frames as frames_lib
 from jaxau.stages import frames as frames_stage
 from jaxau.synthesis import synthesize
 from jaxau.stages import graph
-from jaxau.synthesis import calibrate as calibrate_lib, fidelity as fidelity_lib, oracle
+from jaxau.synthesis import calibrate as calibrate_lib, fidelity as fidelity_lib, oracle, plan as plan_lib
 from jaxau.train import estimator
 from jaxau.train import generator as gen_train
 from jaxau.train.generator import write_png
@@ -244,9 +254,6 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     (`jaxau.synthesis.fidelity.image_metrics` on the fidelity sample: ``edit_gain`` comparable with
     the generator's).
     """
-    import time
-
-
     t0 = time.perf_counter()
     strength, expression_aus, direction = oracle_settings(config)
     sources, targets = load_sets(config, inputs)
@@ -310,3 +317,91 @@ def _degraded_edit(renderer, sources, targets, target_index, plan, rendered, aus
             "cosine_by_au": m["edit_cosine_by_au"], "gain_added": halves["set_gain_added"],
             "gain_removed": halves["set_gain_removed"], "entries_added": halves["entries_added"],
             "entries_removed": halves["entries_removed"]}
+
+
+def run_regenerate(config, stage_dir: str, inputs) -> dict:
+    """Stage ``regenerate``: an oracle set drawn again by the generator (module docstring).
+
+    Each image ``x`` of the ``set`` role's oracle set with target labels ``y`` becomes
+    ``x + k (G(x | y) - x)`` at ``k = synthesis.edit_scale`` (the calibration, a synthesis-stage
+    choice, is not rerun here). The image already shows ``y``, so a generator that adds nothing
+    returns it unchanged; its column beside the oracle's measures what the generator's hand costs a
+    training set apart from the edits it draws. Labels, sources and plan cells are the oracle set's.
+    """
+    t0 = time.perf_counter()
+    trained = gen_train.load_generator(inputs["generator"])
+    aus = list(trained.au_names)
+    oracle_set = frames_lib.load(os.path.join(inputs["set"], "synthetic.frames"))
+    with open(os.path.join(inputs["set"], "oracle.json")) as f:
+        oracle_record = json.load(f)
+    set_aus = [str(a) for a in oracle_set["au_names"]]
+    if set_aus != aus:
+        raise ValueError(f"the oracle set in {inputs['set']} is labelled {set_aus}, the generator in "
+                         f"{inputs['generator']} draws {aus}: train both on the same data.aus.")
+    size = trained.image_size
+    if tuple(oracle_set["image"].shape[1:3]) != (size, size):
+        raise ValueError(f"the oracle set's images are {tuple(oracle_set['image'].shape[1:3])}, the generator in "
+                         f"{inputs['generator']} draws {size}x{size}: use frames of data.image_size {size}.")
+    n = len(oracle_set["image"])
+    identity = np.arange(n, dtype=np.int64)
+    plan = plan_lib.SynthesisPlan(
+        source_index=identity, target_index=identity, target_labels=np.asarray(oracle_set["au_intensity"], np.int32),
+        au=np.asarray(oracle_set["target_au"]), level=np.asarray(oracle_set["target_level"]),
+        per_level=int(config.synthesis.per_level), skipped=())
+    edit_scale = float(config.synthesis.get("edit_scale", 1.0))
+    frames = synthesize.synthesize(trained.generator, trained.params, oracle_set, plan, stage_dir, au_names=aus,
+                                   batch_size=int(config.synthesis.batch_size),
+                                   chunk_size=int(config.synthesis.chunk_size), edit_scale=edit_scale)
+    record = {"num_images": int(n), "per_level": int(config.synthesis.per_level), "au_names": aus,
+              "generator_step": int(trained.step), "edit_scale": edit_scale, "oracle": inputs["set"],
+              "plan_fingerprint": oracle_record["plan_fingerprint"], "generator_pass": True,
+              **{k: oracle_record[k] for k in ("strength", "expression_aus", "direction", "skipped_cells")}}
+    if not hosts.active().leader:  # Multi-host: process 0 writes the set and its records.
+        return {"num_images": int(n)}
+    # The oracle set's provenance: the real source rows, and that these are oracle images redrawn.
+    frames.update({"source_index": np.asarray(oracle_set["source_index"]), "subject": np.asarray(oracle_set["subject"]),
+                   "pose_id": np.asarray(oracle_set["pose_id"]), "sequence": np.full(n, "regenerated")})
+    frames_lib.validate(frames, f"regenerated set in {stage_dir}")
+    frames_lib.save(os.path.join(stage_dir, "synthetic.frames"), frames)
+    sample = np.linspace(0, n - 1, min(n, 1024)).astype(np.int64) if n else identity
+    before = np.asarray(oracle_set["image"][sample], np.float32)
+    after = np.asarray(frames["image"][sample], np.float32)
+    # How much the generator changes images that need no change (whole frame, [0, 1] units).
+    record["l1_change"] = float(np.abs(after - before).mean() / 255.0) if n else 0.0
+    edit = _regenerated_edit(config, inputs, frames, oracle_set, oracle_record)
+    if isinstance(edit, str):
+        record["edit_skipped"] = edit
+    else:
+        record["edit"] = edit
+    record["seconds"] = time.perf_counter() - t0
+    # Per plan cell an (oracle, redrawn) pair: the identity plan's sources are the oracle images.
+    write_png(os.path.join(stage_dir, "preview_synthesis.png"), synthesize.contact_sheet(oracle_set, frames, plan))
+    io_utils.write_json(os.path.join(stage_dir, "regenerate.json"), record)
+    out = {k: record[k] for k in ("num_images", "l1_change")}
+    if "edit" in record:
+        out.update({f"edit_{k}": record["edit"][k] for k in ("gain", "cosine", "l1")})
+    return out
+
+
+def _regenerated_edit(config, inputs, frames, oracle_set, oracle_record) -> dict | str:
+    """The regenerated set scored against the exact oracle on the fidelity sample (`_degraded_edit`),
+    or why it cannot be (the oracle set dropped rows its plan has, no fidelity sample)."""
+    per_cell = int(config.synthesis.get("fidelity_per_cell", 0))
+    if per_cell <= 0:
+        return "synthesis.fidelity_per_cell is 0"
+    if int(oracle_record.get("registration_failed", 0)):
+        return f"the oracle set lacks {oracle_record['registration_failed']} plan rows (registration failed)"
+    sources, targets = load_sets(config, inputs)
+    parts = _oracle_parts(config, inputs, targets)
+    if isinstance(parts, str):
+        return parts
+    renderer, target_index = parts
+    aus = [str(a) for a in oracle_set["au_names"]]
+    sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
+                                         seed=int(config.seed))
+    if plan.fingerprint() != oracle_record["plan_fingerprint"] or len(plan) != len(frames["image"]):
+        raise ValueError(f"the oracle set in {inputs['set']} was planned from other sources or settings than "
+                         "this stage's: wire the regenerate stage to its oracle stage's inputs.")
+    rendered = types.SimpleNamespace(image=frames["image"], ok=np.ones(len(plan), bool))
+    target_frames = sources if targets is None else targets
+    return _degraded_edit(renderer, sources, target_frames, target_index, plan, rendered, aus, per_cell)

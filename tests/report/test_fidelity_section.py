@@ -105,8 +105,25 @@ def test_degraded_oracle_sets_are_tabulated_next_to_the_generator(tmp_path):
     # The exact oracle has no edit record: it is the reference, not a row.
     assert "| Oracle 3D |" not in md
     assert summary["degraded_oracles"] == {"Faint 3D": {
-        "strength": 0.4, "expression_aus": "labelled", "direction": "up", "entries": 74, "gain": 0.251, "cosine": 0.402,
-        "l1": 0.0081, "l1_copy_source": 0.0103, "cosine_by_au": {"AU12": 0.5}, "gain_added": 0.4, "gain_removed": 1.0}}
+        "strength": 0.4, "expression_aus": "labelled", "direction": "up", "generator_pass": False, "entries": 74,
+        "gain": 0.251, "cosine": 0.402, "l1": 0.0081, "l1_copy_source": 0.0103, "cosine_by_au": {"AU12": 0.5},
+        "gain_added": 0.4, "gain_removed": 1.0}}
+    # The exact oracle redrawn by the generator (regenerate.json) is a row of its own, marked as such.
+    regen = tmp_path / "regenerate-1"
+    regen.mkdir()
+    (regen / "regenerate.json").write_text(json.dumps({
+        "strength": 1.0, "expression_aus": "all", "direction": "both", "generator_pass": True,
+        "edit": {"entries": 74, "gain": 0.81, "cosine": 0.77, "l1": 0.0052, "l1_copy_source": 0.0103,
+                 "cosine_by_au": {}, "gain_added": 0.85, "gain_removed": 0.7}}))
+    results2 = results + [res("regenerate-1", "regenerate", regen)]
+    serves["regenerate-1"] = {"Redrawn 3D"}
+    planned.columns.append(graph.Column("regenerated_3d", "Redrawn 3D", "regenerated:3d"))
+    summary = {}
+    md = "\n".join(experiment._fidelity_section(results2, {r.name: node(r.name) for r in results2},
+                                                {r.name: r for r in results2}, serves, planned, summary, []))
+    assert "| Redrawn 3D | all, redrawn by G | 1 (both) | 0.810 | 0.850 | 0.700 | 0.770 | 0.00520 | 0.01030 | 74 |" in md
+    assert summary["degraded_oracles"]["Redrawn 3D"]["generator_pass"] is True
+    planned.columns.pop()
     # Without degraded sets the section has no such table.
     md = "\n".join(experiment._fidelity_section(results[:2], {r.name: node(r.name) for r in results[:2]},
                                                 {r.name: r for r in results[:2]}, serves, planned, {}, []))

@@ -199,7 +199,7 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     stages = _by_stage(p)
     # One generator, one synthesis, six oracle sets (exact, labelled AUs, faint labelled AUs at two
     # strengths: every change; only the raised AUs, only the lowered ones).
-    assert len(stages["generator"]) == 1 and len(stages["oracle"]) == 6
+    assert len(stages["generator"]) == 1 and len(stages["oracle"]) == 6 and len(stages["regenerate"]) == 1
     # One synthesis per edit scale (calibrated, 1.5, 2), all of the one generator's images.
     assert len(stages["synthesis"]) == 3 and len({n.deps["generator"] for n in stages["synthesis"]}) == 1
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
@@ -214,10 +214,10 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     for orc in sets.values():
         assert orc.deps["sources"] == syn.deps["sources"] and orc.deps["registration"] == syn.deps["registration"]
         assert orc.config.synthesis.to_dict() == syn.config.synthesis.to_dict()
-    # The exact oracle is the demo's; the oracle section changes no other stage.
+    # The exact oracle is the demo's; the oracle section changes no other stage (but the set redrawn from it).
     demo = graph.plan(importlib.import_module("configs.demo").get_config(), STAGES)
     assert sets["oracle_3d"].name in {n.name for n in demo.nodes}
-    others = lambda q: sorted(n.name for n in q.nodes if n.stage.name not in ("oracle", "estimator", "score"))  # noqa: E731
+    others = lambda q: sorted(n.name for n in q.nodes if n.stage.name not in ("oracle", "regenerate", "estimator", "score"))  # noqa: E731
     changed = graph.plan(graph.apply_overrides(c, "oracle.strength=0.7"), STAGES)
     assert others(changed) == others(p) and {n.name for n in _by_stage(changed)["oracle"]} != {n.name for n in stages["oracle"]}
     # The report's comparisons walk down the ladder.
@@ -225,7 +225,34 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "oracle_3d>labelled_3d", "labelled_3d>faint_3d", "faint_3d>synthetic_3d", "labelled_3d>faint_added_3d",
         "labelled_3d>faint_removed_3d", "faint_added_3d>faint_removed_3d", "synthetic_3d>faint_added_3d",
         "labelled_3d>faint70_3d", "faint70_3d>synthetic_3d", "synthetic_k15_3d>synthetic_3d",
-        "synthetic_k2_3d>synthetic_3d", "labelled_3d>synthetic_k2_3d", "synthetic_k15_3d>real_3d"]
+        "synthetic_k2_3d>synthetic_3d", "labelled_3d>synthetic_k2_3d", "synthetic_k15_3d>real_3d",
+        "oracle_3d>regenerated_3d", "regenerated_3d>synthetic_3d", "regenerated_3d>real_3d"]
+
+
+def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_columns_generator():
+    c = _config("synthetic_gap")
+    p = graph.plan(c, STAGES)
+    train_set = lambda col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])  # noqa: E731
+    regen, orc, syn = train_set("regenerated_3d"), train_set("oracle_3d"), train_set("synthetic_3d")
+    assert regen.stage.name == "regenerate" and [n.stage.name for n in _by_stage(p)["regenerate"]] == ["regenerate"]
+    # The exact oracle node the oracle column trains on, the generator the synthesis draws with, and
+    # the oracle's own inputs (the edit is scored against exact renders of the same plan).
+    assert regen.deps["set"] == orc.name and regen.deps["generator"] == syn.deps["generator"]
+    assert sorted(regen.deps) == ["generator", "registration", "set", "sources"]
+    assert regen.deps["sources"] == orc.deps["sources"] and regen.deps["registration"] == orc.deps["registration"]
+    # How G's images are drawn keys the regenerated set (unlike the oracle set).
+    k2 = graph.plan(graph.apply_overrides(c, "synthesis.edit_scale=2.0; synthesis.calibrate_edit_scale=False"), STAGES)
+    assert {n.name for n in _by_stage(k2)["regenerate"]} != {regen.name}
+    assert {n.name for n in _by_stage(k2)["oracle"]} == {n.name for n in _by_stage(p)["oracle"]}
+    # Other data: left out with one line, like the oracle columns.
+    c.experiment.columns = {"real_3d": c.experiment.columns.real_3d, "regenerated_3d": c.experiment.columns.regenerated_3d}
+    c.experiment.column_order = ""
+    c.data.name = "fera2017"
+    q = graph.plan(c, STAGES)
+    assert "regenerated_3d" not in q.outputs and "is not SynthFACS" in q.skipped["regenerated_3d"]
+    assert not {"regenerate", "oracle"} & set(_by_stage(q))
+    with pytest.raises(ConfigError, match="regenerated:<reg>"):
+        graph._parse_part("redrawn:3d", "here")
 
 
 def test_cross_domain_columns_wire_sources_targets_and_test_sets():

@@ -55,6 +55,7 @@ def oracle_sets(request, tmp_path_factory):
         with open(os.path.join(stage_dir, "oracle.json")) as f:
             record = json.load(f)
         out[name] = (summary, record, frames_lib.load(os.path.join(stage_dir, "synthetic.frames")))
+    out["context"] = (config, raw, root)
     return out
 
 
@@ -84,6 +85,81 @@ def test_a_faint_labelled_oracle_keeps_the_plan_and_its_labels_and_draws_a_faint
     assert added["gain_added"] == pytest.approx(faint["gain_added"], abs=0.1) and added["gain_added"] < labelled["gain_added"]
     assert labelled["entries_removed"] > 0 and faint["gain_removed"] < labelled["gain_removed"]
     assert added["gain_removed"] == pytest.approx(labelled["gain_removed"], abs=0.05)
+
+
+def _regenerate(oracle_sets, tmp_path, set_name, **generator_settings):
+    from jaxau.stages import frames as frames_stage, synthesis as synthesis_stage
+    from tests.synthesis.test_synthesize import make_generator_dir
+
+    config, raw, root = oracle_sets["context"]
+    gdir = str(tmp_path / f"generator_{set_name}")
+    os.makedirs(gdir)
+    make_generator_dir(gdir, aus=frames_stage.aus(config), image_size=64, **generator_settings)
+    out = str(tmp_path / f"regenerated_{set_name}")
+    os.makedirs(out)
+    synthesis_stage.check(config)
+    summary = synthesis_stage.run_regenerate(config, out, {"set": str(root / set_name), "generator": gdir,
+                                                           "sources": raw})
+    with open(os.path.join(out, "regenerate.json")) as f:
+        record = json.load(f)
+    return gdir, summary, record, frames_lib.load(os.path.join(out, "synthetic.frames"))
+
+
+def test_regenerate_draws_every_oracle_image_again_with_its_own_labels(oracle_sets, tmp_path):
+    from jaxau.synthesis import synthesize
+    from jaxau.train import generator as gen_train
+
+    _, exact, exact_set = oracle_sets["exact"]
+    gdir, summary, record, regen = _regenerate(oracle_sets, tmp_path, "exact")
+    # The oracle set's labels, plan cells and real sources, every image G(oracle image | its labels).
+    for key in ("au_intensity", "source_index", "target_au", "target_level", "subject", "pose_id", "au_names"):
+        np.testing.assert_array_equal(regen[key], exact_set[key])
+    assert set(regen["sequence"]) == {"regenerated"}
+    trained = gen_train.load_generator(gdir)
+    direct = synthesize.generate_images(trained.generator, trained.params, np.asarray(exact_set["image"]),
+                                        exact_set["au_intensity"], batch_size=4)
+    assert np.abs(direct.astype(int) - np.asarray(regen["image"]).astype(int)).max() <= 1
+    change = np.abs(np.asarray(regen["image"], np.float64) - np.asarray(exact_set["image"], np.float64)).mean() / 255
+    assert record["l1_change"] == pytest.approx(change, rel=1e-4) and change > 0.01  # untrained G repaints
+    assert record["generator_pass"] and record["plan_fingerprint"] == exact["plan_fingerprint"]
+    assert (record["strength"], record["expression_aus"], record["direction"]) == (1.0, "all", "both")
+    # Scored against the exact oracle like a degraded oracle: an untrained G's paint is further
+    # from the oracle than the oracle is from itself.
+    e = record["edit"]
+    assert e["entries"] == oracle_sets["faint"][1]["edit"]["entries"] and e["l1"] > 0.0
+    assert summary["edit_l1"] == e["l1"] and summary["num_images"] == len(exact_set["image"])
+
+
+def test_a_generator_that_keeps_its_input_returns_the_oracle_set_and_scores_as_the_oracle(oracle_sets, tmp_path):
+    # attention_offset 60: the mask is 1 everywhere, so G(x | y) = x (the 'mask_source' composite).
+    _, _, exact_set = oracle_sets["exact"]
+    _, _, record, regen = _regenerate(oracle_sets, tmp_path, "exact", attention_offset=60.0)
+    np.testing.assert_array_equal(np.asarray(regen["image"]), np.asarray(exact_set["image"]))
+    assert record["l1_change"] == 0.0
+    # Every entry whose exact edit is not zero scores gain and cosine 1 (zero-edit entries score 0):
+    # the ceiling every degraded set is below.
+    e = record["edit"]
+    assert e["l1"] == pytest.approx(0.0, abs=1e-9) and 0.0 < e["gain"] == pytest.approx(e["cosine"], abs=1e-9)
+    for name in ("half", "labelled", "faint"):
+        assert oracle_sets[name][1]["edit"]["gain"] <= e["gain"] + 1e-9
+    # Redrawing a faint oracle keeps it faint: the regenerated set is the faint set, scored as such.
+    _, _, faint_record, faint_regen = _regenerate(oracle_sets, tmp_path, "faint", attention_offset=60.0)
+    np.testing.assert_array_equal(np.asarray(faint_regen["image"]), np.asarray(oracle_sets["faint"][2]["image"]))
+    assert faint_record["edit"]["gain"] == pytest.approx(oracle_sets["faint"][1]["edit"]["gain"], abs=1e-9)
+    assert faint_record["strength"] == 0.4
+
+
+def test_regenerate_refuses_a_generator_of_other_aus(oracle_sets, tmp_path):
+    from jaxau.stages import synthesis as synthesis_stage
+    from tests.synthesis.test_synthesize import make_generator_dir
+
+    config, raw, root = oracle_sets["context"]
+    gdir = str(tmp_path / "g")
+    os.makedirs(gdir)
+    make_generator_dir(gdir, image_size=64)  # AU01, AU06, AU12 only
+    with pytest.raises(ValueError, match="draws"):
+        synthesis_stage.run_regenerate(config, str(tmp_path), {"set": str(root / "exact"), "generator": gdir,
+                                                               "sources": raw})
 
 
 @pytest.mark.parametrize("field,value,message", [

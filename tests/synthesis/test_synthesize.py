@@ -26,12 +26,13 @@ def frame_set(n, seed, subject_prefix):
             "pose_id": (np.arange(n) % 3).astype(np.int32), "au_names": np.asarray(AUS)}
 
 
-def make_generator_dir(d: str) -> str:
-    """A generator model directory as `jaxau.train.generator.train` writes it (untrained weights)."""
-    s = gen_train.settings(CFG)
-    io_utils.write_json(os.path.join(d, gen_train.MODEL_FILE), {"config": s, "au_names": list(AUS), "seed": 5})
+def make_generator_dir(d: str, aus=AUS, **settings) -> str:
+    """A generator model directory as `jaxau.train.generator.train` writes it (untrained weights);
+    ``settings`` override `CFG`'s."""
+    s = gen_train.settings({**CFG, **settings})
+    io_utils.write_json(os.path.join(d, gen_train.MODEL_FILE), {"config": s, "au_names": list(aus), "seed": 5})
     ckpt = checkpoint_lib.Checkpointer(d, async_save=False)
-    ckpt.save(0, gen_train.init_state(s, len(AUS), 5))
+    ckpt.save(0, gen_train.init_state(s, len(aus), 5))
     ckpt.close()
     return d
 
