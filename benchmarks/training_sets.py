@@ -1,6 +1,6 @@
 """What a fixed reader sees in each generated training set of an experiment.
 
-Every column that trains on a generated set (``synthetic:<reg>`` and ``oracle:<reg>`` columns, exact or
+Every column that trains on a generated set (``synthetic:<reg>``, ``oracle:<reg>`` and ``regenerated:<reg>`` columns, exact or
 degraded by ``config.oracle``) is read by one reference reader, the first-seed estimator of a real
 column of the same registration (``--reader``, default ``real_3d``). Per set: the reader's ICC(3,1)
 against the set's own labels (mean over AUs), the mean read-out of each plan cell's own AU per target
