@@ -342,6 +342,8 @@ def run_regenerate(config, stage_dir: str, inputs) -> dict:
     if tuple(oracle_set["image"].shape[1:3]) != (size, size):
         raise ValueError(f"the oracle set's images are {tuple(oracle_set['image'].shape[1:3])}, the generator in "
                          f"{inputs['generator']} draws {size}x{size}: use frames of data.image_size {size}.")
+    # Checked before anything is generated: the sample the edit is scored on is the oracle's plan.
+    edit_inputs = _edit_inputs(config, inputs, oracle_set, oracle_record)
     n = len(oracle_set["image"])
     identity = np.arange(n, dtype=np.int64)
     plan = plan_lib.SynthesisPlan(
@@ -363,16 +365,14 @@ def run_regenerate(config, stage_dir: str, inputs) -> dict:
                    "pose_id": np.asarray(oracle_set["pose_id"]), "sequence": np.full(n, "regenerated")})
     frames_lib.validate(frames, f"regenerated set in {stage_dir}")
     frames_lib.save(os.path.join(stage_dir, "synthetic.frames"), frames)
-    sample = np.linspace(0, n - 1, min(n, 1024)).astype(np.int64) if n else identity
-    before = np.asarray(oracle_set["image"][sample], np.float32)
-    after = np.asarray(frames["image"][sample], np.float32)
-    # How much the generator changes images that need no change (whole frame, [0, 1] units).
-    record["l1_change"] = float(np.abs(after - before).mean() / 255.0) if n else 0.0
-    edit = _regenerated_edit(config, inputs, frames, oracle_set, oracle_record)
-    if isinstance(edit, str):
-        record["edit_skipped"] = edit
+    record["l1_change"] = _mean_change(oracle_set["image"], frames["image"])
+    if isinstance(edit_inputs, str):
+        record["edit_skipped"] = edit_inputs
     else:
-        record["edit"] = edit
+        renderer, sources, target_frames, target_index, oracle_plan, per_cell = edit_inputs
+        rendered = types.SimpleNamespace(image=frames["image"], ok=np.ones(n, bool))
+        record["edit"] = _degraded_edit(renderer, sources, target_frames, target_index, oracle_plan, rendered,
+                                        aus, per_cell)
     record["seconds"] = time.perf_counter() - t0
     # Per plan cell an (oracle, redrawn) pair: the identity plan's sources are the oracle images.
     write_png(os.path.join(stage_dir, "preview_synthesis.png"), synthesize.contact_sheet(oracle_set, frames, plan))
@@ -383,9 +383,28 @@ def run_regenerate(config, stage_dir: str, inputs) -> dict:
     return out
 
 
-def _regenerated_edit(config, inputs, frames, oracle_set, oracle_record) -> dict | str:
-    """The regenerated set scored against the exact oracle on the fidelity sample (`_degraded_edit`),
-    or why it cannot be (the oracle set dropped rows its plan has, no fidelity sample)."""
+def _mean_change(before, after, sample: int = 1024, batch: int = 128) -> float:
+    """Mean ``|after - before|`` in [0, 1] units over up to ``sample`` evenly spaced images (whole
+    frames), read ``batch`` images at a time: how much the generator changes images that need no change."""
+    n = len(before)
+    if not n:
+        return 0.0
+    rows = np.linspace(0, n - 1, min(n, sample)).astype(np.int64)
+    total = 0.0
+    for lo in range(0, len(rows), batch):
+        r = rows[lo:lo + batch]
+        total += float(np.abs(np.asarray(after[r], np.int16) - np.asarray(before[r], np.int16)).sum())
+    return total / (len(rows) * np.prod(before.shape[1:]) * 255.0)
+
+
+def _edit_inputs(config, inputs, oracle_set, oracle_record):
+    """What `_degraded_edit` needs to score the regenerated set against the exact oracle on the
+    fidelity sample: ``(renderer, sources, targets, target_index, plan, per_cell)``, or why it cannot
+    be scored (no fidelity sample, the oracle set dropped plan rows, no render requests).
+
+    Raises:
+      ValueError: the oracle set was planned from other sources or settings than these inputs'.
+    """
     per_cell = int(config.synthesis.get("fidelity_per_cell", 0))
     if per_cell <= 0:
         return "synthesis.fidelity_per_cell is 0"
@@ -399,9 +418,7 @@ def _regenerated_edit(config, inputs, frames, oracle_set, oracle_record) -> dict
     aus = [str(a) for a in oracle_set["au_names"]]
     sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
                                          seed=int(config.seed))
-    if plan.fingerprint() != oracle_record["plan_fingerprint"] or len(plan) != len(frames["image"]):
+    if plan.fingerprint() != oracle_record["plan_fingerprint"] or len(plan) != len(oracle_set["image"]):
         raise ValueError(f"the oracle set in {inputs['set']} was planned from other sources or settings than "
                          "this stage's: wire the regenerate stage to its oracle stage's inputs.")
-    rendered = types.SimpleNamespace(image=frames["image"], ok=np.ones(len(plan), bool))
-    target_frames = sources if targets is None else targets
-    return _degraded_edit(renderer, sources, target_frames, target_index, plan, rendered, aus, per_cell)
+    return renderer, sources, sources if targets is None else targets, target_index, plan, per_cell

@@ -160,6 +160,19 @@ def test_regenerate_refuses_a_generator_of_other_aus(oracle_sets, tmp_path):
     with pytest.raises(ValueError, match="draws"):
         synthesis_stage.run_regenerate(config, str(tmp_path), {"set": str(root / "exact"), "generator": gdir,
                                                                "sources": raw})
+    # An oracle set planned with another seed than this stage's: refused before anything is drawn.
+    from jaxau.stages import frames as frames_stage
+
+    gdir = str(tmp_path / "g7")
+    os.makedirs(gdir)
+    make_generator_dir(gdir, aus=frames_stage.aus(config), image_size=64)
+    other = copy.deepcopy(config)
+    other.seed = int(config.seed) + 1
+    out = str(tmp_path / "out")
+    os.makedirs(out)
+    with pytest.raises(ValueError, match="planned from other sources or settings"):
+        synthesis_stage.run_regenerate(other, out, {"set": str(root / "exact"), "generator": gdir, "sources": raw})
+    assert not os.path.exists(os.path.join(out, "chunks"))
 
 
 @pytest.mark.parametrize("field,value,message", [
