@@ -15,7 +15,9 @@ frontal ICC(3,1), two estimator seeds, intervals over test subjects and seeds: 2
 [0.459, 0.563], 3D real 0.535 [0.474, 0.597], 3D synthetic (generator seed 0) 0.417 [0.357, 0.468],
 3D oracle synthetic 0.639 [0.583, 0.699]: synthetic > real **no** (-0.117 [-0.204, -0.043]);
 oracle > real (3D) **yes** (+0.104 [+0.066, +0.162], every pose); 3D > 2D not resolved (+0.022 [-0.042, +0.094]
-frontally, +0.042 / +0.015 at -40 / +40 degrees). With the earlier 1,500-step estimators (every
+frontally, +0.042 / +0.015 at -40 / +40 degrees; with ``--config.experiment.seeds=4``, 2 h of stages
+beside other runs: 2D real 0.513, 3D real 0.521, +0.007 [-0.026, +0.047] frontally, +0.016 / +0.017
+at -40 / +40, none resolved). With the earlier 1,500-step estimators (every
 head still learning at their last step) the real columns read 0.423 / 0.419 (six seeds) and the
 synthetic 3D column 0.430, level with real; with 1,000-iteration generators as well (2-core Zen 5
 EPYC box, 2026-12-05, ~50 min of stages): 3D oracle synthetic 0.567 [0.515, 0.619], 2D real 0.437,
