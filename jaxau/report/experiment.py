@@ -209,7 +209,7 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
             images.append((f"Generator fidelity ({label}): rows source | generated | oracle, one (AU, level) "
                            "cell per column", os.path.join(r.directory, "fidelity.png")))
     has_oracle = any(c.train.startswith(f"{k}:") or f"+{k}:" in c.train for c in planned.columns
-                     for k in ("oracle", "regenerated"))
+                     for k in graph.RENDERED_KINDS)
     skipped = dict(getattr(planned, "skipped", {}) or {})
     if not (found or has_oracle or skipped):
         return ["## Synthetic edit scale", ""] + scale_lines if scale_lines else md

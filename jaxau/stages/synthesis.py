@@ -256,16 +256,12 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     """
     t0 = time.perf_counter()
     strength, expression_aus, direction = oracle_settings(config)
-    sources, targets = load_sets(config, inputs)
-    parts = _oracle_parts(config, inputs, targets)
+    aus = frames_stage.aus(config)
+    parts = _oracle_plan(config, inputs, aus)
     if isinstance(parts, str):
         raise ValueError(f"oracle set impossible: {parts}; 'oracle:<reg>' columns need SynthFACS sources and targets.")
-    renderer, target_index = parts
-    aus = frames_stage.aus(config)
-    sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
-                                         seed=int(config.seed))
+    renderer, sources, target_frames, target_index, plan = parts
     io_utils.savez(os.path.join(stage_dir, "plan.npz"), **plan.arrays())
-    target_frames = sources if targets is None else targets
     take = list(aus) if expression_aus == "labelled" else None
     rendered = renderer.oracle(sources, plan.source_index, target_frames, plan.target_index, target_index,
                                expression_aus=take, strength=strength, direction=direction)
@@ -298,6 +294,19 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     if edit is not None:
         out.update({f"edit_{k}": edit[k] for k in ("gain", "cosine", "gain_added", "gain_removed")})
     return out
+
+
+def _oracle_plan(config, inputs, aus):
+    """``(renderer, sources, target frames, target RequestIndex, plan)`` of an oracle set over ``aus``
+    (the synthesis stage's plan for the same inputs and settings), or why it cannot be rendered."""
+    sources, targets = load_sets(config, inputs)
+    parts = _oracle_parts(config, inputs, targets)
+    if isinstance(parts, str):
+        return parts
+    renderer, target_index = parts
+    sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
+                                         seed=int(config.seed))
+    return renderer, sources, sources if targets is None else targets, target_index, plan
 
 
 def _degraded_edit(renderer, sources, targets, target_index, plan, rendered, aus, per_cell: int) -> dict:
@@ -360,9 +369,9 @@ def run_regenerate(config, stage_dir: str, inputs) -> dict:
               **{k: oracle_record[k] for k in ("strength", "expression_aus", "direction", "skipped_cells")}}
     if not hosts.active().leader:  # Multi-host: process 0 writes the set and its records.
         return {"num_images": int(n)}
-    # The oracle set's provenance: the real source rows, and that these are oracle images redrawn.
-    frames.update({"source_index": np.asarray(oracle_set["source_index"]), "subject": np.asarray(oracle_set["subject"]),
-                   "pose_id": np.asarray(oracle_set["pose_id"]), "sequence": np.full(n, "regenerated")})
+    # The identity plan already carries the oracle set's subjects and poses; its provenance adds the
+    # real source rows and that these are oracle images redrawn.
+    frames.update({"source_index": np.asarray(oracle_set["source_index"]), "sequence": np.full(n, "regenerated")})
     frames_lib.validate(frames, f"regenerated set in {stage_dir}")
     frames_lib.save(os.path.join(stage_dir, "synthetic.frames"), frames)
     record["l1_change"] = _mean_change(oracle_set["image"], frames["image"])
@@ -410,15 +419,11 @@ def _edit_inputs(config, inputs, oracle_set, oracle_record):
         return "synthesis.fidelity_per_cell is 0"
     if int(oracle_record.get("registration_failed", 0)):
         return f"the oracle set lacks {oracle_record['registration_failed']} plan rows (registration failed)"
-    sources, targets = load_sets(config, inputs)
-    parts = _oracle_parts(config, inputs, targets)
+    parts = _oracle_plan(config, inputs, [str(a) for a in oracle_set["au_names"]])
     if isinstance(parts, str):
         return parts
-    renderer, target_index = parts
-    aus = [str(a) for a in oracle_set["au_names"]]
-    sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
-                                         seed=int(config.seed))
+    plan = parts[-1]
     if plan.fingerprint() != oracle_record["plan_fingerprint"] or len(plan) != len(oracle_set["image"]):
         raise ValueError(f"the oracle set in {inputs['set']} was planned from other sources or settings than "
                          "this stage's: wire the regenerate stage to its oracle stage's inputs.")
-    return renderer, sources, sources if targets is None else targets, target_index, plan, per_cell
+    return parts + (per_cell,)
