@@ -138,6 +138,7 @@ def measure(args, overrides, lines) -> int:
     reader = estimator.Predictor(inputs["reader"]) if "reader" in inputs else None
     read = reader.intensities if reader is not None else None
     edit_scale, calibration = float(syn.config.synthesis.get("edit_scale", 1.0)), None
+    draw = str(syn.config.synthesis.get("draw", "image"))
     if bool(syn.config.synthesis.get("calibrate_edit_scale", False)):
         if reader is None:
             print("synthesis.calibrate_edit_scale needs the finished reader: run the experiment's real_3d column first.",
@@ -147,13 +148,13 @@ def measure(args, overrides, lines) -> int:
         edit_scale = calibration["edit_scale"]
     t1 = time.time()
     record = fidelity.measure(
-        renderer, lambda im, lab: synthesize.generate_images(
-            trained.generator, trained.params, im, lab, edit_scale=edit_scale),
+        renderer, lambda im, lab, own: synthesize.generate_images(
+            trained.generator, trained.params, im, lab, edit_scale=edit_scale, draw=draw, source_labels=own),
         sources, plan, list(trained.au_names), per_cell=args.per_cell, targets=targets,
         target_index=target_index, read=read, critic=gen_train.critic_reader(args.out), out_dir=args.out)
     out = {"overrides": overrides, "generator_seed": args.generator_seed, "train_seconds": round(train_seconds, 1),
            "fidelity_seconds": round(time.time() - t1, 1), "generator": summary, "fidelity": record,
-           "edit_scale": edit_scale, "edit_scale_calibration": calibration}
+           "edit_scale": edit_scale, "draw": draw, "edit_scale_calibration": calibration}
     if args.column:
         try:
             out["column"] = synthetic_column(planned, syn, args.workdir, args.out)

@@ -43,15 +43,15 @@ def throughput(args) -> dict:
     labels = rng.integers(0, 6, (args.batch, 12)).astype(np.int32)
     params = state.g.params
     t = time.perf_counter()
-    jax.block_until_ready(fn(params, images, labels))
+    jax.block_until_ready(fn(params, images, labels, labels))
     compile_s = time.perf_counter() - t
-    flops = fn.lower(params, images, labels).compile().cost_analysis()
+    flops = fn.lower(params, images, labels, labels).compile().cost_analysis()
     flops = (flops[0] if isinstance(flops, list) else flops).get("flops", float("nan"))
     best = float("inf")
     for _ in range(args.reps):
         t = time.perf_counter()
         for _ in range(args.calls):
-            out = fn(params, images, labels)
+            out = fn(params, images, labels, labels)
         np.asarray(out)
         best = min(best, (time.perf_counter() - t) / args.calls)
     return {"size": args.size, "width": args.width, "blocks": args.blocks, "batch": args.batch,

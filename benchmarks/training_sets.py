@@ -9,7 +9,11 @@ labels is printed beside it, and where the experiment has an exact oracle column
 rendered exactly, ``config.oracle`` at its defaults) each slope is also given as a share of that
 set's: the strength of a perfect generator's edits as this reader sees them. Image
 metrics such as the edit gain weigh every pixel of a change alike; this measures the change the way an
-estimator trained on real frames reads it::
+estimator trained on real frames reads it. Where the set shares the exact oracle's plan (same plan
+fingerprint), its images are also compared with the exact renders row by row: the sharpness ratio
+(the mean squared Laplacian over the face, set / exact, median over images; below 1: blurrier) and
+the mean absolute change in grey levels over the face in the registered image's upper (brows, eyes),
+middle (nose, cheeks) and lower (mouth, chin) thirds: where a generator's hand falls::
 
     python benchmarks/training_sets.py --config=configs/paper/synthetic_gap.py:cpu --workdir=runs/gap \\
         --out=runs/gap/training_sets.json
@@ -64,11 +68,54 @@ def read_out(pred: np.ndarray, labels: np.ndarray, target_au: np.ndarray, target
             "slope": level_slope(own, target_level)}
 
 
+def laplacian_energy(images: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Per image, the mean squared 4-neighbour Laplacian of the grey image over the pixels whose
+    whole neighbourhood lies in ``face`` (``[N, H, W]`` bool); NaN where there are none."""
+    g = np.asarray(images, np.float64).mean(-1)
+    lap = 4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]
+    inside = (face[:, 1:-1, 1:-1] & face[:, :-2, 1:-1] & face[:, 2:, 1:-1] & face[:, 1:-1, :-2]
+              & face[:, 1:-1, 2:])
+    count = inside.sum((1, 2))
+    return np.where(count > 0, (lap * lap * inside).sum((1, 2)) / np.maximum(count, 1), np.nan)
+
+
+BANDS = ("upper", "middle", "lower")
+
+
+def texture_vs_exact(images: np.ndarray, exact: np.ndarray, threshold: float = 10.0) -> dict:
+    """How a set's images differ from the exact renders of the same plan rows.
+
+    The face is where the exact render's grey level exceeds ``threshold`` (registered frames are black
+    outside the face). Returns ``sharpness`` (median over images of `laplacian_energy` set / exact)
+    and ``change_by_band``: the mean absolute difference in grey levels over face pixels of each third
+    of the image's rows (`BANDS`).
+    """
+    images = np.asarray(images, np.float64)
+    exact = np.asarray(exact, np.float64)
+    face = exact.mean(-1) > threshold
+    ratio = laplacian_energy(images, face) / laplacian_energy(exact, face)
+    diff = np.abs(images - exact).mean(-1)
+    rows = np.array_split(np.arange(images.shape[1]), len(BANDS))
+    change = {b: float(diff[:, r][face[:, r]].mean()) if face[:, r].any() else float("nan")
+              for b, r in zip(BANDS, rows)}
+    return {"sharpness": float(np.nanmedian(ratio)), "change_by_band": change}
+
+
+def _plan_fingerprint(directory: str) -> str | None:
+    for name in ("synthesis.json", "oracle.json", "regenerate.json"):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f).get("plan_fingerprint")
+    return None
+
+
 def _is_exact(config) -> bool:
     """Whether an oracle node renders the plan exactly (``config.oracle`` at its defaults)."""
     from jaxau.stages import synthesis as synthesis_stage
 
-    return synthesis_stage.oracle_settings(config) == (1.0, "all", "both")
+    return (synthesis_stage.oracle_settings(config) == (1.0, "all", "both")
+            and synthesis_stage.oracle_blur(config) == 0.0)
 
 
 def _fail(message: str) -> int:
@@ -82,6 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True, help="the experiment's workdir")
     parser.add_argument("--reader", default="real_3d", help="id of the real column whose first-seed model reads")
     parser.add_argument("--out", default="", help="JSON file for the record")
+    parser.add_argument("--texture_sample", type=int, default=600,
+                        help="plan rows compared with the exact oracle's renders (evenly spaced)")
     args = parser.parse_args(argv)
 
     path = args.config.split(":", 1)[0]
@@ -134,8 +183,9 @@ def main(argv=None) -> int:
     lines = [f"Reader: {args.reader} ({reader_node.name}); its slope on {len(vlab)} real validation frames "
              f"{slope_real:.3f}.", "",
              "| column | set | images | reader ICC vs labels | slope | x exact oracle | "
-             "own-AU read-out by level 0..5 |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "own-AU read-out by level 0..5 | sharpness vs exact | change upper / middle / lower |",
+             "|---|---|---:|---:|---:|---:|---|---:|---|"]
+    images = {}
     for col, node in sets:
         fs = frames_lib.load(os.path.join(stages, node.name, "synthetic.frames"))
         names = [str(a) for a in fs["au_names"]]
@@ -148,15 +198,28 @@ def main(argv=None) -> int:
         rec.update({"set": node.name, "images": int(len(pred)), "slope_vs_real": rec["slope"] / slope_real,
                     "exact_oracle": node.stage.name == "oracle" and _is_exact(node.config)})
         record["sets"][col.id] = rec
+        images[col.id] = fs["image"]
     exact = next((r["slope"] for r in record["sets"].values() if r["exact_oracle"]), None)
+    exact_id = next((c for c, r in record["sets"].items() if r["exact_oracle"]), None)
+    exact_plan = _plan_fingerprint(os.path.join(stages, record["sets"][exact_id]["set"])) if exact_id else None
     for col, _ in sets:
         rec = record["sets"][col.id]
         if exact:
             rec["slope_vs_exact_oracle"] = rec["slope"] / exact
+        texture = ""
+        if exact_plan and _plan_fingerprint(os.path.join(stages, rec["set"])) == exact_plan:
+            n = len(images[col.id])
+            rows = np.unique(np.linspace(0, n - 1, min(n, args.texture_sample)).astype(np.int64))
+            rec["texture_vs_exact"] = texture_vs_exact(np.asarray(images[col.id][rows]),
+                                                       np.asarray(images[exact_id][rows]))
+            t = rec["texture_vs_exact"]
+            texture = (f"{t['sharpness']:.3f} | " + " / ".join(f"{t['change_by_band'][b]:.2f}" for b in BANDS))
+        else:
+            texture = " | "
         levels = ", ".join(f"{v:.2f}" for v in rec["by_level"].values())
         share = f"{rec['slope_vs_exact_oracle']:.2f}" if exact else ""
         lines.append(f"| {col.label} | {rec['set']} | {rec['images']} | {rec['icc']:.3f} | {rec['slope']:.3f} | "
-                     f"{share} | {levels} |")
+                     f"{share} | {levels} | {texture} |")
     print("\n".join(lines))
     if args.out:
         io_utils.write_json(args.out, record)

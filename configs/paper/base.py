@@ -263,18 +263,25 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # (three estimator seeds each) rose from 0.150 / 0.090 / 0.079 at k = 1 to 0.190 / 0.118 / 0.125
     # (real 3D 0.181); with the width-32 critic it picks 1.25 / 1.5 / 1.5 (BUILD_NOTES "Generator
     # fidelity").
+    # draw 'image' puts the generator's image G(x | y_t) in the set (the paper); 'edit' puts the
+    # source plus the generator's edit, x + k (G(x | y_t) - G(x | y_x)) with y_x the source's own
+    # levels, so what G redraws the same way under both labels (its hand) cancels (not in the paper;
+    # configs/paper/synthetic_gap.py measures it).
     c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
                                              "chunk_size": 2048 if paper else 256, "targets": "",
                                              "fidelity_per_cell": 20 if paper else 2, "source_domain": "",
                                              "edit_scale": 1.0, "calibrate_edit_scale": not paper,
-                                             "edit_scale_max": 3.0, "calibration_per_cell": 8})
+                                             "edit_scale_max": 3.0, "calibration_per_cell": 8,
+                                             "draw": "image"})
     # ---- oracle sets (oracle:<reg> columns, SynthFACS only): the synthesis plan rendered exactly.
     # strength < 1 draws that share of each expression change and keeps the target's labels (a
     # generator whose edits are faint); direction 'up' / 'down' scales only the AUs the target
     # raises / lowers ('both': all); expression_aus 'labelled' changes only the set's AU columns (a
-    # perfect generator told only those) instead of all 18 simulated AUs. Defaults: the exact oracle.
-    # configs/paper/synthetic_gap.py degrades it to split the synthetic-oracle gap.
-    c.oracle = ml_collections.ConfigDict({"strength": 1.0, "expression_aus": "all", "direction": "both"})
+    # perfect generator told only those) instead of all 18 simulated AUs; blur > 0 blurs every image by
+    # a Gaussian of that sigma in pixels (a generator that softens what it redraws). Defaults: the
+    # exact oracle. configs/paper/synthetic_gap.py degrades it to split the synthetic-oracle gap.
+    c.oracle = ml_collections.ConfigDict({"strength": 1.0, "expression_aus": "all", "direction": "both",
+                                          "blur": 0.0})
     # ---- Fig. 5 (c): the synthetic set re-rendered at every head pose (paper: 500 per pose).
     c.augment = ml_collections.ConfigDict({"poses": "", "per_level": 500 if paper else 4, "batch_size": 64})
 

@@ -32,7 +32,13 @@ of a generator's possible shortcomings:
   labels (``regenerated:3d``, G at ``synthesis.edit_scale``): the exact expression in the generator's
   hand, its texture and artefacts and its reading of an expression already there; the gap to
   ``oracle_3d`` is what the generator's hand costs a set apart from the edits it draws, the gap
-  from it to ``synthetic_3d`` what its edits cost.
+  from it to ``synthetic_3d`` what its edits cost;
+* ``blurred_3d``: the exact oracle blurred by a Gaussian of ``BLUR_SIGMA`` pixels (``oracle.blur``),
+  more texture lost than in the generator's redraw: whether blur alone is what the generator's
+  hand costs;
+* ``synthetic_edit_3d``: the generator's edit added to the source, ``x + G(x | y_t) - G(x | y_x)``
+  (``synthesis.draw='edit'``): G's hand where it redraws the same under both labels cancels, and
+  the source's own expression stays as far as G's edit does not remove it.
 
 ``benchmarks/training_sets.py`` reads every one of these sets with the real 3D column's model: how
 strongly each shows its labels to an estimator trained on real frames.
@@ -71,6 +77,10 @@ from configs.paper import base
 # gain against the exact oracle, 0.26, is what 0.4 draws); a second, stronger one maps the curve.
 FAINT_STRENGTH = 0.4
 HALF_STRENGTH = 0.7
+# Gaussian sigma (pixels) of the blurred oracle: its renders lose more texture than the generator's
+# redraw does (sharpness, the face's mean squared Laplacian against the exact renders', 0.84 at
+# :medium and :cpu; the redrawn oracle's 0.91 / 0.92: benchmarks/training_sets.py).
+BLUR_SIGMA = 0.4
 
 
 def get_config(arg=None):
@@ -99,6 +109,11 @@ def get_config(arg=None):
                                    overrides="oracle.expression_aus=labelled"),
         "oracle_3d": base.column("3D Oracle synthetic", "oracle:3d"),
         "regenerated_3d": base.column("3D Oracle redrawn by the generator", "regenerated:3d"),
+        "blurred_3d": base.column(f"3D Oracle blurred (sigma {BLUR_SIGMA:g} px)", "oracle:3d",
+                                  overrides=f"oracle.blur={BLUR_SIGMA}"),
+        # The generator's edit on the source instead of its image: x + G(x | y_t) - G(x | y_x).
+        "synthetic_edit_3d": base.column("3D Synthetic, the generator's edit on the source", "synthetic:3d",
+                                         overrides="synthesis.draw=edit"),
     })
     c.experiment.compare = ("oracle_3d>real_3d, synthetic_3d>real_3d, oracle_3d>labelled_3d, "
                             "labelled_3d>faint_3d, faint_3d>synthetic_3d, labelled_3d>faint_added_3d, "
@@ -106,6 +121,8 @@ def get_config(arg=None):
                             "synthetic_3d>faint_added_3d, labelled_3d>faint70_3d, faint70_3d>synthetic_3d, "
                             "synthetic_k15_3d>synthetic_3d, synthetic_k2_3d>synthetic_3d, "
                             "labelled_3d>synthetic_k2_3d, synthetic_k15_3d>real_3d, oracle_3d>regenerated_3d, "
-                            "regenerated_3d>synthetic_3d, regenerated_3d>real_3d")
+                            "regenerated_3d>synthetic_3d, regenerated_3d>real_3d, synthetic_edit_3d>synthetic_3d, "
+                            "oracle_3d>synthetic_edit_3d, synthetic_edit_3d>real_3d, oracle_3d>blurred_3d, "
+                            "blurred_3d>regenerated_3d")
     c.report.title = f"The synthetic-oracle gap, step by step ({size} size)"
     return c

@@ -60,6 +60,8 @@ def get_config(arg=None):
         # generator). Oracle >= real shows that resampling helps; synthetic vs oracle is the
         # generator's fidelity.
         "oracle_3d": base.column("3D Oracle synthetic", "oracle:3d"),
+        # The same plan registered in 2D: 3D vs 2D registration with a perfect generator.
+        "oracle_2d": base.column("2D Oracle synthetic", "oracle:2d"),
     })
     c.report.title = f"Table 2: synthetic vs real expressions, 2D vs 3D registration ({size} size)"
     return c

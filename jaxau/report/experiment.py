@@ -157,20 +157,27 @@ FIDELITY_ROWS = (
 
 
 def _edit_scale_lines(label: str, record: dict) -> list[str]:
-    """Markdown lines on a synthetic set's edit scale (synthesis.json), none for the generator's own images."""
+    """Markdown lines on how a synthetic set's images were drawn (synthesis.json: edit scale and
+    draw), none for the generator's own images."""
     k = float(record.get("edit_scale", 1.0))
     cal = record.get("edit_scale_calibration")
+    edit = record.get("draw", "image") == "edit"
+    if edit:
+        formula = "src + {k} (G(src | target) - G(src | its own levels))"
+        how = " (synthesis.draw = 'edit': the generator's edit on the source, its hand cancelled)"
+    else:
+        formula, how = "src + {k} (G(src) - src)", ""
     if not cal:
-        return [f"Edit scale ({label}): every image is src + {k:g} (G(src) - src) (synthesis.edit_scale).", ""] \
-            if k != 1.0 else []
+        return [f"Edit scale ({label}): every image is {formula.format(k=f'{k:g}')}{how} (synthesis.edit_scale).",
+                ""] if k != 1.0 or edit else []
     if cal.get("skipped"):
-        return [f"Edit scale ({label}): {k:g}; the calibration was skipped: {cal['skipped']}.", ""]
+        return [f"Edit scale ({label}): {k:g}; the calibration was skipped: {cal['skipped']}.{how}", ""]
     grid = cal["grid"]
     curve = ", ".join(f"{g:g}: {m:.4f}" for g, m in zip(grid, cal["mismatch"]))
     at = lambda v: cal["slope_generated"][grid.index(v)]  # noqa: E731
     ones = f", at 1 {at(1.0):.3f}" if 1.0 in grid else ""
     return [f"Edit scale ({label}): **k = {k:g}**, chosen by the real-frame reader (synthesis.calibrate_edit_scale; "
-            f"images drawn as src + k (G(src) - src)). Its slope per intensity level, weighted over AUs by the "
+            f"images drawn as {formula.format(k='k')}{how}). Its slope per intensity level, weighted over AUs by the "
             f"validation labels' variances: {cal['slope_real']:.3f} on {cal['real_frames']} real validation "
             f"frames; on {cal['sample']} generated images {at(k):.3f} at k = {k:g}{ones}. Slope mismatch per k "
             f"({curve}); smallest at k = {cal['best_scale']:g}, standard error {cal['mismatch_se']:.4f}; the "
@@ -287,7 +294,7 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
     if not rows:
         return []
     summary["degraded_oracles"] = {label: {"strength": rec["strength"], "expression_aus": rec["expression_aus"],
-                                           "direction": rec["direction"],
+                                           "direction": rec["direction"], "blur": float(rec.get("blur", 0.0)),
                                            "generator_pass": bool(rec.get("generator_pass", False)), **rec["edit"]}
                                    for label, rec in rows}
     md = ["Degraded oracle sets (`config.oracle`): the same plan rendered with only the labelled AUs changed "
@@ -297,7 +304,8 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
           "edit gain matches the generator's shows what exact edits that faint teach: its column beside the "
           "synthetic one says whether faintness alone accounts for the generator's column. A set *redrawn by "
           "G* is an oracle set passed through the generator with its own labels: the exact expression in the "
-          "generator's hand.", "",
+          "generator's hand; a *blurred* set, its renders blurred by a Gaussian (`oracle.blur`): the "
+          "generator's loss of texture alone.", "",
           "| set | AUs changed | strength (scaled changes) | edit gain | gain, added AUs | gain, removed AUs | "
           "edit cosine | L1 to the oracle | copying's L1 | entries |",
           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -308,7 +316,8 @@ def _degraded_oracle_lines(results, serves, planned, generators: Mapping[str, An
     for label, rec in rows:
         e = rec["edit"]
         scaled = f"{float(rec['strength']):g} ({rec['direction']})"
-        changed = rec["expression_aus"] + (", redrawn by G" if rec.get("generator_pass") else "")
+        changed = rec["expression_aus"] + (", redrawn by G" if rec.get("generator_pass") else "") + (
+            f", blurred (sigma {float(rec['blur']):g} px)" if rec.get("blur") else "")
         md.append(f"| {label} | {changed} | {scaled} | {e['gain']:.3f} | {e['gain_added']:.3f} | "
                   f"{e['gain_removed']:.3f} | {e['cosine']:.3f} | {e['l1']:.5f} | {e['l1_copy_source']:.5f} | "
                   f"{e['entries']} |")

@@ -22,7 +22,12 @@ _GENERATOR_ONLY = ("data.train_poses",)
 # How the generator's images are drawn into the set: the oracle set (the same plan rendered exactly)
 # does not depend on them.
 _GENERATED_ONLY = ("synthesis.edit_scale", "synthesis.calibrate_edit_scale", "synthesis.edit_scale_max",
-                   "synthesis.calibration_per_cell")
+                   "synthesis.calibration_per_cell", "synthesis.draw")
+# The regenerate stage redraws with each image's own labels, always as the generator's image.
+_IMAGE_DRAW_ONLY = ("synthesis.draw",)
+# Settings added after stages were made, at the value that reproduces those stages: left out of
+# every key while they hold it, so finished work stays cached.
+_NEUTRAL = (("synthesis.draw", "image"), ("oracle.blur", 0.0))
 
 # Stages that draw random numbers hash ``seed`` (a run with --config.seed=1 trains new models and
 # resamples anew); alignment, scoring and the data build do not.
@@ -69,9 +74,10 @@ _STAGE_LIST = (
 def _ignored(name: str) -> tuple[str, ...]:
     scoring = () if name in ("score", "internal") else _SCORING_ONLY
     generator = () if name in ("generator", "synthesis", "oracle", "regenerate") else _GENERATOR_ONLY
-    generated = _GENERATED_ONLY if name == "oracle" else ()
+    generated = _GENERATED_ONLY if name == "oracle" else _IMAGE_DRAW_ONLY if name == "regenerate" else ()
     return scoring + generator + generated
 
 
-STAGES = {s.name: dataclasses.replace(s, ignore=_ignored(s.name), schema="jaxau.stages.schema:require")
+STAGES = {s.name: dataclasses.replace(s, ignore=_ignored(s.name), neutral=_NEUTRAL,
+                                      schema="jaxau.stages.schema:require")
           for s in _STAGE_LIST}

@@ -50,6 +50,8 @@ class Stage:
       ignore: dotted paths inside ``config_keys`` that do not change this stage's output (e.g.
         ``data.test_poses`` for everything but scoring), left out of the hash so experiments that
         differ only there share the stage.
+      neutral: ``(dotted path, value)`` pairs left out of the hash while the config holds that value
+        (a setting added after stages were made, at the value that reproduces them: their keys hold).
       check: optional ``"module:function"``, ``fn(config)`` raising `jaxau.validate.ConfigError` for a
         config this stage cannot run with; `run_graph` calls every wanted node's check before the
         first stage runs, so a bad value fails in one line, not after the stages before it.
@@ -68,6 +70,7 @@ class Stage:
     impl: str = ""
     version: int = 1
     ignore: tuple[str, ...] = ()
+    neutral: tuple[tuple[str, Any], ...] = ()
     check: str = ""
     schema: str = ""
     fingerprint: str = ""
@@ -118,13 +121,14 @@ def _plain(value: Any) -> Any:
 def stage_key(stage: Stage, config: Any, dep_keys: Sequence[str]) -> str:
     """Content hash of what defines a stage's output."""
     hashed = {k: _plain(_lookup(config, k)) for k in stage.config_keys}
-    for path in stage.ignore:
+    leave_out = [(path, None, False) for path in stage.ignore] + [(p, v, True) for p, v in stage.neutral]
+    for path, value, only_at_value in leave_out:
         section, _, leaf = path.rpartition(".")
         node = hashed.get(section.split(".")[0]) if section else hashed
         for part in section.split(".")[1:] if section else ():
             node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        if isinstance(node, dict) and leaf in node and (not only_at_value or node[leaf] == _plain(value)):
+            node.pop(leaf)
     payload = {"stage": stage.name, "version": stage.version, "deps": list(dep_keys), "config": hashed}
     # What shapes the output beyond the config's fields (e.g. the SynthFACS domain definitions in
     # the code); left out when empty, so stages without it keep their keys.

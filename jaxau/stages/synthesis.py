@@ -34,6 +34,7 @@ a degraded oracle) and ``preview_synthesis.png`` (`run_regenerate`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -69,6 +70,8 @@ def check(config) -> None:
     validate.positive_int(config, "synthesis.chunk_size")
     if "edit_scale" in config.synthesis:
         validate.positive_float(config, "synthesis.edit_scale")
+    if "draw" in config.synthesis:
+        validate.one_of(config, "synthesis.draw", synthesize.DRAWS)
     if bool(config.synthesis.get("calibrate_edit_scale", False)):
         if float(config.synthesis.get("edit_scale", 1.0)) != 1.0:
             raise validate.ConfigError(
@@ -78,6 +81,12 @@ def check(config) -> None:
         if float(config.synthesis.edit_scale_max) < 1.0:
             raise validate.ConfigError(f"synthesis.edit_scale_max={config.synthesis.edit_scale_max}: the "
                                        "calibration grid runs from 0.5 to it and must hold 1; use >= 1.")
+
+
+def draw_mode(config) -> str:
+    """How the generator's images are drawn into a set (`jaxau.synthesis.synthesize.DRAWS`;
+    ``synthesis.draw``, 'image' where a config predates it)."""
+    return str(config.synthesis.get("draw", "image"))
 
 
 def check_oracle(config) -> None:
@@ -93,6 +102,8 @@ def check_oracle(config) -> None:
                 f"{ORACLE_MAX_STRENGTH}] (1 = the target expression); use e.g. 0.4 for a faint edit.")
         validate.one_of(config, "oracle.expression_aus", ORACLE_EXPRESSION_AUS)
         validate.one_of(config, "oracle.direction", oracle.DIRECTIONS)
+        if "blur" in config.oracle:
+            validate.positive_float(config, "oracle.blur", allow_zero=True)
 
 
 
@@ -175,7 +186,8 @@ def calibrate_edit_scale(config, inputs, reader: estimator.Predictor, trained, s
     try:
         record = calibrate_lib.calibrate(
             lambda images, labels, scales: synthesize.generate_scaled(
-                trained.generator, trained.params, images, labels, scales, batch),
+                trained.generator, trained.params, images, labels, scales, batch, draw=draw_mode(config),
+                source_labels=np.asarray(sources["au_intensity"])[plan.source_index[rows]]),
             read, np.asarray(real["image"]), real["au_intensity"],
             np.asarray(sources["image"][plan.source_index[rows]]), plan.target_labels[rows],
             calibrate_lib.grid(float(config.synthesis.edit_scale_max)), aus)
@@ -224,8 +236,9 @@ def run(config, stage_dir: str, inputs) -> dict:
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),
         targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
         chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity,
-        edit_scale=float(config.synthesis.get("edit_scale", 1.0)), calibrate=calibrate)
-    out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second", "edit_scale")}
+        edit_scale=float(config.synthesis.get("edit_scale", 1.0)), calibrate=calibrate, draw=draw_mode(config))
+    out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second", "edit_scale",
+                                  "draw")}
     fid = record.get("fidelity") or {}
     out.update({k: fid[k] for k in ("l1_generated", "l1_copy_source", "edit_cosine", "edit_cosine_ceiling",
                                     "edit_cosine_labelled", "reader_icc_generated", "reader_icc_oracle",
@@ -241,6 +254,12 @@ def oracle_settings(config) -> tuple[float, str, str]:
     return float(o.strength), str(o.expression_aus), str(o.direction)
 
 
+def oracle_blur(config) -> float:
+    """``oracle.blur``: the Gaussian sigma in pixels an oracle set's images are blurred by (0: none,
+    also where a config predates the setting)."""
+    return float(config.oracle.get("blur", 0.0))
+
+
 def run_oracle(config, stage_dir: str, inputs) -> dict:
     """Stage ``oracle``: the synthesis plan rendered exactly (module docstring).
 
@@ -249,8 +268,9 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     those), ``strength`` < 1 draws that share of each expression change (a generator whose edits are
     faint) while every image keeps its target's labels, as a generated image does; ``direction``
     scales only the AUs the target raises (``'up'``) or lowers (``'down'``: the source's own
-    expression left partly in place). Such a set's
-    ``oracle.json`` holds ``edit``: its images scored against the exact oracle like a generator's
+    expression left partly in place); ``blur`` > 0 blurs every registered image by a Gaussian of that
+    sigma in pixels (`jaxau.synthesis.oracle.gaussian_blur`: a generator that softens what it
+    redraws). Such a set's ``oracle.json`` holds ``edit``: its images scored against the exact oracle like a generator's
     (`jaxau.synthesis.fidelity.image_metrics` on the fidelity sample: ``edit_gain`` comparable with
     the generator's).
     """
@@ -265,9 +285,12 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     take = list(aus) if expression_aus == "labelled" else None
     rendered = renderer.oracle(sources, plan.source_index, target_frames, plan.target_index, target_index,
                                expression_aus=take, strength=strength, direction=direction)
+    blur = oracle_blur(config)
+    if blur > 0:
+        rendered = dataclasses.replace(rendered, image=oracle.gaussian_blur(rendered.image, blur))
     idx = plan.source_index
     edit = None
-    if strength != 1.0 or take is not None:
+    if strength != 1.0 or take is not None or blur > 0:
         edit = _degraded_edit(renderer, sources, target_frames, target_index, plan, rendered, aus,
                               int(config.synthesis.get("fidelity_per_cell", 0)))
     frames = {"image": rendered.image, "au_intensity": plan.target_labels.astype(np.int32),
@@ -286,7 +309,7 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
               "registration_failed": int((~ok).sum()), "au_names": list(aus),
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
               "plan_fingerprint": plan.fingerprint(), "strength": strength, "expression_aus": expression_aus,
-              "direction": direction, "seconds": time.perf_counter() - t0}
+              "direction": direction, "blur": blur, "seconds": time.perf_counter() - t0}
     if edit is not None:
         record["edit"] = edit
     io_utils.write_json(os.path.join(stage_dir, "oracle.json"), record)
@@ -336,6 +359,8 @@ def run_regenerate(config, stage_dir: str, inputs) -> dict:
     choice, is not rerun here). The image already shows ``y``, so a generator that adds nothing
     returns it unchanged; its column beside the oracle's measures what the generator's hand costs a
     training set apart from the edits it draws. Labels, sources and plan cells are the oracle set's.
+    Always the generator's image, whatever ``synthesis.draw`` (in 'edit' draw the redraw with the
+    image's own labels is the image itself).
     """
     t0 = time.perf_counter()
     trained = gen_train.load_generator(inputs["generator"])

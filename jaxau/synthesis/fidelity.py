@@ -198,7 +198,8 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
 
     Args:
       renderer: a `jaxau.synthesis.oracle.OracleRenderer` for the sources' domain and registration.
-      generate: ``(source uint8 images, target levels [N, K]) -> uint8 images`` (the generator).
+      generate: ``(source uint8 images, target levels [N, K], the sources' own levels [N, K]) -> uint8
+        images`` (the generator).
       sources: the plan's source frame set (SynthFACS frames).
       plan: the resampling plan.
       au_names: its AU columns.
@@ -222,7 +223,7 @@ def measure(renderer: Any, generate: Any, sources: frames_lib.FrameSet, plan: Sy
     labelled = renderer.oracle(sources, src_rows, targets, tgt_rows, target_index, expression_aus=au_names)
     src_images = sources["image"][src_rows]
     labels = plan.target_labels[rows]
-    generated = generate(src_images, labels)
+    generated = generate(src_images, labels, np.asarray(sources["au_intensity"])[src_rows])
     face = oracle.face
     keep = oracle.ok & labelled.ok
     record = {"entries": int(len(rows)), "per_cell": int(per_cell), "registration_failed": int((~keep).sum())}

@@ -129,6 +129,29 @@ def with_expression(source: dict, target: dict, label_aus: Sequence[str],
             "intensity_labelled": intensity[idx], "neutral": bool((labels == 0).all())}
 
 
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """uint8 ``[N, H, W, C]`` images blurred by a separable Gaussian of ``sigma`` pixels (radius
+    ``ceil(3 sigma)``, borders mirrored without repeating the edge pixel), rounded back to uint8.
+
+    A degraded oracle's texture loss: a generator that blurs what it redraws (`run_oracle`'s
+    ``oracle.blur``).
+    """
+    images = np.asarray(images)
+    if sigma <= 0:
+        return images
+    radius = int(np.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    out = images.astype(np.float64)
+    for axis in (1, 2):
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="reflect")
+        n = out.shape[axis]
+        out = sum(w * np.take(padded, np.arange(i, i + n), axis=axis) for i, w in enumerate(taps))
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 @dataclasses.dataclass
 class Registered:
     """Rendered and registered frames: ``image`` uint8 ``[N, S, S, 3]``, ``face`` bool ``[N, S, S]``

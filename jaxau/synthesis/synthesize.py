@@ -49,13 +49,37 @@ def _apply(generator, params, images_uint8, labels):
     return images, generator.apply({"params": params}, images, aus).image
 
 
-@functools.lru_cache(maxsize=4)
-def _generate_fn(generator, edit_scale: float = 1.0):
+# How a generated image is drawn into a set: 'image' is the generator's image G(x | y_t) (the
+# paper); 'edit' adds the generator's edit to the source, x + G(x | y_t) - G(x | y_x), so whatever
+# G redraws the same way under both labels (its hand: texture, blur, colour) cancels and only the
+# change the target labels make is drawn.
+DRAWS = ("image", "edit")
+
+
+def _drawn(generator, params, images_uint8, labels, source_labels, edit_scale: float, draw: str):
+    """The drawn images in [-1, 1]: ``x + k (G(x | y_t) - base)`` with base ``x`` ('image') or
+    ``G(x | y_x)`` ('edit'); at k = 1 in 'image' draw exactly the generator's image."""
+    images, fake = _apply(generator, params, images_uint8, labels)
+    if draw == "edit":
+        base = _apply(generator, params, images_uint8, source_labels)[1]
+        return images + edit_scale * (fake - base)
+    if edit_scale != 1.0:
+        fake = images + edit_scale * (fake - images)
+    return fake
+
+
+def _check_draw(draw: str, source_labels) -> None:
+    if draw not in DRAWS:
+        raise ValueError(f"draw={draw!r}: use one of {DRAWS}.")
+    if draw == "edit" and source_labels is None:
+        raise ValueError("draw='edit' needs the source images' own AU levels (source_labels).")
+
+
+@functools.lru_cache(maxsize=8)
+def _generate_fn(generator, edit_scale: float = 1.0, draw: str = "image"):
     @jax.jit
-    def generate(params, images_uint8, labels):
-        images, fake = _apply(generator, params, images_uint8, labels)
-        if edit_scale != 1.0:
-            fake = images + edit_scale * (fake - images)
+    def generate(params, images_uint8, labels, source_labels):
+        fake = _drawn(generator, params, images_uint8, labels, source_labels, edit_scale, draw)
         # uint8 on the device: a quarter of the bytes to bring back.
         return jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
@@ -63,43 +87,55 @@ def _generate_fn(generator, edit_scale: float = 1.0):
 
 
 def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, batch_size: int = 32,
-                    edit_scale: float = 1.0) -> np.ndarray:
+                    edit_scale: float = 1.0, draw: str = "image",
+                    source_labels: np.ndarray | None = None) -> np.ndarray:
     """``G(images | labels / 5)`` as uint8, in fixed-size batches (one compilation; the last padded).
 
     ``edit_scale`` k draws ``src + k (G - src)`` (clipped): the generator's edit made k times larger
-    (1: the generator's own image).
+    (1: the generator's own image). ``draw='edit'`` draws ``src + k (G(src | labels) - G(src |
+    source_labels))`` instead (`DRAWS`); ``source_labels`` are the images' own levels (-1: 0).
     """
-    return _in_batches(_generate_fn(generator, float(edit_scale)), params, images, labels, batch_size, np.uint8)
+    _check_draw(draw, source_labels)
+    return _in_batches(_generate_fn(generator, float(edit_scale), draw), params, images, labels, batch_size,
+                       np.uint8, source_labels)
 
 
-def _in_batches(fn, params, images: np.ndarray, labels: np.ndarray, batch_size: int, dtype) -> np.ndarray:
-    """``fn(params, images, labels)`` over fixed-size batches (the last zero-padded), concatenated."""
+def _in_batches(fn, params, images: np.ndarray, labels: np.ndarray, batch_size: int, dtype,
+                source_labels: np.ndarray | None = None) -> np.ndarray:
+    """``fn(params, images, labels, source_labels)`` over fixed-size batches (the last zero-padded),
+    concatenated; ``source_labels`` default to ``labels`` (for functions that do not read them)."""
     labels = np.asarray(labels, np.int32)
+    own = labels if source_labels is None else np.asarray(source_labels, np.int32)
     out = []
     for lo in range(0, len(images), batch_size):
-        src, lab = images[lo:lo + batch_size], labels[lo:lo + batch_size]
+        src, lab, slab = images[lo:lo + batch_size], labels[lo:lo + batch_size], own[lo:lo + batch_size]
         n = len(src)
         if n < batch_size:
             src = np.concatenate([src, np.zeros((batch_size - n,) + src.shape[1:], src.dtype)])
             lab = np.concatenate([lab, np.zeros((batch_size - n, lab.shape[1]), lab.dtype)])
-        out.append(np.asarray(fn(params, src, lab))[:n])
+            slab = np.concatenate([slab, np.zeros((batch_size - n, slab.shape[1]), slab.dtype)])
+        out.append(np.asarray(fn(params, src, lab, slab))[:n])
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], dtype)
 
 
-@functools.lru_cache(maxsize=4)
-def _generate_float_fn(generator):
-    return jax.jit(lambda params, images_uint8, labels: _apply(generator, params, images_uint8, labels)[1])
+@functools.lru_cache(maxsize=8)
+def _generate_float_fn(generator, draw: str = "image"):
+    return jax.jit(lambda params, images_uint8, labels, source_labels: _drawn(
+        generator, params, images_uint8, labels, source_labels, 1.0, draw))
 
 
 def generate_scaled(generator, params, images: np.ndarray, labels: np.ndarray, scales: Sequence[float],
-                    batch_size: int = 32) -> dict:
-    """``{k: src + k (G - src)}`` as uint8 for every ``k`` of ``scales``, the generator run once.
+                    batch_size: int = 32, draw: str = "image", source_labels: np.ndarray | None = None) -> dict:
+    """``{k: src + k (G - src)}`` as uint8 for every ``k`` of ``scales``, the generator run once
+    (``draw='edit'``: ``src + k (G(src | labels) - G(src | source_labels))``, run twice).
 
     The scaling is done in float32 numpy on the generator's [-1, 1] output (`generate_images` does it
     on the device, so the two may differ by one grey level where XLA fuses the arithmetic): for
     choosing a scale, not for drawing the set.
     """
-    fake = _in_batches(_generate_float_fn(generator), params, images, labels, batch_size, np.float32)
+    _check_draw(draw, source_labels)
+    fake = _in_batches(_generate_float_fn(generator, draw), params, images, labels, batch_size, np.float32,
+                       source_labels)
     source = np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
     out = {}
     for k in scales:
@@ -118,13 +154,17 @@ def params_fingerprint(params: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def chunk_directory(out_dir: str, plan: SynthesisPlan, chunk_size: int, params: Any, edit_scale: float = 1.0) -> str:
+def chunk_directory(out_dir: str, plan: SynthesisPlan, chunk_size: int, params: Any, edit_scale: float = 1.0,
+                    draw: str = "image") -> str:
     """``<out_dir>/chunks/<key>``: finished chunks are reused only by a rerun with the same plan,
-    chunk size, generator parameters and edit scale (a rerun with anything else starts its own
+    chunk size, generator parameters, edit scale and draw (a rerun with anything else starts its own
     directory)."""
     record = {"plan": plan.fingerprint(), "chunk_size": int(chunk_size), "generator": params_fingerprint(params)}
-    if edit_scale != 1.0:  # (absent at 1: the keys of sets made before the setting existed hold)
+    # (Each absent at its default: the keys of sets made before the setting existed hold.)
+    if edit_scale != 1.0:
         record["edit_scale"] = float(edit_scale)
+    if draw != "image":
+        record["draw"] = draw
     directory = os.path.join(out_dir, "chunks", io_utils.settings_key(record))
     os.makedirs(directory, exist_ok=True)
     if jax.process_index() == 0 and not os.path.exists(os.path.join(directory, "key.json")):
@@ -139,7 +179,7 @@ def _chunk_path(chunk_dir: str, c: int) -> str:
 def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: SynthesisPlan,
                out_dir: str, *, au_names, batch_size: int = 64, chunk_size: int = 1024,
                log_every_chunks: int = 1, share: hosts.Share | None = None,
-               edit_scale: float = 1.0) -> frames_lib.FrameSet:
+               edit_scale: float = 1.0, draw: str = "image") -> frames_lib.FrameSet:
     """Generates every plan entry (resuming from finished chunks) and returns the synthetic set.
 
     Args:
@@ -155,6 +195,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
       share: this process's share of a multi-host run (default `jaxau.hosts.active`): it generates
         chunks ``index``, ``index + count``, ... and waits for the others'.
       edit_scale: each image is ``src + edit_scale (G - src)`` (`generate_images`).
+      draw: 'image' or 'edit' (`DRAWS`; 'edit' reads the sources' own ``au_intensity``).
 
     Returns:
       The synthetic frame set (see the module docstring); not yet saved.
@@ -171,13 +212,14 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
         raise ValueError(f"plan has {plan.target_labels.shape[1]} AU columns, au_names {len(au_names)}.")
     if len(plan) and plan.source_index.max() >= len(sources["image"]):
         raise ValueError("plan.source_index points past the source frame set: build the plan from these sources.")
-    chunk_dir = chunk_directory(out_dir, plan, chunk_size, params, edit_scale)
+    _check_draw(draw, sources["au_intensity"])
+    chunk_dir = chunk_directory(out_dir, plan, chunk_size, params, edit_scale, draw)
 
     mesh = parallel.make_mesh(jax.local_devices())
     # A mesh of this process's devices only (processes work on disjoint chunks), so plain device_put.
     p_rep = jax.device_put(params, parallel.replicated(mesh))
     split = parallel.batch_sharded(mesh)
-    generate = _generate_fn(generator, float(edit_scale))
+    generate = _generate_fn(generator, float(edit_scale), draw)
     num_chunks = -(-len(plan) // chunk_size)
     mine = share.mine(num_chunks)
     todo = [c for c in mine if not os.path.exists(_chunk_path(chunk_dir, c))]
@@ -186,6 +228,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
                      len(mine), chunk_dir)
     t0, done = time.perf_counter(), 0
     images = sources["image"]
+    own = np.asarray(sources["au_intensity"], np.int32)
     for i, c in enumerate(todo):
         lo, hi = c * chunk_size, min((c + 1) * chunk_size, len(plan))
         out = []
@@ -193,12 +236,14 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
             e = min(b + batch_size, hi)
             src = images[plan.source_index[b:e]]
             lab = plan.target_labels[b:e]
+            slab = own[plan.source_index[b:e]]
             pad = batch_size - (e - b)
             if pad:
                 src = np.concatenate([src, np.zeros((pad,) + src.shape[1:], src.dtype)])
                 lab = np.concatenate([lab, np.zeros((pad, lab.shape[1]), lab.dtype)])
-            src, lab = jax.device_put((src, lab), split)
-            out.append(np.asarray(generate(p_rep, src, lab))[:e - b])
+                slab = np.concatenate([slab, np.zeros((pad, slab.shape[1]), slab.dtype)])
+            src, lab, slab = jax.device_put((src, lab, slab), split)
+            out.append(np.asarray(generate(p_rep, src, lab, slab))[:e - b])
         frame_store.save_chunk(_chunk_path(chunk_dir, c), np.concatenate(out))
         done += hi - lo
         if (i + 1) % log_every_chunks == 0 or i + 1 == len(todo):
@@ -273,7 +318,8 @@ def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None,
 
 def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
                    targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
-                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0, calibrate=None) -> dict:
+                   chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0, calibrate=None,
+                   draw: str = "image") -> dict:
     """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
 
     Args:
@@ -287,12 +333,15 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
       seed: plan seed.
       batch_size, chunk_size: see `synthesize`.
       fidelity: optional ``fidelity(sources, plan, generate) -> dict`` (`jaxau.synthesis.fidelity`),
-        ``generate(uint8 images, target levels) -> uint8 images``; its record goes under ``fidelity``.
+        ``generate(uint8 images, target levels, the images' own levels) -> uint8 images``; its record
+        goes under ``fidelity``.
       edit_scale: the generator's edits drawn this many times larger, in the set and in the
         fidelity's generated images (`generate_images`).
       calibrate: optional ``calibrate(trained generator, sources, plan) -> dict`` choosing the edit
         scale instead (`jaxau.stages.synthesis.calibrate_edit_scale`): its ``edit_scale`` replaces
         ``edit_scale`` and its record goes under ``edit_scale_calibration``.
+      draw: 'image' (the generator's images) or 'edit' (the source plus the generator's edit:
+        `DRAWS`), in the set, the calibration's and the fidelity's images.
 
     Returns:
       The record written to ``synthesis.json`` (in a multi-host run, by process 0 only; the others
@@ -315,7 +364,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     t0 = time.perf_counter()
     before = set(chunk_files(out_dir))
     synthetic = synthesize(trained.generator, trained.params, sources, plan, out_dir, au_names=aus,
-                           batch_size=batch_size, chunk_size=chunk_size, edit_scale=edit_scale)
+                           batch_size=batch_size, chunk_size=chunk_size, edit_scale=edit_scale, draw=draw)
     elapsed = time.perf_counter() - t0
     # This process's new chunks (in a multi-host run the others' appear here too).
     mine = set(hosts.active().mine(-(-len(plan) // chunk_size)))
@@ -327,7 +376,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
               "generator_step": int(trained.step), "cross_domain": targets is not None,
               "seconds": elapsed, "chunks_generated": int(generated),
               "images_per_second": (new_images / elapsed) if generated else None,
-              "plan_fingerprint": plan.fingerprint(), "edit_scale": float(edit_scale)}
+              "plan_fingerprint": plan.fingerprint(), "edit_scale": float(edit_scale), "draw": draw}
     if calibration is not None:
         record["edit_scale_calibration"] = calibration
     if not leader:  # Multi-host: every chunk is done; process 0 writes the set and its records.
@@ -336,8 +385,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     write_png(os.path.join(out_dir, "preview_synthesis.png"), contact_sheet(sources, synthetic, plan))
     if fidelity is not None:
         t1 = time.perf_counter()
-        record["fidelity"] = fidelity(sources, plan, lambda images, labels: generate_images(
-            trained.generator, trained.params, images, labels, batch_size, edit_scale))
+        record["fidelity"] = fidelity(sources, plan, lambda images, labels, own: generate_images(
+            trained.generator, trained.params, images, labels, batch_size, edit_scale, draw, own))
         record["fidelity"]["seconds"] = time.perf_counter() - t1
     io_utils.write_json(os.path.join(out_dir, "synthesis.json"), record)
     return record

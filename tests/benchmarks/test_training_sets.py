@@ -37,6 +37,31 @@ def test_read_out_of_a_set_a_reader_sees_exactly_and_at_half_strength():
     assert set(half["icc_by_au"]) == {"AU01", "AU12"}
 
 
+def test_laplacian_energy_and_texture_against_hand_built_images():
+    # A vertical stripe pattern 0, 100, 0, 100 ...: the 4-neighbour Laplacian is +-200 at every pixel.
+    stripes = np.zeros((1, 6, 6, 3))
+    stripes[:, :, 1::2] = 100.0
+    face = np.ones((1, 6, 6), bool)
+    assert training_sets.laplacian_energy(stripes, face) == pytest.approx([200.0 ** 2])
+    # A flat image has none; a face with no full neighbourhood gives NaN.
+    assert training_sets.laplacian_energy(np.full((1, 6, 6, 3), 50.0), face) == pytest.approx([0.0])
+    assert np.isnan(training_sets.laplacian_energy(stripes, np.zeros((1, 6, 6), bool))[0])
+    # Against a set blurred by a 1-2-1 column filter (amplitude 100 -> 0, every pixel 50 + ...):
+    exact = np.full((2, 6, 6, 3), 50.0)
+    exact[:, :, 1::2] += 100.0
+    blurred = exact.copy()
+    blurred[:, :, 1:-1] = 0.25 * exact[:, :, :-2] + 0.5 * exact[:, :, 1:-1] + 0.25 * exact[:, :, 2:]
+    t = training_sets.texture_vs_exact(blurred, exact)
+    assert t["sharpness"] < 0.05 and set(t["change_by_band"]) == {"upper", "middle", "lower"}
+    assert training_sets.texture_vs_exact(exact, exact) == {"sharpness": 1.0, "change_by_band": {
+        "upper": 0.0, "middle": 0.0, "lower": 0.0}}
+    # A change in the bottom third only, by 12 grey levels: that band alone.
+    moved = exact.copy()
+    moved[:, 4:] += 12.0
+    change = training_sets.texture_vs_exact(moved, exact)["change_by_band"]
+    assert change == {"upper": 0.0, "middle": 0.0, "lower": pytest.approx(12.0)}
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--config=configs/paper/no_such.py:cpu"], "no such file"),
     (["--config=configs/paper/synthetic_gap.py:cpu", "--reader=synthetic_3d"], "not a real column"),

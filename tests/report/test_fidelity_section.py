@@ -73,6 +73,11 @@ def test_the_edit_scale_is_reported_with_its_calibration_with_or_without_a_fidel
     # A fixed scale is stated; the generator's own images (k = 1) need no line.
     assert "every image is src + 2 (G(src) - src)" in section({"edit_scale": 2.0})
     assert section({"edit_scale": 1.0}) == ""
+    # The edit drawn on the source is always stated, with its formula, calibrated or not.
+    assert ("every image is src + 1 (G(src | target) - G(src | its own levels)) (synthesis.draw = 'edit'"
+            in section({"edit_scale": 1.0, "draw": "edit"}))
+    assert "images drawn as src + k (G(src | target) - G(src | its own levels))" in section(
+        {"edit_scale": 1.5, "draw": "edit", "edit_scale_calibration": cal})
     md = section({"edit_scale": 1.0, "edit_scale_calibration": {"edit_scale": 1.0, "skipped": "no AU label varies"}})
     assert "Edit scale (Synthetic 3D): 1; the calibration was skipped: no AU label varies." in md
 
@@ -105,7 +110,8 @@ def test_degraded_oracle_sets_are_tabulated_next_to_the_generator(tmp_path):
     # The exact oracle has no edit record: it is the reference, not a row.
     assert "| Oracle 3D |" not in md
     assert summary["degraded_oracles"] == {"Faint 3D": {
-        "strength": 0.4, "expression_aus": "labelled", "direction": "up", "generator_pass": False, "entries": 74,
+        "strength": 0.4, "expression_aus": "labelled", "direction": "up", "blur": 0.0, "generator_pass": False,
+        "entries": 74,
         "gain": 0.251, "cosine": 0.402, "l1": 0.0081, "l1_copy_source": 0.0103, "cosine_by_au": {"AU12": 0.5},
         "gain_added": 0.4, "gain_removed": 1.0}}
     # The exact oracle redrawn by the generator (regenerate.json) is a row of its own, marked as such.
@@ -123,6 +129,22 @@ def test_degraded_oracle_sets_are_tabulated_next_to_the_generator(tmp_path):
                                                 {r.name: r for r in results2}, serves, planned, summary, []))
     assert "| Redrawn 3D | all, redrawn by G | 1 (both) | 0.810 | 0.850 | 0.700 | 0.770 | 0.00520 | 0.01030 | 74 |" in md
     assert summary["degraded_oracles"]["Redrawn 3D"]["generator_pass"] is True
+    planned.columns.pop()
+    # A blurred exact set says so in its row.
+    blurred = tmp_path / "oracle-3"
+    blurred.mkdir()
+    (blurred / "oracle.json").write_text(json.dumps({
+        "strength": 1.0, "expression_aus": "all", "direction": "both", "blur": 0.4,
+        "edit": {"entries": 74, "gain": 0.9, "cosine": 0.6, "l1": 0.004, "l1_copy_source": 0.0103,
+                 "cosine_by_au": {}, "gain_added": 0.9, "gain_removed": 0.9}}))
+    results3 = results + [res("oracle-3", "oracle", blurred)]
+    serves["oracle-3"] = {"Blurred 3D"}
+    planned.columns.append(graph.Column("blurred_3d", "Blurred 3D", "oracle:3d"))
+    summary = {}
+    md = "\n".join(experiment._fidelity_section(results3, {r.name: node(r.name) for r in results3},
+                                                {r.name: r for r in results3}, serves, planned, summary, []))
+    assert "| Blurred 3D | all, blurred (sigma 0.4 px) | 1 (both) | 0.900 |" in md
+    assert summary["degraded_oracles"]["Blurred 3D"]["blur"] == 0.4
     planned.columns.pop()
     # Without degraded sets the section has no such table.
     md = "\n".join(experiment._fidelity_section(results[:2], {r.name: node(r.name) for r in results[:2]},

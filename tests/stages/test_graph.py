@@ -73,7 +73,7 @@ def test_columns_follow_the_order_a_config_lists_them():
         if config.experiment.columns:
             assert config.experiment.column_order.split(",") == ids, name
     t2 = [col.label for col in graph.columns(_config("table2"))]
-    assert t2 == ["2D Real", "2D Synthetic", "3D Real", "3D Synthetic", "3D Oracle synthetic"]
+    assert t2 == ["2D Real", "2D Synthetic", "3D Real", "3D Synthetic", "3D Oracle synthetic", "2D Oracle synthetic"]
 
 
 def test_overrides_parse_convert_and_reject_unknown_fields():
@@ -197,19 +197,21 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     c = _config("synthetic_gap")
     p = graph.plan(c, STAGES)
     stages = _by_stage(p)
-    # One generator, one synthesis, six oracle sets (exact, labelled AUs, faint labelled AUs at two
-    # strengths: every change; only the raised AUs, only the lowered ones).
-    assert len(stages["generator"]) == 1 and len(stages["oracle"]) == 6 and len(stages["regenerate"]) == 1
-    # One synthesis per edit scale (calibrated, 1.5, 2), all of the one generator's images.
-    assert len(stages["synthesis"]) == 3 and len({n.deps["generator"] for n in stages["synthesis"]}) == 1
+    # One generator, one synthesis, seven oracle sets (exact, labelled AUs, faint labelled AUs at two
+    # strengths: every change; only the raised AUs, only the lowered ones; the exact set blurred).
+    assert len(stages["generator"]) == 1 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 1
+    # One synthesis per edit scale (calibrated, 1.5, 2) and one drawing the edit, all of the one
+    # generator's images.
+    assert len(stages["synthesis"]) == 4 and len({n.deps["generator"] for n in stages["synthesis"]}) == 1
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
             for col in ("oracle_3d", "labelled_3d", "faint_3d", "faint70_3d", "faint_added_3d", "faint_removed_3d",
-                        "synthetic_3d")}
-    settings = lambda n: (n.config.oracle.strength, n.config.oracle.expression_aus, n.config.oracle.direction)  # noqa: E731
+                        "blurred_3d", "synthetic_3d")}
+    settings = lambda n: (n.config.oracle.strength, n.config.oracle.expression_aus, n.config.oracle.direction,  # noqa: E731
+                          n.config.oracle.blur)
     assert sorted(settings(n) for col, n in sets.items() if col != "synthetic_3d") == [
-        (0.4, "labelled", "both"), (0.4, "labelled", "down"), (0.4, "labelled", "up"), (0.7, "labelled", "both"),
-        (1.0, "all", "both"),
-        (1.0, "labelled", "both")]
+        (0.4, "labelled", "both", 0.0), (0.4, "labelled", "down", 0.0), (0.4, "labelled", "up", 0.0),
+        (0.7, "labelled", "both", 0.0), (1.0, "all", "both", 0.0), (1.0, "all", "both", 0.4),
+        (1.0, "labelled", "both", 0.0)]
     syn = sets.pop("synthetic_3d")
     for orc in sets.values():
         assert orc.deps["sources"] == syn.deps["sources"] and orc.deps["registration"] == syn.deps["registration"]
@@ -226,7 +228,30 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "labelled_3d>faint_removed_3d", "faint_added_3d>faint_removed_3d", "synthetic_3d>faint_added_3d",
         "labelled_3d>faint70_3d", "faint70_3d>synthetic_3d", "synthetic_k15_3d>synthetic_3d",
         "synthetic_k2_3d>synthetic_3d", "labelled_3d>synthetic_k2_3d", "synthetic_k15_3d>real_3d",
-        "oracle_3d>regenerated_3d", "regenerated_3d>synthetic_3d", "regenerated_3d>real_3d"]
+        "oracle_3d>regenerated_3d", "regenerated_3d>synthetic_3d", "regenerated_3d>real_3d",
+        "synthetic_edit_3d>synthetic_3d", "oracle_3d>synthetic_edit_3d", "synthetic_edit_3d>real_3d",
+        "oracle_3d>blurred_3d", "blurred_3d>regenerated_3d"]
+
+
+def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_key():
+    c = _config("synthetic_gap")
+    p = graph.plan(c, STAGES)
+    train_set = lambda col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])  # noqa: E731
+    edit, image = train_set("synthetic_edit_3d"), train_set("synthetic_3d")
+    assert edit.config.synthesis.draw == "edit" and image.config.synthesis.draw == "image"
+    assert edit.name != image.name and edit.deps == image.deps
+    # Drawing the edit changes the generated sets (and what trains on them), never the oracle sets,
+    # the redrawn oracle (always G's image) or anything upstream.
+    names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
+    changed = graph.plan(graph.apply_overrides(c, "synthesis.draw=edit"), STAGES)
+    kept = ("data", "registration", "register_2d", "register_3d", "generator", "oracle", "regenerate")
+    assert names(changed, kept) == names(p, kept)
+    assert not set(names(changed, ("synthesis",))) - {edit.name} & set(names(p, ("synthesis",)))
+    # 'image' (the paper's draw) is left out of every key: configs written before the setting keep
+    # their stages.
+    new, old = _config("table2"), _config("table2")
+    del old.synthesis["draw"]
+    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
 
 
 def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_columns_generator():

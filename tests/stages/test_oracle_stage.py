@@ -43,11 +43,13 @@ def oracle_sets(request, tmp_path_factory):
         synth.get_config(str(name).split("/", 1)[1]), supersample=1, batch_size=27))
     request.addfinalizer(patch.undo)
     out = {}
-    for name, strength, aus, direction in (("exact", 1.0, "all", "both"), ("half", 0.5, "all", "both"),
-                                           ("labelled", 1.0, "labelled", "both"), ("faint", 0.4, "labelled", "both"),
-                                           ("added", 0.4, "labelled", "up")):
+    for name, strength, aus, direction, blur in (
+            ("exact", 1.0, "all", "both", 0.0), ("half", 0.5, "all", "both", 0.0),
+            ("labelled", 1.0, "labelled", "both", 0.0), ("faint", 0.4, "labelled", "both", 0.0),
+            ("added", 0.4, "labelled", "up", 0.0), ("blurred", 1.0, "all", "both", 0.7)):
         cfg = copy.deepcopy(config)
         cfg.oracle.strength, cfg.oracle.expression_aus, cfg.oracle.direction = strength, aus, direction
+        cfg.oracle.blur = blur
         synthesis_stage.check_oracle(cfg)
         stage_dir = str(root / name)
         os.makedirs(stage_dir)
@@ -85,6 +87,22 @@ def test_a_faint_labelled_oracle_keeps_the_plan_and_its_labels_and_draws_a_faint
     assert added["gain_added"] == pytest.approx(faint["gain_added"], abs=0.1) and added["gain_added"] < labelled["gain_added"]
     assert labelled["entries_removed"] > 0 and faint["gain_removed"] < labelled["gain_removed"]
     assert added["gain_removed"] == pytest.approx(labelled["gain_removed"], abs=0.05)
+
+
+def test_a_blurred_oracle_is_the_exact_set_blurred_and_scored_against_it(oracle_sets):
+    from jaxau.synthesis import oracle
+
+    _, exact, exact_set = oracle_sets["exact"]
+    summary, blurred, blurred_set = oracle_sets["blurred"]
+    assert blurred["blur"] == 0.7 and exact["blur"] == 0.0 and blurred["plan_fingerprint"] == exact["plan_fingerprint"]
+    np.testing.assert_array_equal(blurred_set["image"], oracle.gaussian_blur(np.asarray(exact_set["image"]), 0.7))
+    for key in ("au_intensity", "source_index", "target_au", "target_level"):
+        np.testing.assert_array_equal(blurred_set[key], exact_set[key])
+    # Scored against the exact set like a generator: blurring the change as well as the face, it draws
+    # part of the exact edit and adds a change of its own.
+    edit = blurred["edit"]
+    assert 0.0 < edit["gain"] < 0.9 and 0.0 < edit["cosine"] < 0.9 and edit["l1"] > 0.0
+    assert summary["edit_cosine"] == edit["cosine"]
 
 
 def _regenerate(oracle_sets, tmp_path, set_name, **generator_settings):
@@ -177,7 +195,7 @@ def test_regenerate_refuses_a_generator_of_other_aus(oracle_sets, tmp_path):
 
 @pytest.mark.parametrize("field,value,message", [
     ("strength", 0.0, "oracle.strength"), ("strength", 2.5, "oracle.strength=2.5"),
-    ("expression_aus", "some", "oracle.expression_aus")])
+    ("expression_aus", "some", "oracle.expression_aus"), ("blur", -0.5, "oracle.blur=-0.5")])
 def test_oracle_settings_are_checked_before_any_work(field, value, message):
     import configs.demo as demo
     from jaxau.stages import synthesis as synthesis_stage

@@ -106,6 +106,13 @@ def test_ignored_config_paths_do_not_change_the_key():
     assert k1 == k2 != k3
 
 
+def test_a_neutral_setting_is_left_out_of_the_key_only_at_its_neutral_value():
+    stage = pipeline.Stage("s", "x", ("a",), neutral=(("a.mode", "old"),))
+    key = lambda a: pipeline.stage_key(stage, ml_collections.ConfigDict({"a": a}), [])  # noqa: E731
+    assert key({"n": 1, "mode": "old"}) == key({"n": 1}) != key({"n": 1, "mode": "new"})
+    assert key({"n": 1, "mode": "new"}) != key({"n": 2, "mode": "new"})
+
+
 def test_a_full_disk_is_named_in_the_stage_message(tmp_path):
     import errno
 

@@ -163,12 +163,12 @@ def test_oracle_with_its_own_expression_reproduces_the_source_frame(small):
 def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
     _, _, frames, renderer = small
     plan = semantic_plan(frames["au_intensity"], per_level=1, seed=0)
-    copy = fidelity.measure(renderer, lambda images, labels: images, frames, plan, list(frames["au_names"]),
+    copy = fidelity.measure(renderer, lambda images, labels, own: images, frames, plan, list(frames["au_names"]),
                             per_cell=1)
     assert copy["edit_cosine"] == 0.0 and copy["l1_generated"] == copy["l1_copy_source"]
     assert copy["source_rerender_l1"] == 0.0
 
-    def perfect(images, labels):  # looks the entry up by its source image: the oracle itself
+    def perfect(images, labels, own):  # looks the entry up by its source image: the oracle itself
         rows = fidelity.sample_entries(plan, 1)
         out = renderer.oracle(frames, plan.source_index[rows], frames, plan.target_index[rows])
         return out.image
@@ -180,7 +180,7 @@ def test_measure_scores_copy_and_oracle_generators_on_a_plan(small):
     # The labelled oracle (only the generator's AU columns changed) scores its own ceiling.
     au_names = list(frames["au_names"])
 
-    def labelled(images, labels):
+    def labelled(images, labels, own):
         rows = fidelity.sample_entries(plan, 1)
         return renderer.oracle(frames, plan.source_index[rows], frames, plan.target_index[rows],
                                expression_aus=au_names).image
@@ -209,7 +209,7 @@ def test_measure_reads_the_sample_with_the_critic(small):
         hit = np.array([[np.array_equal(im, o) for o in oracle_images] for im in images])
         return np.where(hit.any(1)[:, None], targets[hit.argmax(1)], 0.0)
 
-    rec = fidelity.measure(renderer, lambda images, labels: images, frames, plan, list(frames["au_names"]),
+    rec = fidelity.measure(renderer, lambda images, labels, own: images, frames, plan, list(frames["au_names"]),
                            per_cell=1, critic=critic)
     # Every AU the sample varies is read exactly; a constant one has ICC 0 by convention.
     varied = targets.std(0) > 0
@@ -271,6 +271,21 @@ def test_reader_and_critic_iccs():
     assert mean == pytest.approx(1.0) and per_au.shape == (2,)
     mean, _ = generator.critic_icc(np.full(labels.shape, 0.2), labels)
     assert mean == 0.0
+
+
+@pytest.mark.parametrize("sigma", [0.4, 0.7, 1.5])
+def test_gaussian_blur_matches_opencv(sigma):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 17, 12, 3), dtype=np.uint8)
+    ours = oracle.gaussian_blur(images, sigma)
+    k = 2 * int(np.ceil(3 * sigma)) + 1
+    ref = np.stack([cv2.GaussianBlur(im, (k, k), sigma, borderType=cv2.BORDER_REFLECT_101) for im in images])
+    # OpenCV rounds its uint8 kernel to fixed point: at most one grey level apart.
+    assert ours.dtype == np.uint8 and np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
+    assert not np.array_equal(ours, images)
+    np.testing.assert_array_equal(oracle.gaussian_blur(images, 0.0), images)
 
 
 def test_sample_entries_takes_the_first_entries_of_every_cell():

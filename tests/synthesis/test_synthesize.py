@@ -174,3 +174,56 @@ def test_generate_scaled_runs_the_generator_once_and_matches_generate_images_at_
         # numpy vs XLA arithmetic on the same float32 values: at most one grey level apart.
         assert np.abs(images.astype(int) - ref.astype(int)).max() <= 1, k
     assert not np.array_equal(scaled[0.5], scaled[2.0])
+
+
+def _generator_float(trained, images, levels):
+    """``(x, G(x | levels / 5))`` in [-1, 1] float64, the module applied directly (the reference)."""
+    x = images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    aus = np.where(levels >= 0, levels, 0).astype(np.float32) / np.float32(5.0)
+    fake = trained.generator.apply({"params": trained.params}, x, aus).image
+    return x.astype(np.float64), np.asarray(fake, np.float64)
+
+
+def test_edit_draw_adds_the_generators_edit_to_the_source_and_cancels_its_hand(generator_dir):
+    trained = gen_train.load_generator(generator_dir)
+    sources = frames_lib.with_aus(frame_set(12, 5, "s"), list(trained.au_names))
+    images, own = sources["image"], sources["au_intensity"]
+    labels = np.full((12, len(AUS)), 4, np.int32)
+    kwargs = dict(batch_size=4, draw="edit", source_labels=own)
+    # With the sources' own labels the edit is zero: the source itself, where G's image is not.
+    np.testing.assert_array_equal(synthesize.generate_images(trained.generator, trained.params, images, own,
+                                                             **kwargs), images)
+    assert not np.array_equal(synthesize.generate_images(trained.generator, trained.params, images, own, 4), images)
+    x, fake = _generator_float(trained, images, labels)
+    _, base = _generator_float(trained, images, own)
+    scaled = synthesize.generate_scaled(trained.generator, trained.params, images, labels, [1.0, 2.0], **kwargs)
+    for k in (1.0, 2.0):
+        drawn = synthesize.generate_images(trained.generator, trained.params, images, labels, edit_scale=k, **kwargs)
+        want = np.clip(np.round((x + k * (fake - base) + 1.0) * 127.5), 0, 255)
+        assert np.abs(drawn.astype(float) - want).max() <= 1, k
+        assert np.abs(scaled[k].astype(int) - drawn.astype(int)).max() <= 1, k
+        image_draw = synthesize.generate_images(trained.generator, trained.params, images, labels, 4, edit_scale=k)
+        assert np.abs(drawn.astype(int) - image_draw.astype(int)).max() > 2, k
+    with pytest.raises(ValueError, match="source_labels"):
+        synthesize.generate_images(trained.generator, trained.params, images, labels, 4, draw="edit")
+    with pytest.raises(ValueError, match="draw='blur'"):
+        synthesize.generate_images(trained.generator, trained.params, images, labels, 4, draw="blur")
+
+
+def test_an_edit_drawn_set_reads_each_sources_own_labels_and_keys_its_own_chunks(generator_dir, tmp_path):
+    trained = gen_train.load_generator(generator_dir)
+    sources = frames_lib.with_aus(frame_set(30, 6, "s"), list(trained.au_names))
+    plan = plan_lib.semantic_plan(sources["au_intensity"], None, per_level=1, seed=0)
+    out = str(tmp_path / "s")
+    kwargs = dict(au_names=list(trained.au_names), batch_size=4, chunk_size=8)
+    image = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, **kwargs)
+    edit = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, draw="edit", **kwargs)
+    src = sources["image"][plan.source_index]
+    ref = synthesize.generate_images(trained.generator, trained.params, src, plan.target_labels, 4, draw="edit",
+                                     source_labels=sources["au_intensity"][plan.source_index])
+    np.testing.assert_array_equal(np.asarray(edit["image"]), ref)
+    assert not np.array_equal(np.asarray(edit["image"]), np.asarray(image["image"]))
+    assert len(synthesize.chunk_files(out)) == 2 * -(-len(plan) // 8)  # its own chunk set, not a reuse
+    record = synthesize.synthesize_set(generator_dir, sources, str(tmp_path / "set"), per_level=1, batch_size=4,
+                                       chunk_size=8, draw="edit")
+    assert record["draw"] == "edit"
