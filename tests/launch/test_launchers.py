@@ -146,9 +146,10 @@ def test_an_empty_manual_dir_is_one_line(tmp_path):
     assert len(errors) == 1 and "holds no files: point it at your copy of disfa/left in its official layout" in errors[0], stderr[-2000:]
 
 
-def test_the_synthesis_launcher_draws_at_the_fixed_edit_scale(tmp_path):
-    """``launch/synthesize.py`` with ``synthesis.edit_scale=2``: the set is src + 2 (G - src), as the
-    library draws it (the launcher passed no scale before)."""
+@pytest.mark.parametrize("draw", ["image", "edit"])
+def test_the_synthesis_launcher_draws_at_the_fixed_edit_scale(tmp_path, draw):
+    """``launch/synthesize.py`` with ``synthesis.edit_scale=2``: the set is src + 2 (G - src) (or,
+    ``synthesis.draw='edit'``, src + 2 (G(src | y_t) - G(src | y_src))), as the library draws it."""
     from configs.generator import synthfacs
     from jaxau.data import frames as frames_lib
     from jaxau.synthesis import synthesize as synthesize_lib
@@ -162,14 +163,16 @@ def test_the_synthesis_launcher_draws_at_the_fixed_edit_scale(tmp_path):
     config = synthfacs.get_config()
     config.synthesis.generator_dir, config.synthesis.sources = gen_dir, str(sources)
     config.synthesis.per_level, config.synthesis.batch_size, config.synthesis.chunk_size = 1, 4, 8
-    config.synthesis.edit_scale = 2.0
+    config.synthesis.edit_scale, config.synthesis.draw = 2.0, draw
     assert launcher.main(config, str(tmp_path / "out")) == 0
     made = frames_lib.load(str(tmp_path / "out" / "synthetic.frames"))
     with np.load(tmp_path / "out" / "plan.npz") as f:
         src, tgt = f["source_index"], f["target_labels"]
     trained = gen_train.load_generator(gen_dir)
-    images = frames_lib.load(str(sources))["image"][src]
-    want = synthesize_lib.generate_images(trained.generator, trained.params, images, tgt, 4, edit_scale=2.0)
+    source_set = frames_lib.with_aus(frames_lib.load(str(sources)), list(trained.au_names))
+    images = source_set["image"][src]
+    want = synthesize_lib.generate_images(trained.generator, trained.params, images, tgt, 4, edit_scale=2.0,
+                                          draw=draw, source_labels=source_set["au_intensity"][src])
     own = synthesize_lib.generate_images(trained.generator, trained.params, images, tgt, 4)
     assert np.abs(np.asarray(made["image"]).astype(int) - want.astype(int)).max() <= 1
     assert not np.array_equal(want, own)
