@@ -114,38 +114,35 @@ def test_degraded_oracle_sets_are_tabulated_next_to_the_generator(tmp_path):
         "entries": 74,
         "gain": 0.251, "cosine": 0.402, "l1": 0.0081, "l1_copy_source": 0.0103, "cosine_by_au": {"AU12": 0.5},
         "gain_added": 0.4, "gain_removed": 1.0}}
+    def with_one_more(name, stage, column, record):
+        """The section with one more set (its stage directory written from ``record``) and its summary."""
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / f"{stage}.json").write_text(json.dumps(record))
+        more = results + [res(name, stage, directory)]
+        serves[name] = {column.label}
+        planned.columns.append(column)
+        out = {}
+        md = "\n".join(experiment._fidelity_section(more, {r.name: node(r.name) for r in more},
+                                                    {r.name: r for r in more}, serves, planned, out, []))
+        planned.columns.pop()
+        return md, out
+
     # The exact oracle redrawn by the generator (regenerate.json) is a row of its own, marked as such.
-    regen = tmp_path / "regenerate-1"
-    regen.mkdir()
-    (regen / "regenerate.json").write_text(json.dumps({
+    md, summary = with_one_more("regenerate-1", "regenerate", graph.Column("regenerated_3d", "Redrawn 3D",
+                                                                           "regenerated:3d"), {
         "strength": 1.0, "expression_aus": "all", "direction": "both", "generator_pass": True,
         "edit": {"entries": 74, "gain": 0.81, "cosine": 0.77, "l1": 0.0052, "l1_copy_source": 0.0103,
-                 "cosine_by_au": {}, "gain_added": 0.85, "gain_removed": 0.7}}))
-    results2 = results + [res("regenerate-1", "regenerate", regen)]
-    serves["regenerate-1"] = {"Redrawn 3D"}
-    planned.columns.append(graph.Column("regenerated_3d", "Redrawn 3D", "regenerated:3d"))
-    summary = {}
-    md = "\n".join(experiment._fidelity_section(results2, {r.name: node(r.name) for r in results2},
-                                                {r.name: r for r in results2}, serves, planned, summary, []))
+                 "cosine_by_au": {}, "gain_added": 0.85, "gain_removed": 0.7}})
     assert "| Redrawn 3D | all, redrawn by G | 1 (both) | 0.810 | 0.850 | 0.700 | 0.770 | 0.00520 | 0.01030 | 74 |" in md
     assert summary["degraded_oracles"]["Redrawn 3D"]["generator_pass"] is True
-    planned.columns.pop()
     # A blurred exact set says so in its row.
-    blurred = tmp_path / "oracle-3"
-    blurred.mkdir()
-    (blurred / "oracle.json").write_text(json.dumps({
+    md, summary = with_one_more("oracle-3", "oracle", graph.Column("blurred_3d", "Blurred 3D", "oracle:3d"), {
         "strength": 1.0, "expression_aus": "all", "direction": "both", "blur": 0.4,
         "edit": {"entries": 74, "gain": 0.9, "cosine": 0.6, "l1": 0.004, "l1_copy_source": 0.0103,
-                 "cosine_by_au": {}, "gain_added": 0.9, "gain_removed": 0.9}}))
-    results3 = results + [res("oracle-3", "oracle", blurred)]
-    serves["oracle-3"] = {"Blurred 3D"}
-    planned.columns.append(graph.Column("blurred_3d", "Blurred 3D", "oracle:3d"))
-    summary = {}
-    md = "\n".join(experiment._fidelity_section(results3, {r.name: node(r.name) for r in results3},
-                                                {r.name: r for r in results3}, serves, planned, summary, []))
+                 "cosine_by_au": {}, "gain_added": 0.9, "gain_removed": 0.9}})
     assert "| Blurred 3D | all, blurred (sigma 0.4 px) | 1 (both) | 0.900 |" in md
     assert summary["degraded_oracles"]["Blurred 3D"]["blur"] == 0.4
-    planned.columns.pop()
     # Without degraded sets the section has no such table.
     md = "\n".join(experiment._fidelity_section(results[:2], {r.name: node(r.name) for r in results[:2]},
                                                 {r.name: r for r in results[:2]}, serves, planned, {}, []))

@@ -101,12 +101,17 @@ def test_deterministic_across_batch_sizes_and_resumes_from_finished_chunks(first
     assert len(synthesize.chunk_files(out)) == 4 + other["chunks_generated"]
 
 
-def test_chunks_of_another_generator_are_never_reused(generator_dir, tmp_path):
+def _one_per_cell(generator_dir, tmp_path, seed):
+    """``(trained generator, 30 sources, their one-per-cell plan, out dir, synthesize kwargs)``."""
     trained = gen_train.load_generator(generator_dir)
-    sources = frames_lib.with_aus(frame_set(30, 0, "s"), list(trained.au_names))
+    sources = frames_lib.with_aus(frame_set(30, seed, "s"), list(trained.au_names))
     plan = plan_lib.semantic_plan(sources["au_intensity"], None, per_level=1, seed=0)
-    out = str(tmp_path / "s")
-    kwargs = dict(au_names=list(trained.au_names), batch_size=4, chunk_size=8)
+    return trained, sources, plan, str(tmp_path / "s"), dict(au_names=list(trained.au_names), batch_size=4,
+                                                            chunk_size=8)
+
+
+def test_chunks_of_another_generator_are_never_reused(generator_dir, tmp_path):
+    trained, sources, plan, out, kwargs = _one_per_cell(generator_dir, tmp_path, 0)
     a = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, **kwargs)
     other = jax.tree_util.tree_map(lambda p: p * 1.5, trained.params)
     b = synthesize.synthesize(trained.generator, other, sources, plan, out, **kwargs)
@@ -211,11 +216,7 @@ def test_edit_draw_adds_the_generators_edit_to_the_source_and_cancels_its_hand(g
 
 
 def test_an_edit_drawn_set_reads_each_sources_own_labels_and_keys_its_own_chunks(generator_dir, tmp_path):
-    trained = gen_train.load_generator(generator_dir)
-    sources = frames_lib.with_aus(frame_set(30, 6, "s"), list(trained.au_names))
-    plan = plan_lib.semantic_plan(sources["au_intensity"], None, per_level=1, seed=0)
-    out = str(tmp_path / "s")
-    kwargs = dict(au_names=list(trained.au_names), batch_size=4, chunk_size=8)
+    trained, sources, plan, out, kwargs = _one_per_cell(generator_dir, tmp_path, 6)
     image = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, **kwargs)
     edit = synthesize.synthesize(trained.generator, trained.params, sources, plan, out, draw="edit", **kwargs)
     src = sources["image"][plan.source_index]
