@@ -270,9 +270,9 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     scales only the AUs the target raises (``'up'``) or lowers (``'down'``: the source's own
     expression left partly in place); ``blur`` > 0 blurs every registered image by a Gaussian of that
     sigma in pixels (`jaxau.synthesis.oracle.gaussian_blur`: a generator that softens what it
-    redraws). Such a set's ``oracle.json`` holds ``edit``: its images scored against the exact oracle like a generator's
-    (`jaxau.synthesis.fidelity.image_metrics` on the fidelity sample: ``edit_gain`` comparable with
-    the generator's).
+    redraws). Such a set's ``oracle.json`` holds ``edit``: its images scored against the exact oracle
+    like a generator's (`jaxau.synthesis.fidelity.image_metrics` on the fidelity sample:
+    ``edit_gain`` comparable with the generator's).
     """
     t0 = time.perf_counter()
     strength, expression_aus, direction = oracle_settings(config)

@@ -4,7 +4,8 @@ The plan (`jaxau.synthesis.plan`) is cut into chunks of ``chunk_size`` entries. 
 in fixed-size batches (one compilation; the last batch is padded) split over the local devices, and
 written atomically to ``<out_dir>/chunks/<key>/chunk_<5-digit index>.npz`` (its images raw in
 ``chunk_<index>.image.npy``: `jaxau.data.frame_store.save_chunk`), where the key hashes the
-plan's fingerprint, the chunk size and the generator's parameters. A re-run skips finished chunks of
+plan's fingerprint, the chunk size, the generator's parameters and how its images are drawn (edit
+scale, `DRAWS`). A re-run skips finished chunks of
 its own key, so a killed synthesis resumes where it stopped, and a re-run with another plan or
 another generator never reuses them. With several
 processes (`jaxau.hosts`), process ``p`` generates the chunks ``c`` with ``c % P == p``, waits for the
