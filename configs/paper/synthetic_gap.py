@@ -69,6 +69,11 @@ not what the synthetic set lacks. With ``--stages=real_3d,oracle_3d,labelled_3d,
 0.639, labelled 0.633 (+0.006 n.r.), **redrawn by the generator 0.515** (-0.124 resolved, although
 it reads to the real 3D reader as strongly as the exact set), the generator's own 0.417 (-0.098
 resolved below the redrawn set): at ``:medium`` the generator's hand costs more than its edits.
+Adding ``--stages=blurred_3d`` and ``--stages=synthetic_edit_3d`` there (same box, 2026-12-06, two
+seeds; the render ~11 min, the edit-drawn synthesis 75 s): the blurred oracle 0.640 (exact - blurred
+-0.001, n.r.: blur is not the hand's cost), the generator's edit on the source 0.416 (edit - image
+draw -0.001, n.r.; at ``:cpu``, five seeds, 0.124 and -0.056 [-0.093, -0.016], resolved worse); the
+redrawn set differs in the levels the real reader sees (levels 2-3 a third of a level-step higher).
 """
 
 from configs.paper import base

@@ -15,9 +15,12 @@ frontal ICC(3,1), two estimator seeds, intervals over test subjects and seeds: 2
 [0.459, 0.563], 3D real 0.535 [0.474, 0.597], 3D synthetic (generator seed 0) 0.417 [0.357, 0.468],
 3D oracle synthetic 0.639 [0.583, 0.699]: synthetic > real **no** (-0.117 [-0.204, -0.043]);
 oracle > real (3D) **yes** (+0.104 [+0.066, +0.162], every pose); 3D > 2D not resolved (+0.022 [-0.042, +0.094]
-frontally, +0.042 / +0.015 at -40 / +40 degrees; with ``--config.experiment.seeds=4``, 2 h of stages
-beside other runs: 2D real 0.513, 3D real 0.521, +0.007 [-0.026, +0.047] frontally, +0.016 / +0.017
-at -40 / +40, none resolved). With the earlier 1,500-step estimators (every
+frontally, +0.042 / +0.015 at -40 / +40 degrees; with ``--config.experiment.seeds=6``, ~3 h of stages
+beside other runs: 2D real 0.515 [0.468, 0.554], 3D real 0.521 [0.473, 0.563], +0.007 [-0.020, +0.037]
+frontally, +0.030 [-0.022, +0.086] / +0.008 [-0.031, +0.049] at -40 / +40, none resolved). 2D oracle
+synthetic 0.609 [0.551, 0.674] (``--stages=oracle_2d``, two seeds, render 9 min): 3D > 2D with oracle
+training **yes** at -40 / +40 (+0.075 [+0.037, +0.114] / +0.105 [+0.040, +0.176]), not resolved
+frontally (+0.029 [-0.002, +0.058]). With the earlier 1,500-step estimators (every
 head still learning at their last step) the real columns read 0.423 / 0.419 (six seeds) and the
 synthetic 3D column 0.430, level with real; with 1,000-iteration generators as well (2-core Zen 5
 EPYC box, 2026-12-05, ~50 min of stages): 3D oracle synthetic 0.567 [0.515, 0.619], 2D real 0.437,
@@ -41,7 +44,9 @@ Paper numbers it targets: mean ICC 0.506 (2D real), 0.494 (2D synthetic), 0.489 
 **0.525 (3D synthetic, the best)**; per AU in `jaxau.report.paper.TABLES['table2']`. On SynthFACS the
 claim to check is the ordering (3D synthetic >= the others), not the values. The extra column
 "3D Oracle synthetic" (``oracle:3d``) trains on the same resampling plan rendered exactly by SynthFACS
-(only possible on SynthFACS): its gap to "3D Synthetic" is the generator's fidelity.
+(only possible on SynthFACS): its gap to "3D Synthetic" is the generator's fidelity; "2D Oracle
+synthetic" (``oracle:2d``) is the same set registered in 2D: 3D vs 2D registration with a perfect
+generator.
 """
 
 from configs.paper import base

@@ -13,6 +13,13 @@ Command::
 Expected cost: after Tables 2 and 4 in the same workdir only the combined estimators are new:
 ``:cpu`` ~5 minutes, paper size ~2 GPU-hours (estimate, not measured).
 
+Measured at ``:medium`` (``--stages=fera_real,fera_synthetic,fera_real_synthetic
+--config.experiment.seeds=2`` in a workdir holding Table 2's ``:medium`` stages: two new estimators,
+~16 min; 2-core Intel Xeon box, 2026-12-07, frontal ICC(3,1)): FERA real 0.535, FERA synthetic
+0.417, FERA real + FERA synthetic 0.499 [0.452, 0.556]: real + synthetic - real -0.035 [-0.090,
++0.021] (not resolved), real + synthetic - synthetic +0.082 [+0.044, +0.132] (resolved;
+BUILD_NOTES.md "Table 2 at :medium").
+
 Paper numbers it targets: S1 mean ICC 0.489 / 0.525 / 0.534 / 0.479 / 0.505 / **0.540**;
 S2 0.495 / 0.482 / 0.493 / 0.494 / **0.527** / 0.495.
 """
