@@ -18,9 +18,10 @@ oracle > real (3D) **yes** (+0.104 [+0.066, +0.162], every pose); 3D > 2D not re
 frontally, +0.042 / +0.015 at -40 / +40 degrees; with ``--config.experiment.seeds=6``, ~3 h of stages
 beside other runs: 2D real 0.515 [0.468, 0.554], 3D real 0.521 [0.473, 0.563], +0.007 [-0.020, +0.037]
 frontally, +0.030 [-0.022, +0.086] / +0.008 [-0.031, +0.049] at -40 / +40, none resolved). 2D oracle
-synthetic 0.609 [0.551, 0.674] (``--stages=oracle_2d``, two seeds, render 9 min): 3D > 2D with oracle
-training **yes** at -40 / +40 (+0.075 [+0.037, +0.114] / +0.105 [+0.040, +0.176]), not resolved
-frontally (+0.029 [-0.002, +0.058]). With the earlier 1,500-step estimators (every
+synthetic 0.607 [0.556, 0.663] (``--stages=oracle_2d`` with ``--config.experiment.seeds=4``: render 9
+min, 3,000-step estimators ~5.5 min each alone): 3D > 2D with oracle training **yes** at -40 / +40
+(+0.057 [+0.011, +0.103] / +0.077 [+0.027, +0.136]), not resolved frontally (+0.023 [-0.005, +0.047];
+3D oracle 0.630 [0.572, 0.687] with four seeds). With the earlier 1,500-step estimators (every
 head still learning at their last step) the real columns read 0.423 / 0.419 (six seeds) and the
 synthetic 3D column 0.430, level with real; with 1,000-iteration generators as well (2-core Zen 5
 EPYC box, 2026-12-05, ~50 min of stages): 3D oracle synthetic 0.567 [0.515, 0.619], 2D real 0.437,
