@@ -110,14 +110,6 @@ def _plan_fingerprint(directory: str) -> str | None:
     return None
 
 
-def _is_exact(config) -> bool:
-    """Whether an oracle node renders the plan exactly (``config.oracle`` at its defaults)."""
-    from jaxau.stages import synthesis as synthesis_stage
-
-    return (synthesis_stage.oracle_settings(config) == (1.0, "all", "both")
-            and synthesis_stage.oracle_blur(config) == 0.0)
-
-
 def _fail(message: str) -> int:
     print(message, file=sys.stderr)
     return 2
@@ -138,7 +130,7 @@ def main(argv=None) -> int:
         return _fail(f"--config={args.config}: no such file {path}.")
     from jaxau import cli, io_utils
     from jaxau.data import frames as frames_lib
-    from jaxau.stages import STAGES, frames as frames_stage, graph
+    from jaxau.stages import STAGES, frames as frames_stage, graph, synthesis as synthesis_stage
     from jaxau.train import estimator
 
     planned = graph.plan(cli.load_config(args.config), STAGES)
@@ -196,17 +188,16 @@ def main(argv=None) -> int:
         rec = read_out(pred, np.asarray(fs["au_intensity"]), np.asarray(fs["target_au"]),
                        np.asarray(fs["target_level"]), names)
         rec.update({"set": node.name, "images": int(len(pred)), "slope_vs_real": rec["slope"] / slope_real,
-                    "exact_oracle": node.stage.name == "oracle" and _is_exact(node.config)})
+                    "exact_oracle": node.stage.name == "oracle" and synthesis_stage.is_exact_oracle(node.config)})
         record["sets"][col.id] = rec
         images[col.id] = fs["image"]
-    exact = next((r["slope"] for r in record["sets"].values() if r["exact_oracle"]), None)
     exact_id = next((c for c, r in record["sets"].items() if r["exact_oracle"]), None)
+    exact = record["sets"][exact_id]["slope"] if exact_id else None
     exact_plan = _plan_fingerprint(os.path.join(stages, record["sets"][exact_id]["set"])) if exact_id else None
     for col, _ in sets:
         rec = record["sets"][col.id]
         if exact:
             rec["slope_vs_exact_oracle"] = rec["slope"] / exact
-        texture = ""
         if exact_plan and _plan_fingerprint(os.path.join(stages, rec["set"])) == exact_plan:
             n = len(images[col.id])
             rows = np.unique(np.linspace(0, n - 1, min(n, args.texture_sample)).astype(np.int64))

@@ -260,6 +260,13 @@ def oracle_blur(config) -> float:
     return float(config.oracle.get("blur", 0.0))
 
 
+def is_exact_oracle(config) -> bool:
+    """Whether an oracle stage renders the plan exactly: every change in full (the direction then
+    scales nothing), all simulated AUs, no blur. Any other set is a degraded oracle."""
+    strength, expression_aus, _ = oracle_settings(config)
+    return strength == 1.0 and expression_aus == "all" and oracle_blur(config) == 0.0
+
+
 def run_oracle(config, stage_dir: str, inputs) -> dict:
     """Stage ``oracle``: the synthesis plan rendered exactly (module docstring).
 
@@ -290,7 +297,7 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
         rendered = dataclasses.replace(rendered, image=oracle.gaussian_blur(rendered.image, blur))
     idx = plan.source_index
     edit = None
-    if strength != 1.0 or take is not None or blur > 0:
+    if not is_exact_oracle(config):
         edit = _degraded_edit(renderer, sources, target_frames, target_index, plan, rendered, aus,
                               int(config.synthesis.get("fidelity_per_cell", 0)))
     frames = {"image": rendered.image, "au_intensity": plan.target_labels.astype(np.int32),
