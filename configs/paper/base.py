@@ -217,6 +217,10 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.lambda_gp = 10.0
     c.generator.decay_steps = -1
     c.generator.target_noise = 0.1
+    # The share of each batch partnered with itself (target its own AUs, no noise; not in GANimation:
+    # 0): the idiosyncratic L1 then holds G(I | y_I) to I, a generator that leaves an expression
+    # already there alone (jaxau.train.generator; BUILD_NOTES "Table 2 at :medium").
+    c.generator.own_fraction = 0.0
     c.generator.lambda_mask = 0.0
     c.generator.lambda_tv = 0.0
     # The critic's AU-head smoothness (its squared Jacobian norm on real and generated images,
@@ -303,6 +307,9 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # from scratch the paper's balanced plan does not learn (measured, BUILD_NOTES "Estimator that
     # learns on SynthFACS": ICC 0.01-0.03 vs 0.11-0.17 after 12.8k images).
     c.estimator.per_level = 5000 if paper else 0
+    # With per_level 0: 'frames' (every frame once per epoch) or 'levels' (frames drawn so that each
+    # AU's levels are about equally likely, every head trained on every frame; not in the paper).
+    c.estimator.real_pool = "frames"
     # The views the real columns train on ('' = all). The paper trains on frontal images only (Sec.
     # 4.6, the note under Fig. 5), so its +-40 degree test views are unseen poses, and the synthetic
     # sets re-animate frontal sources (data.train_poses): real and synthetic columns see the same

@@ -240,3 +240,21 @@ def weighted_pool(labels: np.ndarray, seed: int) -> np.ndarray:
     edges = np.cumsum(w)
     edges /= edges[-1]
     return np.searchsorted(edges, positions, side="right").astype(np.int64)
+
+
+def level_weighted_pool(frames: Mapping[str, np.ndarray], seed: int,
+                        record_path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame's labels train every head, frames drawn by `weighted_pool` (levels about equal).
+
+    Returns ``(frame_indices, target_aus)`` with every target -1 (all labelled heads), an epoch of
+    as many entries as frames. Writes the per-AU level counts before and after to ``record_path``
+    (JSON, the schema of `balanced_pool`'s record, ``pool: 'levels'``) when given.
+    """
+    labels = np.asarray(frames["au_intensity"])
+    pool = weighted_pool(labels, seed)
+    if record_path:
+        io_utils.write_json(record_path, {
+            "au_names": [str(a) for a in frames["au_names"]], "per_level": 0, "pool": "levels",
+            "before": label_histogram(labels).tolist(), "after": label_histogram(labels[pool]).tolist(),
+            "skipped": []})
+    return pool, np.full(len(pool), -1, np.int64)

@@ -32,6 +32,13 @@ from jaxau.train.metrics import read_jsonl
 from jaxau.data import resolve
 from jaxau.report import statistics
 
+
+def resampling_caption(record: dict, label: str) -> str:
+    """The label-distribution panel's caption for an estimator's ``balance.json`` record."""
+    how = "level-weighted" if record.get("pool") == "levels" else f"{record['per_level']} per level"
+    return f"after resampling ({label}, {how})"
+
+
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -500,7 +507,7 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
         if r.directory and os.path.exists(bal):
             b = _load_json(bal)
             label = "; ".join(used_by.get(r.name, [r.name]))
-            panels[f"after resampling ({label}, {b['per_level']} per level)"] = aligned(b["au_names"], b["after"])
+            panels[resampling_caption(b, label)] = aligned(b["au_names"], b["after"])
     if panels and level_aus:
         path = os.path.join(fig_dir, "label_distributions.png")
         _plot_levels(level_aus, panels, path)

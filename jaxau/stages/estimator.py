@@ -6,7 +6,8 @@ without retraining (Table 2's 3D-synthetic model is Table 4's FERA -> DISFA mode
 
 * ``train_real<i>``: a registration stage (``frames_raw``, ``register_2d``, ``register_3d``) whose
   ``train.frames`` frames of the views ``estimator.train_poses`` ('' = all) are balanced per AU and
-  level by majority under- / minority over-sampling (``estimator.per_level``, paper Sec. 4.2.2);
+  level by majority under- / minority over-sampling (``estimator.per_level``, paper Sec. 4.2.2), or
+  drawn with every AU's levels about equally likely for all heads (``estimator.real_pool='levels'``);
 * ``train_set<i>``: an already balanced set (``synthesis`` / ``oracle`` -> ``synthetic.frames``,
   ``augment`` -> ``train.frames``), used whole; each image trains every head with its target label
   vector, or only the head of the AU it was made for (``estimator.synthetic_heads``);
@@ -55,6 +56,10 @@ def check(config) -> None:
                                        f"num_steps={steps}: pass a smaller --config.estimator.warmup_steps.")
     validate.divisible_batch(config, "estimator.batch_size")
     validate.positive_int(config, "estimator.per_level", allow_zero=True)
+    try:
+        real_pool(config)
+    except ValueError as e:
+        raise validate.ConfigError(str(e)) from None
     validate.positive_float(config, "estimator.width")
     validate.positive_float(config, "estimator.learning_rate")
     validate.one_of(config, "estimator.readout", ("argmax", "expected"))
@@ -142,6 +147,24 @@ def eval_settings(config) -> dict:
 
 
 SYNTHETIC_HEADS = ("all", "target")
+REAL_POOLS = ("frames", "levels")
+
+
+def real_pool(config) -> str:
+    """``config.estimator.real_pool``: how a real column draws its frames when ``per_level`` is 0.
+
+    ``'frames'`` (default): every frame once per epoch, the natural label distribution;
+    ``'levels'``: frames drawn by `balance.level_weighted_pool` (each AU's levels about equally
+    likely), every frame still training every head. Absent in a config: ``'frames'``.
+    """
+    value = str(config.estimator.get("real_pool", "frames"))
+    if value not in REAL_POOLS:
+        raise ValueError(f"config.estimator.real_pool={value!r}: use one of {REAL_POOLS}.")
+    if value == "levels" and int(config.estimator.per_level):
+        raise ValueError(f"config.estimator.real_pool='levels' draws every frame for all heads, but "
+                         f"per_level={config.estimator.per_level} asks for the paper's per-AU plan: "
+                         "pass --config.estimator.per_level=0, or real_pool=frames.")
+    return value
 
 
 def synthetic_heads(config) -> str:
@@ -170,8 +193,11 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
             frames = frames_lib.select_poses(frames, config.estimator.get("train_poses", ""),
                                              f"estimator {role} frames", "estimator.train_poses")
             record = os.path.join(stage_dir, "balance.json" if not pools else f"balance_{role}.json")
-            pool, target = balance.balanced_pool(frames, int(config.estimator.per_level),
-                                                 int(config.seed), record)
+            if real_pool(config) == "levels":
+                pool, target = balance.level_weighted_pool(frames, int(config.seed), record)
+            else:
+                pool, target = balance.balanced_pool(frames, int(config.estimator.per_level),
+                                                     int(config.seed), record)
             if pool is None:  # per_level = 0: every frame once, all heads.
                 pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
         else:

@@ -49,7 +49,7 @@ def check(config) -> None:
                   "critic_fake_exp", "lambda_exp_frozen"):
         validate.positive_float(merged, f"generator.{field}", allow_zero=True)
     try:
-        gen_train.check_frozen_critic(g)
+        gen_train.check_settings(g)
     except ValueError as e:
         raise validate.ConfigError(str(e)) from None
     size, layers = int(merged["generator"]["image_size"]), int(merged["generator"]["d_layers"])

@@ -5,7 +5,9 @@ frontal SynthFACS frames). Each example is paired on the host with a *partner*: 
 same subject, drawn from ``(seed, step, position)``. The partner's AU vector (/5, plus U(-0.1, 0.1)
 noise) is the target expression, and the partner image is ``I_{y_t}`` of the idiosyncratic loss
 (Eq. 4). A subject with a single frame gets a partner from any subject and its idiosyncratic term is
-masked out. Targets always come from same-subject partners, with or without the idiosyncratic loss,
+masked out. With ``own_fraction`` > 0 (not in GANimation) that share of each batch is partnered with
+itself: the target is the frame's own AU vector without noise and the idiosyncratic L1 asks
+``G(I | y_I) = I``, a generator that leaves an expression already there as it is. Targets always come from same-subject partners, with or without the idiosyncratic loss,
 so that switching ``lambda_ids`` to 0 changes only the loss (the ablation compares like with like);
 the target distribution is still that of real frames, as in the replicate's in-batch shuffle.
 
@@ -57,7 +59,7 @@ DEFAULTS = {
     "lambda_adv": 1.0, "lambda_gp": 10.0, "lambda_exp": 160.0, "lambda_idt": 10.0, "lambda_ids": 1.0,
     "lambda_mask": 0.0, "lambda_tv": 0.0, "lambda_exp_smooth": 0.0, "critic_exp_factor": 1.0,
     "critic_fake_exp": 0.0, "lambda_exp_frozen": 0.0,
-    "d_augment_shift": 0, "target_noise": 0.1,
+    "d_augment_shift": 0, "target_noise": 0.1, "own_fraction": 0.0,
     "checkpoint_every": 500, "log_every": 20, "grid_every": 0, "grid_sources": 3,
 }
 
@@ -151,13 +153,18 @@ class PairedSource:
       sampling: ``'frames'`` (every frame once per epoch, as GANimation) or ``'balanced'`` (an epoch
         of frames drawn with `balance.level_weights`, every AU's levels about equally likely, so the
         critic's AU head sees the rare levels as often as the common ones).
+      own_fraction: probability that an example is its own partner: target = its own AUs (no
+        noise), target image = itself, mask 1. Drawn from its own stream, so batches at 0 are
+        those without the option.
     """
 
     def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
                  process_count: int = 1, partners: str = "subject", flip: bool = False,
-                 sampling: str = "frames"):
-
+                 sampling: str = "frames", own_fraction: float = 0.0):
+        if not 0.0 <= own_fraction <= 1.0:
+            raise ValueError(f"config.generator.own_fraction={own_fraction}: use a share in [0, 1].")
+        self.own_fraction = float(own_fraction)
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
         # Unknown labels (-1) condition G with 0 and are masked out of D's expression loss.
@@ -201,9 +208,16 @@ class PairedSource:
         noise = rng.uniform(-self.noise, self.noise, (len(idx), self.aus.shape[1])).astype(np.float32)
         # Its own stream, so that flip=False batches stay what they were.
         mirrored = np.random.default_rng([self.seed, 8, step]).random(len(idx)) < 0.5 if self.flip else None
+        own = None
+        if self.own_fraction:
+            own = np.random.default_rng([self.seed, 9, step]).random(len(idx)) < self.own_fraction
         sl = slice(self.lo, self.lo + self.per_process)
         idx, u, noise = idx[sl], u[sl], noise[sl]
         partner, paired = self.partners(idx, u)
+        if own is not None:
+            own = own[sl]
+            partner, paired = np.where(own, idx, partner), paired | own
+            noise = np.where(own[:, None], np.float32(0), noise)
 
         def images(rows):
             x = to_unit(self.images[rows])
@@ -256,6 +270,19 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ steps
+def check_settings(s: Mapping[str, Any]) -> None:
+    """Raises ValueError for settings that contradict each other (`check_frozen_critic`, own partners)."""
+    check_frozen_critic(s)
+    share = float(s["own_fraction"])
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"config.generator.own_fraction={share}: use a share in [0, 1].")
+    if share and not float(s["lambda_ids"]):
+        raise ValueError(
+            f"config.generator.own_fraction={share} partners frames with themselves so that the "
+            "idiosyncratic L1 holds G(I | y_I) to I, but lambda_ids=0 turns that L1 off: pass "
+            "--config.generator.lambda_ids > 0, or own_fraction=0.")
+
+
 def check_frozen_critic(s: Mapping[str, Any]) -> None:
     """Raises ValueError unless a frozen critic (``lambda_exp_frozen`` > 0) has an expression warm-up.
 
@@ -501,11 +528,11 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
                           with_target_image=float(s["lambda_ids"]) > 0,
                           process_index=jax.process_index(), process_count=jax.process_count(),
                           partners=str(s["partners"]), flip=bool(s["flip"]),
-                          sampling=str(s["sampling"]))
+                          sampling=str(s["sampling"]), own_fraction=float(s["own_fraction"]))
     if s["critic_warmup_loss"] not in WARMUP_LOSSES:
         raise ValueError(f"config.generator.critic_warmup_loss={s['critic_warmup_loss']!r}: use one of "
                          f"{WARMUP_LOSSES}.")
-    check_frozen_critic(s)
+    check_settings(s)
     d_only, d_and_g, d_exp = _compiled_steps(_hashable(s), len(au_names), mesh)
     dispatcher = StepDispatcher(d_only, d_and_g, int(s["n_critic"]), int(s["critic_warmup"]),
                                 warmup_step=d_exp if s["critic_warmup_loss"] == "expression" else None)

@@ -114,3 +114,9 @@ def test_label_distributions_of_domains_with_other_aus(tmp_path):
     experiment.write_report(str(tmp_path), _config(), results, planned)
     assert "Label distributions" in (tmp_path / "report.md").read_text()
     assert os.path.exists(tmp_path / "reports" / "t" / "report_files" / "label_distributions.png")
+
+
+def test_resampling_captions_name_the_plan_or_the_level_weighted_pool():
+    assert experiment.resampling_caption({"per_level": 5}, "2D Real") == "after resampling (2D Real, 5 per level)"
+    assert (experiment.resampling_caption({"per_level": 0, "pool": "levels"}, "3D Real")
+            == "after resampling (3D Real, level-weighted)")

@@ -1,12 +1,13 @@
 """The estimator stage's training-set assembly (real balanced + synthetic parts) and test-set splits."""
 
+import json
 import os
 
 import ml_collections
 import numpy as np
 import pytest
 
-from jaxau.data import frames as frames_lib
+from jaxau.data import balance, frames as frames_lib
 from jaxau.stages import estimator as stage
 
 AUS = ["AU01", "AU12"]
@@ -163,3 +164,33 @@ def test_standalone_splits_are_read_from_a_frame_store_under_the_workdir(request
     np.testing.assert_array_equal(got["au_intensity"], want["au_intensity"])
     stage.load_split(config, workdir, "train", None)
     assert os.listdir(os.path.join(workdir, "frames")) == [store]
+
+
+def test_level_weighted_real_pool_draws_every_head_with_levels_about_equal(tmp_path):
+    real_dir, out = tmp_path / "real", tmp_path / "out"
+    real_dir.mkdir()
+    out.mkdir()
+    real = _frames(60, 0)
+    real["au_intensity"] = np.random.default_rng(3).choice(6, size=(60, 2), p=[0.8, 0.08, 0.05, 0.04, 0.02, 0.01])
+    frames_lib.save(str(real_dir / "train.npz"), real)
+    c = _config(per_level=0)
+    c.estimator.real_pool = "levels"
+    frames, pool, target = stage.training_set(c, str(out), {"train_real0": str(real_dir)})
+    # Every frame trains every head; the pool is balance.weighted_pool's draw with the config's seed.
+    assert len(frames["image"]) == 60 and (target == -1).all()
+    np.testing.assert_array_equal(pool, balance.weighted_pool(real["au_intensity"], 0))
+    for k in range(2):
+        assert np.mean(real["au_intensity"][pool, k] == 0) < np.mean(real["au_intensity"][:, k] == 0) - 0.1
+    record = json.loads((out / "balance.json").read_text())
+    assert record["pool"] == "levels" and record["before"] == balance.label_histogram(real["au_intensity"]).tolist()
+    assert record["after"] == balance.label_histogram(real["au_intensity"][pool]).tolist()
+    # 'frames' (and a config without the field) keeps every frame once.
+    del c.estimator["real_pool"]
+    np.testing.assert_array_equal(stage.training_set(c, str(out), {"train_real0": str(real_dir)})[1], np.arange(60))
+    c.estimator.real_pool = "levels"
+    c.estimator.per_level = 3
+    with pytest.raises(ValueError, match="per_level=3 asks for the paper's per-AU plan"):
+        stage.training_set(c, str(out), {"train_real0": str(real_dir)})
+    c.estimator.real_pool = "balanced"
+    with pytest.raises(ValueError, match="real_pool='balanced'"):
+        stage.real_pool(c)

@@ -254,6 +254,35 @@ def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_ke
     assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
 
 
+def test_own_partners_key_the_generator_and_its_sets_and_the_default_keeps_every_key():
+    c = _config("synthetic_gap")
+    p = graph.plan(c, STAGES)
+    names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
+    changed = graph.plan(graph.apply_overrides(c, "generator.own_fraction=0.25"), STAGES)
+    kept = ("data", "registration", "register_2d", "register_3d", "oracle")
+    assert names(changed, kept) == names(p, kept)
+    for kind in ("generator", "synthesis", "regenerate"):
+        assert not set(names(changed, (kind,))) & set(names(p, (kind,)))
+    # 0 (GANimation) is left out of every key: stages made before the setting stay cached.
+    new, old = _config("table2"), _config("table2")
+    del old.generator["own_fraction"]
+    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
+
+
+def test_a_level_weighted_real_pool_keys_only_the_estimators_and_the_default_keeps_every_key():
+    c = _config("table2")
+    p = graph.plan(c, STAGES)
+    changed = graph.plan(graph.apply_overrides(c, "estimator.real_pool=levels"), STAGES)
+    # The synthesis stage changes with its reader (the real column's estimator scores its fidelity).
+    upstream = lambda q: sorted(n.name for n in q.nodes  # noqa: E731
+                                if n.stage.name not in ("estimator", "score", "synthesis"))
+    assert upstream(changed) == upstream(p) and any(n.stage.name == "oracle" for n in p.nodes)
+    assert not {n.name for n in _by_stage(changed)["estimator"]} & {n.name for n in _by_stage(p)["estimator"]}
+    new, old = _config("table2"), _config("table2")
+    del old.estimator["real_pool"]
+    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
+
+
 def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_columns_generator():
     c = _config("synthetic_gap")
     p = graph.plan(c, STAGES)

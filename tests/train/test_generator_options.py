@@ -60,6 +60,38 @@ def test_flip_mirrors_a_source_with_its_partner_and_leaves_unflipped_batches_as_
     np.testing.assert_array_equal(np.concatenate(halves), flipped.batch(4)["image"])
 
 
+def test_own_partners_target_the_frame_itself_without_noise_and_leave_other_examples_as_they_were():
+    f = _frames(["a"] * 4 + ["b"] * 4, ["s0"] * 4 + ["t0"] * 4)
+    f["image"] = (np.arange(8)[:, None, None, None] * 20 + np.zeros((8, 8, 8, 3), np.int64)).astype(np.uint8)
+    plain = gen_train.PairedSource(f, 8, seed=3, partners="sequence")
+    own = gen_train.PairedSource(f, 8, seed=3, partners="sequence", own_fraction=0.25)
+    own_count = 0
+    for step in range(8):
+        a, b = plain.batch(step), own.batch(step)
+        np.testing.assert_array_equal(a["image"], b["image"])          # the same sources
+        itself = np.all(b["target_image"] == b["image"], axis=(1, 2, 3))
+        # Own examples: target = own labels exactly (no noise), mask 1.
+        np.testing.assert_array_equal(b["target_aus"][itself], b["aus"][itself])
+        assert (b["target_image_mask"] == 1).all()
+        # The others: partner, noise and mask as without the option.
+        for k in ("target_aus", "target_image", "target_image_mask"):
+            np.testing.assert_array_equal(a[k][~itself], b[k][~itself])
+        assert not np.all(a["target_image"] == a["image"], axis=(1, 2, 3)).any()
+        own_count += itself.sum()
+    assert 4 <= own_count <= 28                           # About a quarter of 64.
+    # Process shards make the same own draws as the global batch.
+    halves = [gen_train.PairedSource(f, 8, seed=3, partners="sequence", own_fraction=0.25, process_index=p,
+                                     process_count=2).batch(5) for p in range(2)]
+    for k in ("target_aus", "target_image"):
+        np.testing.assert_array_equal(np.concatenate([h[k] for h in halves]), own.batch(5)[k])
+    with pytest.raises(ValueError, match="own_fraction=1.5"):
+        gen_train.PairedSource(f, 8, seed=3, own_fraction=1.5)
+    s = gen_train.settings({"own_fraction": 0.25, "lambda_ids": 0.0})
+    with pytest.raises(ValueError, match="lambda_ids=0 turns that L1 off"):
+        gen_train.check_settings(s)
+    gen_train.check_settings({**s, "lambda_ids": 1.0})
+
+
 def test_balanced_sampling_draws_rare_levels_and_leaves_frame_sampling_as_it_was():
     subjects = ["a"] * 10 + ["b"] * 10
     f = _frames(subjects, subjects)
