@@ -219,7 +219,10 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.target_noise = 0.1
     # The share of each batch partnered with itself (target its own AUs, no noise; not in GANimation:
     # 0): the idiosyncratic L1 then holds G(I | y_I) to I, a generator that leaves an expression
-    # already there alone (jaxau.train.generator; BUILD_NOTES "Table 2 at :medium").
+    # already there alone (jaxau.train.generator). At :medium 0.25 (two estimator seeds) takes the
+    # exact oracle redrawn by G from 0.515 to 0.600 (+0.085, resolved) and G's own synthetic set from
+    # 0.417 to 0.329 (-0.089, resolved): its edits fall to 0.42x the exact oracle's strength, AU01 /
+    # AU04 vanish (configs/paper/synthetic_gap.py; BUILD_NOTES "Table 2 at :medium"). Off.
     c.generator.own_fraction = 0.0
     c.generator.lambda_mask = 0.0
     c.generator.lambda_tv = 0.0

@@ -38,7 +38,11 @@ of a generator's possible shortcomings:
   hand costs;
 * ``synthetic_edit_3d``: the generator's edit added to the source, ``x + G(x | y_t) - G(x | y_x)``
   (``synthesis.draw='edit'``): G's hand where it redraws the same under both labels cancels, and
-  the source's own expression stays as far as G's edit does not remove it.
+  the source's own expression stays as far as G's edit does not remove it;
+* ``synthetic_own_3d`` / ``regenerated_own_3d`` / ``synthetic_own_k2_3d``: a second generator
+  trained with ``OWN_FRACTION`` of each batch partnered with itself (``generator.own_fraction``:
+  ``G(x | y_x)`` held to ``x``): its set, the exact oracle redrawn by it, and its edits drawn twice
+  as large.
 
 ``benchmarks/training_sets.py`` reads every one of these sets with the real 3D column's model: how
 strongly each shows its labels to an estimator trained on real frames.
@@ -74,6 +78,11 @@ seeds; the render ~11 min, the edit-drawn synthesis 75 s): the blurred oracle 0.
 -0.001, n.r.: blur is not the hand's cost), the generator's edit on the source 0.416 (edit - image
 draw -0.001, n.r.; at ``:cpu``, five seeds, 0.124 and -0.056 [-0.093, -0.016], resolved worse); the
 redrawn set differs in the levels the real reader sees (levels 2-3 a third of a level-step higher).
+``--stages=synthetic_own_3d,regenerated_own_3d`` there (same box, 2026-12-07, two seeds, 43 min
+alone: a generator 17 min, four estimators ~6 min each): the exact oracle redrawn by the
+own-partner generator 0.600 (+0.085 over G's redraw, resolved; -0.039 against the exact oracle,
+n.r.), its own set 0.329 (-0.089 against G's, resolved: its edits read at 0.42x the exact oracle's
+strength, AU01 / AU04 not at all).
 """
 
 from configs.paper import base
@@ -86,6 +95,8 @@ HALF_STRENGTH = 0.7
 # redraw does (sharpness, the face's mean squared Laplacian against the exact renders', 0.84 at
 # :medium and :cpu; the redrawn oracle's 0.91 / 0.92: benchmarks/training_sets.py).
 BLUR_SIGMA = 0.4
+# The share of the own-partner generator's batches partnered with themselves (generator.own_fraction).
+OWN_FRACTION = 0.25
 
 
 def get_config(arg=None):
@@ -119,6 +130,16 @@ def get_config(arg=None):
         # The generator's edit on the source instead of its image: x + G(x | y_t) - G(x | y_x).
         "synthetic_edit_3d": base.column("3D Synthetic, the generator's edit on the source", "synthetic:3d",
                                          overrides="synthesis.draw=edit"),
+        # A generator trained with a share of its batches partnered with themselves (G(x | y_x) held
+        # to x): its images, the exact oracle redrawn by it, and its edits drawn twice as large.
+        "synthetic_own_3d": base.column(f"3D Synthetic, own partners {OWN_FRACTION:g}", "synthetic:3d",
+                                        overrides=f"generator.own_fraction={OWN_FRACTION}"),
+        "regenerated_own_3d": base.column("3D Oracle redrawn by the own-partner generator", "regenerated:3d",
+                                          overrides=f"generator.own_fraction={OWN_FRACTION}"),
+        "synthetic_own_k2_3d": base.column(f"3D Synthetic, own partners {OWN_FRACTION:g}, edit scale 2",
+                                           "synthetic:3d",
+                                           overrides=f"generator.own_fraction={OWN_FRACTION}; "
+                                                     "synthesis.calibrate_edit_scale=False; synthesis.edit_scale=2.0"),
     })
     c.experiment.compare = ("oracle_3d>real_3d, synthetic_3d>real_3d, oracle_3d>labelled_3d, "
                             "labelled_3d>faint_3d, faint_3d>synthetic_3d, labelled_3d>faint_added_3d, "
@@ -128,6 +149,9 @@ def get_config(arg=None):
                             "labelled_3d>synthetic_k2_3d, synthetic_k15_3d>real_3d, oracle_3d>regenerated_3d, "
                             "regenerated_3d>synthetic_3d, regenerated_3d>real_3d, synthetic_edit_3d>synthetic_3d, "
                             "oracle_3d>synthetic_edit_3d, synthetic_edit_3d>real_3d, oracle_3d>blurred_3d, "
-                            "blurred_3d>regenerated_3d")
+                            "blurred_3d>regenerated_3d, regenerated_own_3d>regenerated_3d, "
+                            "oracle_3d>regenerated_own_3d, synthetic_own_3d>synthetic_3d, "
+                            "regenerated_own_3d>synthetic_own_3d, synthetic_own_k2_3d>synthetic_own_3d, "
+                            "synthetic_own_k2_3d>synthetic_3d, synthetic_own_k2_3d>real_3d")
     c.report.title = f"The synthetic-oracle gap, step by step ({size} size)"
     return c

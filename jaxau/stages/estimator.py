@@ -167,6 +167,19 @@ def real_pool(config) -> str:
     return value
 
 
+def real_training_pool(config, frames: frames_lib.FrameSet, record_path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """A real column's epoch pool ``(frame indices, target AUs)`` (`real_pool`, ``per_level``).
+
+    The label counts before and after are written to ``record_path`` where frames are resampled.
+    """
+    if real_pool(config) == "levels":
+        return balance.level_weighted_pool(frames, int(config.seed), record_path)
+    pool, target = balance.balanced_pool(frames, int(config.estimator.per_level), int(config.seed), record_path)
+    if pool is None:  # per_level = 0: every frame once, all heads.
+        pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
+    return pool, target
+
+
 def synthetic_heads(config) -> str:
     """``config.estimator.synthetic_heads``: which heads a balanced (synthetic) set's image trains.
 
@@ -193,13 +206,7 @@ def training_set(config, stage_dir: str, inputs) -> tuple[frames_lib.FrameSet, n
             frames = frames_lib.select_poses(frames, config.estimator.get("train_poses", ""),
                                              f"estimator {role} frames", "estimator.train_poses")
             record = os.path.join(stage_dir, "balance.json" if not pools else f"balance_{role}.json")
-            if real_pool(config) == "levels":
-                pool, target = balance.level_weighted_pool(frames, int(config.seed), record)
-            else:
-                pool, target = balance.balanced_pool(frames, int(config.estimator.per_level),
-                                                     int(config.seed), record)
-            if pool is None:  # per_level = 0: every frame once, all heads.
-                pool, target = np.arange(len(frames["image"])), np.full(len(frames["image"]), -1)
+            pool, target = real_training_pool(config, frames, record)
         else:
             sources = inputs.get("sources" + role[len("train_set"):])
             frames = frames_lib.with_aus(_load_balanced(config, inputs[role], sources), aus)
@@ -284,8 +291,7 @@ def train_on_real(config: Any, workdir: str) -> dict:
     """Trains on ``config.data``'s training split (balanced), then evaluates on its test split."""
     train = load_split(config, workdir, config.data.train_split, config.data.get("train_poses"))
     val = load_split(config, workdir, config.data.val_split, config.data.get("test_poses"))
-    pool, targets = balance.balanced_pool(train, int(config.estimator.per_level), int(config.seed),
-                                          os.path.join(workdir, "balance.json"))
+    pool, targets = real_training_pool(config, train, os.path.join(workdir, "balance.json"))
     result = estimator.train(config.estimator, workdir, train, pool=pool, pool_target_au=targets,
                              val_frames=val, seed=int(config.seed))
     if result.preempted:

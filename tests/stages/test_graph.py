@@ -197,12 +197,18 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     c = _config("synthetic_gap")
     p = graph.plan(c, STAGES)
     stages = _by_stage(p)
-    # One generator, one synthesis, seven oracle sets (exact, labelled AUs, faint labelled AUs at two
-    # strengths: every change; only the raised AUs, only the lowered ones; the exact set blurred).
-    assert len(stages["generator"]) == 1 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 1
-    # One synthesis per edit scale (calibrated, 1.5, 2) and one drawing the edit, all of the one
-    # generator's images.
-    assert len(stages["synthesis"]) == 4 and len({n.deps["generator"] for n in stages["synthesis"]}) == 1
+    # Two generators (GANimation's partners and own partners), seven oracle sets (exact, labelled
+    # AUs, faint labelled AUs at two strengths: every change; only the raised AUs, only the lowered
+    # ones; the exact set blurred), the exact set redrawn by each generator.
+    assert len(stages["generator"]) == 2 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 2
+    own = [n for n in stages["generator"] if n.config.generator.own_fraction]
+    assert len(own) == 1 and own[0].config.generator.own_fraction == 0.25
+    # The first generator: one synthesis per edit scale (calibrated, 1.5, 2) and one drawing the
+    # edit; the own-partner one: its images at edit scale 1 and 2.
+    first = [g for g in stages["generator"] if g.name != own[0].name]
+    by_generator = [sorted(float(n.config.synthesis.edit_scale) for n in stages["synthesis"]
+                           if n.deps["generator"] == g.name) for g in (own[0], *first)]
+    assert by_generator == [[1.0, 2.0], [1.0, 1.0, 1.5, 2.0]]
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
             for col in ("oracle_3d", "labelled_3d", "faint_3d", "faint70_3d", "faint_added_3d", "faint_removed_3d",
                         "blurred_3d", "synthetic_3d")}
@@ -230,7 +236,9 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "synthetic_k2_3d>synthetic_3d", "labelled_3d>synthetic_k2_3d", "synthetic_k15_3d>real_3d",
         "oracle_3d>regenerated_3d", "regenerated_3d>synthetic_3d", "regenerated_3d>real_3d",
         "synthetic_edit_3d>synthetic_3d", "oracle_3d>synthetic_edit_3d", "synthetic_edit_3d>real_3d",
-        "oracle_3d>blurred_3d", "blurred_3d>regenerated_3d"]
+        "oracle_3d>blurred_3d", "blurred_3d>regenerated_3d", "regenerated_own_3d>regenerated_3d",
+        "oracle_3d>regenerated_own_3d", "synthetic_own_3d>synthetic_3d", "regenerated_own_3d>synthetic_own_3d",
+        "synthetic_own_k2_3d>synthetic_own_3d", "synthetic_own_k2_3d>synthetic_3d", "synthetic_own_k2_3d>real_3d"]
 
 
 def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_key():
@@ -255,7 +263,7 @@ def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_ke
 
 
 def test_own_partners_key_the_generator_and_its_sets_and_the_default_keeps_every_key():
-    c = _config("synthetic_gap")
+    c = _config("table2")
     p = graph.plan(c, STAGES)
     names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
     changed = graph.plan(graph.apply_overrides(c, "generator.own_fraction=0.25"), STAGES)
@@ -288,7 +296,10 @@ def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_co
     p = graph.plan(c, STAGES)
     train_set = lambda col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])  # noqa: E731
     regen, orc, syn = train_set("regenerated_3d"), train_set("oracle_3d"), train_set("synthetic_3d")
-    assert regen.stage.name == "regenerate" and [n.stage.name for n in _by_stage(p)["regenerate"]] == ["regenerate"]
+    assert regen.stage.name == "regenerate" and len(_by_stage(p)["regenerate"]) == 2
+    # The own-partner column's redraw: the same exact set, its own generator.
+    own = train_set("regenerated_own_3d")
+    assert own.deps["set"] == regen.deps["set"] and own.deps["generator"] != regen.deps["generator"]
     # The exact oracle node the oracle column trains on, the generator the synthesis draws with, and
     # the oracle's own inputs (the edit is scored against exact renders of the same plan).
     assert regen.deps["set"] == orc.name and regen.deps["generator"] == syn.deps["generator"]
