@@ -241,6 +241,13 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "synthetic_own_k2_3d>synthetic_own_3d", "synthetic_own_k2_3d>synthetic_3d", "synthetic_own_k2_3d>real_3d"]
 
 
+def _assert_left_out_at_default(section: str, field: str) -> None:
+    """A setting at its default changes no key: a table2 config written without it plans the same nodes."""
+    new, old = _config("table2"), _config("table2")
+    del old[section][field]
+    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
+
+
 def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_key():
     c = _config("synthetic_gap")
     p = graph.plan(c, STAGES)
@@ -257,9 +264,7 @@ def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_ke
     assert not set(names(changed, ("synthesis",))) - {edit.name} & set(names(p, ("synthesis",)))
     # 'image' (the paper's draw) is left out of every key: configs written before the setting keep
     # their stages.
-    new, old = _config("table2"), _config("table2")
-    del old.synthesis["draw"]
-    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
+    _assert_left_out_at_default("synthesis", "draw")
 
 
 def test_own_partners_key_the_generator_and_its_sets_and_the_default_keeps_every_key():
@@ -272,9 +277,7 @@ def test_own_partners_key_the_generator_and_its_sets_and_the_default_keeps_every
     for kind in ("generator", "synthesis", "regenerate"):
         assert not set(names(changed, (kind,))) & set(names(p, (kind,)))
     # 0 (GANimation) is left out of every key: stages made before the setting stay cached.
-    new, old = _config("table2"), _config("table2")
-    del old.generator["own_fraction"]
-    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
+    _assert_left_out_at_default("generator", "own_fraction")
 
 
 def test_a_level_weighted_real_pool_keys_only_the_estimators_and_the_default_keeps_every_key():
@@ -286,9 +289,7 @@ def test_a_level_weighted_real_pool_keys_only_the_estimators_and_the_default_kee
                                 if n.stage.name not in ("estimator", "score", "synthesis"))
     assert upstream(changed) == upstream(p) and any(n.stage.name == "oracle" for n in p.nodes)
     assert not {n.name for n in _by_stage(changed)["estimator"]} & {n.name for n in _by_stage(p)["estimator"]}
-    new, old = _config("table2"), _config("table2")
-    del old.estimator["real_pool"]
-    assert sorted(n.name for n in graph.plan(old, STAGES).nodes) == sorted(n.name for n in graph.plan(new, STAGES).nodes)
+    _assert_left_out_at_default("estimator", "real_pool")
 
 
 def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_columns_generator():
