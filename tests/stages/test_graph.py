@@ -9,7 +9,7 @@ from jaxau.stages import STAGES, graph
 from jaxau.validate import ConfigError
 
 PAPER_CONFIGS = ("table2", "table3", "table4", "table_s1", "table_s2", "table_s3", "table_s4", "table_s5",
-                 "fig3", "fig5", "exact_registration", "synthetic_gap")
+                 "fig3", "fig5", "exact_registration", "synthetic_gap", "real_levels")
 
 
 def _config(name, arg="cpu"):
@@ -290,6 +290,13 @@ def test_a_level_weighted_real_pool_keys_only_the_estimators_and_the_default_kee
     assert upstream(changed) == upstream(p) and any(n.stage.name == "oracle" for n in p.nodes)
     assert not {n.name for n in _by_stage(changed)["estimator"]} & {n.name for n in _by_stage(p)["estimator"]}
     _assert_left_out_at_default("estimator", "real_pool")
+    # configs/paper/real_levels.py: Table 2's real and oracle columns (the same nodes) beside the
+    # level-weighted ones.
+    levels = graph.plan(_config("real_levels"), STAGES)
+    for col in ("real_2d", "real_3d", "oracle_2d", "oracle_3d"):
+        assert levels.replicates[col] == p.replicates[col]
+    for col, reg in (("real_levels_2d", "real_2d"), ("real_levels_3d", "real_3d")):
+        assert levels.replicates[col] == changed.replicates[reg]
 
 
 def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_columns_generator():
