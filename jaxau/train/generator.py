@@ -7,8 +7,8 @@ noise) is the target expression, and the partner image is ``I_{y_t}`` of the idi
 (Eq. 4). A subject with a single frame gets a partner from any subject and its idiosyncratic term is
 masked out. With ``own_fraction`` > 0 (not in GANimation) that share of each batch is partnered with
 itself: the target is the frame's own AU vector without noise and the idiosyncratic L1 asks
-``G(I | y_I) = I``, a generator that leaves an expression already there as it is. Targets always come from same-subject partners, with or without the idiosyncratic loss,
-so that switching ``lambda_ids`` to 0 changes only the loss (the ablation compares like with like);
+``G(I | y_I) = I``, a generator that leaves an expression already there as it is. Targets always
+come from same-subject partners, with or without the idiosyncratic loss, so that switching ``lambda_ids`` to 0 changes only the loss (the ablation compares like with like);
 the target distribution is still that of real frames, as in the replicate's in-batch shuffle.
 
 Steps. Every iteration updates D; iterations with ``step % n_critic == 0`` also update G against the
@@ -162,9 +162,7 @@ class PairedSource:
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
                  process_count: int = 1, partners: str = "subject", flip: bool = False,
                  sampling: str = "frames", own_fraction: float = 0.0):
-        if not 0.0 <= own_fraction <= 1.0:
-            raise ValueError(f"config.generator.own_fraction={own_fraction}: use a share in [0, 1].")
-        self.own_fraction = float(own_fraction)
+        self.own_fraction = own_share(own_fraction)
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
         # Unknown labels (-1) condition G with 0 and are masked out of D's expression loss.
@@ -270,12 +268,18 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ steps
+def own_share(value: Any) -> float:
+    """``generator.own_fraction`` as a float in [0, 1] (ValueError naming the field otherwise)."""
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"config.generator.own_fraction={value}: use a share in [0, 1].")
+    return share
+
+
 def check_settings(s: Mapping[str, Any]) -> None:
     """Raises ValueError for settings that contradict each other (`check_frozen_critic`, own partners)."""
     check_frozen_critic(s)
-    share = float(s["own_fraction"])
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"config.generator.own_fraction={share}: use a share in [0, 1].")
+    share = own_share(s["own_fraction"])
     if share and not float(s["lambda_ids"]):
         raise ValueError(
             f"config.generator.own_fraction={share} partners frames with themselves so that the "

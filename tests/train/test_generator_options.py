@@ -90,6 +90,8 @@ def test_own_partners_target_the_frame_itself_without_noise_and_leave_other_exam
     with pytest.raises(ValueError, match="lambda_ids=0 turns that L1 off"):
         gen_train.check_settings(s)
     gen_train.check_settings({**s, "lambda_ids": 1.0})
+    with pytest.raises(ValueError, match="own_fraction=-0.1"):
+        gen_train.check_settings({**s, "lambda_ids": 1.0, "own_fraction": -0.1})
 
 
 def test_balanced_sampling_draws_rare_levels_and_leaves_frame_sampling_as_it_was():
