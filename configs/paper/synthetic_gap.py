@@ -82,7 +82,8 @@ redrawn set differs in the levels the real reader sees (levels 2-3 a third of a 
 alone: a generator 17 min, four estimators ~6 min each): the exact oracle redrawn by the
 own-partner generator 0.600 (+0.085 over G's redraw, resolved; -0.039 against the exact oracle,
 n.r.), its own set 0.329 (-0.089 against G's, resolved: its edits read at 0.42x the exact oracle's
-strength, AU01 / AU04 not at all).
+strength, AU01 / AU04 not at all); ``--stages=synthetic_own_k2_3d`` (13 min): its edits drawn twice
+as large 0.316 (-0.012 against scale 1, n.r.): the held-back edits do not come back with scale.
 """
 
 from configs.paper import base
