@@ -222,8 +222,8 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # already there alone (jaxau.train.generator). At :medium 0.25 (two estimator seeds) takes the
     # exact oracle redrawn by G from 0.515 to 0.600 (+0.085, resolved) and G's own synthetic set from
     # 0.417 to 0.329 (-0.089, resolved): its edits fall to 0.42x the exact oracle's strength, AU01 /
-    # AU04 vanish, and drawn twice as large they give 0.316 (configs/paper/synthetic_gap.py;
-    # BUILD_NOTES "Table 2 at :medium"). Off.
+    # AU04 vanish, and drawn twice as large they give 0.316; 0.1 keeps the edits and the column
+    # (0.405, -0.013 n.r.) (configs/paper/synthetic_gap.py; BUILD_NOTES "Table 2 at :medium"). Off.
     c.generator.own_fraction = 0.0
     c.generator.lambda_mask = 0.0
     c.generator.lambda_tv = 0.0
