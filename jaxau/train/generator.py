@@ -8,8 +8,9 @@ noise) is the target expression, and the partner image is ``I_{y_t}`` of the idi
 masked out. With ``own_fraction`` > 0 (not in GANimation) that share of each batch is partnered with
 itself: the target is the frame's own AU vector without noise and the idiosyncratic L1 asks
 ``G(I | y_I) = I``, a generator that leaves an expression already there as it is. Targets always
-come from same-subject partners, with or without the idiosyncratic loss, so that switching ``lambda_ids`` to 0 changes only the loss (the ablation compares like with like);
-the target distribution is still that of real frames, as in the replicate's in-batch shuffle.
+come from same-subject partners, with or without the idiosyncratic loss, so that switching
+``lambda_ids`` to 0 changes only the loss (the ablation compares like with like); the target
+distribution is still that of real frames, as in the replicate's in-batch shuffle.
 
 Steps. Every iteration updates D; iterations with ``step % n_critic == 0`` also update G against the
 updated D (`jaxau.train.gan_steps`). The two cases are two compiled data-parallel functions
