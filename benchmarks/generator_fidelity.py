@@ -133,7 +133,8 @@ def measure(args, overrides, lines) -> int:
     sources, targets = synthesis_stage.load_sets(syn.config, inputs)
     trained = gen_train.load_generator(args.out)
     sources, plan = synthesize.make_plan(sources, targets, list(trained.au_names),
-                                         per_level=int(syn.config.synthesis.per_level), seed=int(config.seed))
+                                         per_level=int(syn.config.synthesis.per_level), seed=int(config.seed),
+                                         kind=synthesis_stage.plan_kind(syn.config))
     renderer, target_index = synthesis_stage._oracle_parts(syn.config, inputs, targets)
     reader = estimator.Predictor(inputs["reader"]) if "reader" in inputs else None
     read = reader.intensities if reader is not None else None

@@ -55,7 +55,8 @@ def main(config, workdir):
                                        seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
                                        chunk_size=int(config.synthesis.chunk_size),
                                        edit_scale=float(config.synthesis.get("edit_scale", 1.0)),
-                                       draw=str(config.synthesis.get("draw", "image")))
+                                       draw=str(config.synthesis.get("draw", "image")),
+                                       plan_kind=str(config.synthesis.get("plan", "semantic")))
     print(f"synthesis: {record['num_images']} images in {workdir}/synthetic.frames "
           f"({len(record['skipped_cells'])} empty cells skipped)", flush=True)
     return 0

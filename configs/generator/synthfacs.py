@@ -48,6 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.generator.lambda_ids = 1.0
     c.generator.partners = "subject"
     c.generator.au_conditioning = "input"
+    # 'absolute' (GANimation: G sees the target AUs) or 'relative' (target minus source AUs).
+    c.generator.conditioning = "absolute"
     c.generator.upsample = "transpose"
     c.generator.eval_every = 0
     c.generator.log_every = 20
@@ -63,4 +65,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.synthesis.fidelity_per_cell = 0  # Oracle fidelity is the pipeline's (stages/synthesis.py).
     # The edit-scale calibration reads with the pipeline's real estimator; here the scale is fixed.
     c.synthesis.calibrate_edit_scale = False
+    # 'semantic' (the paper's balanced plan) or 'natural' (as many pairings, unbalanced; PLANS).
+    c.synthesis.plan = "semantic"
     return c

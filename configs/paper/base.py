@@ -225,6 +225,11 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # AU04 vanish, and drawn twice as large they give 0.316; 0.1 keeps the edits and the column
     # (0.405, -0.013 n.r.) (configs/paper/synthetic_gap.py; BUILD_NOTES "Table 2 at :medium"). Off.
     c.generator.own_fraction = 0.0
+    # What G's AU input is: 'absolute' (GANimation: the target intensities) or 'relative' (target
+    # minus the source's own intensities, Ling et al. ECCV 2020: a face asked for no change sees a
+    # zero vector, so G need not judge how much of the target it already shows;
+    # jaxau.models.ganimation.condition). Measured at :medium in configs/paper/synthetic_gap.py.
+    c.generator.conditioning = "absolute"
     c.generator.lambda_mask = 0.0
     c.generator.lambda_tv = 0.0
     # The critic's AU-head smoothness (its squared Jacobian norm on real and generated images,
@@ -274,13 +279,16 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # draw 'image' puts the generator's image G(x | y_t) in the set (the paper); 'edit' puts the
     # source plus the generator's edit, x + k (G(x | y_t) - G(x | y_x)) with y_x the source's own
     # levels, so what G redraws the same way under both labels (its hand) cancels (not in the paper;
-    # configs/paper/synthetic_gap.py measures it).
+    # configs/paper/synthetic_gap.py measures it). plan 'semantic' is the paper's balanced
+    # resampling; 'natural' the control with as many entries, sources and target vectors drawn
+    # uniformly (the targets' own intensity distribution, every image still a new face-expression
+    # pairing; jaxau.synthesis.plan.natural_plan; configs/paper/real_levels.py measures it).
     c.synthesis = ml_collections.ConfigDict({"per_level": 5000 if paper else 60, "batch_size": 32,
                                              "chunk_size": 2048 if paper else 256, "targets": "",
                                              "fidelity_per_cell": 20 if paper else 2, "source_domain": "",
                                              "edit_scale": 1.0, "calibrate_edit_scale": not paper,
                                              "edit_scale_max": 3.0, "calibration_per_cell": 8,
-                                             "draw": "image"})
+                                             "draw": "image", "plan": "semantic"})
     # ---- oracle sets (oracle:<reg> columns, SynthFACS only): the synthesis plan rendered exactly.
     # strength < 1 draws that share of each expression change and keeps the target's labels (a
     # generator whose edits are faint); direction 'up' / 'down' scales only the AUs the target

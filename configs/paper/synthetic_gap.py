@@ -42,7 +42,11 @@ of a generator's possible shortcomings:
 * ``synthetic_own_3d`` / ``regenerated_own_3d`` / ``synthetic_own_k2_3d``: a second generator
   trained with ``OWN_FRACTION`` of each batch partnered with itself (``generator.own_fraction``:
   ``G(x | y_x)`` held to ``x``): its set, the exact oracle redrawn by it, and its edits drawn twice
-  as large.
+  as large;
+* ``synthetic_rel_3d`` / ``regenerated_rel_3d``: a generator conditioned on the change ``y_t - y_x``
+  instead of the target ``y_t`` (``generator.conditioning='relative'``, Ling et al. 2020's relative
+  AUs): told how much of each AU to add or remove, it need not judge from the face how much is
+  already there; its set, and the exact oracle redrawn by it (a zero change for every image).
 
 ``benchmarks/training_sets.py`` reads every one of these sets with the real 3D column's model: how
 strongly each shows its labels to an estimator trained on real frames.
@@ -141,6 +145,11 @@ def get_config(arg=None):
                                            "synthetic:3d",
                                            overrides=f"generator.own_fraction={OWN_FRACTION}; "
                                                      "synthesis.calibrate_edit_scale=False; synthesis.edit_scale=2.0"),
+        # A generator told the change to draw (target minus source AUs) instead of the target.
+        "synthetic_rel_3d": base.column("3D Synthetic, relative AUs", "synthetic:3d",
+                                        overrides="generator.conditioning=relative"),
+        "regenerated_rel_3d": base.column("3D Oracle redrawn by the relative-AU generator", "regenerated:3d",
+                                          overrides="generator.conditioning=relative"),
     })
     c.experiment.compare = ("oracle_3d>real_3d, synthetic_3d>real_3d, oracle_3d>labelled_3d, "
                             "labelled_3d>faint_3d, faint_3d>synthetic_3d, labelled_3d>faint_added_3d, "
@@ -153,6 +162,9 @@ def get_config(arg=None):
                             "blurred_3d>regenerated_3d, regenerated_own_3d>regenerated_3d, "
                             "oracle_3d>regenerated_own_3d, synthetic_own_3d>synthetic_3d, "
                             "regenerated_own_3d>synthetic_own_3d, synthetic_own_k2_3d>synthetic_own_3d, "
-                            "synthetic_own_k2_3d>synthetic_3d, synthetic_own_k2_3d>real_3d")
+                            "synthetic_own_k2_3d>synthetic_3d, synthetic_own_k2_3d>real_3d, "
+                            "synthetic_rel_3d>synthetic_3d, regenerated_rel_3d>regenerated_3d, "
+                            "oracle_3d>regenerated_rel_3d, regenerated_rel_3d>synthetic_rel_3d, "
+                            "synthetic_rel_3d>real_3d")
     c.report.title = f"The synthetic-oracle gap, step by step ({size} size)"
     return c

@@ -82,6 +82,28 @@ def tile_aus(images: Array, aus: Array) -> Array:
     return jnp.concatenate([images, maps], axis=-1)
 
 
+CONDITIONINGS = ("absolute", "relative")
+
+
+def condition(aus: Array, source_aus: Array | None, conditioning: str = "absolute") -> Array:
+    """The AU vector a generator is conditioned on (`Generator.conditioning`).
+
+    Args:
+      aus: ``[N, K]`` target intensities in [0, 1].
+      source_aus: ``[N, K]`` the sources' own intensities in [0, 1] (None: unknown).
+      conditioning: 'absolute' (returns ``aus``) or 'relative' (returns ``aus - source_aus``).
+    """
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"Generator: conditioning {conditioning!r}: use one of {CONDITIONINGS}.")
+    if conditioning == "absolute":
+        return aus
+    if source_aus is None or source_aus.shape != aus.shape:
+        raise ValueError("Generator: conditioning='relative' conditions on target minus source AUs, so it "
+                         f"needs source_aus of the targets' shape {aus.shape}, got "
+                         f"{None if source_aus is None else source_aus.shape}.")
+    return aus - source_aus
+
+
 class FiLM(nn.Module):
     """``x * (1 + gamma(aus)) + beta(aus)`` per channel, gamma and beta linear in the AU vector.
 
@@ -136,6 +158,11 @@ class Generator(nn.Module):
       au_conditioning: 'input' (GANimation: AU maps tiled onto the input image only) or 'film'
         (also a `FiLM` of the AU vector after every instance norm of the residual blocks and the
         upsampling layers).
+      conditioning: the AU vector G sees. 'absolute' (GANimation): the target intensities
+        ``y_t``, so G has to judge from the image how much of the target the source already shows.
+        'relative' (the relative action units of Ling et al., ECCV 2020): the change ``y_t - y_s``
+        in [-1, 1], the source's own intensities ``y_s`` given as labels, so an image asked for no
+        change gets a zero vector whatever it shows.
       upsample: 'transpose' (GANimation: 4x4 stride-2 transposed convolutions) or 'resize'
         (nearest-neighbour x2 then a 3x3 convolution: no checkerboard artefacts; computed as
         `layers.upsample_conv`, without the upsampled tensor).
@@ -160,6 +187,7 @@ class Generator(nn.Module):
     attention: bool = True
     composite: str = "mask_source"
     au_conditioning: str = "input"
+    conditioning: str = "absolute"
     upsample: str = "transpose"
     attention_offset: float = 0.0
     conv_transpose_impl: str = "phase"
@@ -168,12 +196,14 @@ class Generator(nn.Module):
     dtype: Any = None
 
     @nn.compact
-    def __call__(self, images: Array, aus: Array) -> GeneratorOutput:
+    def __call__(self, images: Array, aus: Array, source_aus: Array | None = None) -> GeneratorOutput:
         """Generates ``images`` with expression ``aus``.
 
         Args:
           images: ``[N, H, W, 3]`` in [-1, 1]; H and W divisible by 4.
           aus: ``[N, num_aus]`` target AU intensities in [0, 1].
+          source_aus: ``[N, num_aus]`` the images' own AU intensities in [0, 1]; read only with
+            ``conditioning='relative'``, where they are required.
 
         Returns:
           :class:`GeneratorOutput`.
@@ -188,6 +218,7 @@ class Generator(nn.Module):
             raise ValueError(f"Generator: au_conditioning {self.au_conditioning!r}: use 'input' or 'film'.")
         if self.upsample not in ("transpose", "resize"):
             raise ValueError(f"Generator: upsample {self.upsample!r}: use 'transpose' or 'resize'.")
+        aus = condition(aus, source_aus, self.conditioning)
         film = self.au_conditioning == "film"
         x = tile_aus(images, aus)
         d = self.conv_dim

@@ -28,7 +28,8 @@ _IMAGE_DRAW_ONLY = ("synthesis.draw",)
 # Settings added after stages were made, at the value that reproduces those stages: left out of
 # every key while they hold it, so finished work stays cached.
 _NEUTRAL = (("synthesis.draw", "image"), ("oracle.blur", 0.0), ("generator.own_fraction", 0.0),
-            ("estimator.real_pool", "frames"))
+            ("estimator.real_pool", "frames"), ("generator.conditioning", "absolute"),
+            ("synthesis.plan", "semantic"))
 
 # Stages that draw random numbers hash ``seed`` (a run with --config.seed=1 trains new models and
 # resamples anew); alignment, scoring and the data build do not.

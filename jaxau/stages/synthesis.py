@@ -83,6 +83,12 @@ def check(config) -> None:
                                        "calibration grid runs from 0.5 to it and must hold 1; use >= 1.")
 
 
+def plan_kind(config) -> str:
+    """Which resampling plan a synthesis or oracle set draws (`jaxau.synthesis.plan.PLANS`;
+    ``synthesis.plan``, 'semantic' where a config predates it)."""
+    return str(config.synthesis.get("plan", "semantic"))
+
+
 def draw_mode(config) -> str:
     """How the generator's images are drawn into a set (`jaxau.synthesis.synthesize.DRAWS`;
     ``synthesis.draw``, 'image' where a config predates it)."""
@@ -92,6 +98,8 @@ def draw_mode(config) -> str:
 def check_oracle(config) -> None:
     """Checks the ``synthesis`` fields an oracle stage reads (and its ``oracle`` section, if any)."""
     validate.positive_int(config, "synthesis.per_level")
+    if "plan" in config.synthesis:
+        validate.one_of(config, "synthesis.plan", plan_lib.PLANS)
     if "fidelity_per_cell" in config.synthesis:
         validate.positive_int(config, "synthesis.fidelity_per_cell", allow_zero=True)
     if config.get("oracle") is not None:
@@ -236,7 +244,8 @@ def run(config, stage_dir: str, inputs) -> dict:
         inputs["generator"], sources, stage_dir, per_level=int(config.synthesis.per_level),
         targets=targets, seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
         chunk_size=int(config.synthesis.chunk_size), fidelity=fidelity,
-        edit_scale=float(config.synthesis.get("edit_scale", 1.0)), calibrate=calibrate, draw=draw_mode(config))
+        edit_scale=float(config.synthesis.get("edit_scale", 1.0)), calibrate=calibrate, draw=draw_mode(config),
+        plan_kind=plan_kind(config))
     out = {k: record[k] for k in ("num_images", "per_level", "skipped_cells", "images_per_second", "edit_scale",
                                   "draw")}
     fid = record.get("fidelity") or {}
@@ -315,8 +324,9 @@ def run_oracle(config, stage_dir: str, inputs) -> dict:
     record = {"num_images": int(len(frames["image"])), "per_level": int(config.synthesis.per_level),
               "registration_failed": int((~ok).sum()), "au_names": list(aus),
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
-              "plan_fingerprint": plan.fingerprint(), "strength": strength, "expression_aus": expression_aus,
-              "direction": direction, "blur": blur, "seconds": time.perf_counter() - t0}
+              "plan_fingerprint": plan.fingerprint(), "plan": plan_kind(config), "strength": strength,
+              "expression_aus": expression_aus, "direction": direction, "blur": blur,
+              "seconds": time.perf_counter() - t0}
     if edit is not None:
         record["edit"] = edit
     io_utils.write_json(os.path.join(stage_dir, "oracle.json"), record)
@@ -335,7 +345,7 @@ def _oracle_plan(config, inputs, aus):
         return parts
     renderer, target_index = parts
     sources, plan = synthesize.make_plan(sources, targets, aus, per_level=int(config.synthesis.per_level),
-                                         seed=int(config.seed))
+                                         seed=int(config.seed), kind=plan_kind(config))
     return renderer, sources, sources if targets is None else targets, target_index, plan
 
 

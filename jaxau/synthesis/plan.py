@@ -16,6 +16,11 @@ while a cell's candidates last, then with replacement, from a generator seeded b
 plan is a pure function of its inputs and one cell does not depend on the others. A cell without
 candidates (no real frame has AU ``k`` at level ``l``, or no source lacks AU ``k``) is skipped and
 reported, never filled with something else.
+
+`natural_plan` is the control without the balancing (not in the paper): as many entries, each a
+source drawn uniformly from every frame and a target vector drawn uniformly from every target frame,
+so the set keeps the targets' own intensity distribution while every image is still a new pairing of
+one frame's face with another frame's expression (`PLANS`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import hashlib
 import numpy as np
 
 LEVELS = 6
+# 'semantic': the paper's balanced plan (`semantic_plan`); 'natural': as many entries with the
+# targets' own distribution (`natural_plan`).
+PLANS = ("semantic", "natural")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,3 +129,49 @@ def semantic_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = 
     return SynthesisPlan(source_index=cat["source_index"], target_index=cat["target_index"],
                          target_labels=target_labels[cat["target_index"]].astype(np.int32).reshape(-1, k_count),
                          au=cat["au"], level=cat["level"], per_level=int(per_level), skipped=tuple(skipped))
+
+
+def natural_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = None, *, per_level: int,
+                 seed: int = 0, levels: int = LEVELS) -> SynthesisPlan:
+    """The unbalanced control of `semantic_plan`: as many entries, sources and targets drawn uniformly.
+
+    ``K * levels * per_level`` entries; sources are drawn from every source frame and target vectors
+    from every target frame (each a permutation first, then uniform draws with replacement, as
+    `semantic_plan`'s cells), independently, so the set's labels follow the target frames' own
+    distribution. Entry ``i`` is filed under AU ``au = i // (levels * per_level)`` and ``level`` = its
+    target's level of that AU (-1 unknown), so per-cell tools (previews, fidelity samples) read it
+    as they read a semantic plan; the cells are as unequal as the targets' levels. No cell is
+    skipped.
+
+    Args and returns as `semantic_plan`.
+    """
+    source_labels = np.asarray(source_labels)
+    target_labels = source_labels if target_labels is None else np.asarray(target_labels)
+    if source_labels.ndim != 2 or target_labels.ndim != 2 or source_labels.shape[1] != target_labels.shape[1]:
+        raise ValueError(f"natural_plan: source labels {source_labels.shape} and target labels "
+                         f"{target_labels.shape} must be [N, K] with the same K (select the same AUs).")
+    if per_level <= 0:
+        raise ValueError(f"natural_plan: per_level={per_level} must be positive.")
+    if not len(source_labels) or not len(target_labels):
+        raise ValueError(f"natural_plan: {len(source_labels)} source and {len(target_labels)} target frames; "
+                         "both sets need frames.")
+    k_count = source_labels.shape[1]
+    total = k_count * levels * per_level
+    # A stream of its own ([seed, K] never names a semantic cell: those are [seed, k, level]).
+    rng = np.random.default_rng([seed, k_count])
+    source_index = _draw(rng, np.arange(len(source_labels)), total).astype(np.int64)
+    target_index = _draw(rng, np.arange(len(target_labels)), total).astype(np.int64)
+    labels = target_labels[target_index].astype(np.int32).reshape(-1, k_count)
+    au = np.arange(total, dtype=np.int64) // (levels * per_level)
+    return SynthesisPlan(source_index=source_index, target_index=target_index, target_labels=labels, au=au,
+                         level=labels[np.arange(total), au].astype(np.int64), per_level=int(per_level),
+                         skipped=())
+
+
+def build(kind: str, source_labels: np.ndarray, target_labels: np.ndarray | None = None, *, per_level: int,
+          seed: int = 0) -> SynthesisPlan:
+    """The plan of ``kind`` (`PLANS`): `semantic_plan` or `natural_plan`."""
+    if kind not in PLANS:
+        raise ValueError(f"synthesis.plan={kind!r}: use one of {PLANS}.")
+    make = semantic_plan if kind == "semantic" else natural_plan
+    return make(source_labels, target_labels, per_level=per_level, seed=seed)

@@ -43,11 +43,15 @@ from jaxau.train.gan_losses import MAX_INTENSITY
 from jaxau.train.generator import write_png
 
 
-def _apply(generator, params, images_uint8, labels):
-    """``(source, G(source | labels / 5))`` in [-1, 1] from uint8 images and integer levels (-1: 0)."""
+def _apply(generator, params, images_uint8, labels, source_labels):
+    """``(source, G(source | labels / 5))`` in [-1, 1] from uint8 images and integer levels (-1: 0);
+    ``source_labels`` are the sources' own levels (read by a relative-conditioned generator)."""
     images = images_uint8.astype(jnp.float32) / 127.5 - 1.0
-    aus = jnp.where(labels >= 0, labels, 0).astype(jnp.float32) / MAX_INTENSITY
-    return images, generator.apply({"params": params}, images, aus).image
+
+    def unit(levels):
+        return jnp.where(levels >= 0, levels, 0).astype(jnp.float32) / MAX_INTENSITY
+
+    return images, generator.apply({"params": params}, images, unit(labels), unit(source_labels)).image
 
 
 # How a generated image is drawn into a set: 'image' is the generator's image G(x | y_t) (the
@@ -60,20 +64,23 @@ DRAWS = ("image", "edit")
 def _drawn(generator, params, images_uint8, labels, source_labels, edit_scale: float, draw: str):
     """The drawn images in [-1, 1]: ``x + k (G(x | y_t) - base)`` with base ``x`` ('image') or
     ``G(x | y_x)`` ('edit'); at k = 1 in 'image' draw exactly the generator's image."""
-    images, fake = _apply(generator, params, images_uint8, labels)
+    images, fake = _apply(generator, params, images_uint8, labels, source_labels)
     if draw == "edit":
-        base = _apply(generator, params, images_uint8, source_labels)[1]
+        base = _apply(generator, params, images_uint8, source_labels, source_labels)[1]
         return images + edit_scale * (fake - base)
     if edit_scale != 1.0:
         fake = images + edit_scale * (fake - images)
     return fake
 
 
-def _check_draw(draw: str, source_labels) -> None:
+def _check_draw(draw: str, source_labels, generator=None) -> None:
     if draw not in DRAWS:
         raise ValueError(f"draw={draw!r}: use one of {DRAWS}.")
     if draw == "edit" and source_labels is None:
         raise ValueError("draw='edit' needs the source images' own AU levels (source_labels).")
+    if getattr(generator, "conditioning", "absolute") == "relative" and source_labels is None:
+        raise ValueError("a generator with relative conditioning (generator.conditioning='relative') draws "
+                         "target minus source AUs: pass the source images' own AU levels (source_labels).")
 
 
 @functools.lru_cache(maxsize=8)
@@ -96,7 +103,7 @@ def generate_images(generator, params, images: np.ndarray, labels: np.ndarray, b
     (1: the generator's own image). ``draw='edit'`` draws ``src + k (G(src | labels) - G(src |
     source_labels))`` instead (`DRAWS`); ``source_labels`` are the images' own levels (-1: 0).
     """
-    _check_draw(draw, source_labels)
+    _check_draw(draw, source_labels, generator)
     return _in_batches(_generate_fn(generator, float(edit_scale), draw), params, images, labels, batch_size,
                        np.uint8, source_labels)
 
@@ -134,7 +141,7 @@ def generate_scaled(generator, params, images: np.ndarray, labels: np.ndarray, s
     on the device, so the two may differ by one grey level where XLA fuses the arithmetic): for
     choosing a scale, not for drawing the set.
     """
-    _check_draw(draw, source_labels)
+    _check_draw(draw, source_labels, generator)
     fake = _in_batches(_generate_float_fn(generator, draw), params, images, labels, batch_size, np.float32,
                        source_labels)
     source = np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
@@ -213,7 +220,7 @@ def synthesize(generator: Any, params: Any, sources: frames_lib.FrameSet, plan: 
         raise ValueError(f"plan has {plan.target_labels.shape[1]} AU columns, au_names {len(au_names)}.")
     if len(plan) and plan.source_index.max() >= len(sources["image"]):
         raise ValueError("plan.source_index points past the source frame set: build the plan from these sources.")
-    _check_draw(draw, sources["au_intensity"])
+    _check_draw(draw, sources["au_intensity"], generator)
     chunk_dir = chunk_directory(out_dir, plan, chunk_size, params, edit_scale, draw)
 
     mesh = parallel.make_mesh(jax.local_devices())
@@ -301,16 +308,17 @@ def contact_sheet(sources: frames_lib.FrameSet, synthetic: frames_lib.FrameSet, 
 
 
 def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None, aus, *, per_level: int,
-              seed: int) -> tuple[frames_lib.FrameSet, SynthesisPlan]:
-    """The semantic resampling plan of ``sources`` (AU columns ``aus``) with ``targets``' label vectors.
+              seed: int, kind: str = "semantic") -> tuple[frames_lib.FrameSet, SynthesisPlan]:
+    """The resampling plan of ``sources`` (AU columns ``aus``) with ``targets``' label vectors.
 
+    ``kind``: 'semantic' (the paper's balanced plan) or 'natural' (`jaxau.synthesis.plan.PLANS`).
     Returns ``(sources with the AU columns, plan)``; the synthesis and the oracle set share it.
     """
 
     # Cross-domain sources may not code every AU (MultiPIE has no AU14): unknown there, not an error.
     sources = frames_lib.with_aus(sources, aus, missing="error" if targets is None else "unknown")
     target_labels = None if targets is None else frames_lib.with_aus(targets, aus)["au_intensity"]
-    plan = plan_lib.semantic_plan(sources["au_intensity"], target_labels, per_level=per_level, seed=seed)
+    plan = plan_lib.build(kind, sources["au_intensity"], target_labels, per_level=per_level, seed=seed)
     if plan.skipped:
         logging.warning("synthesis: %d (AU, level) cells have no candidates and are skipped: %s",
                         len(plan.skipped), [(aus[k], lvl) for k, lvl in plan.skipped])
@@ -320,7 +328,7 @@ def make_plan(sources: frames_lib.FrameSet, targets: frames_lib.FrameSet | None,
 def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: str, *, per_level: int,
                    targets: frames_lib.FrameSet | None = None, seed: int = 0, batch_size: int = 32,
                    chunk_size: int = 256, fidelity=None, edit_scale: float = 1.0, calibrate=None,
-                   draw: str = "image") -> dict:
+                   draw: str = "image", plan_kind: str = "semantic") -> dict:
     """Plan + synthesis + files: the whole semantic resampling step (stage and launcher share it).
 
     Args:
@@ -343,6 +351,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
         ``edit_scale`` and its record goes under ``edit_scale_calibration``.
       draw: 'image' (the generator's images) or 'edit' (the source plus the generator's edit:
         `DRAWS`), in the set, the calibration's and the fidelity's images.
+      plan_kind: 'semantic' or 'natural' (`make_plan`).
 
     Returns:
       The record written to ``synthesis.json`` (in a multi-host run, by process 0 only; the others
@@ -354,7 +363,7 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
     if sources["image"].shape[1:3] != (trained.image_size, trained.image_size):
         raise ValueError(f"source images are {sources['image'].shape[1:3]}, the generator in {generator_dir} "
                          f"was trained at {trained.image_size}: use frames of that size.")
-    sources, plan = make_plan(sources, targets, aus, per_level=per_level, seed=seed)
+    sources, plan = make_plan(sources, targets, aus, per_level=per_level, seed=seed, kind=plan_kind)
     calibration = None
     if calibrate is not None:  # (every process chooses the same scale: the choice is deterministic)
         calibration = calibrate(trained, sources, plan)
@@ -377,7 +386,8 @@ def synthesize_set(generator_dir: str, sources: frames_lib.FrameSet, out_dir: st
               "generator_step": int(trained.step), "cross_domain": targets is not None,
               "seconds": elapsed, "chunks_generated": int(generated),
               "images_per_second": (new_images / elapsed) if generated else None,
-              "plan_fingerprint": plan.fingerprint(), "edit_scale": float(edit_scale), "draw": draw}
+              "plan_fingerprint": plan.fingerprint(), "edit_scale": float(edit_scale), "draw": draw,
+              "plan": plan_kind}
     if calibration is not None:
         record["edit_scale_calibration"] = calibration
     if not leader:  # Multi-host: every chunk is done; process 0 writes the set and its records.

@@ -10,7 +10,8 @@ replicate's ``batch_idx % train_gen_iter == 0``) it then updates G against the *
   ``critic_fake_factor * critic_exp * MSE(D_au(G(I|y_t)), y_s)``, the head reading generated images
   as their sources' AUs, `gan_losses.LossWeights`).
 * :func:`d_g_step` runs the generator passes once under ``jax.vjp`` (``G(I|y_t)`` and the cycle
-  ``G(G(I|y_t)|y_s)``), updates D with the detached fake, then takes the G loss
+  ``G(G(I|y_t)|y_s)``; with relative conditioning G sees ``y_t - y_s`` and ``y_s - y_t``), updates D
+  with the detached fake, then takes the G loss
   ``adv * -mean(D(fake)) + exp * MSE(D_au(fake), y_t) + idt * L1(cycle) + ids * L1(fake, I_{y_t})``
   (+ optional attention terms) through the new D and pulls it back through the saved vjp, so the
   generator forward is not recomputed. With ``weights.exp_frozen`` G's loss also has
@@ -137,7 +138,8 @@ def create_gan_state(key: Array, generator: Any, discriminator: Any, image_size:
     """
     kg, kd = jax.random.split(key)
     images = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
-    g_params = init_params(generator, kg, images, jnp.zeros((1, num_aus), jnp.float32))
+    aus = jnp.zeros((1, num_aus), jnp.float32)
+    g_params = init_params(generator, kg, images, aus, aus)
     d_params = init_params(discriminator, kd, images)
     g_tx, d_tx = make_optimizers(config)
     state = GANState(step=jnp.zeros((), jnp.int32),
@@ -287,7 +289,7 @@ def d_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generator
     _check_batch(batch, weights)
     generator, discriminator = _in_dtype(generator, compute_dtype), _in_dtype(discriminator, compute_dtype)
     g_params = jax.lax.stop_gradient(state.g.params)
-    fake = generator.apply({"params": g_params}, batch["image"], batch["target_aus"]).image
+    fake = generator.apply({"params": g_params}, batch["image"], batch["target_aus"], batch["aus"]).image
     new_d, metrics = _update_d(state, batch, fake, key, discriminator, weights, axis_name, augment)
     return state.replace(step=state.step + 1, d=new_d), metrics
 
@@ -338,8 +340,10 @@ def d_g_step(state: GANState, batch: Mapping[str, Array], key: Array, *, generat
     image, aus, target_aus = batch["image"], batch["aus"], batch["target_aus"]
 
     def g_forward(g_params):
-        out = generator.apply({"params": g_params}, image, target_aus)
-        rec = generator.apply({"params": g_params}, out.image, aus)
+        # The cycle's source AUs are the target's (what G was asked to draw), for relative
+        # conditioning (`ganimation.Generator.conditioning`): G(G(I | y_t - y_s) | y_s - y_t).
+        out = generator.apply({"params": g_params}, image, target_aus, aus)
+        rec = generator.apply({"params": g_params}, out.image, aus, target_aus)
         return out, rec
 
     (out, rec), g_vjp = jax.vjp(g_forward, state.g.params)

@@ -52,7 +52,7 @@ LEVELS = 6  # AU intensity levels 0..5.
 DEFAULTS = {
     "image_size": 128, "g_width": 64, "g_blocks": 6, "d_width": 64, "d_layers": 6,
     "attention": True, "composite": "mask_source", "au_conditioning": "input", "upsample": "transpose",
-    "attention_offset": 0.0,
+    "attention_offset": 0.0, "conditioning": "absolute",
     "partners": "subject", "flip": False, "sampling": "frames",
     "critic_warmup": 0, "critic_warmup_loss": "full", "eval_every": 0,
     "batch_size": 24, "num_steps": 1000, "decay_steps": -1,  # -1: the last third decays linearly.
@@ -67,7 +67,7 @@ DEFAULTS = {
 
 # Settings that shape the checkpointed GANState (both networks and their optimizers).
 STATE_KEYS = ("image_size", "g_width", "g_blocks", "d_width", "d_layers", "attention", "composite",
-              "au_conditioning", "upsample", "attention_offset")
+              "au_conditioning", "upsample", "attention_offset", "conditioning")
 
 
 def settings(cfg: Mapping[str, Any] | None) -> dict:
@@ -90,7 +90,8 @@ def modules(s: Mapping[str, Any], num_aus: int) -> tuple[ganimation.Generator, g
     g = ganimation.Generator(conv_dim=int(s["g_width"]), num_blocks=int(s["g_blocks"]),
                              attention=bool(s["attention"]), composite=str(s["composite"]),
                              au_conditioning=str(s["au_conditioning"]), upsample=str(s["upsample"]),
-                             attention_offset=float(s["attention_offset"]))
+                             attention_offset=float(s["attention_offset"]),
+                             conditioning=str(s["conditioning"]))
     d = ganimation.Discriminator(num_aus=num_aus, image_size=int(s["image_size"]),
                                  conv_dim=int(s["d_width"]), num_layers=int(s["d_layers"]))
     return g, d
@@ -278,8 +279,12 @@ def own_share(value: Any) -> float:
 
 
 def check_settings(s: Mapping[str, Any]) -> None:
-    """Raises ValueError for settings that contradict each other (`check_frozen_critic`, own partners)."""
+    """Raises ValueError for an unknown conditioning and for settings that contradict each other
+    (`check_frozen_critic`, own partners)."""
     check_frozen_critic(s)
+    if s["conditioning"] not in ganimation.CONDITIONINGS:
+        raise ValueError(f"config.generator.conditioning={s['conditioning']!r}: use one of "
+                         f"{ganimation.CONDITIONINGS}.")
     share = own_share(s["own_fraction"])
     if share and not float(s["lambda_ids"]):
         raise ValueError(
@@ -357,8 +362,8 @@ class StepDispatcher:
 @functools.lru_cache(maxsize=4)
 def _generate_fn(generator: ganimation.Generator):
     @jax.jit
-    def generate(params, images, aus):
-        out = generator.apply({"params": params}, images, aus)
+    def generate(params, images, aus, source_aus):
+        out = generator.apply({"params": params}, images, aus, source_aus)
         return out.image, (out.attention if out.attention is not None else out.image[..., :1] * 0 + 1)
 
     return generate
@@ -385,11 +390,12 @@ def sweep_grids(generator: ganimation.Generator, params, images_uint8: np.ndarra
     s, h, w, _ = images_uint8.shape
     k = aus.shape[1]
     rows_aus = np.repeat(aus[:, None, None, :], k, 1).repeat(levels, 2)      # [S, K, L, K]
+    own = rows_aus.reshape(-1, k).astype(np.float32)                          # the sources' AUs
     for a in range(k):
         rows_aus[:, a, :, a] = np.arange(levels) / (levels - 1)
     src = np.repeat(images_uint8[:, None, None], k, 1).repeat(levels, 2)      # [S, K, L, H, W, 3]
     fake, att = _generate_fn(generator)(params, to_unit(src.reshape(-1, h, w, 3)),
-                                        rows_aus.reshape(-1, k).astype(np.float32))
+                                        rows_aus.reshape(-1, k).astype(np.float32), own)
     fake = to_uint8(np.asarray(fake)).reshape(s, k, levels, h, w, 3)
     att = np.clip(np.rint(np.asarray(att) * 255), 0, 255).astype(np.uint8).reshape(s, k, levels, h, w, 1)
     first = np.repeat(images_uint8[:, None, None], k, 1)

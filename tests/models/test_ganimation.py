@@ -132,3 +132,28 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"aus must be \[N, num_aus\]"):
         jax.eval_shape(Generator().init, jax.random.key(0), jnp.zeros((2, 16, 16, 3)),
                        jnp.zeros((3, 2)))
+
+
+def test_relative_conditioning_sees_target_minus_source(gen_setup):
+    _, params, images, aus = gen_setup
+    source = jnp.asarray(np.random.default_rng(3).uniform(0, 1, (N, K)), jnp.float32)
+    np.testing.assert_array_equal(ganimation.condition(aus, source, "absolute"), aus)
+    np.testing.assert_allclose(ganimation.condition(aus, source, "relative"), aus - source)
+    absolute = jax.jit(Generator(conv_dim=4, num_blocks=2).apply)
+    relative = jax.jit(Generator(conv_dim=4, num_blocks=2, conditioning="relative").apply)
+    # The same parameters: the relative generator is the absolute one fed y_t - y_s.
+    want = absolute({"params": params}, images, aus - source).image
+    np.testing.assert_allclose(relative({"params": params}, images, aus, source).image, want, atol=1e-6)
+    # Only the change matters: shifting target and source alike draws the same image, and asking
+    # for no change is asking for the zero vector whatever the face shows.
+    np.testing.assert_allclose(relative({"params": params}, images, aus + 0.25, source + 0.25).image, want,
+                               atol=1e-5)
+    zero = absolute({"params": params}, images, jnp.zeros_like(aus)).image
+    np.testing.assert_allclose(relative({"params": params}, images, source, source).image, zero, atol=1e-6)
+    # The absolute generator ignores the source AUs.
+    np.testing.assert_array_equal(absolute({"params": params}, images, aus, source).image,
+                                  absolute({"params": params}, images, aus).image)
+    with pytest.raises(ValueError, match="needs source_aus"):
+        Generator(conv_dim=4, num_blocks=2, conditioning="relative").apply({"params": params}, images, aus)
+    with pytest.raises(ValueError, match="conditioning 'delta'"):
+        Generator(conv_dim=4, num_blocks=2, conditioning="delta").apply({"params": params}, images, aus, source)

@@ -197,18 +197,22 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     c = _config("synthetic_gap")
     p = graph.plan(c, STAGES)
     stages = _by_stage(p)
-    # Two generators (GANimation's partners and own partners), seven oracle sets (exact, labelled
-    # AUs, faint labelled AUs at two strengths: every change; only the raised AUs, only the lowered
-    # ones; the exact set blurred), the exact set redrawn by each generator.
-    assert len(stages["generator"]) == 2 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 2
+    # Three generators (GANimation's, own partners, relative AUs), seven oracle sets (exact,
+    # labelled AUs, faint labelled AUs at two strengths: every change; only the raised AUs, only the
+    # lowered ones; the exact set blurred), the exact set redrawn by each generator.
+    assert len(stages["generator"]) == 3 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 3
     own = [n for n in stages["generator"] if n.config.generator.own_fraction]
     assert len(own) == 1 and own[0].config.generator.own_fraction == 0.25
+    rel = [n for n in stages["generator"] if n.config.generator.conditioning == "relative"]
+    assert len(rel) == 1 and rel[0].name != own[0].name and not rel[0].config.generator.own_fraction
     # The first generator: one synthesis per edit scale (calibrated, 1.5, 2) and one drawing the
-    # edit; the own-partner one: its images at edit scale 1 and 2.
-    first = [g for g in stages["generator"] if g.name != own[0].name]
+    # edit; the own-partner one: its images at edit scale 1 and 2; the relative one: at scale 1.
+    first = [g for g in stages["generator"] if g.name not in (own[0].name, rel[0].name)]
     by_generator = [sorted(float(n.config.synthesis.edit_scale) for n in stages["synthesis"]
-                           if n.deps["generator"] == g.name) for g in (own[0], *first)]
-    assert by_generator == [[1.0, 2.0], [1.0, 1.0, 1.5, 2.0]]
+                           if n.deps["generator"] == g.name) for g in (own[0], rel[0], *first)]
+    assert by_generator == [[1.0, 2.0], [1.0], [1.0, 1.0, 1.5, 2.0]]
+    redrawn_by = sorted(n.deps["generator"] for n in stages["regenerate"])
+    assert redrawn_by == sorted(g.name for g in stages["generator"])
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
             for col in ("oracle_3d", "labelled_3d", "faint_3d", "faint70_3d", "faint_added_3d", "faint_removed_3d",
                         "blurred_3d", "synthetic_3d")}
@@ -238,7 +242,9 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "synthetic_edit_3d>synthetic_3d", "oracle_3d>synthetic_edit_3d", "synthetic_edit_3d>real_3d",
         "oracle_3d>blurred_3d", "blurred_3d>regenerated_3d", "regenerated_own_3d>regenerated_3d",
         "oracle_3d>regenerated_own_3d", "synthetic_own_3d>synthetic_3d", "regenerated_own_3d>synthetic_own_3d",
-        "synthetic_own_k2_3d>synthetic_own_3d", "synthetic_own_k2_3d>synthetic_3d", "synthetic_own_k2_3d>real_3d"]
+        "synthetic_own_k2_3d>synthetic_own_3d", "synthetic_own_k2_3d>synthetic_3d", "synthetic_own_k2_3d>real_3d",
+        "synthetic_rel_3d>synthetic_3d", "regenerated_rel_3d>regenerated_3d", "oracle_3d>regenerated_rel_3d",
+        "regenerated_rel_3d>synthetic_rel_3d", "synthetic_rel_3d>real_3d"]
 
 
 def _assert_left_out_at_default(section: str, field: str) -> None:
@@ -280,6 +286,40 @@ def test_own_partners_key_the_generator_and_its_sets_and_the_default_keeps_every
     _assert_left_out_at_default("generator", "own_fraction")
 
 
+def test_relative_conditioning_keys_the_generator_and_its_sets_and_the_default_keeps_every_key():
+    c = _config("table2")
+    p = graph.plan(c, STAGES)
+    names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
+    changed = graph.plan(graph.apply_overrides(c, "generator.conditioning=relative"), STAGES)
+    kept = ("data", "registration", "register_2d", "register_3d", "oracle")
+    assert names(changed, kept) == names(p, kept)
+    for kind in ("generator", "synthesis"):
+        assert names(changed, (kind,)) and not set(names(changed, (kind,))) & set(names(p, (kind,)))
+    # 'absolute' (GANimation) is left out of every key: stages made before the setting stay cached.
+    _assert_left_out_at_default("generator", "conditioning")
+
+
+def test_the_natural_plan_keys_the_oracle_and_synthetic_sets_only_and_the_default_keeps_every_key():
+    from jaxau.stages import synthesis as synthesis_stage
+
+    c = _config("table2")
+    p = graph.plan(c, STAGES)
+    names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
+    changed = graph.plan(graph.apply_overrides(c, "synthesis.plan=natural"), STAGES)
+    kept = ("data", "registration", "register_2d", "register_3d", "generator")
+    assert names(changed, kept) == names(p, kept)
+    for kind in ("oracle", "synthesis"):
+        assert names(changed, (kind,)) and not set(names(changed, (kind,))) & set(names(p, (kind,)))
+    _assert_left_out_at_default("synthesis", "plan")
+    # configs/paper/real_levels.py: the natural oracle columns are the changed plan's oracle columns.
+    levels = graph.plan(_config("real_levels"), STAGES)
+    for col in ("oracle_2d", "oracle_3d"):
+        assert levels.replicates[f"{col[:6]}_natural{col[6:]}"] == changed.replicates[col]
+    bad = graph.apply_overrides(c, "synthesis.plan=balanced")
+    with pytest.raises(ConfigError, match="synthesis.plan"):
+        synthesis_stage.check_oracle(bad)
+
+
 def test_a_level_weighted_real_pool_keys_only_the_estimators_and_the_default_keeps_every_key():
     c = _config("table2")
     p = graph.plan(c, STAGES)
@@ -304,10 +344,14 @@ def test_a_regenerated_column_redraws_the_exact_oracle_set_with_the_synthetic_co
     p = graph.plan(c, STAGES)
     train_set = lambda col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])  # noqa: E731
     regen, orc, syn = train_set("regenerated_3d"), train_set("oracle_3d"), train_set("synthetic_3d")
-    assert regen.stage.name == "regenerate" and len(_by_stage(p)["regenerate"]) == 2
+    assert regen.stage.name == "regenerate" and len(_by_stage(p)["regenerate"]) == 3
     # The own-partner column's redraw: the same exact set, its own generator.
     own = train_set("regenerated_own_3d")
     assert own.deps["set"] == regen.deps["set"] and own.deps["generator"] != regen.deps["generator"]
+    # The relative-AU column's redraw: the same exact set, its own generator (neither of the others).
+    rel = train_set("regenerated_rel_3d")
+    assert rel.deps["set"] == regen.deps["set"]
+    assert rel.deps["generator"] not in (regen.deps["generator"], own.deps["generator"])
     # The exact oracle node the oracle column trains on, the generator the synthesis draws with, and
     # the oracle's own inputs (the edit is scored against exact renders of the same plan).
     assert regen.deps["set"] == orc.name and regen.deps["generator"] == syn.deps["generator"]

@@ -43,13 +43,14 @@ def oracle_sets(request, tmp_path_factory):
         synth.get_config(str(name).split("/", 1)[1]), supersample=1, batch_size=27))
     request.addfinalizer(patch.undo)
     out = {}
-    for name, strength, aus, direction, blur in (
-            ("exact", 1.0, "all", "both", 0.0), ("half", 0.5, "all", "both", 0.0),
-            ("labelled", 1.0, "labelled", "both", 0.0), ("faint", 0.4, "labelled", "both", 0.0),
-            ("added", 0.4, "labelled", "up", 0.0), ("blurred", 1.0, "all", "both", 0.7)):
+    for name, strength, aus, direction, blur, plan in (
+            ("exact", 1.0, "all", "both", 0.0, "semantic"), ("half", 0.5, "all", "both", 0.0, "semantic"),
+            ("labelled", 1.0, "labelled", "both", 0.0, "semantic"), ("faint", 0.4, "labelled", "both", 0.0, "semantic"),
+            ("added", 0.4, "labelled", "up", 0.0, "semantic"), ("blurred", 1.0, "all", "both", 0.7, "semantic"),
+            ("natural", 1.0, "all", "both", 0.0, "natural")):
         cfg = copy.deepcopy(config)
         cfg.oracle.strength, cfg.oracle.expression_aus, cfg.oracle.direction = strength, aus, direction
-        cfg.oracle.blur = blur
+        cfg.oracle.blur, cfg.synthesis.plan = blur, plan
         synthesis_stage.check_oracle(cfg)
         stage_dir = str(root / name)
         os.makedirs(stage_dir)
@@ -103,6 +104,25 @@ def test_a_blurred_oracle_is_the_exact_set_blurred_and_scored_against_it(oracle_
     edit = blurred["edit"]
     assert 0.0 < edit["gain"] < 0.9 and 0.0 < edit["cosine"] < 0.9 and edit["l1"] > 0.0
     assert summary["edit_cosine"] == edit["cosine"]
+
+
+def test_a_natural_plan_oracle_renders_as_many_unbalanced_pairings_exactly(oracle_sets):
+    from jaxau.stages import synthesis as synthesis_stage
+    from jaxau.synthesis import plan as plan_lib
+
+    _, exact_record, exact = oracle_sets["exact"]
+    summary, record, natural = oracle_sets["natural"]
+    config, raw, root = oracle_sets["context"]
+    sources, _ = synthesis_stage.load_sets(config, {"sources": raw})
+    sources = frames_lib.with_aus(sources, list(record["au_names"]))
+    want = plan_lib.natural_plan(sources["au_intensity"], per_level=1, seed=int(config.seed))
+    assert record["plan"] == "natural" and exact_record["plan"] == "semantic"
+    assert record["plan_fingerprint"] == want.fingerprint() != exact_record["plan_fingerprint"]
+    assert len(natural["image"]) == len(want) == len(record["au_names"]) * 6 and not record["skipped_cells"]
+    np.testing.assert_array_equal(natural["au_intensity"], want.target_labels)
+    np.testing.assert_array_equal(natural["subject"], np.asarray(sources["subject"])[want.source_index])
+    # Every image is its source re-rendered with its target's expression (not the source frame).
+    assert not np.array_equal(np.asarray(natural["image"]), np.asarray(sources["image"])[want.source_index])
 
 
 def _regenerate(oracle_sets, tmp_path, set_name, **generator_settings):

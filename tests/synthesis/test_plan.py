@@ -81,3 +81,36 @@ def test_a_source_set_that_does_not_code_an_au_offers_every_source_for_it():
     for k, allowed in ((0, {0, 2}), (1, {0, 1, 2, 3})):
         used = set(p.source_index[p.au == k].tolist())
         assert used <= allowed and (k == 0 or len(used) > 2)
+
+
+def test_the_natural_plan_keeps_the_targets_distribution_with_as_many_new_pairings():
+    lab = labels(n=2000, seed=3)
+    semantic = plan_lib.semantic_plan(lab, per_level=25, seed=1)
+    p = plan_lib.build("natural", lab, per_level=25, seed=1)
+    assert len(p) == 4 * 6 * 25 == len(semantic) and not p.skipped and p.per_level == 25
+    # Labels are the target frames' vectors; each entry is filed under its slot's AU at its target's level.
+    np.testing.assert_array_equal(p.target_labels, lab[p.target_index])
+    np.testing.assert_array_equal(p.au, np.repeat(np.arange(4), 6 * 25))
+    np.testing.assert_array_equal(p.level, lab[p.target_index, p.au])
+    # Fewer entries than frames: every target and every source drawn once (a permutation), so the
+    # label distribution is a sample of the frames' own, not balanced; sources may show any AU.
+    assert len(np.unique(p.target_index)) == len(p) and len(np.unique(p.source_index)) == len(p)
+    share_zero = (p.target_labels[:, 0] == 0).mean()
+    assert abs(share_zero - (lab[:, 0] == 0).mean()) < 0.06 and share_zero > 0.45
+    assert (p.level == 0).mean() > 0.45 and (semantic.level == 0).mean() == 1 / 6
+    assert (lab[p.source_index] > 0).any(axis=0).all()
+    # More entries than frames: a whole permutation first, then draws with replacement.
+    small = plan_lib.natural_plan(lab[:100], per_level=25, seed=1)
+    np.testing.assert_array_equal(np.sort(small.target_index[:100]), np.arange(100))
+    # Deterministic in the seed; another dataset's targets; a stream of its own.
+    again = plan_lib.natural_plan(lab, per_level=25, seed=1)
+    assert again.fingerprint() == p.fingerprint() != plan_lib.natural_plan(lab, per_level=25, seed=2).fingerprint()
+    cross = plan_lib.natural_plan(lab, labels(n=50, seed=4), per_level=2, seed=0)
+    assert cross.target_index.max() < 50 and cross.source_index.max() >= 50
+    assert plan_lib.build("semantic", lab, per_level=25, seed=1).fingerprint() == semantic.fingerprint()
+    with pytest.raises(ValueError, match="synthesis.plan='balanced'"):
+        plan_lib.build("balanced", lab, per_level=25)
+    with pytest.raises(ValueError, match="per_level=0"):
+        plan_lib.natural_plan(lab, per_level=0)
+    with pytest.raises(ValueError, match="same K"):
+        plan_lib.natural_plan(lab, lab[:, :2], per_level=1)

@@ -228,3 +228,44 @@ def test_an_edit_drawn_set_reads_each_sources_own_labels_and_keys_its_own_chunks
     record = synthesize.synthesize_set(generator_dir, sources, str(tmp_path / "set"), per_level=1, batch_size=4,
                                        chunk_size=8, draw="edit")
     assert record["draw"] == "edit"
+
+
+def test_a_relative_generator_draws_each_plan_entry_from_its_sources_own_levels(tmp_path):
+    """``generator.conditioning='relative'``: every drawing path gives G the change from each source's
+    own levels (unknown levels count as 0), the set's chunks included; without the sources' levels it
+    refuses to draw."""
+    d = make_generator_dir(str(tmp_path / "rel"), conditioning="relative")
+    trained = gen_train.load_generator(d)
+    assert trained.generator.conditioning == "relative"
+    sources = frames_lib.with_aus(frame_set(30, 7, "s"), list(trained.au_names))
+    own = sources["au_intensity"].copy()
+    own[0, 0] = -1
+    sources["au_intensity"] = own
+    labels = np.tile(np.arange(len(AUS)) % 6, (30, 1)).astype(np.int32)
+    x = sources["image"].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    unit = lambda levels: np.where(levels >= 0, levels, 0).astype(np.float32) / np.float32(5.0)  # noqa: E731
+    fake = trained.generator.apply({"params": trained.params}, x, unit(labels), unit(own)).image
+    want = np.clip(np.round((np.asarray(fake, np.float64) + 1.0) * 127.5), 0, 255)
+    drawn = synthesize.generate_images(trained.generator, trained.params, sources["image"], labels, 4,
+                                       source_labels=own)
+    assert np.abs(drawn.astype(float) - want).max() <= 1
+    # Asked for its own levels, G sees a zero change whatever the face shows.
+    absolute = gen_train.modules(gen_train.settings({**CFG}), len(AUS))[0]
+    zero = absolute.apply({"params": trained.params}, x, np.zeros_like(unit(own))).image
+    same = synthesize.generate_images(trained.generator, trained.params, sources["image"], own, 4, source_labels=own)
+    assert np.abs(same.astype(float) - np.clip(np.round((np.asarray(zero, np.float64) + 1) * 127.5), 0, 255)).max() <= 1
+    with pytest.raises(ValueError, match="relative conditioning"):
+        synthesize.generate_images(trained.generator, trained.params, sources["image"], labels, 4)
+    with pytest.raises(ValueError, match="relative conditioning"):
+        synthesize.generate_scaled(trained.generator, trained.params, sources["image"], labels, [1.0], 4)
+    # The set: each entry drawn from its source's own levels.
+    plan = plan_lib.semantic_plan(sources["au_intensity"], None, per_level=1, seed=0)
+    syn = synthesize.synthesize(trained.generator, trained.params, sources, plan, str(tmp_path / "set"),
+                                au_names=list(AUS), batch_size=4, chunk_size=8)
+    ref = synthesize.generate_images(trained.generator, trained.params, sources["image"][plan.source_index],
+                                     plan.target_labels, 4, source_labels=own[plan.source_index])
+    np.testing.assert_array_equal(np.asarray(syn["image"]), ref)
+    # The settings: the conditioning is checked before any work and keys the checkpointed state.
+    assert "conditioning" in gen_train.STATE_KEYS and gen_train.DEFAULTS["conditioning"] == "absolute"
+    with pytest.raises(ValueError, match="config.generator.conditioning='delta'"):
+        gen_train.check_settings(gen_train.settings({"conditioning": "delta"}))

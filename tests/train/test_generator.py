@@ -129,6 +129,12 @@ def test_load_generator_and_sweep_grid_match_direct_generation(straight_run, fra
     tile = faces[16:32, 4 * 16:5 * 16]
     np.testing.assert_allclose(tile.astype(int), gen_train.to_uint8(np.asarray(out.image))[0].astype(int), atol=1)
     assert att.shape == faces.shape == (k * 16, 7 * 16, 3)
+    # A relative-AU generator with the same parameters: each tile is G(src | row levels - src levels).
+    relative = trained.generator.clone(conditioning="relative")
+    faces_rel, _ = gen_train.sweep_grids(relative, trained.params, src, aus)
+    out = trained.generator.apply({"params": trained.params}, gen_train.to_unit(src), cond - aus)
+    np.testing.assert_allclose(faces_rel[16:32, 4 * 16:5 * 16].astype(int),
+                               gen_train.to_uint8(np.asarray(out.image))[0].astype(int), atol=1)
 
 
 def test_launcher_frames_stream_from_a_store_under_the_workdir(request, tmp_path):
