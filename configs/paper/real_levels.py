@@ -29,7 +29,11 @@ resolved at every pose.
 oracle set, unbalanced (``synthesis.plan='natural'``: sources and target vectors drawn uniformly,
 `jaxau.synthesis.plan.natural_plan`): the real frames' intensity distribution on 6,300 new images.
 Against the real columns they measure what new pairings add; against the oracle columns what the
-balancing adds.
+balancing adds. Measured at ``:medium`` for 3D (``--stages=real_3d,oracle_3d,oracle_natural_3d
+--config.experiment.seeds=2``, same box, 2026-12-07, 16 min alone: the render 170 s, two
+estimators): **0.563 [0.507, 0.622]**; oracle - natural plan +0.076 [+0.008, +0.140] (resolved),
+natural plan - real +0.029 [-0.039, +0.107] (n.r.): the balancing is most of the oracle set's gain,
+and it needs new images: drawn from the real frames by repetition it costs 0.08.
 
 Expected cost: in Table 2's ``:medium`` workdir only the eight level-weighted estimators run (~50
 min alone on that box); from scratch, Table 2's data, registration, real columns and oracle renders

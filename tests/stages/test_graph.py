@@ -206,11 +206,11 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     rel = [n for n in stages["generator"] if n.config.generator.conditioning == "relative"]
     assert len(rel) == 1 and rel[0].name != own[0].name and not rel[0].config.generator.own_fraction
     # The first generator: one synthesis per edit scale (calibrated, 1.5, 2) and one drawing the
-    # edit; the own-partner one: its images at edit scale 1 and 2; the relative one: at scale 1.
+    # edit; the own-partner one: its images at edit scale 1 and 2; the relative one: at 1 and 1.5.
     first = [g for g in stages["generator"] if g.name not in (own[0].name, rel[0].name)]
     by_generator = [sorted(float(n.config.synthesis.edit_scale) for n in stages["synthesis"]
                            if n.deps["generator"] == g.name) for g in (own[0], rel[0], *first)]
-    assert by_generator == [[1.0, 2.0], [1.0], [1.0, 1.0, 1.5, 2.0]]
+    assert by_generator == [[1.0, 2.0], [1.0, 1.5], [1.0, 1.0, 1.5, 2.0]]
     redrawn_by = sorted(n.deps["generator"] for n in stages["regenerate"])
     assert redrawn_by == sorted(g.name for g in stages["generator"])
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
@@ -244,7 +244,8 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "oracle_3d>regenerated_own_3d", "synthetic_own_3d>synthetic_3d", "regenerated_own_3d>synthetic_own_3d",
         "synthetic_own_k2_3d>synthetic_own_3d", "synthetic_own_k2_3d>synthetic_3d", "synthetic_own_k2_3d>real_3d",
         "synthetic_rel_3d>synthetic_3d", "regenerated_rel_3d>regenerated_3d", "oracle_3d>regenerated_rel_3d",
-        "regenerated_rel_3d>synthetic_rel_3d", "synthetic_rel_3d>real_3d"]
+        "regenerated_rel_3d>synthetic_rel_3d", "synthetic_rel_3d>real_3d", "synthetic_rel_k15_3d>synthetic_rel_3d",
+        "synthetic_rel_k15_3d>real_3d"]
 
 
 def _assert_left_out_at_default(section: str, field: str) -> None:
