@@ -84,6 +84,18 @@ def _draw(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarra
     return np.concatenate([perm, candidates[rng.integers(0, len(candidates), n - len(perm))]])
 
 
+def _checked(name: str, source_labels, target_labels, per_level: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(source labels, target labels)`` as arrays (targets default to the sources), or ValueError."""
+    source_labels = np.asarray(source_labels)
+    target_labels = source_labels if target_labels is None else np.asarray(target_labels)
+    if source_labels.ndim != 2 or target_labels.ndim != 2 or source_labels.shape[1] != target_labels.shape[1]:
+        raise ValueError(f"{name}: source labels {source_labels.shape} and target labels "
+                         f"{target_labels.shape} must be [N, K] with the same K (select the same AUs).")
+    if per_level <= 0:
+        raise ValueError(f"{name}: per_level={per_level} must be positive.")
+    return source_labels, target_labels
+
+
 def semantic_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = None, *, per_level: int,
                   seed: int = 0, levels: int = LEVELS) -> SynthesisPlan:
     """Builds the plan.
@@ -100,13 +112,7 @@ def semantic_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = 
       A :class:`SynthesisPlan` of ``K * levels * N`` entries minus skipped cells, ordered by AU then
       level.
     """
-    source_labels = np.asarray(source_labels)
-    target_labels = source_labels if target_labels is None else np.asarray(target_labels)
-    if source_labels.ndim != 2 or target_labels.ndim != 2 or source_labels.shape[1] != target_labels.shape[1]:
-        raise ValueError(f"semantic_plan: source labels {source_labels.shape} and target labels "
-                         f"{target_labels.shape} must be [N, K] with the same K (select the same AUs).")
-    if per_level <= 0:
-        raise ValueError(f"semantic_plan: per_level={per_level} must be positive.")
+    source_labels, target_labels = _checked("semantic_plan", source_labels, target_labels, per_level)
     k_count = source_labels.shape[1]
     parts: dict[str, list] = {"source_index": [], "target_index": [], "au": [], "level": []}
     skipped = []
@@ -145,13 +151,7 @@ def natural_plan(source_labels: np.ndarray, target_labels: np.ndarray | None = N
 
     Args and returns as `semantic_plan`.
     """
-    source_labels = np.asarray(source_labels)
-    target_labels = source_labels if target_labels is None else np.asarray(target_labels)
-    if source_labels.ndim != 2 or target_labels.ndim != 2 or source_labels.shape[1] != target_labels.shape[1]:
-        raise ValueError(f"natural_plan: source labels {source_labels.shape} and target labels "
-                         f"{target_labels.shape} must be [N, K] with the same K (select the same AUs).")
-    if per_level <= 0:
-        raise ValueError(f"natural_plan: per_level={per_level} must be positive.")
+    source_labels, target_labels = _checked("natural_plan", source_labels, target_labels, per_level)
     if not len(source_labels) or not len(target_labels):
         raise ValueError(f"natural_plan: {len(source_labels)} source and {len(target_labels)} target frames; "
                          "both sets need frames.")

@@ -274,44 +274,36 @@ def test_the_edit_draw_keys_only_the_generated_set_and_image_draw_keeps_every_ke
     _assert_left_out_at_default("synthesis", "draw")
 
 
-def test_own_partners_key_the_generator_and_its_sets_and_the_default_keeps_every_key():
+def _assert_override_keys(override: str, kept: tuple, changed_kinds: tuple):
+    """Table 2 with ``override``: the ``kept`` stages keep their keys, every stage of ``changed_kinds``
+    gets a new one; the setting at its default is left out of every key (`_assert_left_out_at_default`:
+    stages made before it existed stay cached). Returns the changed plan."""
     c = _config("table2")
     p = graph.plan(c, STAGES)
     names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
-    changed = graph.plan(graph.apply_overrides(c, "generator.own_fraction=0.25"), STAGES)
-    kept = ("data", "registration", "register_2d", "register_3d", "oracle")
+    changed = graph.plan(graph.apply_overrides(c, override), STAGES)
     assert names(changed, kept) == names(p, kept)
-    for kind in ("generator", "synthesis", "regenerate"):
-        assert not set(names(changed, (kind,))) & set(names(p, (kind,)))
-    # 0 (GANimation) is left out of every key: stages made before the setting stay cached.
-    _assert_left_out_at_default("generator", "own_fraction")
-
-
-def test_relative_conditioning_keys_the_generator_and_its_sets_and_the_default_keeps_every_key():
-    c = _config("table2")
-    p = graph.plan(c, STAGES)
-    names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
-    changed = graph.plan(graph.apply_overrides(c, "generator.conditioning=relative"), STAGES)
-    kept = ("data", "registration", "register_2d", "register_3d", "oracle")
-    assert names(changed, kept) == names(p, kept)
-    for kind in ("generator", "synthesis"):
+    for kind in changed_kinds:
         assert names(changed, (kind,)) and not set(names(changed, (kind,))) & set(names(p, (kind,)))
-    # 'absolute' (GANimation) is left out of every key: stages made before the setting stay cached.
-    _assert_left_out_at_default("generator", "conditioning")
+    section, field = override.split("=")[0].split(".")
+    _assert_left_out_at_default(section, field)
+    return changed
+
+
+def test_own_partners_and_relative_aus_key_the_generator_and_its_sets_and_their_defaults_keep_every_key():
+    # 0 and 'absolute' are GANimation's.
+    for override in ("generator.own_fraction=0.25", "generator.conditioning=relative"):
+        _assert_override_keys(override, ("data", "registration", "register_2d", "register_3d", "oracle"),
+                              ("generator", "synthesis"))
 
 
 def test_the_natural_plan_keys_the_oracle_and_synthetic_sets_only_and_the_default_keeps_every_key():
     from jaxau.stages import synthesis as synthesis_stage
 
     c = _config("table2")
-    p = graph.plan(c, STAGES)
-    names = lambda q, kinds: sorted(n.name for n in q.nodes if n.stage.name in kinds)  # noqa: E731
-    changed = graph.plan(graph.apply_overrides(c, "synthesis.plan=natural"), STAGES)
-    kept = ("data", "registration", "register_2d", "register_3d", "generator")
-    assert names(changed, kept) == names(p, kept)
-    for kind in ("oracle", "synthesis"):
-        assert names(changed, (kind,)) and not set(names(changed, (kind,))) & set(names(p, (kind,)))
-    _assert_left_out_at_default("synthesis", "plan")
+    changed = _assert_override_keys("synthesis.plan=natural",
+                                    ("data", "registration", "register_2d", "register_3d", "generator"),
+                                    ("oracle", "synthesis"))
     # configs/paper/real_levels.py: the natural oracle columns are the changed plan's oracle columns.
     levels = graph.plan(_config("real_levels"), STAGES)
     for col in ("oracle_2d", "oracle_3d"):
