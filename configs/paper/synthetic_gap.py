@@ -94,7 +94,10 @@ generator 20 min, four estimators 5-6 min): the exact oracle redrawn by the rela
 0.622 (+0.107 over G's redraw, resolved; -0.017 against the exact oracle, n.r.: the hand is gone),
 its own set 0.472 (+0.054 against G's, n.r.; subjects alone [+0.031, +0.080]; -0.063 against real
 3D, resolved, where G's is -0.117): told the change, the generator keeps its edits and loses its
-hand; what its set lacks now is the edits' strength (0.70x the exact renders') and AU01.
+hand; a second relative-AU generator seed (``benchmarks/generator_fidelity.py --generator_seed=1
+--column generator.conditioning=relative``) scores 0.441, so the set's gain is +0.02-0.05 per
+generator, within the seed spread. ``--stages=synthetic_rel_k15_3d`` (13 min): its edits drawn 1.5x
+larger 0.448 (-0.023, n.r.): with the hand gone, strength is still not what the set lacks.
 """
 
 from configs.paper import base
