@@ -33,7 +33,9 @@ balancing adds. Measured at ``:medium`` for 3D (``--stages=real_3d,oracle_3d,ora
 --config.experiment.seeds=2``, same box, 2026-12-07, 16 min alone: the render 170 s, two
 estimators): **0.563 [0.507, 0.622]**; oracle - natural plan +0.076 [+0.008, +0.140] (resolved),
 natural plan - real +0.029 [-0.039, +0.107] (n.r.): the balancing is most of the oracle set's gain,
-and it needs new images: drawn from the real frames by repetition it costs 0.08.
+and it needs new images: drawn from the real frames by repetition it costs 0.08. In 2D
+(``oracle_natural_2d``, 16 min): 0.569, +0.057 over real 2D (resolved); 3D - 2D on the natural plan
+-0.006 frontally, +0.061 / +0.060 at -40 / +40 (the second resolved), as on the balanced oracle set.
 
 Expected cost: in Table 2's ``:medium`` workdir only the eight level-weighted estimators run (~50
 min alone on that box); from scratch, Table 2's data, registration, real columns and oracle renders
