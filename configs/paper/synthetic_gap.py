@@ -98,6 +98,8 @@ hand; a second relative-AU generator seed (``benchmarks/generator_fidelity.py --
 --column generator.conditioning=relative``) scores 0.441, so the set's gain is +0.02-0.05 per
 generator, within the seed spread. ``--stages=synthetic_rel_k15_3d`` (13 min): its edits drawn 1.5x
 larger 0.448 (-0.023, n.r.): with the hand gone, strength is still not what the set lacks.
+``--stages=faint_removed_3d`` (16 min): 0.645 (labelled - it -0.012, n.r.; +0.067 at -40,
+resolved): the source's own expression left in place costs nothing frontally at this size either.
 """
 
 from configs.paper import base
