@@ -38,6 +38,7 @@ def check_config(config):
 def main(config, workdir):
     check_config(config)
     from jaxau.data import frames as frames_lib
+    from jaxau.stages import synthesis as synthesis_stage
     from jaxau.synthesis import synthesize
     from jaxau.train import generator
 
@@ -55,8 +56,8 @@ def main(config, workdir):
                                        seed=int(config.seed), batch_size=int(config.synthesis.batch_size),
                                        chunk_size=int(config.synthesis.chunk_size),
                                        edit_scale=float(config.synthesis.get("edit_scale", 1.0)),
-                                       draw=str(config.synthesis.get("draw", "image")),
-                                       plan_kind=str(config.synthesis.get("plan", "semantic")))
+                                       draw=synthesis_stage.draw_mode(config),
+                                       plan_kind=synthesis_stage.plan_kind(config))
     print(f"synthesis: {record['num_images']} images in {workdir}/synthetic.frames "
           f"({len(record['skipped_cells'])} empty cells skipped)", flush=True)
     return 0

@@ -390,7 +390,7 @@ def sweep_grids(generator: ganimation.Generator, params, images_uint8: np.ndarra
     s, h, w, _ = images_uint8.shape
     k = aus.shape[1]
     rows_aus = np.repeat(aus[:, None, None, :], k, 1).repeat(levels, 2)      # [S, K, L, K]
-    own = rows_aus.reshape(-1, k).astype(np.float32)                          # the sources' AUs
+    own = np.repeat(aus, k * levels, 0).astype(np.float32)                    # each row's source's AUs
     for a in range(k):
         rows_aus[:, a, :, a] = np.arange(levels) / (levels - 1)
     src = np.repeat(images_uint8[:, None, None], k, 1).repeat(levels, 2)      # [S, K, L, H, W, 3]
