@@ -46,6 +46,11 @@ learns on SynthFACS").
 
 from configs.paper import base
 
+# Plan entries per AU and level that make a plan the real set's size (7 AUs x 6 levels x n against
+# the frontal training frames: 720 at :cpu, 2,700 at :medium; the semantic plan skips empty cells). Oracle columns need SynthFACS
+# sources, which `:paper` (FERA 2017) does not have: its value only keeps the config whole.
+REAL_SIZE_PER_LEVEL = {"cpu": 17, "medium": 64, "paper": 5000}
+
 
 def get_config(arg=None):
     size, _ = base.parse_arg(arg)
@@ -53,6 +58,8 @@ def get_config(arg=None):
     c.name = "real_levels"
     levels = "estimator.real_pool=levels"
     natural = "synthesis.plan=natural"
+    real_size = f"synthesis.per_level={REAL_SIZE_PER_LEVEL[size]}"
+    shuffled = f"synthesis.plan=natural; {real_size}"
     base.set_columns(c, {
         "real_2d": base.column("2D Real", "real:2d"),
         "real_3d": base.column("3D Real", "real:3d"),
@@ -63,11 +70,26 @@ def get_config(arg=None):
         # The same number of exactly rendered face-expression pairings, unbalanced.
         "oracle_natural_2d": base.column("2D Oracle, natural plan", "oracle:2d", overrides=natural),
         "oracle_natural_3d": base.column("3D Oracle, natural plan", "oracle:3d", overrides=natural),
+        # The natural plan at the real set's size (7 x 6 x 64 = 2,688 of its 2,700 frontal training
+        # frames): each frame's face and each frame's expression once (the draws' permutations come
+        # first), re-paired at random: the real frames with only their pairings shuffled.
+        "oracle_shuffled_2d": base.column("2D Oracle, real frames re-paired", "oracle:2d", overrides=shuffled),
+        "oracle_shuffled_3d": base.column("3D Oracle, real frames re-paired", "oracle:3d", overrides=shuffled),
+        # The balanced oracle plan at the real set's size: the resampling's gain at an equal count.
+        "oracle_small_2d": base.column("2D Oracle synthetic, the real set's size", "oracle:2d",
+                                       overrides=real_size),
+        "oracle_small_3d": base.column("3D Oracle synthetic, the real set's size", "oracle:3d",
+                                       overrides=real_size),
     })
     c.experiment.compare = ("real_levels_3d>real_levels_2d, real_3d>real_2d, oracle_3d>oracle_2d, "
                             "real_levels_2d>real_2d, real_levels_3d>real_3d, oracle_3d>real_levels_3d, "
                             "oracle_2d>real_levels_2d, oracle_3d>oracle_natural_3d, oracle_natural_3d>real_3d, "
                             "oracle_2d>oracle_natural_2d, oracle_natural_2d>real_2d, "
-                            "oracle_natural_3d>oracle_natural_2d")
+                            "oracle_natural_3d>oracle_natural_2d, oracle_shuffled_3d>real_3d, "
+                            "oracle_shuffled_2d>real_2d, oracle_natural_3d>oracle_shuffled_3d, "
+                            "oracle_natural_2d>oracle_shuffled_2d, oracle_shuffled_3d>oracle_shuffled_2d, "
+                            "oracle_small_3d>real_3d, oracle_small_2d>real_2d, oracle_3d>oracle_small_3d, "
+                            "oracle_2d>oracle_small_2d, oracle_small_3d>oracle_shuffled_3d, "
+                            "oracle_small_2d>oracle_shuffled_2d, oracle_small_3d>oracle_small_2d")
     c.report.title = f"Real frames drawn level-weighted, the oracle plan unbalanced: 3D vs 2D ({size} size)"
     return c

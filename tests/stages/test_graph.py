@@ -308,6 +308,18 @@ def test_the_natural_plan_keys_the_oracle_and_synthetic_sets_only_and_the_defaul
     levels = graph.plan(_config("real_levels"), STAGES)
     for col in ("oracle_2d", "oracle_3d"):
         assert levels.replicates[f"{col[:6]}_natural{col[6:]}"] == changed.replicates[col]
+    # The re-paired real frames and the balanced plan at the real training set's size (720 frontal
+    # frames at :cpu): the natural / semantic plan at 17 entries per cell, their own oracle renders.
+    from configs.paper import real_levels
+    assert real_levels.REAL_SIZE_PER_LEVEL["cpu"] == 720 // (7 * 6)
+    shuffled = graph.plan(graph.apply_overrides(c, "synthesis.plan=natural; synthesis.per_level=17"), STAGES)
+    small = graph.plan(graph.apply_overrides(c, "synthesis.per_level=17"), STAGES)
+    for col in ("oracle_2d", "oracle_3d"):
+        assert levels.replicates[f"{col[:6]}_shuffled{col[6:]}"] == shuffled.replicates[col]
+        assert levels.replicates[f"{col[:6]}_small{col[6:]}"] == small.replicates[col]
+        table2 = graph.plan(c, STAGES).replicates[col]
+        assert len({str(q) for q in (shuffled.replicates[col], small.replicates[col], changed.replicates[col],
+                                     table2)}) == 4
     bad = graph.apply_overrides(c, "synthesis.plan=balanced")
     with pytest.raises(ConfigError, match="synthesis.plan"):
         synthesis_stage.check_oracle(bad)
