@@ -62,7 +62,12 @@ generator 0.180 at edit scale 1, 0.214 at 1.5, 0.205 at 2; real 3D 0.191; the ex
 by the generator 0.289 (-0.022 against the oracle, n.r.; +0.109 over the generator's own set,
 resolved). The strength of the expression drawn in is what a synthetic set must get right; the
 generator's edits read at 0.64x the exact oracle's strength (``benchmarks/training_sets.py``), 0.91x
-at edit scale 1.5, and its hand on a face that already shows the expression costs nothing.
+at edit scale 1.5, and its hand on a face that already shows the expression costs nothing. Adding
+``--stages=synthetic_rel_3d,regenerated_rel_3d`` there (same box, 2026-12-07, 20 min): the
+relative-AU generator's set 0.117 (-0.062 against the generator's, resolved) and the exact oracle
+redrawn by it 0.203 (-0.064 against the exact oracle, resolved, although it changes the renders a
+quarter as much as the generator does): at this size its fainter hand loses what the generator's
+habit of pushing every expression further gains; at ``:medium`` the other way round (below).
 
 Expected cost at ``:cpu`` with five seeds: ~50 min of stages from scratch on that box (the demo's
 data, registration, generator and synthesis ~11 min, six oracle renders ~1 min each, 50 estimators
