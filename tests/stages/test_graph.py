@@ -311,7 +311,8 @@ def test_the_natural_plan_keys_the_oracle_and_synthetic_sets_only_and_the_defaul
     # The re-paired real frames and the balanced plan at the real training set's size (720 frontal
     # frames at :cpu): the natural / semantic plan at 17 entries per cell, their own oracle renders.
     from configs.paper import real_levels
-    assert real_levels.REAL_SIZE_PER_LEVEL["cpu"] == 720 // (7 * 6)
+    assert real_levels.real_size_per_level(c) == 720 // (7 * 6)
+    assert real_levels.real_size_per_level(_config("table2", "medium")) == 2700 // (7 * 6)
     shuffled = graph.plan(graph.apply_overrides(c, "synthesis.plan=natural; synthesis.per_level=17"), STAGES)
     small = graph.plan(graph.apply_overrides(c, "synthesis.per_level=17"), STAGES)
     for col in ("oracle_2d", "oracle_3d"):
