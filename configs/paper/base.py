@@ -34,6 +34,7 @@ note under Fig. 5): the other views are unseen poses at test time.
 import ml_collections
 
 from jaxau import au
+from jaxau.face import synth
 
 SIZES = ("paper", "cpu", "medium")
 
@@ -430,6 +431,23 @@ def set_columns(c: ml_collections.ConfigDict, columns: dict) -> None:
     """Sets ``experiment.columns`` and ``experiment.column_order`` (the order ``columns`` lists them)."""
     c.experiment.columns = columns
     c.experiment.column_order = ",".join(columns)
+
+
+def real_size_per_level(c: ml_collections.ConfigDict) -> int:
+    """Plan entries per AU and level that make a plan about the real training set's size.
+
+    The real columns train on one view of every training frame (``subjects x sessions x frames``
+    of the SynthFACS build: 720 at ``:cpu``, 2,700 at ``:medium``), so ``that // (AUs x levels)``
+    (17 / 64). Oracle columns need SynthFACS sources; on a real dataset (``--config.data.name=
+    fera2017``) the config's own ``synthesis.per_level`` is kept and the oracle stage refuses the
+    column.
+    """
+    name = str(c.data.name)
+    if not name.startswith("synthfacs/"):
+        return int(c.synthesis.per_level)
+    sc = synth.get_config(name.split("/", 1)[1])
+    frames = sc.subjects["train"] * sc.sessions * sc.frames
+    return frames // (len(str(c.data.aus).split(",")) * au.NUM_LEVELS)
 
 
 def parse_arg(arg: str | None) -> tuple[str, list[str]]:

@@ -45,25 +45,6 @@ learns on SynthFACS").
 """
 
 from configs.paper import base
-from jaxau import au
-from jaxau.face import synth
-
-
-def real_size_per_level(c) -> int:
-    """Plan entries per AU and level that make a plan about the real training set's size.
-
-    The real columns train on one view of every training frame (``subjects x sessions x frames``
-    of the SynthFACS build: 720 at ``:cpu``, 2,700 at ``:medium``), so ``that // (AUs x levels)``
-    (17 / 64). Oracle columns need SynthFACS sources; on a real dataset (``--config.data.name=
-    fera2017``) the config's own ``synthesis.per_level`` is kept and the oracle stage refuses the
-    column.
-    """
-    name = str(c.data.name)
-    if not name.startswith("synthfacs/"):
-        return int(c.synthesis.per_level)
-    sc = synth.get_config(name.split("/", 1)[1])
-    frames = sc.subjects["train"] * sc.sessions * sc.frames
-    return frames // (len(str(c.data.aus).split(",")) * au.NUM_LEVELS)
 
 
 def get_config(arg=None):
@@ -72,7 +53,7 @@ def get_config(arg=None):
     c.name = "real_levels"
     levels = "estimator.real_pool=levels"
     natural = "synthesis.plan=natural"
-    real_size = f"synthesis.per_level={real_size_per_level(c)}"
+    real_size = f"synthesis.per_level={base.real_size_per_level(c)}"
     shuffled = f"synthesis.plan=natural; {real_size}"
     base.set_columns(c, {
         "real_2d": base.column("2D Real", "real:2d"),

@@ -5,6 +5,7 @@ import importlib
 
 import pytest
 
+from configs.paper import base
 from jaxau.stages import STAGES, graph
 from jaxau.validate import ConfigError
 
@@ -205,12 +206,14 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     assert len(own) == 1 and own[0].config.generator.own_fraction == 0.25
     rel = [n for n in stages["generator"] if n.config.generator.conditioning == "relative"]
     assert len(rel) == 1 and rel[0].name != own[0].name and not rel[0].config.generator.own_fraction
-    # The first generator: one synthesis per edit scale (calibrated, 1.5, 2) and one drawing the
-    # edit; the own-partner one: its images at edit scale 1 and 2; the relative one: at 1 and 1.5.
+    # The first generator: one synthesis per edit scale (calibrated, 1.5, 2), one drawing the edit
+    # and one at the real set's size; the own-partner one: its images at edit scale 1 and 2; the
+    # relative one: at 1 and 1.5.
     first = [g for g in stages["generator"] if g.name not in (own[0].name, rel[0].name)]
     by_generator = [sorted(float(n.config.synthesis.edit_scale) for n in stages["synthesis"]
                            if n.deps["generator"] == g.name) for g in (own[0], rel[0], *first)]
-    assert by_generator == [[1.0, 2.0], [1.0, 1.5], [1.0, 1.0, 1.5, 2.0]]
+    assert by_generator == [[1.0, 2.0], [1.0, 1.5], [1.0, 1.0, 1.0, 1.5, 2.0]]
+    assert sorted(int(n.config.synthesis.per_level) for n in stages["synthesis"]) == [17] + [60] * 8
     redrawn_by = sorted(n.deps["generator"] for n in stages["regenerate"])
     assert redrawn_by == sorted(g.name for g in stages["generator"])
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
@@ -245,7 +248,8 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "synthetic_own_k2_3d>synthetic_own_3d", "synthetic_own_k2_3d>synthetic_3d", "synthetic_own_k2_3d>real_3d",
         "synthetic_rel_3d>synthetic_3d", "regenerated_rel_3d>regenerated_3d", "oracle_3d>regenerated_rel_3d",
         "regenerated_rel_3d>synthetic_rel_3d", "synthetic_rel_3d>real_3d", "synthetic_rel_k15_3d>synthetic_rel_3d",
-        "synthetic_rel_k15_3d>real_3d"]
+        "synthetic_rel_k15_3d>real_3d", "synthetic_small_3d>synthetic_3d", "synthetic_small_3d>real_3d",
+        "oracle_3d>synthetic_small_3d"]
 
 
 def _assert_left_out_at_default(section: str, field: str) -> None:
@@ -310,9 +314,8 @@ def test_the_natural_plan_keys_the_oracle_and_synthetic_sets_only_and_the_defaul
         assert levels.replicates[f"{col[:6]}_natural{col[6:]}"] == changed.replicates[col]
     # The re-paired real frames and the balanced plan at the real training set's size (720 frontal
     # frames at :cpu): the natural / semantic plan at 17 entries per cell, their own oracle renders.
-    from configs.paper import real_levels
-    assert real_levels.real_size_per_level(c) == 720 // (7 * 6)
-    assert real_levels.real_size_per_level(_config("table2", "medium")) == 2700 // (7 * 6)
+    assert base.real_size_per_level(c) == 720 // (7 * 6)
+    assert base.real_size_per_level(_config("table2", "medium")) == 2700 // (7 * 6)
     shuffled = graph.plan(graph.apply_overrides(c, "synthesis.plan=natural; synthesis.per_level=17"), STAGES)
     small = graph.plan(graph.apply_overrides(c, "synthesis.per_level=17"), STAGES)
     for col in ("oracle_2d", "oracle_3d"):
