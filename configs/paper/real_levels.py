@@ -37,6 +37,27 @@ and it needs new images: drawn from the real frames by repetition it costs 0.08.
 (``oracle_natural_2d``, 16 min): 0.569, +0.057 over real 2D (resolved); 3D - 2D on the natural plan
 -0.006 frontally, +0.061 / +0.060 at -40 / +40 (the second resolved), as on the balanced oracle set.
 
+At the real set's size (``configs.paper.base.real_size_per_level``: 17 plan entries per cell at
+``:cpu``, 64 at ``:medium``): ``oracle_shuffled_2d`` / ``oracle_shuffled_3d`` are the natural plan at
+that size, whose draws take each training frame's face once and each frame's expression once: the
+real frames with only their pairings shuffled, rendered exactly; ``oracle_small_2d`` /
+``oracle_small_3d`` the balanced plan at that size: the resampling's gain at an equal count.
+Measured at ``:medium`` (same box, 2026-12-07; ``--stages=...,oracle_shuffled_3d,oracle_shuffled_2d``
+two seeds, 37 min beside another run, renders 82-116 s; ``oracle_small_*`` four seeds, renders
+116-150 s, eight estimators 6-12 min): re-paired 3D **0.565**, 2D **0.545** (+0.030 / +0.033 over
+real, n.r.; natural plan - re-paired -0.002 / +0.024, n.r.; 3D - 2D +0.020 frontally, +0.040 /
++0.028 at -40 / +40, n.r., as on the real frames); balanced at the real set's size (2,624 images)
+3D **0.595 [0.536, 0.658]**, 2D **0.590**: **+0.074 [+0.032, +0.129] / +0.077 [+0.033, +0.128] over
+real, resolved** (3D at every pose), the full plan's 6,150 images add +0.035 (3D, resolved) /
++0.017 (2D, n.r.), and **3D - 2D +0.005 frontally, +0.055 / +0.060 at -40 / +40, both resolved**.
+At ``:cpu`` (``--stages=real_3d,oracle_3d,oracle_small_3d,oracle_shuffled_3d
+--config.experiment.seeds=5`` in a demo workdir, 13 min beside a ``:medium`` run): re-paired 0.215
+(+0.024 over real 3D's 0.191, n.r.), balanced at the real set's size (629 images) **0.323, +0.132
+[+0.077, +0.189] over real (resolved at every pose)** and above the 2,220-image oracle set's 0.267
+(-0.056, n.r.; the 600-step estimators see the larger set 9 times, the smaller 30). The semantic
+resampling beats the real frames at an equal count, and it, not the count nor the exact renders,
+brings 3D's gain off the frontal view.
+
 Expected cost: in Table 2's ``:medium`` workdir only the eight level-weighted estimators run (~50
 min alone on that box); from scratch, Table 2's data, registration, real columns and oracle renders
 first (~1 h 30 min). Not in the paper: its real columns are balanced per AU by the per-AU plan

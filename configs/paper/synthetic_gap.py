@@ -47,7 +47,10 @@ of a generator's possible shortcomings:
   instead of the target ``y_t`` (``generator.conditioning='relative'``, Ling et al. 2020's relative
   AUs): told how much of each AU to add or remove, it need not judge from the face how much is
   already there; its set, the exact oracle redrawn by it (a zero change for every image), and its
-  edits drawn 1.5 times larger (``synthetic_rel_k15_3d``).
+  edits drawn 1.5 times larger (``synthetic_rel_k15_3d``);
+* ``synthetic_small_3d``: the generator's set with as many plan entries as there are real training
+  frames (``configs.paper.base.real_size_per_level``): whether the set's size, not its images,
+  limits it (at demo size the exact oracle plan scores higher at that size: ``real_levels.py``).
 
 ``benchmarks/training_sets.py`` reads every one of these sets with the real 3D column's model: how
 strongly each shows its labels to an estimator trained on real frames.
@@ -68,6 +71,10 @@ relative-AU generator's set 0.117 (-0.062 against the generator's, resolved) and
 redrawn by it 0.203 (-0.064 against the exact oracle, resolved, although it changes the renders a
 quarter as much as the generator does): at this size its fainter hand loses what the generator's
 habit of pushing every expression further gains; at ``:medium`` the other way round (below).
+``--stages=real_3d,oracle_3d,synthetic_3d,synthetic_small_3d`` (same box, 2026-12-07, 7 min): the
+generator's set at the real set's size (629 images, 17 per cell) 0.196, +0.016 over its 2,220-image
+set (n.r.) and +0.005 over real 3D (n.r.): unlike the exact oracle's, its set is not held back by
+its size.
 
 Expected cost at ``:cpu`` with five seeds: ~50 min of stages from scratch on that box (the demo's
 data, registration, generator and synthesis ~11 min, six oracle renders ~1 min each, 50 estimators
