@@ -43,8 +43,8 @@ that size, whose draws take each training frame's face once and each frame's exp
 real frames with only their pairings shuffled, rendered exactly; ``oracle_small_2d`` /
 ``oracle_small_3d`` the balanced plan at that size: the resampling's gain at an equal count.
 Measured at ``:medium`` (same box, 2026-12-07; ``--stages=...,oracle_shuffled_3d,oracle_shuffled_2d``
-two seeds, 37 min beside another run, renders 82-116 s; ``oracle_small_*`` four seeds, renders
-116-150 s, eight estimators 6-12 min): re-paired 3D **0.565**, 2D **0.545** (+0.030 / +0.033 over
+two seeds, 37 min, half of it beside another run; ``oracle_small_*`` four seeds, renders 116-150 s,
+eight estimators 6-12 min): re-paired 3D **0.565**, 2D **0.545** (+0.030 / +0.033 over
 real, n.r.; natural plan - re-paired -0.002 / +0.024, n.r.; 3D - 2D +0.020 frontally, +0.040 /
 +0.028 at -40 / +40, n.r., as on the real frames); balanced at the real set's size (2,624 images)
 3D **0.595 [0.536, 0.658]**, 2D **0.590**: **+0.074 [+0.032, +0.129] / +0.077 [+0.033, +0.128] over

@@ -26,9 +26,12 @@ head still learning at their last step) the real columns read 0.423 / 0.419 (six
 synthetic 3D column 0.430, level with real; with 1,000-iteration generators as well (2-core Zen 5
 EPYC box, 2026-12-05, ~50 min of stages): 3D oracle synthetic 0.567 [0.515, 0.619], 2D real 0.437,
 3D real 0.412, 3D synthetic 0.255, 2D synthetic 0.248, oracle > real (3D) **yes** (+0.155)
-(BUILD_NOTES.md "Table 2 at :medium", "Estimator convergence"). The 2-D synthetic column is not yet
-measured with today's budgets; the estimator stages take ~9 min each and the
-generators ~40 min each on the Intel box when alone (estimated from runs beside other jobs).
+(BUILD_NOTES.md "Table 2 at :medium", "Estimator convergence"). 2D synthetic with today's budgets
+(``--stages=real_2d,synthetic_2d``, same box, 2026-12-07, 51 min beside another run: the 2D
+generator 27 min, two estimators ~11 min): 0.387 [0.326, 0.441], -0.125 [-0.199, -0.063] against
+real 2D (resolved); synthetic 3D - 2D +0.031 [-0.014, +0.077] frontally, +0.039 / +0.007 at -40 /
++40 (n.r.). Alone on that box the estimator stages take ~5.5-6.5 min each and the generators
+~20-25 min.
 
 Expected cost: ``:cpu`` ~13 min from scratch on the quiet 2-core Zen 5 box; in the demo's workdir
 only the new stages run (7e1e8e7, 2026-12-05: 228 s, a 2-D generator 180 s, its synthesis and
