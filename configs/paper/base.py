@@ -438,9 +438,9 @@ def real_size_per_level(c: ml_collections.ConfigDict) -> int:
 
     The real columns train on one view of every training frame (``subjects x sessions x frames``
     of the SynthFACS build: 720 at ``:cpu``, 2,700 at ``:medium``), so ``that // (AUs x levels)``
-    (17 / 64). Oracle columns need SynthFACS sources; on a real dataset (``--config.data.name=
-    fera2017``) the config's own ``synthesis.per_level`` is kept and the oracle stage refuses the
-    column.
+    (17 / 64). Read from the config as built, before command-line overrides. A config whose own
+    dataset is not SynthFACS keeps its ``synthesis.per_level``: oracle columns need SynthFACS
+    sources, and the oracle stage refuses them elsewhere.
     """
     name = str(c.data.name)
     if not name.startswith("synthfacs/"):
