@@ -43,10 +43,10 @@ that size, whose draws take each training frame's face once and each frame's exp
 real frames with only their pairings shuffled, rendered exactly; ``oracle_small_2d`` /
 ``oracle_small_3d`` the balanced plan at that size: the resampling's gain at an equal count.
 Measured at ``:medium`` (same box, 2026-12-07; ``--stages=...,oracle_shuffled_3d,oracle_shuffled_2d``
-two seeds, 37 min, half of it beside another run; ``oracle_small_*`` four seeds, renders 116-150 s,
-eight estimators 6-12 min): re-paired 3D **0.565**, 2D **0.545** (+0.030 / +0.033 over
-real, n.r.; natural plan - re-paired -0.002 / +0.024, n.r.; 3D - 2D +0.020 frontally, +0.040 /
-+0.028 at -40 / +40, n.r., as on the real frames); balanced at the real set's size (2,624 images)
+four seeds, 37 + 37 min beside other runs; ``oracle_small_*`` four seeds, renders 116-150 s,
+eight estimators 6-12 min): re-paired 3D **0.556**, 2D **0.538** (+0.036 over real 3D, resolved;
++0.025 in 2D, n.r.; 3D - 2D +0.018 frontally, +0.016 / +0.024 at -40 / +40, n.r., as on the real
+frames); balanced at the real set's size (2,624 images)
 3D **0.595 [0.536, 0.658]**, 2D **0.590**: **+0.074 [+0.032, +0.129] / +0.077 [+0.033, +0.128] over
 real, resolved** (3D at every pose), the full plan's 6,150 images add +0.035 (3D, resolved) /
 +0.017 (2D, n.r.), and **3D - 2D +0.005 frontally, +0.055 / +0.060 at -40 / +40, both resolved**.
