@@ -34,7 +34,6 @@ note under Fig. 5): the other views are unseen poses at test time.
 import ml_collections
 
 from jaxau import au
-from jaxau.face import synth
 
 SIZES = ("paper", "cpu", "medium")
 
@@ -445,6 +444,9 @@ def real_size_per_level(c: ml_collections.ConfigDict) -> int:
     name = str(c.data.name)
     if not name.startswith("synthfacs/"):
         return int(c.synthesis.per_level)
+    # Imported here: the face model pulls in JAX (~0.9 s), which no other config needs at load time.
+    from jaxau.face import synth  # noqa: PLC0415
+
     sc = synth.get_config(name.split("/", 1)[1])
     frames = sc.subjects["train"] * sc.sessions * sc.frames
     return frames // (len(str(c.data.aus).split(",")) * au.NUM_LEVELS)
