@@ -182,10 +182,12 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.partners = "subject" if paper else "sequence"
     # Mirror half of each batch left-right (source with its partner).
     c.generator.flip = False
-    # Training frames drawn 'frames' (each once per epoch, GANimation) or 'balanced' (every AU's levels
-    # about equally likely, balance.level_weights). 'frames' at every size: three generators x three
-    # estimators at demo size, balanced gives critic ICC +0.013 and the synthetic 3D column +0.008
-    # (neither resolved) with worse images (L1 at or above copying, lower edit cosine).
+    # Training frames drawn 'frames' (each once per epoch, GANimation), 'balanced' (every AU's levels
+    # about equally likely, balance.level_weights) or 'pairs' (source-partner pairs drawn so that
+    # every AU's *change* levels are about equally likely). 'frames' at every size: three generators
+    # x three estimators at demo size, balanced gives critic ICC +0.013 and the synthetic 3D column
+    # +0.008 (neither resolved) with worse images (L1 at or above copying, lower edit cosine);
+    # 'pairs' is measured in configs/paper/synthetic_gap.py.
     c.generator.sampling = "frames"
     c.generator.au_conditioning = "input" if paper else "film"
     c.generator.upsample = "transpose" if paper else "resize"

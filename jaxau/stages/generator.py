@@ -5,7 +5,8 @@ views ``data.train_poses`` (paper Sec. 4.6: frontal); the same views of ``valida
 critic's AU head while it trains (``critic_icc``). Writes the generator model directory
 (``generator.json``, ``checkpoints/``, logs, ``grids/``) into the stage directory,
 ``preview_generator.png`` (the final sources x per-AU intensity sweep) and ``metrics.json`` (the
-last logged losses and ``critic_icc``, with its 95 % bootstrap interval over validation subjects).
+last logged losses and ``critic_icc``, with its 95 % bootstrap interval over validation subjects,
+and ``pair_changes``: per AU, the share of the training pairs whose partner changes it).
 """
 
 from __future__ import annotations
@@ -113,7 +114,10 @@ def run(config, stage_dir: str, inputs) -> dict:
     last = {k: v for k, v in (rows[-1] if rows else {}).items() if k not in ("time",)}
     evals = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_eval_metrics.jsonl"))
     last.update({k: v for k, v in (evals[-1] if evals else {}).items() if k not in ("time", "step")})
-    record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **last}
+    record = {"steps": int(result.step), "train_frames": int(len(train["image"])), **last,
+              # How often the paired loss shows G each AU's edit (rare AUs: rarely, unless
+              # generator.sampling='pairs').
+              "pair_changes": gen_train.pair_change_shares(cfg, train, int(config.seed))}
     if val is not None:
         # critic_icc's support: an AU with a handful of positive validation frames has a noisy ICC.
         record["critic_val_frames"] = int(len(val["image"]))

@@ -152,9 +152,14 @@ class PairedSource:
       flip: mirror half of the examples left-right, each source with its partner (the same edit
         seen mirrored; AU labels are bilateral, so they stay).
       process_index, process_count: this process's contiguous share of each global batch.
-      sampling: ``'frames'`` (every frame once per epoch, as GANimation) or ``'balanced'`` (an epoch
+      sampling: ``'frames'`` (every frame once per epoch, as GANimation), ``'balanced'`` (an epoch
         of frames drawn with `balance.level_weights`, every AU's levels about equally likely, so the
-        critic's AU head sees the rare levels as often as the common ones).
+        critic's AU head sees the rare levels as often as the common ones) or ``'pairs'`` (an epoch
+        of as many draws as there are ordered (source, partner) pairs in the partner groups
+        (`partner_pairs`), drawn with `balance.level_weights` of each pair's *change* ``|l_partner -
+        l_source|``: every AU's change levels about equally likely, so a rare AU's edit is paired
+        with its exact target about as often as a common one's; a frame alone in its group is never
+        drawn).
       own_fraction: probability that an example is its own partner: target = its own AUs (no
         noise), target image = itself, mask 1. Drawn from its own stream, so batches at 0 are
         those without the option.
@@ -172,9 +177,6 @@ class PairedSource:
         self.aus = np.where(self.valid, labels, 0).astype(np.float32) / MAX_INTENSITY
         if sampling not in SAMPLING:
             raise ValueError(f"generator sampling={sampling!r} must be one of {SAMPLING}.")
-        pool = balance.weighted_pool(labels, seed) if sampling == "balanced" else np.arange(len(self.images))
-        self.sampler = input_lib.StepSampler(pool, global_batch_size, seed,
-                                             process_index=process_index, process_count=process_count)
         self.seed = seed
         self.noise = float(target_noise)
         self.with_target_image = with_target_image
@@ -189,6 +191,44 @@ class PairedSource:
         self.count = counts[self.group]
         self.rank = np.empty(len(order), np.int64)
         self.rank[order] = np.arange(len(order)) - np.concatenate([[0], np.cumsum(counts)])[self.group[order]]
+        self.pairs = None
+        if sampling == "pairs":
+            self.pairs = partner_pairs(self.group, seed)
+            if not len(self.pairs[0]):
+                raise ValueError("generator sampling='pairs' needs partner groups with two or more frames; "
+                                 f"every frame of these {len(self.images)} is alone in its group: use "
+                                 "sampling='frames'.")
+            pool = balance.weighted_pool(pair_changes(labels, *self.pairs), seed)
+        elif sampling == "balanced":
+            pool = balance.weighted_pool(labels, seed)
+        else:
+            pool = np.arange(len(self.images))
+        self.sampler = input_lib.StepSampler(pool, global_batch_size, seed,
+                                             process_index=process_index, process_count=process_count)
+
+    def change_shares(self, au_names: list[str]) -> dict[str, dict[str, float]]:
+        """Per AU, the share of an epoch's paired examples whose partner's level differs from the
+        source's by >= 1 and >= 2 levels: how often the idiosyncratic L1 shows G an edit of that AU.
+
+        Exact for ``sampling='pairs'`` (the epoch pool's pairs); otherwise each pooled source's
+        partner is uniform over its group (`partner_pairs`, so for groups larger than
+        ``MAX_PARTNERS + 1`` an estimate from the drawn partners). Examples without a partner
+        (alone in their group) and ``own_fraction``'s self-pairs are left out. Unknown labels
+        count as unchanged.
+        """
+        labels = np.where(self.valid, np.rint(self.aus * MAX_INTENSITY), -1).astype(np.int64)
+        if self.pairs is not None:
+            sources, partners = self.pairs
+            weight = np.bincount(self.sampler.pool, minlength=len(sources)).astype(np.float64)
+        else:
+            sources, partners = partner_pairs(self.group, self.seed)
+            drawn = np.bincount(self.sampler.pool, minlength=len(self.images)).astype(np.float64)
+            weight = drawn[sources] / np.bincount(sources, minlength=len(self.images))[sources]
+        weight = weight / max(weight.sum(), 1e-12)
+        change = pair_changes(labels, sources, partners)
+        return {str(a): {"changed": float(weight @ (change[:, k] >= 1)),
+                         "changed_by_2": float(weight @ (change[:, k] >= 2))}
+                for k, a in enumerate(au_names)}
 
     def partners(self, indices: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Partners from the frame's group (never the frame itself) for ``u`` ~ U[0, 1); mask of real pairs."""
@@ -213,7 +253,10 @@ class PairedSource:
             own = np.random.default_rng([self.seed, 9, step]).random(len(idx)) < self.own_fraction
         sl = slice(self.lo, self.lo + self.per_process)
         idx, u, noise = idx[sl], u[sl], noise[sl]
-        partner, paired = self.partners(idx, u)
+        if self.pairs is None:
+            partner, paired = self.partners(idx, u)
+        else:   # the sampler draws pair ids
+            idx, partner, paired = self.pairs[0][idx], self.pairs[1][idx], np.ones(len(idx), bool)
         if own is not None:
             own = own[sl]
             partner, paired = np.where(own, idx, partner), paired | own
@@ -237,8 +280,64 @@ class PairedSource:
             step += 1
 
 
+def pair_change_shares(cfg: Mapping[str, Any], frames: frames_lib.FrameSet, seed: int
+                       ) -> dict[str, dict[str, float]]:
+    """`PairedSource.change_shares` of the batches `train` draws with these settings and seed."""
+    s = settings(cfg)
+    source = PairedSource(frames, int(s["batch_size"]), seed, with_target_image=False,
+                          partners=str(s["partners"]), sampling=str(s["sampling"]))
+    return source.change_shares([str(a) for a in frames["au_names"]])
+
+
 PARTNERS = ("subject", "sequence")
-SAMPLING = ("frames", "balanced")
+SAMPLING = ("frames", "balanced", "pairs")
+# `partner_pairs`: at most this many partners per source in a larger group (a FERA 2017 subject has
+# thousands of frames; the demo's and :medium's sequences 4-5).
+MAX_PARTNERS = 32
+
+
+def partner_pairs(group: np.ndarray, seed: int, max_partners: int = MAX_PARTNERS
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Ordered (source, partner) pairs of distinct frames of one group, sorted by source.
+
+    Every ordered pair of a group with at most ``max_partners + 1`` frames; in a larger one each
+    frame gets ``max_partners`` distinct partners of its group drawn from ``(seed, frame)``.
+
+    Args:
+      group: ``[N]`` group id of each frame (e.g. `partner_groups`' keys as integers).
+      seed: draw seed for the large groups.
+      max_partners: partners per source in a large group.
+
+    Returns:
+      ``(sources, partners)``, int64 ``[P]`` each.
+    """
+    group = np.asarray(group)
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    src, dst = [], []
+    for members in np.split(order, bounds):
+        m = len(members)
+        if m < 2:
+            continue
+        if m - 1 <= max_partners:
+            a, b = np.meshgrid(members, members, indexing="ij")
+            keep = a != b
+            src.append(a[keep]), dst.append(b[keep])
+            continue
+        for i, f in enumerate(members):
+            others = np.delete(members, i)
+            pick = np.random.default_rng([seed, 12, int(f)]).choice(len(others), max_partners, replace=False)
+            src.append(np.full(max_partners, f)), dst.append(np.sort(others[pick]))
+    if not src:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
+
+
+def pair_changes(labels: np.ndarray, sources: np.ndarray, partners: np.ndarray) -> np.ndarray:
+    """Each pair's change level per AU, ``|l_partner - l_source|`` (0..5; -1 where either is unknown)."""
+    labels = np.asarray(labels)
+    a, b = labels[sources], labels[partners]
+    return np.where((a >= 0) & (b >= 0), np.abs(b - a), -1)
 
 
 def partner_groups(frames: frames_lib.FrameSet, partners: str = "subject") -> np.ndarray:

@@ -77,6 +77,14 @@ def test_generator_stage_trains_and_writes_preview_and_metrics(stages):
     if subjects > 1:
         lo, hi = record["critic_icc_ci95"]
         assert lo <= record["critic_icc"] + 1e-6 and record["critic_icc"] - 1e-6 <= hi and lo < hi
+    # How often the training pairs change each AU: the shares of the batches the generator drew.
+    from jaxau.stages import generator as generator_stage
+    from jaxau.train import generator as gen_train
+
+    assert list(record["pair_changes"]) == list(frames_stage.aus(config))
+    train = frames_lib.with_aus(frames_lib.select_poses(frames, "4", "train"), frames_stage.aus(config))
+    assert record["pair_changes"] == gen_train.pair_change_shares(generator_stage.generator_config(config),
+                                                                  train, int(config.seed))
     assert os.path.getsize(os.path.join(gen_dir, "preview_generator.png")) > 100
 
 

@@ -158,7 +158,103 @@ def test_launcher_frames_stream_from_a_store_under_the_workdir(request, tmp_path
     assert len(os.listdir(tmp_path / "run" / "frames")) == 1
 
 
-@pytest.mark.parametrize("sampling", ["frames", "balanced"])
+def test_partner_pairs_enumerate_small_groups_and_cap_large_ones():
+    group = np.array([0, 1, 0, 2, 0, 1] + [3] * 40)
+    src, dst = gen_train.partner_pairs(group, seed=5, max_partners=4)
+    small = {(int(a), int(b)) for a, b in zip(src, dst) if group[a] < 3}
+    # Every ordered pair of distinct frames of groups 0 and 1 once; frame 3 alone: never a source.
+    assert small == {(0, 2), (0, 4), (2, 0), (2, 4), (4, 0), (4, 2), (1, 5), (5, 1)}
+    assert len(small) == np.sum(group[src] < 3) and 3 not in set(src) | set(dst)
+    big = group[src] == 3
+    assert np.all(group[dst] == group[src]) and np.all(src != dst)
+    # The 40-frame group: 4 distinct partners per source, drawn from the seed.
+    assert np.array_equal(np.bincount(src[big], minlength=46)[6:], np.full(40, 4))
+    assert len({(int(a), int(b)) for a, b in zip(src[big], dst[big])}) == 160
+    again = gen_train.partner_pairs(group, seed=5, max_partners=4)
+    other = gen_train.partner_pairs(group, seed=6, max_partners=4)
+    assert np.array_equal(again[1], dst) and not np.array_equal(other[1], dst)
+
+
+def test_pair_changes_are_absolute_level_differences_unknown_where_either_is():
+    labels = np.array([[0, 3, -1], [4, 1, 2], [2, -1, 0]])
+    changes = gen_train.pair_changes(labels, np.array([0, 1, 2]), np.array([1, 2, 0]))
+    np.testing.assert_array_equal(changes, [[4, 2, -1], [2, -1, 2], [2, -1, -1]])
+
+
+def test_pairs_sampling_draws_same_group_pairs_weighted_to_rare_changes(frames):
+    # Skewed labels: one subject's first two frames differ in the first AU, no other pair does.
+    labels = np.zeros_like(frames["au_intensity"])
+    first = np.flatnonzero(frames["subject"] == frames["subject"][0])
+    labels[first[0], 0] = 4
+    skewed = {**frames, "au_intensity": labels}
+    src = gen_train.PairedSource(skewed, 8, seed=2, sampling="pairs")
+    sources, partners = src.pairs
+    np.testing.assert_array_equal(sources, gen_train.partner_pairs(src.group, 2)[0])
+    np.testing.assert_array_equal(src.sampler.pool,
+                                  balance.weighted_pool(gen_train.pair_changes(labels, sources, partners), 2))
+    changes = gen_train.pair_changes(labels, sources, partners)
+    changed = changes[:, 0] > 0
+    # Uniform over pairs the changed ones are 1/27. `level_weights` gives each level present in an
+    # AU's column the same mass: the first AU's two levels (changed, unchanged) one each, the other
+    # K - 1 AUs' single level one each, spread over all pairs.
+    k = labels.shape[1]
+    expected = (1 + (k - 1) * changed.mean()) / (k + 1)
+    assert changed.mean() < 0.04 and abs(changed[src.sampler.pool].mean() - expected) < 2 / len(changed)
+    assert changed[src.sampler.pool].mean() > 3 * changed.mean()
+    for step in range(4):
+        b = src.batch(step)
+        pair = src.sampler(step)
+        np.testing.assert_array_equal(b["image"], gen_train.to_unit(frames["image"][sources[pair]]))
+        np.testing.assert_array_equal(b["target_image"], gen_train.to_unit(frames["image"][partners[pair]]))
+        noise = b["target_aus"] - labels[partners[pair]].astype(np.float32) / 5
+        assert np.all(np.abs(noise) <= 0.1)
+        np.testing.assert_array_equal(b["target_image_mask"], 1.0)
+    # Two processes' shares make up the single-process batch.
+    halves = [gen_train.PairedSource(skewed, 8, seed=2, sampling="pairs", process_index=p,
+                                     process_count=2).batch(3) for p in range(2)]
+    for k, v in src.batch(3).items():
+        np.testing.assert_array_equal(v, np.concatenate([h[k] for h in halves]))
+
+
+@pytest.mark.parametrize("sampling", ["frames", "pairs"])
+def test_change_shares_count_how_often_a_pair_changes_each_au(frames, sampling):
+    # Random levels with unknowns (-1), so every AU changes in some pairs and not in others.
+    labels = np.random.default_rng(0).integers(-1, 4, np.shape(frames["au_intensity"]))
+    src = gen_train.PairedSource({**frames, "au_intensity": labels}, 8, seed=4, sampling=sampling)
+    names = [f"A{k}" for k in range(labels.shape[1])]
+    shares = src.change_shares(names)
+    # Brute force: every pooled example with each of its group's other frames (uniform partners),
+    # or every pooled pair.
+    changed, by2, n = np.zeros(labels.shape[1]), np.zeros(labels.shape[1]), 0.0
+    for entry in src.sampler.pool:
+        if sampling == "pairs":
+            others = [src.pairs[1][entry]]
+            i = src.pairs[0][entry]
+        else:
+            i = entry
+            others = [j for j in np.flatnonzero(src.group == src.group[i]) if j != i]
+        for j in others:
+            d = np.abs(labels[j] - labels[i]) * ((labels[i] >= 0) & (labels[j] >= 0))
+            changed += (d >= 1) / len(others)
+            by2 += (d >= 2) / len(others)
+        n += 1
+    for k, a in enumerate(names):
+        assert shares[a]["changed"] == pytest.approx(changed[k] / n)
+        assert shares[a]["changed_by_2"] == pytest.approx(by2[k] / n)
+    assert all(0 < v["changed_by_2"] < v["changed"] < 1 for v in shares.values())
+
+
+def test_pairs_sampling_refuses_frames_that_have_no_partner(frames):
+    from jaxau.data import frames as frames_lib
+
+    one_each = np.unique(frames["subject"], return_index=True)[1]
+    keep = np.zeros(len(frames["image"]), bool)
+    keep[one_each] = True
+    with pytest.raises(ValueError, match="sampling='pairs'.*alone in its group"):
+        gen_train.PairedSource(frames_lib.select(frames, keep), 2, seed=0, sampling="pairs")
+
+
+@pytest.mark.parametrize("sampling", ["frames", "balanced", "pairs"])
 def test_train_draws_its_batches_with_the_configured_sampling(frames, tmp_path, monkeypatch, sampling):
     made = []
     real = gen_train.PairedSource
@@ -177,5 +273,8 @@ def test_train_draws_its_batches_with_the_configured_sampling(frames, tmp_path, 
     (source,) = made
     balanced = balance.weighted_pool(labels, 0)
     assert not np.array_equal(balanced, np.arange(len(labels)))
-    expected = balanced if sampling == "balanced" else np.arange(len(labels))
+    expected = {"balanced": balanced, "frames": np.arange(len(labels))}.get(sampling)
+    if sampling == "pairs":
+        expected = balance.weighted_pool(gen_train.pair_changes(labels, *source.pairs), 0)
+        assert len(expected) == len(source.pairs[0]) > len(labels)
     np.testing.assert_array_equal(source.sampler.pool, expected)
