@@ -218,6 +218,8 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
             if gm.get("critic_icc_ci95"):
                 fid["critic_icc_ci95"] = gm["critic_icc_ci95"]
                 fid["critic_val_subjects"] = gm.get("critic_val_subjects")
+            if gm.get("pair_changes"):
+                fid["pair_changes"] = gm["pair_changes"]
         found[label] = fid
         if os.path.exists(os.path.join(r.directory, "fidelity.png")):
             images.append((f"Generator fidelity ({label}): rows source | generated | oracle, one (AU, level) "
@@ -273,6 +275,12 @@ def _fidelity_section(results, graph_nodes, by_node, serves, planned, summary, i
             if by_au:
                 md += [f"Edit cosine against the labelled oracle per target AU ({lab}): "
                        + ", ".join(f"{a} {v:.2f}" for a, v in by_au.items()) + ".", ""]
+            pairs = found[lab].get("pair_changes") or {}
+            if pairs:
+                md += [f"Training pairs whose partner changes each AU, by >= 1 level (>= 2) ({lab}): how often "
+                       "the paired loss shows the generator that AU's edit: "
+                       + ", ".join(f"{a} {100 * v['changed']:.0f} % ({100 * v['changed_by_2']:.0f} %)"
+                                   for a, v in pairs.items()) + ".", ""]
     md += scale_lines
     if has_oracle:
         md += ["Oracle columns train on the same resampling plan with every image rendered exactly (a perfect "

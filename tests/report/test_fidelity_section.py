@@ -19,7 +19,9 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     (syn / "fidelity.png").write_bytes(b"png")
     (gen / "metrics.json").write_text(json.dumps({"critic_icc": 0.4, "critic_val_frames": 96,
                                                   "critic_val_positives": {"AU04": 1, "AU12": 34},
-                                                  "critic_icc_ci95": [0.31, 0.47], "critic_val_subjects": 6}))
+                                                  "critic_icc_ci95": [0.31, 0.47], "critic_val_subjects": 6,
+                                                  "pair_changes": {"AU01": {"changed": 0.133, "changed_by_2": 0.064},
+                                                                   "AU12": {"changed": 0.403, "changed_by_2": 0.18}}}))
     node = lambda name, deps: types.SimpleNamespace(name=name, deps=deps)  # noqa: E731
     nodes = {"synthesis-1": node("synthesis-1", {"generator": "generator-1"}), "generator-1": node("generator-1", {})}
     res = lambda name, stage, d: types.SimpleNamespace(name=name, stage=stage, directory=str(d))  # noqa: E731
@@ -42,6 +44,8 @@ def test_fidelity_section_tabulates_the_synthesis_record_and_explains_oracle_col
     assert "| edit cosine of the labelled oracle (only G's AU columns changed): a perfect G | 0.730 |" in md
     assert "| edit cosine: (G - src) vs (labelled oracle - src) | 0.280 |" in md
     assert "labelled oracle per target AU (Synthetic 3D): AU12 0.45" in md
+    assert ("changes each AU, by >= 1 level (>= 2) (Synthetic 3D): how often the paired loss shows the "
+            "generator that AU's edit: AU01 13 % (6 %), AU12 40 % (18 %).") in md
     assert "AU12 0.50" in md and "Oracle >= real" in md and "Column oracle_2d left out: not SynthFACS" in md
     assert summary["fidelity"]["Synthetic 3D"]["critic_icc"] == 0.4
     assert images and images[0][1].endswith("fidelity.png")
