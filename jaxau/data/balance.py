@@ -226,15 +226,14 @@ def level_weights(labels: np.ndarray) -> np.ndarray:
     return w / w.sum() if w.sum() > 0 else np.full(len(labels), 1.0 / max(len(labels), 1))
 
 
-def weighted_pool(labels: np.ndarray, seed: int, size: int | None = None) -> np.ndarray:
-    """An epoch pool of ``size`` (default ``N``) row indices drawn with `level_weights` by systematic
-    resampling.
+def weighted_pool(labels: np.ndarray, seed: int) -> np.ndarray:
+    """An epoch pool of ``N`` frame indices drawn with `level_weights` by systematic resampling.
 
-    Each row appears ``floor(size w)`` or ``ceil(size w)`` times (the lowest-variance draw with these
+    Each frame appears ``floor(N w)`` or ``ceil(N w)`` times (the lowest-variance draw with these
     expectations), the offset drawn from ``seed``; the pool is sorted (a sampler shuffles it).
     """
     w = level_weights(labels)
-    n = len(w) if size is None else int(size)
+    n = len(w)
     positions = (np.random.default_rng([seed, 11]).random() + np.arange(n)) / n
     # Normalised so that the last edge is exactly 1 > every position: rounding in the sum cannot hand
     # a draw to a trailing frame of weight 0.

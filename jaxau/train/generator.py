@@ -210,25 +210,37 @@ class PairedSource:
         """Per AU, the share of an epoch's paired examples whose partner's level differs from the
         source's by >= 1 and >= 2 levels: how often the idiosyncratic L1 shows G an edit of that AU.
 
-        Exact for ``sampling='pairs'`` (the epoch pool's pairs); otherwise each pooled source's
-        partner is uniform over its group (`partner_pairs`, so for groups larger than
-        ``MAX_PARTNERS + 1`` an estimate from the drawn partners). Examples without a partner
-        (alone in their group) and ``own_fraction``'s self-pairs are left out. Unknown labels
-        count as unchanged.
+        For ``sampling='pairs'`` the epoch pool's pairs; otherwise each pooled source's partner is
+        uniform over the other frames of its group, counted exactly from the group's level
+        histogram. Examples without a partner (alone in their group) and ``own_fraction``'s
+        self-pairs are left out; a pair with an unknown label counts as unchanged in that AU.
         """
         labels = np.where(self.valid, np.rint(self.aus * MAX_INTENSITY), -1).astype(np.int64)
+        shares = {}
         if self.pairs is not None:
-            sources, partners = self.pairs
-            weight = np.bincount(self.sampler.pool, minlength=len(sources)).astype(np.float64)
-        else:
-            sources, partners = partner_pairs(self.group, self.seed)
-            drawn = np.bincount(self.sampler.pool, minlength=len(self.images)).astype(np.float64)
-            weight = drawn[sources] / np.bincount(sources, minlength=len(self.images))[sources]
-        weight = weight / max(weight.sum(), 1e-12)
-        change = pair_changes(labels, sources, partners)
-        return {str(a): {"changed": float(weight @ (change[:, k] >= 1)),
-                         "changed_by_2": float(weight @ (change[:, k] >= 2))}
-                for k, a in enumerate(au_names)}
+            weight = np.bincount(self.sampler.pool, minlength=len(self.pairs[0])).astype(np.float64)
+            weight /= weight.sum()
+            change = pair_changes(labels, *self.pairs)
+            for k, a in enumerate(au_names):
+                shares[str(a)] = {"changed": float(weight @ (change[:, k] >= 1)),
+                                  "changed_by_2": float(weight @ (change[:, k] >= 2))}
+            return shares
+        weight = np.bincount(self.sampler.pool, minlength=len(self.images)).astype(np.float64)
+        weight = np.where(self.count > 1, weight, 0.0)
+        weight /= max(weight.sum(), 1e-12)
+        groups = self.group.max() + 1
+        levels = np.arange(MAX_INTENSITY + 1, dtype=np.int64)
+        for k, a in enumerate(au_names):
+            known = labels[:, k] >= 0
+            hist = np.zeros((groups, len(levels)))
+            np.add.at(hist, (self.group[known], labels[known, k]), 1.0)
+            shares[str(a)] = {}
+            for name, t in (("changed", 1), ("changed_by_2", 2)):
+                # far[g, l]: frames of group g whose level differs from l by >= t (never the frame itself).
+                far = hist @ (np.abs(levels[:, None] - levels[None, :]) >= t)
+                n = np.where(known, far[self.group, np.maximum(labels[:, k], 0)], 0.0)
+                shares[str(a)][name] = float(weight @ (n / np.maximum(self.count - 1, 1)))
+        return shares
 
     def partners(self, indices: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Partners from the frame's group (never the frame itself) for ``u`` ~ U[0, 1); mask of real pairs."""
@@ -298,10 +310,12 @@ MAX_PARTNERS = 32
 
 def partner_pairs(group: np.ndarray, seed: int, max_partners: int = MAX_PARTNERS
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Ordered (source, partner) pairs of distinct frames of one group, sorted by source.
+    """Ordered (source, partner) pairs of distinct frames of one group, group by group.
 
-    Every ordered pair of a group with at most ``max_partners + 1`` frames; in a larger one each
-    frame gets ``max_partners`` distinct partners of its group drawn from ``(seed, frame)``.
+    Every ordered pair of a group with at most ``max_partners + 1`` frames; in a larger one of ``m``
+    frames, ``max_partners`` distinct offsets in ``1..m-1`` drawn from ``(seed, first frame)``, and
+    each frame partnered with the frames that many places after it (cyclically, in index order):
+    distinct partners, never itself, every frame a partner as often as a source.
 
     Args:
       group: ``[N]`` group id of each frame (e.g. `partner_groups`' keys as integers).
@@ -324,10 +338,9 @@ def partner_pairs(group: np.ndarray, seed: int, max_partners: int = MAX_PARTNERS
             keep = a != b
             src.append(a[keep]), dst.append(b[keep])
             continue
-        for i, f in enumerate(members):
-            others = np.delete(members, i)
-            pick = np.random.default_rng([seed, 12, int(f)]).choice(len(others), max_partners, replace=False)
-            src.append(np.full(max_partners, f)), dst.append(np.sort(others[pick]))
+        offsets = 1 + np.random.default_rng([seed, 12, int(members[0])]).choice(m - 1, max_partners, replace=False)
+        src.append(np.repeat(members, max_partners))
+        dst.append(members[(np.arange(m)[:, None] + np.sort(offsets)[None, :]) % m].ravel())
     if not src:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
