@@ -187,7 +187,8 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     # every AU's *change* levels are about equally likely). 'frames' at every size: three generators
     # x three estimators at demo size, balanced gives critic ICC +0.013 and the synthetic 3D column
     # +0.008 (neither resolved) with worse images (L1 at or above copying, lower edit cosine);
-    # 'pairs' is measured in configs/paper/synthetic_gap.py.
+    # 'pairs' (configs/paper/synthetic_gap.py) +0.022 at demo size (n.r., one generator) and, with
+    # relative AUs at :medium, -0.017 against uniform partners (within the generator-seed spread).
     c.generator.sampling = "frames"
     c.generator.au_conditioning = "input" if paper else "film"
     c.generator.upsample = "transpose" if paper else "resize"

@@ -79,6 +79,10 @@ habit of pushing every expression further gains; at ``:medium`` the other way ro
 generator's set at the real set's size (629 images, 17 per cell) 0.196, +0.016 over its 2,220-image
 set (n.r.) and +0.005 over real 3D (n.r.): unlike the exact oracle's, its set is not held back by
 its size.
+``--stages=real_3d,synthetic_3d,synthetic_pairs_3d`` from a fresh workdir (same box, 2026-12-07, 41
+min, the last 13 beside a CI run): GANimation's generator on change-balanced pairs 0.201, +0.022 over
+its set on uniform partners and +0.010 over real 3D (neither resolved; one generator, five estimator
+seeds).
 
 Expected cost at ``:cpu`` with five seeds: ~50 min of stages from scratch on that box (the demo's
 data, registration, generator and synthesis ~11 min, six oracle renders ~1 min each, 50 estimators
