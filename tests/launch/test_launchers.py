@@ -111,7 +111,7 @@ def test_generator_launchers_reject_bad_values(tmp_path, script, config, overrid
     (["--config=configs/demo.py", "--config.experiment.column_order=real_2d,nope"],
      "config.experiment.column_order names ['nope'], which are not columns"),
     (["--config=configs/demo.py", "--config.generator.sampling=levels"],
-     "config.generator.sampling='levels' is not one of ['frames', 'balanced']"),
+     "config.generator.sampling='levels' is not one of ['frames', 'balanced', 'pairs']"),
     (["--config=configs/demo.py", "--config.generator.critic_fake_exp=-0.5"],
      "config.generator.critic_fake_exp=-0.5 must be a non-negative number"),
     (["--config=configs/demo.py", "--config.generator.lambda_exp_frozen=160", "--config.generator.critic_warmup=0"],
