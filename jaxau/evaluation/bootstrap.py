@@ -12,7 +12,7 @@ replacement (:func:`seed_draws`), so the interval covers both the test subjects 
 own training draw: a verdict then says what another set of seeds would most likely say too. Plain
 resampling of S values gives (S - 1) / S of the variance of their mean (half at S = 2), so the
 drawn seeds' deviation from the seed mean is scaled by sqrt(S / (S - 1)), which makes the
-bootstrap variance of the seed mean the unbiased s^2 / S (:func:`_seed_resampled`). The
+bootstrap variance of the seed mean the unbiased s^2 / S (:func:`seed_resampled`). The
 subject-only interval (these S estimators taken as fixed) is reported beside it
 (``ci95_subjects``). With one seed the interval cannot see the estimator's draw at all.
 
@@ -67,6 +67,26 @@ class SubjectBootstrap:
         self.weights = counts[:, index]
 
 
+def weighted_moments(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.ndarray):
+    """Weighted variances of truth and prediction and their covariance per resample and AU.
+
+    Args:
+      t, p: ``[N, K]`` float truth and prediction.
+      valid: ``[N, K]`` bool, frames that count for each AU.
+      weights: ``[B, N]`` non-negative frame weights.
+
+    Returns:
+      ``(var_t, var_p, cov)``, each ``[B, K]`` (population moments: divided by the total weight).
+    """
+    w = weights[:, :, None] * valid[None].astype(np.float64)  # [B, N, K]
+    safe = np.maximum(w.sum(1), 1e-300)
+    mt = (w * t).sum(1) / safe
+    mp = (w * p).sum(1) / safe
+    dt = t[None] - mt[:, None]
+    dp = p[None] - mp[:, None]
+    return (w * dt * dt).sum(1) / safe, (w * dp * dp).sum(1) / safe, (w * dt * dp).sum(1) / safe
+
+
 def weighted_icc(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.ndarray,
                  constant_value: float = 0.0) -> np.ndarray:
     """ICC(3,1) per AU with frame weights, vectorised over resamples.
@@ -80,16 +100,7 @@ def weighted_icc(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.nd
     Returns:
       ``[B, K]`` ICC values.
     """
-    w = weights[:, :, None] * valid[None].astype(np.float64)  # [B, N, K]
-    n = w.sum(1)
-    safe = np.maximum(n, 1e-300)
-    mt = (w * t).sum(1) / safe
-    mp = (w * p).sum(1) / safe
-    dt = t[None] - mt[:, None]
-    dp = p[None] - mp[:, None]
-    vt = (w * dt * dt).sum(1) / safe
-    vp = (w * dp * dp).sum(1) / safe
-    cov = (w * dt * dp).sum(1) / safe
+    vt, vp, cov = weighted_moments(t, p, valid, weights)
     denom = vt + vp
     scale = (1.0 + np.abs(t).max(initial=0) + np.abs(p).max(initial=0)) ** 2
     # Fewer than 2 distinct frames (n counts duplicates) or both series constant: 0/0.
@@ -98,7 +109,7 @@ def weighted_icc(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.nd
     return np.where(undefined, constant_value, 2.0 * cov / np.where(undefined, 1.0, denom))
 
 
-def _interval(samples: np.ndarray, confidence: float) -> list[float]:
+def percentile_interval(samples: np.ndarray, confidence: float) -> list[float]:
     lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
     return [float(lo), float(hi)]
 
@@ -115,7 +126,7 @@ def seed_draws(num_seeds: int, num_samples: int, seed: int = 0) -> np.ndarray:
         0, num_seeds, size=(num_samples, num_seeds))
 
 
-def _seed_resampled(per_seed: np.ndarray, seed: int) -> np.ndarray:
+def seed_resampled(per_seed: np.ndarray, seed: int) -> np.ndarray:
     """``[B, ...]`` seed-redrawn values of per-seed resampled values ``[S, B, ...]``.
 
     Resample b's value is the seed mean plus sqrt(S / (S - 1)) times the mean deviation of S seeds
@@ -182,12 +193,12 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
     if boot.subjects.shape[0] != t.shape[0]:
         raise ValueError(f"subjects has {boot.subjects.shape[0]} entries for {t.shape[0]} frames.")
     point, per_seed = _per_seed(t, preds, valid, boot.weights)
-    resampled = _seed_resampled(per_seed, seed)
-    per_au = {a: {"icc": float(point[:, k].mean()), "ci95": _interval(resampled[:, k], confidence)}
+    resampled = seed_resampled(per_seed, seed)
+    per_au = {a: {"icc": float(point[:, k].mean()), "ci95": percentile_interval(resampled[:, k], confidence)}
               for k, a in enumerate(au_names)}
     seed_means = point.mean(1)
-    out = {"icc": float(seed_means.mean()), "ci95": _interval(resampled.mean(1), confidence),
-           "ci95_subjects": _interval(per_seed.mean(0).mean(1), confidence),
+    out = {"icc": float(seed_means.mean()), "ci95": percentile_interval(resampled.mean(1), confidence),
+           "ci95_subjects": percentile_interval(per_seed.mean(0).mean(1), confidence),
            "per_au": per_au, "seeds": int(preds.shape[0]),
            "icc_per_seed": [float(v) for v in seed_means],
            "seed_spread": float(seed_means.std(ddof=1)) if preds.shape[0] > 1 else 0.0,
@@ -197,7 +208,7 @@ def column_interval(y_true, y_pred, subjects, au_names: Sequence[str], *, num_sa
         averaged_point, averaged_resampled = _resampled(t, preds.mean(0)[None], valid, boot.weights)
         out["seed_agreement"] = seed_agreement(preds, valid)
         out["averaged_icc"] = float(averaged_point.mean())
-        out["averaged_ci95"] = _interval(averaged_resampled.mean(1), confidence)
+        out["averaged_ci95"] = percentile_interval(averaged_resampled.mean(1), confidence)
     return out
 
 
@@ -254,9 +265,10 @@ def paired_difference(y_true, pred_a, pred_b, subjects, *, num_samples: int = 10
     point_a, seeds_a = _per_seed(t, pa, valid, boot.weights)
     point_b, seeds_b = _per_seed(t, pb, valid, boot.weights)
     diff = float(point_a.mean() - point_b.mean())
-    ci = _interval(_seed_resampled(seeds_a, seed).mean(1) - _seed_resampled(seeds_b, seed).mean(1), confidence)
+    ci = percentile_interval(seed_resampled(seeds_a, seed).mean(1) - seed_resampled(seeds_b, seed).mean(1),
+                             confidence)
     return {"difference": diff, "ci95": ci, "verdict": verdict(ci),
-            "ci95_subjects": _interval(seeds_a.mean(0).mean(1) - seeds_b.mean(0).mean(1), confidence)}
+            "ci95_subjects": percentile_interval(seeds_a.mean(0).mean(1) - seeds_b.mean(0).mean(1), confidence)}
 
 
 def frame_keys(pred: Mapping) -> list[tuple]:
@@ -264,7 +276,7 @@ def frame_keys(pred: Mapping) -> list[tuple]:
     return list(zip(pred["subject"], pred["sequence"], np.asarray(pred["frame"]).tolist()))
 
 
-def _pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
+def pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
     n = len(pred["subject"])
     if poses is None:
         return np.ones(n, bool)
@@ -275,7 +287,7 @@ def _pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
 
 def column_from_predictions(pred: Mapping, *, poses: Sequence[int] | None = None, **kwargs) -> dict:
     """:func:`column_interval` of one predictions file (`read_predictions_csv`), optionally per pose."""
-    m = _pose_mask(pred, poses)
+    m = pose_mask(pred, poses)
     return column_interval(np.asarray(pred["y_true"])[m], np.asarray(pred["y_pred"])[..., m, :],
                            np.asarray(pred["subject"])[m], list(pred["au_names"]), **kwargs)
 
@@ -292,7 +304,7 @@ def compare_predictions(a: Mapping, b: Mapping, *, poses: Sequence[int] | None =
     aus = [x for x in a["au_names"] if x in set(b["au_names"])]
     ka, kb = frame_keys(a), frame_keys(b)
     index_b = {k: i for i, k in enumerate(kb)}
-    ma = _pose_mask(a, poses)
+    ma = pose_mask(a, poses)
     rows = [(i, index_b[k]) for i, k in enumerate(ka) if ma[i] and k in index_b]
     if not rows or not aus:
         raise ValueError(f"the two columns share {len(rows)} test frames and AUs {aus}: nothing to compare.")
@@ -345,8 +357,8 @@ def pose_drops(pred: Mapping, reference: Sequence[int], *, num_samples: int = 10
            "subjects": sorted({str(x) for x in np.asarray(pred["subject"]).tolist()}), "num_samples": int(num_samples)}
     for p in sorted(set(pose[~ref].tolist())):
         point, view_seeds = mean_icc(pose == p)
-        drops = _seed_resampled(ref_seeds - view_seeds, seed)
-        ci = _interval(drops, confidence)
+        drops = seed_resampled(ref_seeds - view_seeds, seed)
+        ci = percentile_interval(drops, confidence)
         out["by_pose"][str(p)] = {"icc": point, "drop": ref_point - point, "ci95": ci, "verdict": verdict(ci)}
         out["samples"][str(p)] = drops
     return out
@@ -366,6 +378,6 @@ def drop_differences(a: Mapping, b: Mapping, *, confidence: float = CONFIDENCE) 
     out = {}
     for p in sorted(set(a["samples"]) & set(b["samples"]), key=int):
         da, db = np.asarray(a["samples"][p]), np.asarray(b["samples"][p])
-        ci = _interval(da - db, confidence)
+        ci = percentile_interval(da - db, confidence)
         out[p] = {"difference": a["by_pose"][p]["drop"] - b["by_pose"][p]["drop"], "ci95": ci, "verdict": verdict(ci)}
     return out

@@ -7,7 +7,8 @@ the latest run's (the demo's, after the README's main command).
 Rebuilt after every pipeline run from whatever has finished: stage outcomes and timings, the
 paper-style ICC table (one row per experiment column, the paper's numbers beside ours when the column
 names them, `jaxau.report.paper`), per-AU bar charts, per-pose ICC (and the Fig. 5 plot), the Fig. 3
-sweep plot for parameter sweeps, label distributions before and after resampling, learning curves and
+sweep plot for parameter sweeps, the statistics (`jaxau.report.statistics`), each column's read-out by
+true level (`jaxau.report.level_profile`), label distributions before and after resampling, learning curves and
 every preview image the stages wrote (``preview*.png``, ``contact_sheet*.png``).
 """
 
@@ -30,7 +31,7 @@ from jaxau.report import paper as paper_lib
 from jaxau.stages import STAGES, graph
 from jaxau.train.metrics import read_jsonl
 from jaxau.data import resolve
-from jaxau.report import statistics
+from jaxau.report import level_profile, statistics
 
 
 def resampling_caption(record: dict, label: str) -> str:
@@ -482,6 +483,12 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
         summary["ci95"] = {label: {"mean": rec["ci95"], **{a: v["ci95"] for a, v in rec["per_au"].items()}}
                            for label, rec in stats["columns"].items() if "ci95" in rec}
         md += statistics.markdown(stats)
+        profiles = level_profile.compute(planned.columns, predictions, resolve.poses(config.data.get("test_poses")))
+        summary["level_profile"] = profiles
+        md += level_profile.markdown(profiles)
+        path = os.path.join(fig_dir, "level_profile.png")
+        if level_profile.plot(profiles, path):
+            images.append(("Mean read-out per true level (calibration curves)", path))
     else:
         md += ["No estimator has finished yet.", ""]
         if paper_rows:

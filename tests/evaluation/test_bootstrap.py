@@ -249,11 +249,11 @@ def test_seed_redraw_gives_the_unbiased_variance_of_the_seed_mean():
     base = rng.normal(size=20000)
     for offsets in ([0.0, 0.1], [0.0, 0.05, 0.2], [0.1, -0.1, 0.0, 0.3, 0.2]):
         per_seed = base[None] + np.asarray(offsets)[:, None]
-        got = bootstrap._seed_resampled(per_seed, seed=3) - base
+        got = bootstrap.seed_resampled(per_seed, seed=3) - base
         want = np.var(offsets, ddof=1) / len(offsets)
         assert np.var(got) == pytest.approx(want, rel=0.06)
         assert np.mean(got) == pytest.approx(np.mean(offsets), abs=0.05 * np.sqrt(want) + 1e-3)
-    np.testing.assert_array_equal(bootstrap._seed_resampled(base[None], seed=3), base)
+    np.testing.assert_array_equal(bootstrap.seed_resampled(base[None], seed=3), base)
 
 
 def test_seed_redrawn_paired_differences_and_drops():

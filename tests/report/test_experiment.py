@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 
 from jaxau import io_utils
+from jaxau.evaluation import predictions_csv
 from jaxau.stages.runner import Node, Stage, StageResult
 from jaxau.report import experiment
 from jaxau.stages.graph import Column, Planned
@@ -120,3 +121,23 @@ def test_resampling_captions_name_the_plan_or_the_level_weighted_pool():
     assert experiment.resampling_caption({"per_level": 5}, "2D Real") == "after resampling (2D Real, 5 per level)"
     assert (experiment.resampling_caption({"per_level": 0, "pool": "levels"}, "3D Real")
             == "after resampling (3D Real, level-weighted)")
+
+
+def test_statistics_and_read_out_by_level_from_the_score_stages_predictions(tmp_path):
+    cols = [Column("a", "3D Real", "real:3d"), Column("b", "3D Synthetic", "synthetic:3d")]
+    planned, results = _experiment(tmp_path, cols, [[0.5, 0.6], [0.2, 0.3]])
+    rng = np.random.default_rng(0)
+    subj = np.repeat(np.arange(5), 8)
+    t = rng.integers(0, 6, size=(40, 2)).astype(float)
+    for i, scale in enumerate((1.0, 0.2)):
+        predictions_csv.write_predictions_csv(
+            str(tmp_path / "stages" / f"score-s{i}" / "eval" / "predictions.csv"), subject=[f"s{s}" for s in subj],
+            sequence=[f"q{s}" for s in subj], frame=np.arange(40), y_true=t, y_pred=scale * t + rng.normal(size=t.shape),
+            au_names=AUS, pose_id=np.zeros(40, int))
+    summary = experiment.write_report(str(tmp_path), _config(), results, planned)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Statistics" in md and "## Read-out by true level" in md and "calibration curves" in md
+    assert md.index("## Statistics") < md.index("## Read-out by true level")
+    assert summary["level_profile"]["3D Synthetic"]["aus"]["AU12"]["gain"] < 0.5 < (
+        summary["level_profile"]["3D Real"]["aus"]["AU12"]["gain"])
+    assert os.path.exists(tmp_path / "reports" / "t" / "report_files" / "level_profile.png")

@@ -10,7 +10,7 @@ from jaxau.stages import STAGES, graph
 from jaxau.validate import ConfigError
 
 PAPER_CONFIGS = ("table2", "table3", "table4", "table_s1", "table_s2", "table_s3", "table_s4", "table_s5",
-                 "fig3", "fig5", "exact_registration", "synthetic_gap", "real_levels")
+                 "fig3", "fig5", "exact_registration", "synthetic_gap", "real_levels", "personal_norm")
 
 
 def _config(name, arg="cpu"):
@@ -484,6 +484,15 @@ def test_experiments_share_every_stage_they_have_in_common():
     assert new("table_s3", "table2") == ["estimator", "generator", "score", "synthesis"]
     # Four lambda_exp values, one of them the baseline (Table 2's chain).
     assert new("fig3", "table2") == sorted(["estimator", "generator", "score", "synthesis"] * 3)
+    # personal_norm.py: its plain columns are Table 2's / synthetic_gap's nodes; each normalised column
+    # adds only its estimator, on the same training set as its plain column.
+    assert new("personal_norm", "table2", "synthetic_gap") == sorted(
+        ["estimator", "score"] * 4)
+    norm = graph.plan(_config("personal_norm"), STAGES)
+    for col in ("real", "oracle", "synthetic", "synthetic_rel_pairs"):
+        plain, mean = (_node(norm, _node(norm, norm.outputs[c]).deps["model"]) for c in (f"{col}_3d", f"{col}_mean_3d"))
+        assert plain.deps == mean.deps and plain.name != mean.name
+        assert mean.config.estimator.normalization == "mean" and plain.config.estimator.normalization == "none"
 
 
 def test_exact_registration_methods_subset_is_the_full_configs_exact_columns():
