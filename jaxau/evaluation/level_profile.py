@@ -30,6 +30,11 @@ from jaxau.evaluation import bootstrap, metrics
 NUM_LEVELS = 6
 
 
+def _number(x) -> float | None:
+    """A float for JSON, None where undefined (no frame at a level, a constant truth)."""
+    return float(x) if np.isfinite(x) else None
+
+
 def _gain_noise(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.ndarray):
     """Gain, noise and the truth's variance per resample and AU: ``[B, K]`` each (weights ``[B, N]``)."""
     vt, vp, cov = bootstrap.weighted_moments(t, p, valid, weights)
@@ -52,7 +57,7 @@ def subject_share(t: np.ndarray, p: np.ndarray, valid: np.ndarray, subjects: np.
         gain = np.cov(tj, pj, bias=True)[0, 1] / tj.var()
         e = pj - pj.mean() - gain * (tj - tj.mean())
         total = float((e * e).mean())
-        if total <= 0:
+        if total <= 1e-12 * max(float(pj.var()), 1e-300):  # on its line up to rounding: nothing to split
             continue
         counts = np.bincount(sj)
         means = np.bincount(sj, weights=e) / np.maximum(counts, 1)
@@ -86,12 +91,14 @@ def level_profile(y_true, y_pred, subjects, au_names: Sequence[str], *, unknown:
       au_names: the K AU names.
 
     Returns:
-      ``{'aus': {au: {'counts': [6], 'mean': [6] mean read-out per true level (NaN where none),
+      ``{'aus': {au: {'counts': [6], 'mean': [6] mean read-out per true level (None where none),
       'gain', 'gain_ci95', 'noise', 'noise_ci95', 'sd_true', 'icc', 'noise_between_subjects'}},
       'cross_talk': [K, K] list, 'au_names', 'seeds'}``. Gain and noise are per-seed values averaged over seeds (one estimator's
       read-out, not the ensemble's); ``icc`` is ``2 g / (1 + g^2 + s^2 / var_t)`` from them, the
       seed-mean ICC(3,1) when there is one seed. The level means and the cross-talk are of the
       seed-averaged read-out (both are linear in it). Intervals: subject resamples, seeds redrawn.
+      Undefined values (an AU whose true level never varies; cross-talk without enough frames) are
+      None.
     """
     t, _, valid, _ = metrics.prepare(y_true, np.asarray(y_pred)[0] if np.ndim(y_pred) == 3 else y_pred, unknown)
     preds = np.asarray(y_pred, np.float64)
@@ -122,14 +129,14 @@ def level_profile(y_true, y_pred, subjects, au_names: Sequence[str], *, unknown:
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         g, s, vt = float(gain[j]), float(noise[j]), float(var_t[j])
         icc = 2 * g / (1 + g * g + s * s / vt) if vt > 0 and np.isfinite(g) else float("nan")
-        finite = lambda x: x[np.isfinite(x)]  # noqa: E731
+        finite = gain_b[:, j][np.isfinite(gain_b[:, j])]
         out["aus"][au] = {
-            "counts": counts.tolist(), "mean": [float(x) for x in means], "gain": g, "noise": s,
-            "sd_true": float(np.sqrt(vt)), "icc": float(icc), "noise_between_subjects": float(share[j]),
-            "gain_ci95": bootstrap.percentile_interval(finite(gain_b[:, j]), confidence) if finite(gain_b[:, j]).size
-            else [float("nan")] * 2,
+            "counts": counts.tolist(), "mean": [_number(x) for x in means], "gain": _number(g),
+            "noise": _number(s), "sd_true": _number(np.sqrt(vt)), "icc": _number(icc),
+            "noise_between_subjects": _number(share[j]),
+            "gain_ci95": bootstrap.percentile_interval(finite, confidence) if finite.size else [None, None],
             "noise_ci95": bootstrap.percentile_interval(noise_b[:, j], confidence)}
-    out["cross_talk"] = cross_talk(t, mean_pred, valid).tolist()
+    out["cross_talk"] = [[_number(x) for x in row] for row in cross_talk(t, mean_pred, valid)]
     return out
 
 
@@ -144,6 +151,6 @@ def profile_from_predictions(pred: Mapping, *, poses: Sequence[int] | None = Non
 def largest_cross_talk(profile: Mapping, au: str) -> tuple[str, float] | None:
     """The other AU whose true level moves ``au``'s head most (by absolute coefficient), or None."""
     names = profile["au_names"]
-    row = np.asarray(profile["cross_talk"], np.float64)[names.index(au)]
+    row = np.asarray([np.nan if x is None else x for x in profile["cross_talk"][names.index(au)]], np.float64)
     others = [(names[j], float(row[j])) for j in range(len(names)) if names[j] != au and np.isfinite(row[j])]
     return max(others, key=lambda x: abs(x[1])) if others else None

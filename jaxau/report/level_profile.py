@@ -38,8 +38,12 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
     return out
 
 
-def _ci(ci: Sequence[float]) -> str:
-    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+def _ci(ci: Sequence[float | None]) -> str:
+    return "-" if None in ci else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"  # None: no noise to split (a read-out on its line)
 
 
 def markdown(profiles: Mapping[str, Any]) -> list[str]:
@@ -66,11 +70,15 @@ def markdown(profiles: Mapping[str, Any]) -> list[str]:
             if au not in rec["aus"]:
                 continue
             a = rec["aus"][au]
+            if a["gain"] is None:
+                md.append(f"| {au} | {label} | (one true level only: no gain or noise) | | | | | | |")
+                continue
             levels = " / ".join("-" if n == 0 else f"{m:.2f} ({n})" for m, n in zip(a["mean"], a["counts"]))
             other = level_profile.largest_cross_talk(rec, au)
             talk = f"{other[0]} {other[1]:+.2f}" if other else "-"
             md.append(f"| {au} | {label} | {levels} | {a['gain']:.2f} {_ci(a['gain_ci95'])} | "
-                      f"{a['noise']:.2f} {_ci(a['noise_ci95'])} | {a['noise_between_subjects']:.0%} | {a['sd_true']:.2f} | {a['icc']:.3f} | {talk} |")
+                      f"{a['noise']:.2f} {_ci(a['noise_ci95'])} | {_share(a['noise_between_subjects'])} | "
+                      f"{a['sd_true']:.2f} | {a['icc']:.3f} | {talk} |")
     md.append("")
     for label, rec in profiles.items():
         if "error" in rec:
@@ -98,7 +106,8 @@ def plot(profiles: Mapping[str, Any], out_png: str) -> bool:
         ax.plot(levels, levels, color="0.7", lw=0.8, ls="--")
         for j, (label, rec) in enumerate(good.items()):
             if au in rec["aus"]:
-                ax.plot(levels, rec["aus"][au]["mean"], marker="o", ms=3, color=f"C{j % 10}", label=label)
+                means = [np.nan if m is None else m for m in rec["aus"][au]["mean"]]
+                ax.plot(levels, means, marker="o", ms=3, color=f"C{j % 10}", label=label)
         ax.set_title(au, fontsize=9), ax.set_xticks(levels)
     for ax in axes.ravel()[len(aus):]:
         ax.axis("off")

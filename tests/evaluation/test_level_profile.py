@@ -1,5 +1,7 @@
 """Level profiles: the gain / noise decomposition of ICC(3,1), subject shares and cross-talk."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,13 +42,18 @@ def test_a_line_has_its_slope_as_gain_no_noise_and_its_values_as_level_means():
         assert a["gain_ci95"] == pytest.approx([0.5, 0.5])
 
 
-def test_level_means_are_nan_where_no_frame_has_that_level():
-    _, subj, t = _frames(2)
+def test_undefined_values_are_none_and_the_record_is_strict_json():
+    rng, subj, t = _frames(2)
     t = np.minimum(t, 3)
-    rec = level_profile.level_profile(t, t + 1.0, subj, AUS, num_samples=10)
-    assert rec["aus"]["AU01"]["counts"][4:] == [0, 0]
-    assert np.isnan(rec["aus"]["AU01"]["mean"][4:]).all()
-    np.testing.assert_allclose(rec["aus"]["AU01"]["mean"][:4], [1, 2, 3, 4])
+    t[:, 2] = 0  # AU12 never varies: no gain, noise or cross-talk
+    rec = level_profile.level_profile(t, t + 1.0 + 0.1 * rng.normal(size=t.shape), subj, AUS, num_samples=10)
+    assert rec["aus"]["AU01"]["counts"][4:] == [0, 0] and rec["aus"]["AU01"]["mean"][4:] == [None, None]
+    np.testing.assert_allclose(rec["aus"]["AU01"]["mean"][:4], [1, 2, 3, 4], atol=0.05)
+    au12 = rec["aus"]["AU12"]
+    assert au12["gain"] is None and au12["icc"] is None and au12["gain_ci95"] == [None, None]
+    assert all(x is None for row in rec["cross_talk"] for x in row)  # a constant column: rank-deficient
+    assert level_profile.largest_cross_talk(rec, "AU01") is None
+    json.dumps(rec, allow_nan=False)
 
 
 def test_noise_between_subjects_separates_a_face_constant_from_frame_scatter():

@@ -46,6 +46,15 @@ def test_section_rows_figure_and_errors(tmp_path):
     assert "| 1.00 [1.00, 1.00] | 0.00 [0.00, 0.00] |" in row and "| 1.000 |" in row
     assert md.index("| AU01 | Real 3D |") < md.index("| AU01 | Faint 3D |") < md.index("| AU12 | Real 3D |")
     assert level_profile.plot(profiles, str(tmp_path / "lp.png")) and (tmp_path / "lp.png").stat().st_size > 1000
+    # An AU with one true level only, and a read-out exactly on its line (no noise to split).
+    flat = t.copy()
+    flat[:, 0] = 2
+    rec = level_profile.compute([Col("flat", "Flat")], {"flat": _write(tmp_path / "flat.csv", flat, flat, subj, poses)},
+                                None, num_samples=10)
+    lines = "\n".join(level_profile.markdown(rec))
+    assert "| AU01 | Flat | (one true level only: no gain or noise) |" in lines
+    assert "| 1.00 [1.00, 1.00] | 0.00 [0.00, 0.00] | - |" in lines
+    assert level_profile.plot(rec, str(tmp_path / "flat.png"))
     # A column whose frames cannot be profiled (one test subject) is named with the reason.
     one = _write(tmp_path / "one.csv", t[:10], t[:10], np.zeros(10, int), poses[:10])
     bad = level_profile.compute([Col("one", "One subject")], {"one": one}, None, num_samples=10)
