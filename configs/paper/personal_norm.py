@@ -21,8 +21,15 @@ generator at ``:medium``); ``synthetic_3d`` / ``synthetic_mean_3d`` are GANimati
 column), not run at ``:medium`` here.
 
 Expected cost at ``:medium`` after ``synthetic_gap.py``'s ``real_3d``, ``oracle_3d`` and
-``synthetic_rel_pairs_3d`` in the same workdir: six 3,000-step estimators (two seeds per column),
-~9 minutes each alone on the 2-core Intel box.
+``synthetic_rel_pairs_3d`` in the same workdir: three new columns of two 3,000-step estimators, 9-10
+minutes each alone on the 2-core Intel box (81 minutes measured on 2026-12-07, most of it beside a
+CI run); alone, add those columns' chains (~1 h 50 min).
+
+Measured at ``:medium`` (frontal mean ICC(3,1), two seeds, 95% intervals over test subjects and
+seeds; BUILD_NOTES.md "Table 2 at :medium"): real 3D 0.535 -> 0.561 with the normalisation (+0.026,
+not resolved), exact oracle 0.639 -> 0.657 (+0.019, n.r.), the generator's set 0.455 -> 0.526
+(**+0.070 [+0.022, +0.111], resolved**; AU04 0.496 -> 0.724); synthetic - real -0.079 (resolved)
+without, -0.035 [-0.129, +0.065] (n.r.) with. The paper's Table 3: +0.045 for its synthetic column.
 """
 
 from configs.paper import base
