@@ -110,6 +110,7 @@ def weighted_icc(t: np.ndarray, p: np.ndarray, valid: np.ndarray, weights: np.nd
 
 
 def percentile_interval(samples: np.ndarray, confidence: float) -> list[float]:
+    """``[lo, hi]``: the central ``confidence`` percentile interval of resampled values ``[B]``."""
     lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
     return [float(lo), float(hi)]
 
@@ -277,6 +278,7 @@ def frame_keys(pred: Mapping) -> list[tuple]:
 
 
 def pose_mask(pred: Mapping, poses: Sequence[int] | None) -> np.ndarray:
+    """``[N]`` bool: the rows of a predictions file at ``poses`` (all rows where ``poses`` is None)."""
     n = len(pred["subject"])
     if poses is None:
         return np.ones(n, bool)
