@@ -29,7 +29,10 @@ network"): 2D network 0.140, 2D exact 0.179, 2D exact masked to the mesh 0.087; 
 pixel visibility 0.066 / 0.098, 3D exact 0.097 / 0.108, 3D network + 2D context 0.087.
 Measured at ``:medium,exact`` (two seeds, 900 test frames): 2D exact 0.424, 2D exact masked 0.412,
 3D exact (pixel visibility, mirror fill) 0.401; 3D - 2D -0.023 [-0.053, +0.017], -0.030 / -0.000 at
-±40 degrees, not resolved. Not in the paper: its claim (3D > 2D) is what these columns take apart.
+±40 degrees, not resolved. With frontal-only training and 3,000-step estimators (today's defaults; one
+seed, ``--config.experiment.seeds=1``, 2026-12-07 Intel box): 2D exact 0.597, 3D exact 0.521; 3D - 2D
+-0.076 frontally, +0.145 / +0.090 at -40 / +40 (resolved over test subjects; one seed).
+Not in the paper: its claim (3D > 2D) is what these columns take apart.
 """
 
 from configs.paper import base
