@@ -100,9 +100,9 @@ def level_profile(y_true, y_pred, subjects, au_names: Sequence[str], *, unknown:
       Undefined values (an AU whose true level never varies; cross-talk without enough frames) are
       None.
     """
-    t, _, valid, _ = metrics.prepare(y_true, np.asarray(y_pred)[0] if np.ndim(y_pred) == 3 else y_pred, unknown)
     preds = np.asarray(y_pred, np.float64)
     preds = preds[None] if preds.ndim == 2 else preds
+    t, _, valid, _ = metrics.prepare(y_true, preds[0], unknown)
     if preds.ndim != 3 or preds.shape[1:] != t.shape:
         raise ValueError(f"y_pred has shape {preds.shape}; expected [N, K] or [seeds, N, K] with [N, K] = {t.shape}.")
     if len(au_names) != t.shape[1]:

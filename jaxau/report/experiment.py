@@ -476,6 +476,7 @@ def write_report(root: str, config: Any, results: Sequence[Any], planned: Any = 
             paths = [p for p in paths if os.path.exists(p)]
             if paths:
                 predictions[col.id] = paths
+        predictions = statistics.load_columns(predictions)  # Read once for the statistics and the profiles.
         stats = statistics.compute(planned.columns, predictions, resolve.poses(config.data.get("test_poses")),
                                    str(config.get("experiment", {}).get("compare", "") or ""),
                                    reference_poses=resolve.poses(config.get("estimator", {}).get("train_poses")))

@@ -7,7 +7,6 @@ faint (low gain), too scattered (high noise), or driven by another AU (cross-tal
 
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -16,17 +15,14 @@ from jaxau.evaluation import level_profile
 from jaxau.report import statistics
 
 
-def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str]], poses: Sequence[int] | None,
+def compute(columns: Sequence[Any], predictions: Mapping[str, Any], poses: Sequence[int] | None,
             num_samples: int = statistics.NUM_SAMPLES, seed: int = 0) -> dict:
-    """``{label: level_profile record + 'poses'}`` for every column with predictions (an error
-    string in place of the record where its frames cannot be profiled)."""
+    """``{label: level_profile record + 'poses'}`` for every column with predictions (paths or loaded
+    records, as `jaxau.report.statistics.compute` takes them; an error string in place of the record
+    where its frames cannot be profiled)."""
     labels = {c.id: c.label for c in columns}
     out: dict[str, Any] = {}
-    for cid, paths in predictions.items():
-        paths = [p for p in ([paths] if isinstance(paths, str) else paths) if p and os.path.exists(p)]
-        if not paths:
-            continue
-        pred = statistics.load_seeds(paths)
+    for cid, pred in statistics.load_columns(predictions).items():
         use = poses if poses is not None and "pose_id" in pred else None
         try:
             rec = level_profile.profile_from_predictions(pred, poses=use, num_samples=num_samples, seed=seed)

@@ -92,6 +92,21 @@ def load_seeds(paths: str | Sequence[str]) -> dict:
     return {**first, "y_pred": np.stack(preds)}
 
 
+def load_columns(predictions: Mapping[str, Any]) -> dict:
+    """Column id -> :func:`load_seeds` record, from the path(s) of each column's ``predictions.csv``
+    (missing files skipped, columns with none left out); an already loaded record passes through,
+    so a caller can read every file once and hand the records to several sections."""
+    loaded = {}
+    for cid, p in predictions.items():
+        if isinstance(p, Mapping):
+            loaded[cid] = p
+            continue
+        paths = [q for q in ([p] if isinstance(p, str) else p) if q and os.path.exists(q)]
+        if paths:
+            loaded[cid] = load_seeds(paths)
+    return loaded
+
+
 def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str]], poses: Sequence[int] | None,
             compare: str = "", num_samples: int = NUM_SAMPLES, seed: int = 0,
             reference_poses: Sequence[int] | None = None) -> dict:
@@ -100,7 +115,7 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
     Args:
       columns: the experiment's columns (``id``, ``label``, ``train``, ``test``, ``overrides``).
       predictions: column id -> path of its ``predictions.csv``, or the paths of its seeds' (columns
-        without one are skipped). Several seeds: the ICC in each resample is the mean of the seeds'
+        without one are skipped), or its loaded predictions (:func:`load_columns`). Several seeds: the ICC in each resample is the mean of the seeds'
         ICCs (the seed-averaged estimator), and each record lists the seeds' means and their spread.
       poses: the headline test poses (None: all).
       compare: ``config.experiment.compare``.
@@ -115,12 +130,7 @@ def compute(columns: Sequence[Any], predictions: Mapping[str, str | Sequence[str
       with ``reference_poses`` ``'drops'`` ({label: {reference, by_pose}}) and ``'drop_comparisons'``
       ([{a, b, by_pose: {pose: {difference, ci95, verdict}}}]).
     """
-    loaded = {}
-    for cid, p in predictions.items():
-        paths = [p] if isinstance(p, str) else [q for q in p if q]
-        paths = [q for q in paths if os.path.exists(q)]
-        if paths:
-            loaded[cid] = load_seeds(paths)
+    loaded = load_columns(predictions)
     labels = {c.id: c.label for c in columns}
     out: dict[str, Any] = {"columns": {}, "comparisons": [], "num_samples": num_samples,
                            "method": "percentile bootstrap over test subjects (and, for a column with several "
