@@ -58,7 +58,8 @@ setuptools.setup(
     # configs/ and launch/ are packages too: launchers import configs (configs/paper/*.py import
     # configs.paper.base) and console scripts import launch.<name>, from any directory.
     packages=setuptools.find_packages(include=["jaxau", "jaxau.*", "configs", "configs.*", "launch"]),
-    package_data={"jaxau": ["face/assets/*", "face/assets/**/*"]},
+    # The rasterizer's C++ kernel ships as source: jaxau.geometry.native compiles it on first use.
+    package_data={"jaxau": ["face/assets/*", "face/assets/**/*", "geometry/*.cc"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

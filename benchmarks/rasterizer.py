@@ -2,8 +2,10 @@
 
 Run: ``python benchmarks/rasterizer.py [--quick]`` from the repository root. Reports ms per image for
 rasterize + interpolate (forward) and forward + backward through ``interpolate`` (gradients w.r.t.
-per-vertex colours and vertex positions), at several resolutions, batch sizes and mesh densities;
-then ``soft_silhouette`` (forward, forward + backward) and ``render_attributes`` with supersampling.
+per-vertex colours and vertex positions), at several resolutions, batch sizes and mesh densities,
+for each rasterizer implementation in the same run (``--impls``: the C++ kernel ``native`` and the
+jax.numpy path ``xla``; see ``jaxau.geometry.native``); then ``soft_silhouette`` (forward, forward +
+backward) and ``render_attributes`` with supersampling.
 """
 
 import argparse
@@ -67,7 +69,7 @@ def timeit(fn, *args, reps=5):
     return best_wall, best_cpu
 
 
-def run(grid, size, batch, reps):
+def run(grid, size, batch, reps, impl):
     verts, tris = face_mesh(grid=grid, image=size)
     colors = np.random.default_rng(1).uniform(size=(len(verts), 3)).astype(np.float32)
     vb = np.broadcast_to(verts, (batch,) + verts.shape).copy()
@@ -75,13 +77,13 @@ def run(grid, size, batch, reps):
 
     @jax.jit
     def forward(v, c):
-        frag = rasterize(v, tris, size, size)
+        frag = rasterize(v, tris, size, size, impl=impl)
         return interpolate(c, tris, frag), frag.mask
 
     @jax.jit
     def backward(v, c):
         def loss(v, c):
-            frag = rasterize(jax.lax.stop_gradient(v), tris, size, size)
+            frag = rasterize(jax.lax.stop_gradient(v), tris, size, size, impl=impl)
             return jnp.sum(interpolate(c, tris, frag, vertices=v) ** 2)
         return jax.grad(loss, argnums=(0, 1))(v, c)
 
@@ -89,7 +91,7 @@ def run(grid, size, batch, reps):
     bwd = timeit(backward, vb, colors, reps=reps)
     cov = float(np.mean(np.asarray(forward(vb[:1], colors)[1])))
     ms = lambda t: 1e3 * t / batch  # noqa: E731
-    print(f"V={len(verts):6d} T={len(tris):6d} {size}x{size} batch {batch}: coverage {cov:.2f}  "
+    print(f"{impl:6s} V={len(verts):6d} T={len(tris):6d} {size}x{size} batch {batch}: coverage {cov:.2f}  "
           f"forward {ms(fwd[0]):6.1f} ms/img (cpu {ms(fwd[1]):6.1f})  "
           f"fwd+bwd {ms(bwd[0]):6.1f} ms/img (cpu {ms(bwd[1]):6.1f})", flush=True)
 
@@ -116,6 +118,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="256x256 batch 1 only")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--impls", default="native,xla", help="rasterizer implementations, comma separated")
     args = parser.parse_args()
     print(f"jax {jax.__version__}, devices {jax.devices()}, load average {os.getloadavg()}")
     # (UV grid, image size, batch): grid 512 is the 4x denser mesh.
@@ -123,7 +126,8 @@ def main():
         (256, 256, 1), (256, 256, 8), (256, 224, 1), (256, 224, 8), (256, 512, 1), (512, 256, 1),
         (512, 512, 1)]
     for grid, size, batch in configs:
-        run(grid, size, batch, args.reps)
+        for impl in args.impls.split(","):
+            run(grid, size, batch, args.reps, impl)
     if not args.quick:
         run_soft(256, args.reps)
 

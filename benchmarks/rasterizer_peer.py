@@ -10,13 +10,15 @@ repository by the user::
 
 Both render the PRNet-size face mesh of ``benchmarks/rasterizer.py`` (a 256x256 UV grid masked to
 an ellipse: 43,867 vertices, ~86k triangles; larger z nearer in both) with per-vertex colours into
-a 256x256 image, batch 1: ours is ``jax.jit(rasterize + interpolate)``, the peer's is its own
-``render_colors`` (buffers allocated per call, as it does). Timed in alternating segments of
-``--reps`` calls for ``--rounds`` rounds in one process; per call the best and median wall time and
-process CPU time (all threads: XLA may use both cores, face3d uses one). The ratio ours / peer of
-the median CPU time is the issue's measure. The two images are compared first (coverage agreement
-and colour difference on pixels both cover) so the timings are of the same work; face3d samples a
-pixel at its corner where we sample its centre, so our copy of the mesh is shifted by half a pixel.
+a 256x256 image, batch 1: ours is ``jax.jit(rasterize + interpolate)``, once with the C++ kernel
+(``impl='native'``, the CPU default) and once on the jax.numpy path (``impl='xla'``); the peer's is
+its own ``render_colors`` (buffers allocated per call, as it does). Timed in alternating segments
+of ``--reps`` calls for ``--rounds`` rounds in one process; per call the best and median wall time
+and process CPU time (all threads: XLA may use both cores, face3d uses one). The ratio ours / peer
+of the median CPU time is the issue's measure, one per implementation of ours. The images are
+compared first (coverage agreement and colour difference on pixels both cover; ours native against
+ours xla bit for bit) so the timings are of the same work; face3d samples a pixel at its corner
+where we sample its centre, so our copy of the mesh is shifted by half a pixel.
 
 The peer's module is loaded without its package's ``__init__`` (which imports matplotlib, scipy and
 scikit-image for unrelated tools); nothing of it is copied here.
@@ -85,16 +87,20 @@ def main(argv=None) -> int:
     colors = np.random.default_rng(1).uniform(size=(len(verts), 3)).astype(np.float32)
     size = args.size
 
-    @jax.jit
-    def ours_fn(v, c):
-        frag = rasterize(v, tris, size, size)
-        return interpolate(c, tris, frag), frag.mask
+    def ours_fn(impl):
+        @jax.jit
+        def fn(v, c):
+            frag = rasterize(v, tris, size, size, impl=impl)
+            return interpolate(c, tris, frag), frag.mask
+        return fn
 
+    fns = {"native": ours_fn("native"), "xla": ours_fn("xla")}
     # face3d samples pixel (row i, column j) at the point (j, i), ours at its centre (j + 0.5,
     # i + 0.5): shifting our vertices by half a pixel makes the two sample the same points.
     shifted = verts + np.asarray([0.5, 0.5, 0.0], np.float32)
     v_dev, c_dev = jax.device_put(shifted), jax.device_put(colors)
-    ours_image, ours_mask = (np.asarray(a) for a in ours_fn(v_dev, c_dev))
+    ours_image, ours_mask = (np.asarray(a) for a in fns["native"](v_dev, c_dev))
+    xla_image, xla_mask = (np.asarray(a) for a in fns["xla"](v_dev, c_dev))
     peer_image = render.render_colors(verts, tris, colors, size, size)
     # face3d leaves uncovered pixels 0; coverage = any channel written (colours are > 0 a.s.).
     peer_mask = np.any(peer_image > 0, axis=-1)
@@ -105,19 +111,19 @@ def main(argv=None) -> int:
         "mask_agreement": float(np.mean(ours_mask == peer_mask)),
         "mean_abs_colour_difference_on_common_pixels": float(
             np.mean(np.abs(ours_image.reshape(size, size, 3)[both] - peer_image[both]))),
+        "native_equals_xla": bool(np.array_equal(ours_image, xla_image) and np.array_equal(ours_mask, xla_mask)),
     }
-
-    def ours():
-        jax.block_until_ready(ours_fn(v_dev, c_dev))
+    runs = {name: (lambda f=f: jax.block_until_ready(f(v_dev, c_dev))) for name, f in fns.items()}
 
     def peer():
         render.render_colors(verts, tris, colors, size, size)
 
-    for fn in (ours, peer):  # warm caches / allocators
+    runs["face3d"] = peer
+    for fn in runs.values():  # warm caches / allocators
         segment(fn, 3)
-    record = {"ours": ([], []), "peer": ([], [])}
+    record = {name: ([], []) for name in runs}
     for r in range(args.rounds):
-        order = (("ours", ours), ("peer", peer)) if r % 2 == 0 else (("peer", peer), ("ours", ours))
+        order = list(runs.items()) if r % 2 == 0 else list(runs.items())[::-1]
         for name, fn in order:
             w, c = segment(fn, args.reps)
             record[name][0].extend(w)
@@ -128,17 +134,19 @@ def main(argv=None) -> int:
     print(f"{len(verts)} vertices, {len(tris)} triangles, {size}x{size}, batch 1; "
           f"{args.rounds} rounds x {args.reps} calls; load {os.getloadavg()[0]:.1f}")
     print(f"agreement: mask {agreement['mask_agreement']:.4f}, colour |diff| on common pixels "
-          f"{agreement['mean_abs_colour_difference_on_common_pixels']:.4f}")
-    for name in ("ours", "peer"):
+          f"{agreement['mean_abs_colour_difference_on_common_pixels']:.4f}; native image == xla image: "
+          f"{agreement['native_equals_xla']}")
+    for name in runs:
         w, c = (np.asarray(x) * 1e3 for x in record[name])
         out[name] = {"wall_ms_best": float(w.min()), "wall_ms_median": float(np.median(w)),
                      "cpu_ms_best": float(c.min()), "cpu_ms_median": float(np.median(c))}
-        print(f"  {name:5s} wall best {w.min():6.2f} ms  median {np.median(w):6.2f} ms   "
+        print(f"  {name:6s} wall best {w.min():6.2f} ms  median {np.median(w):6.2f} ms   "
               f"CPU best {c.min():6.2f} ms  median {np.median(c):6.2f} ms")
-    out["ratio_cpu_median"] = out["ours"]["cpu_ms_median"] / out["peer"]["cpu_ms_median"]
-    out["ratio_wall_median"] = out["ours"]["wall_ms_median"] / out["peer"]["wall_ms_median"]
-    print(f"ours / face3d: CPU {out['ratio_cpu_median']:.2f}x, wall {out['ratio_wall_median']:.2f}x "
-          f"(median per call)")
+    for name in fns:
+        cpu = out[name]["cpu_ms_median"] / out["face3d"]["cpu_ms_median"]
+        wall = out[name]["wall_ms_median"] / out["face3d"]["wall_ms_median"]
+        out[f"ratio_{name}_cpu_median"], out[f"ratio_{name}_wall_median"] = cpu, wall
+        print(f"ours ({name}) / face3d: CPU {cpu:.2f}x, wall {wall:.2f}x (median per call)")
     print(json.dumps(out))
     return 0
 

@@ -151,3 +151,18 @@ def test_ci_fast_subset_names_existing_test_files():
     assert "tests/test_packaging.py" in subset
     missing = [f for f in subset if not os.path.isfile(os.path.join(ROOT, f))]
     assert not missing and len(set(subset)) == len(subset), missing
+
+
+def test_package_data_ships_the_files_the_library_reads():
+    # A non-editable install copies only .py files plus package_data: the face assets and the
+    # rasterizer's C++ source (jaxau.geometry.native compiles it on first use) must be matched.
+    tree = ast.parse(open(os.path.join(ROOT, "setup.py"), encoding="utf-8").read())
+    setup_call = next(n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                      and getattr(n.value.func, "attr", "") == "setup")
+    package_data = ast.literal_eval(next(kw.value for kw in setup_call.keywords if kw.arg == "package_data"))
+    root = os.path.join(ROOT, "jaxau")
+    shipped = {os.path.relpath(p, root) for pattern in package_data["jaxau"]
+               for p in glob.glob(os.path.join(root, pattern), recursive=True) if os.path.isfile(p)}
+    from jaxau.geometry import native
+    assert os.path.relpath(native.SOURCE, root) in shipped
+    assert any(p.startswith(os.path.join("face", "assets")) for p in shipped)

@@ -20,6 +20,26 @@ import numpy as np
 from jaxau.geometry.rasterize import Fragments
 
 
+@jax.custom_jvp
+def _combine(weights, values):
+    """``sum_k weights[..., k] * values[..., k, :]``: weights ``[..., 3]``, values ``[..., 3, C]``.
+
+    Written out as three products for the forward pass (on XLA:CPU a third faster than an einsum
+    over the corner axis at 256^2), differentiated as the einsum (``_combine_jvp``): the products'
+    own transpose made the backward pass through ``interpolate`` twice as slow.
+    """
+    return (weights[..., 0, None] * values[..., 0, :] + weights[..., 1, None] * values[..., 1, :]
+            + weights[..., 2, None] * values[..., 2, :])
+
+
+@_combine.defjvp
+def _combine_jvp(primals, tangents):
+    weights, values = primals
+    d_weights, d_values = tangents
+    return _combine(weights, values), (jnp.einsum("...k,...kc->...c", d_weights, values)
+                                       + jnp.einsum("...k,...kc->...c", weights, d_values))
+
+
 def _interpolate_flat(attributes, triangles, tri_id, bary, mask, vertices, batched_attr):
     """Interpolation over a flattened batch: tri_id [B,H,W]; attributes [B*V, C] or [V, C]."""
     num_b, height, width = tri_id.shape
@@ -47,7 +67,7 @@ def _interpolate_flat(attributes, triangles, tri_id, bary, mask, vertices, batch
         inv = 1.0 / jnp.where(ok, area, 1.0)
         bary = jnp.stack([jnp.where(ok, ek * inv, 0.0) for ek in e], axis=-1)
     values = attributes[corner + offset if batched_attr else corner]  # [B,H,W,3,C]
-    out = jnp.einsum("bhwk,bhwkc->bhwc", bary.astype(values.dtype), values)
+    out = _combine(bary.astype(values.dtype), values)
     return jnp.where(mask[..., None], out, 0.0)
 
 

@@ -1,5 +1,7 @@
 """jaxau.geometry.rasterize against a brute-force numpy reference, watertightness, edge cases."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,10 +16,12 @@ H, W = 20, 24
 NV, NT = 165, 55
 
 
-@pytest.fixture(scope="module")
-def raster():
-    """One jitted rasterizer per (static) configuration, shared by the tests."""
-    return jax.jit(rasterize, static_argnums=(2, 3), static_argnames=("cull_backfaces",))
+@pytest.fixture(scope="module", params=["xla", "native"])
+def raster(request):
+    """One jitted rasterizer per implementation and (static) configuration, shared by the tests:
+    every test that takes it checks the jax.numpy path and the C++ kernel alike."""
+    return jax.jit(functools.partial(rasterize, impl=request.param), static_argnums=(2, 3),
+                   static_argnames=("cull_backfaces",))
 
 
 def pad(v, t, nv=NV, nt=NT):
@@ -151,9 +155,11 @@ def test_degenerate_offscreen_nan_and_padding_are_ignored(raster):
                   [2, 2, 5], [8, 8, 5], [14, 14, 5],  # collinear (zero area), nearer
                   [100, 100, 9], [120, 100, 9], [100, 130, 9],  # off-screen
                   [np.nan, 3, 9], [10, 3, 9], [3, 10, 9],  # NaN vertex
-                  [0, 0, 7], [W, 0, 7], [0, H, 7]], np.float32)
-    t = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11], [12, 13, -1], [12, 13, 99]],
-                 np.int32)
+                  [0, 0, 7], [W, 0, 7], [0, H, 7],
+                  [np.inf, 3, 9], [12, 3, 9], [3, 12, 9],  # infinite x of a first corner
+                  [-np.inf, 3, 9], [np.inf, 3, 9], [3, 12, np.inf]], np.float32)
+    t = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11], [12, 13, -1], [12, 13, 99],
+                  [15, 16, 17], [18, 19, 20], [1, 0, 20]], np.int32)
     frag = raster(*pad(v, t), H, W)
     assert set(np.unique(np.asarray(frag.triangle_id))) == {-1, 0}
     for a in frag:
@@ -177,7 +183,7 @@ def test_batch_dims_and_vmap_agree_with_single_images(raster):
         np.testing.assert_array_equal(np.asarray(batched.mask[i, 0]), single.mask)
         np.testing.assert_allclose(batched.barycentric[i, 0], single.barycentric, atol=1e-6)
         np.testing.assert_allclose(batched.depth[i, 0], single.depth, atol=1e-5)
-    mapped = jax.jit(jax.vmap(lambda x: rasterize(x, t, H, W)))(vs)
+    mapped = jax.jit(jax.vmap(lambda x: raster(x, t, H, W)))(vs)
     np.testing.assert_array_equal(mapped.triangle_id, np.asarray(batched.triangle_id)[:, 0])
     np.testing.assert_allclose(mapped.barycentric, np.asarray(batched.barycentric)[:, 0], atol=1e-6)
 
@@ -189,5 +195,7 @@ def test_bad_inputs_raise_clear_errors():
         rasterize(np.zeros((4, 3)), np.zeros((3,), np.int32), 8, 8)
     with pytest.raises(ValueError, match="integer"):
         rasterize(np.zeros((4, 3)), np.zeros((1, 3), np.float32), 8, 8)
+    with pytest.raises(ValueError, match=r"impl='gpu'; choose one of auto, native, xla"):
+        rasterize(np.zeros((4, 3)), np.zeros((1, 3), np.int32), 8, 8, impl="gpu")
     with pytest.raises(ValueError, match="static"):
         rasterize(np.zeros((4, 3)), np.zeros((1, 3), np.int32), jnp.int32(8), 8)
