@@ -90,7 +90,7 @@ inline bool TriangleSetup(const SnappedVertex* sv, int64_t num_v, const int32_t*
   s->i1 = static_cast<int32_t>(std::clamp(std::floor(max_y - 0.5f), -1.0f, h - 1.0f));
   if (s->i0 > s->i1) return false;
   const float area = (x[1] - x[0]) * (y[2] - y[0]) - (y[1] - y[0]) * (x[2] - x[0]);
-  if (area == 0.0f) return false;
+  if (area == 0.0f || !std::isfinite(area)) return false;
   if (cull_backfaces && !(area < 0.0f)) return false;
   const float orient = area > 0.0f ? 1.0f : -1.0f;
   for (int k = 0; k < 3; ++k) {

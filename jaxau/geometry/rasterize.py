@@ -21,8 +21,8 @@ Conventions (the DESIGN.md "Rasterizer" contract):
   every pixel exactly once -- no cracks, no double coverage.
 * Depth ties (two triangles with bit-identical interpolated depth at a pixel): the lower triangle index
   wins. Deterministic.
-* Degenerate (zero snapped area), non-finite, fully off-screen triangles and triangles with an index
-  outside ``[0, V)`` (e.g. -1 padding) are ignored.
+* Degenerate (zero snapped area), non-finite (vertices or an area that overflows float32), fully
+  off-screen triangles and triangles with an index outside ``[0, V)`` (e.g. -1 padding) are ignored.
 * Empty pixels: ``triangle_id == -1``, ``mask == False``, ``barycentric == 0``, ``depth == 0``.
 * Barycentrics ``(b0, b1, b2)`` weight the triangle's vertices in index order and are computed from
   the snapped x, y (so they lie in [0, 1] and sum to 1 up to rounding). Depth is
@@ -152,7 +152,9 @@ def _triangle_setup(vertices, triangles, height, width, cull_backfaces):
     j1 = jnp.clip(jnp.floor(max3(x) - 0.5), -1, width - 1).astype(jnp.int32)
     i0 = jnp.clip(jnp.ceil(min3(y) - 0.5), 0, height).astype(jnp.int32)
     i1 = jnp.clip(jnp.floor(max3(y) - 0.5), -1, height - 1).astype(jnp.int32)
-    valid = finite & (area != 0) & (j0 <= j1) & (i0 <= i1)
+    # An area that overflows float32 (coordinates beyond ~1e19 px) would turn every barycentric into
+    # NaN: such triangles are ignored like degenerate ones.
+    valid = finite & (area != 0) & jnp.isfinite(area) & (j0 <= j1) & (i0 <= i1)
     if cull_backfaces:
         valid &= area < 0
     ax, ay, dx, dy, topleft = [], [], [], [], []

@@ -157,9 +157,11 @@ def test_degenerate_offscreen_nan_and_padding_are_ignored(raster):
                   [np.nan, 3, 9], [10, 3, 9], [3, 10, 9],  # NaN vertex
                   [0, 0, 7], [W, 0, 7], [0, H, 7],
                   [np.inf, 3, 9], [12, 3, 9], [3, 12, 9],  # infinite x of a first corner
-                  [-np.inf, 3, 9], [np.inf, 3, 9], [3, 12, np.inf]], np.float32)
+                  [-np.inf, 3, 9], [np.inf, 3, 9], [3, 12, np.inf],
+                  [-1e20, -1e20, 9], [1e20, -1e20, 9], [0, 1e20, 9]],  # area overflows float32
+                 np.float32)
     t = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11], [12, 13, -1], [12, 13, 99],
-                  [15, 16, 17], [18, 19, 20], [1, 0, 20]], np.int32)
+                  [15, 16, 17], [18, 19, 20], [1, 0, 20], [21, 22, 23]], np.int32)
     frag = raster(*pad(v, t), H, W)
     assert set(np.unique(np.asarray(frag.triangle_id))) == {-1, 0}
     for a in frag:
