@@ -27,11 +27,12 @@ two seeds) not run (~1.5-2 h there).
 Measured at ``:cpu`` (frontal ICC(3,1), one seed; BUILD_NOTES.md "Registration without the
 network"): 2D network 0.140, 2D exact 0.179, 2D exact masked to the mesh 0.087; 3D network vertex /
 pixel visibility 0.066 / 0.098, 3D exact 0.097 / 0.108, 3D network + 2D context 0.087.
-Measured at ``:medium,exact`` (two seeds, 900 test frames): 2D exact 0.424, 2D exact masked 0.412,
-3D exact (pixel visibility, mirror fill) 0.401; 3D - 2D -0.023 [-0.053, +0.017], -0.030 / -0.000 at
-±40 degrees, not resolved. With frontal-only training and 3,000-step estimators (today's defaults; one
-seed, ``--config.experiment.seeds=1``, 2026-12-07 Intel box): 2D exact 0.597, 3D exact 0.521; 3D - 2D
--0.076 frontally, +0.145 / +0.090 at -40 / +40 (resolved over test subjects; one seed).
+Measured at ``:medium,exact`` with today's defaults (frontal-only training, 3,000-step estimators;
+two seeds, 900 test frames; 2026-12-07 Intel box, ~45 min per seed beside other work): 2D exact
+0.591, 2D exact masked 0.597, 3D exact (pixel visibility, mirror fill) 0.522; 3D - 2D -0.069
+[-0.111, -0.018] frontally (resolved), +0.124 / +0.104 at -40 / +40 degrees (resolved). (With the
+earlier all-view training and 1,500-step estimators: 2D 0.424, 3D 0.401, 3D - 2D -0.023 and -0.030 /
+-0.000 at ±40 degrees, not resolved.)
 Not in the paper: its claim (3D > 2D) is what these columns take apart.
 """
 
