@@ -30,9 +30,7 @@ pixel visibility 0.066 / 0.098, 3D exact 0.097 / 0.108, 3D network + 2D context 
 Measured at ``:medium,exact`` with today's defaults (frontal-only training, 3,000-step estimators;
 two seeds, 900 test frames; 2026-12-07 Intel box, ~45 min per seed beside other work): 2D exact
 0.591, 2D exact masked 0.597, 3D exact (pixel visibility, mirror fill) 0.522; 3D - 2D -0.069
-[-0.111, -0.018] frontally (resolved), +0.124 / +0.104 at -40 / +40 degrees (resolved). (With the
-earlier all-view training and 1,500-step estimators: 2D 0.424, 3D 0.401, 3D - 2D -0.023 and -0.030 /
--0.000 at ±40 degrees, not resolved.)
+[-0.111, -0.018] frontally (resolved), +0.124 / +0.104 at -40 / +40 degrees (resolved).
 Not in the paper: its claim (3D > 2D) is what these columns take apart.
 """
 
