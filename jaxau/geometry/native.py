@@ -10,8 +10,9 @@ path. Visibility has no gradient either way (positions get theirs through ``inte
 Which path ``rasterize`` takes is its ``impl`` argument, whose default comes from the environment
 variable ``JAXAU_RASTERIZER``:
 
-* ``auto`` (default): the kernel on CPU when it builds (once per machine and kernel version; a
-  failed build logs one warning and falls back to XLA), XLA elsewhere;
+* ``auto`` (default): where JAX's default backend is the CPU, the kernel when it builds (once per
+  machine and kernel version; a failed build logs one warning and falls back to XLA); on GPU / TPU
+  hosts the XLA path, with nothing built;
 * ``native``: the kernel on CPU, and a failed build is an error;
 * ``xla``: the jax.numpy path everywhere.
 

@@ -363,7 +363,10 @@ def rasterize(vertices: jax.Array, triangles: jax.Array, height: int, width: int
     impl = native.default_impl() if impl is None else impl
     if impl not in native.IMPLS:
         raise ValueError(f"rasterize: impl={impl!r}; choose one of {', '.join(native.IMPLS)}.")
-    if triangles.shape[0] and native.available(impl):
+    # 'auto' builds the kernel only where computations default to the CPU: a GPU / TPU host would
+    # lower the jax.numpy branch anyway, and needs no compiler.
+    on_cpu = impl == "native" or jax.default_backend() == "cpu"
+    if triangles.shape[0] and on_cpu and native.available(impl):
         return _rasterize_platform(vertices, triangles, int(height), int(width), cull_backfaces)
     fn = lambda v: _rasterize_image(v, triangles, int(height), int(width), cull_backfaces)  # noqa
     if not batch:

@@ -138,3 +138,12 @@ def test_failed_build_falls_back_once_or_raises(fresh, monkeypatch, caplog):
     assert bool(rasterize(v, t, 8, 8, impl="auto").mask.any())
     with pytest.raises(RuntimeError, match="/bin/false"):
         rasterize(v, t, 8, 8, impl="native")
+
+
+def test_auto_builds_nothing_where_the_default_backend_is_an_accelerator(fresh, monkeypatch, caplog):
+    monkeypatch.setenv("CXX", "/bin/false")  # a build attempt would log a warning
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    v, t = random_soup(2)
+    with caplog.at_level(logging.WARNING, logger="jaxau"):
+        text = jax.jit(lambda v: rasterize(v, t, 8, 8, impl="auto")).lower(v).as_text()
+    assert native.TARGET not in text and "error" not in native._state and not caplog.records
