@@ -3,9 +3,11 @@ through XLA's FFI.
 
 :func:`jaxau.geometry.rasterize` computes visibility with jax.numpy scatters, which XLA:CPU runs at
 ~2.5x the CPU time of a serial C++ z-buffer (BUILD_NOTES.md "Rasterizer"). On CPU it therefore calls
-this kernel instead, which computes the same outputs bit for bit (same snapped float32 expressions,
-fill rule and tie rule); on GPU / TPU, or where no C++ compiler is available, it stays on the XLA
-path. Visibility has no gradient either way (positions get theirs through ``interpolate``).
+this kernel instead: the same contract (snapped float32 expressions, fill rule, tie rule), with
+outputs identical to the bit wherever the arithmetic is exact (triangles of a few pixels: every face
+mesh and SynthFACS render measured) and within float32 rounding on large triangles with arbitrary
+coordinates, where XLA fuses some multiply-adds its own way. On GPU / TPU, or where no C++ compiler
+is available, rasterize stays on the XLA path. Visibility has no gradient either way (positions get theirs through ``interpolate``).
 
 Which path ``rasterize`` takes is its ``impl`` argument, whose default comes from the environment
 variable ``JAXAU_RASTERIZER``:
@@ -44,7 +46,8 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native_raster
 TARGET = "jaxau_rasterize"
 IMPLS = ("auto", "native", "xla")
 ENV = "JAXAU_RASTERIZER"
-# No -ffast-math and no FMA contraction: the kernel must round exactly as XLA's float32 does.
+# No -ffast-math and no compiler-chosen FMA contraction: the kernel rounds as XLA's float32 does
+# (the multiply-adds XLA fuses on FMA hardware are written out as std::fma in the source).
 CXXFLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fno-fast-math", "-ffp-contract=off")
 
 _lock = threading.Lock()
