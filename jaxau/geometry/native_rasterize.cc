@@ -1,9 +1,10 @@
 // The rasterizer's visibility pass for CPUs as an XLA FFI kernel (jaxau.geometry.native).
 //
-// Computes exactly what jaxau/geometry/rasterize.py computes (same contract, same float32
-// expressions in the same order, bit-identical outputs; tests/geometry/test_native.py checks it):
-// vertices snapped to 1/256 px, one canonical evaluation order per edge, the top-left fill rule,
-// the nearest depth (larger z) winning and exact depth ties going to the lower triangle index.
+// Computes what jaxau/geometry/rasterize.py computes (same contract, same float32 expressions in
+// the same order): vertices snapped to 1/256 px, one canonical evaluation order per edge, the
+// top-left fill rule, the nearest depth (larger z) winning and exact depth ties going to the lower
+// triangle index. Outputs are identical to the bit where the arithmetic is exact (triangles of a
+// few pixels) and within float32 rounding elsewhere (tests/geometry/test_native.py).
 // Where the XLA version needs a z-buffer scatter, an id scatter and a gather pass to stay
 // data-parallel, a serial loop over triangles in index order does it in one pass: a candidate
 // replaces the pixel's winner only if it is strictly nearer, so the first (lowest) index keeps a tie.
