@@ -18,7 +18,7 @@ columns' brows more than the real column's. Paper Table 3 reports +0.045 for its
 Columns: each training kind without and with the normalisation. The generated set is the
 relative-AU generator on change-balanced pairs (``synthetic_rel_pairs_3d``, the best-measured
 generator at ``:medium``); ``synthetic_3d`` / ``synthetic_mean_3d`` are GANimation's G (Table 3's
-column), not run at ``:medium`` here.
+column).
 
 Expected cost at ``:medium`` after ``synthetic_gap.py``'s ``real_3d``, ``oracle_3d`` and
 ``synthetic_rel_pairs_3d`` in the same workdir: three new columns of two 3,000-step estimators, 9-10
@@ -29,7 +29,10 @@ Measured at ``:medium`` (frontal mean ICC(3,1), two seeds, 95% intervals over te
 seeds; BUILD_NOTES.md "Table 2 at :medium"): real 3D 0.535 -> 0.561 with the normalisation (+0.026,
 not resolved), exact oracle 0.639 -> 0.657 (+0.019, n.r.), the generator's set 0.455 -> 0.526
 (**+0.070 [+0.022, +0.111], resolved**; AU04 0.496 -> 0.724); synthetic - real -0.079 (resolved)
-without, -0.035 [-0.129, +0.065] (n.r.) with. The paper's Table 3: +0.045 for its synthetic column.
+without, -0.035 [-0.129, +0.065] (n.r.) with. GANimation's G (``--stages=real_3d,real_mean_3d,
+synthetic_3d,synthetic_mean_3d``, 1 h 51 min on the Intel box, its generator beside a CI run):
+0.417 -> 0.459, +0.042 [-0.001, +0.083] (not resolved); synthetic - real with both normalised
+-0.101 (resolved). The paper's Table 3: +0.045 for its synthetic column.
 """
 
 from configs.paper import base
