@@ -318,22 +318,6 @@ def _check_inputs(vertices, triangles, height, width):
         raise ValueError(f"rasterize: too many triangles ({triangles.shape[0]}) for int32 ids.")
 
 
-def _rasterize_platform(vertices, triangles, height, width, cull_backfaces):
-    """The C++ kernel where the computation runs on CPU, the XLA path on any other platform."""
-    batch = vertices.shape[:-2]
-    flat = vertices.astype(jnp.float32).reshape((-1,) + vertices.shape[-2:])
-
-    def on_cpu(v):
-        ids, bary, depth = native.rasterize_cpu(v, triangles, height, width, cull_backfaces)
-        return Fragments(triangle_id=ids, barycentric=bary, depth=depth, mask=ids >= 0)
-
-    def elsewhere(v):
-        return jax.lax.map(lambda x: _rasterize_image(x, triangles, height, width, cull_backfaces), v)
-
-    out = jax.lax.platform_dependent(flat, cpu=on_cpu, default=elsewhere)
-    return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
-
-
 def rasterize(vertices: jax.Array, triangles: jax.Array, height: int, width: int, *,
               cull_backfaces: bool = False, impl: str | None = None) -> Fragments:
     """Rasterizes image-space triangles: visible triangle, barycentrics and depth per pixel.
@@ -350,8 +334,8 @@ def rasterize(vertices: jax.Array, triangles: jax.Array, height: int, width: int
       cull_backfaces: drop triangles that appear clockwise on screen (see module docstring).
       impl: ``'auto'``, ``'native'`` or ``'xla'`` (default: ``$JAXAU_RASTERIZER`` or ``'auto'``):
         on CPU, ``auto`` and ``native`` use the C++ kernel of :mod:`jaxau.geometry.native` (the same
-        outputs bit for bit, ~2-3x less CPU time); other platforms, and ``xla``, use the jax.numpy
-        path below.
+        contract; outputs identical to the bit where the arithmetic is exact, within float32
+        rounding elsewhere; ~3x less CPU time); other platforms, and ``xla``, use the jax.numpy path.
 
     Returns:
       :class:`Fragments` with leading dims ``vertices.shape[:-2]``. Not differentiable (gradients are
@@ -367,15 +351,26 @@ def rasterize(vertices: jax.Array, triangles: jax.Array, height: int, width: int
     impl = native.default_impl() if impl is None else impl
     if impl not in native.IMPLS:
         raise ValueError(f"rasterize: impl={impl!r}; choose one of {', '.join(native.IMPLS)}.")
+    height, width = int(height), int(width)
     # 'auto' builds the kernel only where computations default to the CPU: a GPU / TPU host would
     # lower the jax.numpy branch anyway, and needs no compiler.
     on_cpu = impl == "native" or jax.default_backend() == "cpu"
-    if triangles.shape[0] and on_cpu and native.available(impl):
-        return _rasterize_platform(vertices, triangles, int(height), int(width), cull_backfaces)
-    fn = lambda v: _rasterize_image(v, triangles, int(height), int(width), cull_backfaces)  # noqa
-    if not batch:
-        return fn(vertices)
-    # Images one after another (lax.map): each keeps its working set in cache. Flattening the batch
-    # into one problem was ~5x slower per image, jax.vmap (batched scatters) ~9x.
-    out = jax.lax.map(fn, vertices.reshape((-1,) + vertices.shape[-2:]))
+    use_kernel = bool(triangles.shape[0]) and on_cpu and native.available(impl)
+    if not batch and not use_kernel:
+        return _rasterize_image(vertices, triangles, height, width, cull_backfaces)
+    flat = vertices.reshape((-1,) + vertices.shape[-2:])
+
+    def xla_path(v):
+        # Images one after another (lax.map): each keeps its working set in cache. Flattening the
+        # batch into one problem was ~5x slower per image, jax.vmap (batched scatters) ~9x.
+        return jax.lax.map(lambda x: _rasterize_image(x, triangles, height, width, cull_backfaces), v)
+
+    def kernel_path(v):
+        ids, bary, depth = native.rasterize_cpu(v.astype(jnp.float32), triangles, height, width,
+                                                cull_backfaces)
+        return Fragments(triangle_id=ids, barycentric=bary, depth=depth, mask=ids >= 0)
+
+    # The kernel where the computation runs on CPU, the XLA path on any other platform.
+    out = (jax.lax.platform_dependent(flat, cpu=kernel_path, default=xla_path) if use_kernel
+           else xla_path(flat))
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
