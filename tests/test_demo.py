@@ -224,3 +224,44 @@ def test_the_calibrated_edit_scale_draws_the_set_at_the_scale_the_reader_chose(d
                                       edit_scale=cal["edit_scale"])
     got = frames_lib.load(str(tmp_path / "synthetic.frames"))["image"][:8]
     assert np.abs(want.astype(int) - np.asarray(got).astype(int)).max() <= 1
+
+
+def test_cross_read_scores_each_reader_on_held_out_real_generated_and_oracle_images(demo_run):
+    """`benchmarks/cross_read.py`: new subjects' frames, the synthesis stage's generator drawing a
+    plan over them and the plan's exact renders, each read by an estimator and by the critic; the
+    record's ICCs are the readers' own read-outs of those images."""
+    from benchmarks import cross_read
+    from jaxau.evaluation import metrics
+    from jaxau.synthesis import synthesize
+    from jaxau.train import estimator, generator as gen_train
+
+    config, root, _, _ = demo_run
+    planned = graph.plan(config, STAGES)
+    syn = next(n for n in planned.nodes if n.stage.name == "synthesis")
+    syn_dir = os.path.join(root, "stages", syn.name)
+    reader_dir = os.path.join(root, "stages", syn.deps["reader"])
+    record, sets = cross_read.measure(syn.config, syn_dir, {"real3d": reader_dir}, subjects=2, per_level=1)
+    assert set(record["readers"]) == {"real3d", "critic"}
+    images, levels, subjects = sets["real"]
+    assert len(images) == record["real_frames"] > 0 and len(set(subjects)) == 2
+    plan = cross_read.held_out_plan(levels, 1, 0)
+    assert record["plan_entries"] == len(plan) > 0 and record["oracle_failed"] == 0
+    gen_images, gen_levels, gen_subjects = sets["generated"]
+    np.testing.assert_array_equal(gen_levels, plan.target_labels)
+    np.testing.assert_array_equal(sets["oracle"][1], plan.target_labels)
+    np.testing.assert_array_equal(gen_subjects, subjects[plan.source_index])
+    # G's images are the generator's drawing of the held-out sources; the oracle's are other images.
+    trained = gen_train.load_generator(os.path.join(root, "stages", syn.deps["generator"]))
+    want = synthesize.generate_images(trained.generator, trained.params, images[plan.source_index],
+                                      plan.target_labels, edit_scale=record["edit_scale"])
+    np.testing.assert_array_equal(gen_images, want)
+    assert not np.array_equal(sets["oracle"][0], gen_images)
+    # Each ICC is the reader's read-out scored against the set's levels.
+    predictor = estimator.Predictor(reader_dir)
+    cols = [predictor.au_names.index(a) for a in record["au_names"]]
+    for name in ("real", "generated", "oracle"):
+        im, lv, _ = sets[name]
+        per_au = metrics.icc(lv, predictor.intensities(im)[:, cols])
+        got = record["readers"]["real3d"][name]
+        assert got["icc"] == pytest.approx(np.nanmean(per_au), abs=1e-4)
+        assert [got["per_au"][a] for a in record["au_names"]] == pytest.approx(per_au, abs=1e-3, nan_ok=True)

@@ -198,6 +198,11 @@ def get_config(arg=None):
                                           overrides="generator.sampling=pairs"),
         "synthetic_rel_pairs_3d": base.column("3D Synthetic, relative AUs, change-balanced pairs", "synthetic:3d",
                                               overrides="generator.conditioning=relative; generator.sampling=pairs"),
+        # GANimation's generator whose critic sees every image (real and generated, and G's image in
+        # G's losses) translated by up to 2 px (DiffAugment's translation): a critic that cannot
+        # memorise pixel positions is harder to satisfy with a cue of the generator's own.
+        "synthetic_aug_3d": base.column("3D Synthetic, critic inputs shifted by up to 2 px", "synthetic:3d",
+                                        overrides="generator.d_augment_shift=2"),
         # The generator's set at the real training set's size (as many plan entries as real frames):
         # at an equal count the balanced oracle beats the larger one at demo size (real_levels.py).
         "synthetic_small_3d": base.column("3D Synthetic, the real set's size", "synthetic:3d",
@@ -222,6 +227,7 @@ def get_config(arg=None):
                             "synthetic_small_3d>real_3d, oracle_3d>synthetic_small_3d, "
                             "synthetic_pairs_3d>synthetic_3d, synthetic_pairs_3d>real_3d, "
                             "synthetic_rel_pairs_3d>synthetic_rel_3d, synthetic_rel_pairs_3d>real_3d, "
-                            "oracle_3d>synthetic_rel_pairs_3d")
+                            "oracle_3d>synthetic_rel_pairs_3d, synthetic_aug_3d>synthetic_3d, "
+                            "synthetic_aug_3d>real_3d")
     c.report.title = f"The synthetic-oracle gap, step by step ({size} size)"
     return c

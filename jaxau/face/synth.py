@@ -27,13 +27,16 @@ from jaxau.face.render import Renderer, rotation_matrix
 # The ``synthfacs`` TFDS builder's version: raise it whenever the frames a config renders change
 # (asset, renderer, sampling). With the config's fields it is part of the data stage's cache key
 # (`jaxau.data.resolve.fingerprint`), and TFDS builds each version into its own directory.
-VERSION = "1.3.0"
+VERSION = "1.3.1"
 RELEASE_NOTES = {
     "1.0.0": "First release: fera / multipie / disfa domains and small variants.",
     "1.1.0": "iBUG-68 landmarks: jaw ends at eye-corner height, nose base and inner mouth corners "
              "moved; the UV position-map layout spans the whole jaw contour.",
     "1.2.0": "fera_demo_large: 12 validation subjects (was 6); the other configs' frames are unchanged.",
     "1.3.0": "fera_demo_large: 30 test subjects (was 10); the other splits and configs are unchanged.",
+    "1.3.1": "Rasterizer arithmetic (barycentric interpolation as three products, the C++ kernel's): every "
+             "config's frames differ from 1.3.0 in rounding only (fera_demo_large validation: UV position maps "
+             "by one float16 step in 18 % of frames, images by at most 2 of 255 in 1.6 %).",
 }
 
 
