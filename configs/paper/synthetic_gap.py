@@ -126,6 +126,14 @@ min each; real 3D reproduced to the last digit, 0.535): the relative-AU generato
 pairs 0.455 (-0.017 against the relative G's 0.472, within its seed spread; -0.079 against real 3D,
 resolved), AU01 0.041: its edits are larger and more exact (gain 0.346 vs 0.308) and the real reader
 reads its AU01 images better (0.29 vs 0.20), yet an estimator still does not learn AU01 from them.
+``--stages=real_3d,synthetic_3d,synthetic_aug_3d`` there (same box, 2026-12-07, 1.3.0 frames, two
+seeds; the generator 38 min and one estimator beside a CI run, synthesis 129 s, the second estimator
+10 min alone): a critic that sees every image shifted by up to 2 px 0.315 [0.277, 0.353] (0.316 /
+0.314), **-0.102 [-0.151, -0.046] against GANimation's critic, resolved** (every pose): the critic
+no longer reads G's images above the exact renders (0.445 vs 0.495), and neither it nor G keeps the
+brows (the critic reads the exact renders' AU01 / AU04 at 0.15 / 0.27, G's at 0.01 / 0.01; the
+column's AU01 / AU04 -0.04 / -0.04): a brow raise is a few pixels of vertical position, which the
+shift makes ambiguous.
 """
 
 from configs.paper import base
