@@ -116,7 +116,10 @@ def measure(config, synthesis_dir: str, readers: dict[str, str], *, subjects: in
     from jaxau.train import estimator, generator as gen_train
 
     with open(os.path.join(synthesis_dir, "DONE.json"), encoding="utf-8") as f:
-        inputs = json.load(f)["inputs"]
+        inputs = json.load(f).get("inputs")
+    if not isinstance(inputs, dict) or not {"generator", "sources"} <= set(inputs):
+        raise Refused(f"{synthesis_dir}/DONE.json names no generator and sources inputs: pass a synthesis stage "
+                      "written by the pipeline or by benchmarks/generator_fidelity.py --column.")
     with open(os.path.join(synthesis_dir, "synthesis.json"), encoding="utf-8") as f:
         synthesis = json.load(f)
     parts = synthesis_stage._oracle_parts(config, inputs, None)

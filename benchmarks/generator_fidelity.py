@@ -233,7 +233,9 @@ def synthetic_column(planned, syn, workdir: str, gen_dir: str) -> dict:
         key = os.path.basename(d)
         seconds[key] = round(time.time() - t, 1)
         with open(done, "w", encoding="utf-8") as f:
-            json.dump({"node": node.name, "summary": summary, "seconds": seconds[key]}, f, default=float)
+            # The pipeline runner's record (`jaxau.stages.runner`): its inputs name what made it.
+            json.dump({"node": node.name, "summary": summary, "seconds": seconds[key], "inputs": inputs}, f,
+                      default=float)
     csv = lambda d: os.path.join(d, "eval", "predictions.csv")  # noqa: E731
     ours = statistics.load_seeds([csv(here[s.name]) for s in scores])
     # Every test pose alone (the report's headline is the frontal one) and all of them together.

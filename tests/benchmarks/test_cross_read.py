@@ -53,6 +53,7 @@ def test_reader_names_are_checked(spec, message):
     (["--readers=r=EST", "--synthesis=SYN", "--subjects=1"], "at least 2 subjects"),
     (["--readers=r=EST", "--synthesis=SYN", "--config=configs/paper/tabel2.py:medium"], "no such file"),
     (["--readers=bad", "--synthesis=SYN"], "name=<estimator stage directory>"),
+    (["--readers=r=EST", "--synthesis=SYN"], "names no generator and sources inputs"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, extra, message):
     est, syn = tmp_path / "est", tmp_path / "syn"
