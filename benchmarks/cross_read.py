@@ -31,6 +31,7 @@ Prints and writes one JSON record.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -166,8 +167,7 @@ def measure(config, synthesis_dir: str, readers: dict[str, str], *, subjects: in
               "oracle_failed": int(len(plan) - len(keep)),
               "skipped_cells": [[aus[k], int(lvl)] for k, lvl in plan.skipped],
               "render_register_seconds": round(render_seconds, 1), "readers": {}}
-    reads = {name: (lambda p: (lambda im: p.intensities(im)[:, [p.au_names.index(a) for a in aus]]))(p)
-             for name, p in predictors.items()}
+    reads = {name: functools.partial(p.intensities_of, aus=aus) for name, p in predictors.items()}
     reads["critic"] = gen_train.critic_reader(inputs["generator"])
     for name, read in reads.items():
         record["readers"][name] = {"directory": readers.get(name, inputs["generator"]),

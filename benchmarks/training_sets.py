@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     val = frames_lib.select_poses(val, reader_node.config.estimator.get("train_poses", ""), "reader validation frames")
     aus = [str(a) for a in val["au_names"] if str(a) in reader.au_names]
     val = frames_lib.with_aus(val, aus)
-    vpred = reader.intensities(np.asarray(val["image"]))[:, [reader.au_names.index(a) for a in aus]]
+    vpred = reader.intensities_of(np.asarray(val["image"]), aus)
     vlab = np.asarray(val["au_intensity"])
     slope_real = float(np.nanmean([level_slope(vpred[vlab[:, k] >= 0, k], vlab[vlab[:, k] >= 0, k])
                                    for k in range(len(aus))]))
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
         missing = [a for a in names if a not in reader.au_names]
         if missing:
             return _fail(f"--reader={args.reader} does not estimate {missing}, which {node.name} is labelled with.")
-        pred = reader.intensities(np.asarray(fs["image"]))[:, [reader.au_names.index(a) for a in names]]
+        pred = reader.intensities_of(np.asarray(fs["image"]), names)
         rec = read_out(pred, np.asarray(fs["au_intensity"]), np.asarray(fs["target_au"]),
                        np.asarray(fs["target_level"]), names)
         rec.update({"set": node.name, "images": int(len(pred)), "slope_vs_real": rec["slope"] / slope_real,

@@ -180,10 +180,9 @@ def calibrate_edit_scale(config, inputs, reader: estimator.Predictor, trained, s
     missing = [a for a in aus if a not in reader.au_names]
     if missing:
         raise ValueError(f"the reader {inputs['reader']} does not estimate {missing}, which the generator draws.")
-    columns = [reader.au_names.index(a) for a in aus]
 
     def read(images):
-        return reader.intensities(np.asarray(images))[:, columns]
+        return reader.intensities_of(np.asarray(images), aus)
 
     frames_dir = inputs.get("targets") or inputs["sources"]
     real = frames_lib.select_poses(frames_lib.load(frames_stage.split_path(frames_dir, "validation")),

@@ -304,3 +304,7 @@ class Predictor:
 
     def intensities(self, images: np.ndarray, mode: str | None = None) -> np.ndarray:
         return readout(self.logits(images), mode or field(self.config, "readout"))
+
+    def intensities_of(self, images: np.ndarray, aus: Sequence[str]) -> np.ndarray:
+        """`intensities` of the AUs ``aus`` only, in that order (each must be in ``au_names``)."""
+        return self.intensities(images)[:, [self.au_names.index(str(a)) for a in aus]]

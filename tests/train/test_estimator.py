@@ -75,6 +75,15 @@ def test_predictor_and_scores(trained, tmp_path):
     assert header[:3] == ["subject", "sequence", "frame"] and "AU12_pred" in header
 
 
+def test_intensities_of_selects_and_orders_the_asked_aus(trained):
+    workdir, frames, _ = trained
+    pred = estimator.Predictor(workdir, batch_size=32)
+    images = frames["image"][:8]
+    full = pred.intensities(images)
+    np.testing.assert_array_equal(pred.intensities_of(images, ["AU12", "AU01"]), full[:, [1, 0]])
+    np.testing.assert_array_equal(pred.intensities_of(images, [np.str_("AU12")]), full[:, [1]])
+
+
 def test_image_size_mismatch_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="image_size"):
         estimator.train({**CFG, "image_size": 64}, str(tmp_path), make_frames(8))
