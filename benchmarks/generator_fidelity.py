@@ -127,7 +127,8 @@ def measure(args, overrides, lines) -> int:
     if args.generator_seed is not None:
         gen_config = ml_collections.ConfigDict(gen_config.to_dict())
         gen_config.seed = args.generator_seed
-    summary = generator_stage.run(gen_config, args.out, {"frames": inputs["sources"]})
+    gen_inputs = {role: stage_dir(dep) for role, dep in gen_node.deps.items()}
+    summary = generator_stage.run(gen_config, args.out, gen_inputs)
     train_seconds = time.time() - t0
 
     sources, targets = synthesis_stage.load_sets(syn.config, inputs)

@@ -18,6 +18,11 @@ def check_config(config):
     from jaxau.stages import STAGES
 
     STAGES["generator"].check_config(config)
+    if str(config.generator.get("partners", "")) == "oracle":
+        raise validate.ConfigError(
+            "config.generator.partners='oracle' renders exact partners registered by the pipeline's "
+            "registration network: train it as a stage (launch/reproduce.py, e.g. with "
+            "--config.generator.partners=oracle), or pass partners='sequence' here.")
     if config.generator.frames and not os.path.isfile(config.generator.frames):
         raise validate.ConfigError(f"config.generator.frames={config.generator.frames!r}: file not found; pass "
                                    "a frame set .npz (e.g. <register_3d stage>/train.npz) or '' for TFDS.")

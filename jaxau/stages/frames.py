@@ -17,6 +17,17 @@ from jaxau.stages import data as data_stage
 
 
 
+_MODES = {"frames_raw": "raw", "register_2d": "2d", "register_3d": "3d"}
+
+
+def registration_mode(frames_dir: str) -> str:
+    """``'raw'``, ``'2d'`` or ``'3d'``: how a frames stage's directory registered its frames."""
+    name = os.path.basename(frames_dir.rstrip("/")).rsplit("-", 1)[0]
+    if name not in _MODES:
+        raise ValueError(f"{frames_dir} is not a frames_raw / register_2d / register_3d stage directory.")
+    return _MODES[name]
+
+
 def split_path(stage_dir: str, split: str) -> str:
     """The frame set of ``split`` in a frame-producing stage's directory (store or legacy .npz)."""
     return os.path.join(stage_dir, f"{split}{frame_store.SUFFIX}")

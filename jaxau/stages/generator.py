@@ -1,6 +1,8 @@
 """Stage ``generator``: train GANimation (+ idiosyncratic loss) on registered training frames.
 
-Reads ``<frames>/train.frames`` (role ``frames``: the 3D- or 2D-registered main data), its frames in the
+Reads ``<frames>/train.frames`` (role ``frames``: the 3D- or 2D-registered main data; with
+``generator.partners='oracle'`` also role ``registration`` for 2D / 3D frames, whose network registers
+the exact partner renders, `exact_partners`), its frames in the
 views ``data.train_poses`` (paper Sec. 4.6: frontal); the same views of ``validation.frames`` score the
 critic's AU head while it trains (``critic_icc``). Writes the generator model directory
 (``generator.json``, ``checkpoints/``, logs, ``grids/``) into the stage directory,
@@ -22,6 +24,7 @@ from jaxau import io_utils, validate
 from jaxau.data import frames as frames_lib
 from jaxau.evaluation import bootstrap
 from jaxau.stages import frames as frames_stage
+from jaxau.synthesis import oracle
 from jaxau.train import generator as gen_train, loop, metrics as metrics_lib
 
 
@@ -46,6 +49,14 @@ def check(config) -> None:
         raise validate.ConfigError(
             f"config.generator.critic_warmup={g['critic_warmup']} leaves no generator update in "
             f"num_steps={g['num_steps']}: pass a larger --config.generator.num_steps.")
+    if g["partners"] == "oracle" and not str(config.data.name).startswith("synthfacs/"):
+        raise validate.ConfigError(
+            f"config.generator.partners='oracle' renders each training pair exactly, but config.data.name="
+            f"{config.data.name!r} is not SynthFACS: use partners='sequence' (or 'subject') for other datasets.")
+    if g["partners"] == "oracle" and not float(g["lambda_ids"]):
+        raise validate.ConfigError(
+            "config.generator.partners='oracle' renders targets for the idiosyncratic loss, which "
+            "lambda_ids=0 switches off: set --config.generator.lambda_ids > 0 or partners='sequence'.")
     for field in ("lambda_ids", "lambda_mask", "lambda_tv", "lambda_exp_smooth", "critic_exp_factor",
                   "critic_fake_exp", "lambda_exp_frozen"):
         validate.positive_float(merged, f"generator.{field}", allow_zero=True)
@@ -93,6 +104,19 @@ def _critic_interval(cfg, state, val: frames_lib.FrameSet, aus, *, seed: int) ->
     return {"critic_icc_ci95": [float(v) for v in c["ci95"]], "critic_val_subjects": num_subjects}
 
 
+def exact_partners(config, inputs, train: frames_lib.FrameSet) -> gen_train.ExactPartners:
+    """The exact idiosyncratic targets of ``generator.partners='oracle'``: every same-sequence pair
+    of `gen_train.oracle_pairs` rendered as the source's request with the partner's intensities of the
+    generator's AUs, registered as the ``frames`` role registered its frames (with the
+    ``registration`` role's network; `jaxau.synthesis.oracle.OracleRenderer`)."""
+    renderer = oracle.OracleRenderer(config, frames_stage.registration_mode(inputs["frames"]),
+                                     inputs.get("registration"))
+    sources, partners = gen_train.oracle_pairs(train, int(config.seed))
+    rendered = renderer.oracle(train, sources, train, partners,
+                               expression_aus=[str(a) for a in train["au_names"]])
+    return gen_train.ExactPartners(sources, partners, rendered.image, rendered.ok)
+
+
 def run(config, stage_dir: str, inputs) -> dict:
 
 
@@ -107,7 +131,11 @@ def run(config, stage_dir: str, inputs) -> dict:
     val_path = frames_stage.split_path(inputs["frames"], "validation")
     val = load("validation") if frames_lib.exists(val_path) else None
     cfg = generator_config(config)
-    result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed), val_frames=val)
+    exact = None
+    if gen_train.settings(cfg)["partners"] == "oracle":
+        exact = exact_partners(config, inputs, train)
+    result = gen_train.train(cfg, stage_dir, train, seed=int(config.seed), val_frames=val,
+                             exact_partners=exact)
     if result.preempted:
         raise SystemExit(loop.PREEMPTED_EXIT_CODE)
     rows = metrics_lib.read_jsonl(os.path.join(stage_dir, "generator_metrics.jsonl"))

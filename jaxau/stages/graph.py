@@ -297,7 +297,11 @@ class _Builder:
         return self.add(STAGE_FOR_REGISTRATION[reg], dcfg, deps)
 
     def generator(self, config, reg: str) -> str:
-        return self.add("generator", config, {"frames": self.frames(config, reg, "")})
+        deps = {"frames": self.frames(config, reg, "")}
+        if str(config.generator.get("partners", "")) == "oracle" and reg != "raw":
+            # Exact partner renders are registered by the frames' own registration network.
+            deps["registration"] = self.registration(config)
+        return self.add("generator", config, deps)
 
     def real_estimator(self, config, reg: str) -> str:
         """The estimator trained on the main data's real ``<reg>`` frames (a ``real:<reg>`` column's)."""

@@ -54,7 +54,6 @@ from jaxau.train import estimator
 from jaxau.train import generator as gen_train
 from jaxau.train.generator import write_png
 
-_MODES = {"frames_raw": "raw", "register_2d": "2d", "register_3d": "3d"}
 # oracle.strength's upper end: above 1 a change is exaggerated (clipped to the FACS range), and at
 # twice the change most level-C-and-up targets already saturate at E.
 ORACLE_MAX_STRENGTH = 2.0
@@ -115,14 +114,6 @@ def check_oracle(config) -> None:
 
 
 
-def registration_mode(frames_dir: str) -> str:
-    """``'raw'``, ``'2d'`` or ``'3d'``: how a frames stage's directory registered its frames."""
-    name = os.path.basename(frames_dir.rstrip("/")).rsplit("-", 1)[0]
-    if name not in _MODES:
-        raise ValueError(f"{frames_dir} is not a frames_raw / register_2d / register_3d stage directory.")
-    return _MODES[name]
-
-
 def source_config(config):
     """The config of the sources' domain (its ``data`` section; the rest is ``config``'s)."""
 
@@ -160,7 +151,7 @@ def _oracle_parts(config, inputs, targets):
         if tcfg is None:
             return f"targets ({config.data.name}) are not SynthFACS frames"
         target_index = oracle.RequestIndex(tcfg)
-    mode = registration_mode(inputs["sources"])
+    mode = frames_stage.registration_mode(inputs["sources"])
     renderer = oracle.OracleRenderer(scfg, mode, inputs.get("registration"))
     return renderer, target_index
 

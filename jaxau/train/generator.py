@@ -168,7 +168,13 @@ class PairedSource:
     def __init__(self, frames: frames_lib.FrameSet, global_batch_size: int, seed: int, *,
                  target_noise: float = 0.1, with_target_image: bool = True, process_index: int = 0,
                  process_count: int = 1, partners: str = "subject", flip: bool = False,
-                 sampling: str = "frames", own_fraction: float = 0.0):
+                 sampling: str = "frames", own_fraction: float = 0.0,
+                 exact: "ExactPartners | None" = None):
+        if (partners == "oracle") != (exact is not None):
+            raise ValueError("generator partners='oracle' pairs each frame with exact renders of its own scene "
+                             "showing the partner's expression: pass them (exact=, built by the generator stage "
+                             "from SynthFACS frames), and pass none with other partners.")
+        self.exact = exact
         self.own_fraction = own_share(own_fraction)
         self.images = frames["image"]
         labels = np.asarray(frames["au_intensity"])
@@ -192,8 +198,16 @@ class PairedSource:
         self.rank = np.empty(len(order), np.int64)
         self.rank[order] = np.arange(len(order)) - np.concatenate([[0], np.cumsum(counts)])[self.group[order]]
         self.pairs = None
+        if exact is not None:
+            # Every source draws its partner among its rendered pairs (sorted by source).
+            order = np.lexsort((exact.partners, exact.sources))
+            self.exact = exact = ExactPartners(*(np.asarray(getattr(exact, f))[order]
+                                                 for f in ("sources", "partners", "image", "ok")))
+            pair_counts = np.bincount(exact.sources, minlength=len(self.images))
+            self.pair_start = np.concatenate([[0], np.cumsum(pair_counts)])[:-1]
+            self.pair_count = pair_counts
         if sampling == "pairs":
-            self.pairs = partner_pairs(self.group, seed)
+            self.pairs = partner_pairs(self.group, seed) if exact is None else (exact.sources, exact.partners)
             if not len(self.pairs[0]):
                 raise ValueError("generator sampling='pairs' needs partner groups with two or more frames; "
                                  f"every frame of these {len(self.images)} is alone in its group: use "
@@ -210,17 +224,24 @@ class PairedSource:
         """Per AU, the share of an epoch's paired examples whose partner's level differs from the
         source's by >= 1 and >= 2 levels: how often the idiosyncratic L1 shows G an edit of that AU.
 
-        For ``sampling='pairs'`` the epoch pool's pairs; otherwise each pooled source's partner is
-        uniform over the other frames of its group, counted exactly from the group's level
+        For ``sampling='pairs'`` the epoch pool's pairs; with exact partners each pooled source's
+        partner is uniform over its rendered pairs; otherwise over the other frames of its group,
+        counted exactly from the group's level
         histogram. Examples without a partner (alone in their group) and ``own_fraction``'s
         self-pairs are left out; a pair with an unknown label counts as unchanged in that AU.
         """
         labels = np.where(self.valid, np.rint(self.aus * MAX_INTENSITY), -1).astype(np.int64)
         shares = {}
-        if self.pairs is not None:
-            weight = np.bincount(self.sampler.pool, minlength=len(self.pairs[0])).astype(np.float64)
-            weight /= weight.sum()
-            change = pair_changes(labels, *self.pairs)
+        if self.pairs is not None or self.exact is not None:
+            if self.pairs is not None:
+                pairs = self.pairs
+                weight = np.bincount(self.sampler.pool, minlength=len(self.pairs[0])).astype(np.float64)
+            else:   # each pooled source's partner uniform over its rendered pairs
+                pairs = (self.exact.sources, self.exact.partners)
+                per_source = np.bincount(self.sampler.pool, minlength=len(self.images)).astype(np.float64)
+                weight = per_source[pairs[0]] / self.pair_count[pairs[0]]
+            weight /= max(weight.sum(), 1e-12)
+            change = pair_changes(labels, *pairs)
             for k, a in enumerate(au_names):
                 shares[str(a)] = {"changed": float(weight @ (change[:, k] >= 1)),
                                   "changed_by_2": float(weight @ (change[:, k] >= 2))}
@@ -241,6 +262,16 @@ class PairedSource:
                 n = np.where(known, far[self.group, np.maximum(labels[:, k], 0)], 0.0)
                 shares[str(a)][name] = float(weight @ (n / np.maximum(self.count - 1, 1)))
         return shares
+
+    def exact_pairs(self, indices: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(partners, paired, pair ids)``: with exact partners, each frame's partner uniform over its
+        rendered pairs for ``u`` ~ U[0, 1); a frame without one gets `partners`' fallback (pair id 0,
+        masked)."""
+        c = self.pair_count[indices]
+        r = np.minimum((u * np.maximum(c, 1)).astype(np.int64), np.maximum(c - 1, 0))
+        pair = np.where(c > 0, self.pair_start[indices] + r, 0)
+        fallback, _ = self.partners(indices, u)
+        return np.where(c > 0, self.exact.partners[pair], fallback), c > 0, pair
 
     def partners(self, indices: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Partners from the frame's group (never the frame itself) for ``u`` ~ U[0, 1); mask of real pairs."""
@@ -265,24 +296,38 @@ class PairedSource:
             own = np.random.default_rng([self.seed, 9, step]).random(len(idx)) < self.own_fraction
         sl = slice(self.lo, self.lo + self.per_process)
         idx, u, noise = idx[sl], u[sl], noise[sl]
-        if self.pairs is None:
+        pair = None
+        if self.pairs is None and self.exact is None:
             partner, paired = self.partners(idx, u)
+        elif self.pairs is None:
+            partner, paired, pair = self.exact_pairs(idx, u)
         else:   # the sampler draws pair ids
-            idx, partner, paired = self.pairs[0][idx], self.pairs[1][idx], np.ones(len(idx), bool)
+            pair = idx
+            idx, partner, paired = self.pairs[0][pair], self.pairs[1][pair], np.ones(len(pair), bool)
         if own is not None:
             own = own[sl]
             partner, paired = np.where(own, idx, partner), paired | own
             noise = np.where(own[:, None], np.float32(0), noise)
 
-        def images(rows):
-            x = to_unit(self.images[rows])
+        def mirror(x):
             return x if mirrored is None else np.where(mirrored[sl, None, None, None], x[:, :, ::-1], x)
+
+        def images(rows):
+            return mirror(to_unit(self.images[rows]))
 
         out = {"image": images(idx), "aus": self.aus[idx], "aus_valid": self.valid[idx],
                "target_aus": self.aus[partner] + noise}
         if self.with_target_image:
-            out["target_image"] = images(partner)
-            out["target_image_mask"] = paired.astype(np.float32)
+            if self.exact is None:
+                out["target_image"] = images(partner)
+                out["target_image_mask"] = paired.astype(np.float32)
+            else:
+                # The source's own scene showing the partner's expression; a self-pair's target is itself.
+                selfish = np.zeros(len(idx), bool) if own is None else own
+                rendered = np.where(selfish[:, None, None, None], self.images[idx], self.exact.image[pair])
+                out["target_image"] = mirror(to_unit(rendered))
+                ok = paired & (selfish | self.exact.ok[pair])
+                out["target_image_mask"] = ok.astype(np.float32)
         return out
 
     def __call__(self, start: int):
@@ -296,12 +341,16 @@ def pair_change_shares(cfg: Mapping[str, Any], frames: frames_lib.FrameSet, seed
                        ) -> dict[str, dict[str, float]]:
     """`PairedSource.change_shares` of the batches `train` draws with these settings and seed."""
     s = settings(cfg)
+    exact = None
+    if s["partners"] == "oracle":   # the shares depend on the pairs, not on their renders
+        src, par = oracle_pairs(frames, seed)
+        exact = ExactPartners(src, par, np.zeros((len(src), 1, 1, 3), np.uint8), np.ones(len(src), bool))
     source = PairedSource(frames, int(s["batch_size"]), seed, with_target_image=False,
-                          partners=str(s["partners"]), sampling=str(s["sampling"]))
+                          partners=str(s["partners"]), sampling=str(s["sampling"]), exact=exact)
     return source.change_shares([str(a) for a in frames["au_names"]])
 
 
-PARTNERS = ("subject", "sequence")
+PARTNERS = ("subject", "sequence", "oracle")
 SAMPLING = ("frames", "balanced", "pairs")
 # `partner_pairs`: at most this many partners per source in a larger group (a FERA 2017 subject has
 # thousands of frames; the demo's and :medium's sequences 4-5).
@@ -358,17 +407,44 @@ def partner_groups(frames: frames_lib.FrameSet, partners: str = "subject") -> np
 
     ``'subject'``: any frame of the same subject (paper Sec. 3.2). ``'sequence'``: a frame of the same
     sequence (same session: same scene, light and camera, so the pair differs in expression only),
-    falling back to the same subject for a frame alone in its sequence.
+    falling back to the same subject for a frame alone in its sequence. ``'oracle'``: the groups of
+    ``'sequence'`` (whose pairs `oracle_pairs` lists for exact rendering).
     """
     if partners not in PARTNERS:
         raise ValueError(f"config.generator.partners={partners!r}: use one of {PARTNERS}.")
     subjects = np.asarray(frames["subject"]).astype(str)
     keys = np.char.add("subject:", subjects)
-    if partners == "sequence":
+    if partners in ("sequence", "oracle"):
         seq = np.char.add(np.char.add(subjects, "/"), np.asarray(frames["sequence"]).astype(str))
         _, inverse, counts = np.unique(seq, return_inverse=True, return_counts=True)
         keys = np.where(counts[inverse] > 1, np.char.add("sequence:", seq), keys)
     return keys
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactPartners:
+    """Idiosyncratic-loss targets rendered exactly (``partners='oracle'``, SynthFACS only).
+
+    Row ``i`` pairs frame ``sources[i]`` with frame ``partners[i]``; ``image[i]`` (uint8 ``[S, S, 3]``)
+    is the source's render request showing the partner's intensities of the generator's AUs, rendered
+    and registered as the frames were (`jaxau.synthesis.oracle.OracleRenderer.oracle`): the image
+    ``G(I | y_t)`` should draw, where a real same-sequence partner differs also in head motion, blinks
+    and the AUs G is not told. ``ok[i]`` is False where registration rejected the render (masked out).
+    Not in GANimation: a diagnostic that gives the generator an exact paired target, so that its
+    architecture can be told apart from its training signal.
+    """
+
+    sources: np.ndarray
+    partners: np.ndarray
+    image: np.ndarray
+    ok: np.ndarray
+
+
+def oracle_pairs(frames: frames_lib.FrameSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(sources, partners)`` rows `ExactPartners` renders: `partner_pairs` of the
+    ``'oracle'`` (same-sequence) groups."""
+    _, group = np.unique(partner_groups(frames, "oracle"), return_inverse=True)
+    return partner_pairs(group, seed)
 
 
 def to_unit(images_uint8: np.ndarray) -> np.ndarray:
@@ -617,7 +693,8 @@ def critic_eval_fn(discriminator: ganimation.Discriminator, val_frames: frames_l
 
 
 def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, seed: int = 0,
-          name: str = "generator", hooks=(), val_frames: frames_lib.FrameSet | None = None) -> loop.LoopResult:
+          name: str = "generator", hooks=(), val_frames: frames_lib.FrameSet | None = None,
+          exact_partners: ExactPartners | None = None) -> loop.LoopResult:
     """Trains (or resumes) a generator in ``workdir`` on a frame set.
 
     Args:
@@ -629,6 +706,8 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
       hooks: extra ``hook(step, state)`` callables (the loop's).
       val_frames: labelled frames on which ``critic_icc`` (the critic's AU head, `critic_eval_fn`) is
         logged every ``eval_every`` steps and at the end (``<name>_eval_metrics.jsonl``).
+      exact_partners: the exact renders of ``partners='oracle'`` (`ExactPartners` of
+        `oracle_pairs(frames, seed)`); required with it, refused without it.
 
     Returns:
       The loop's `LoopResult` (``state`` is the replicated GANState).
@@ -651,7 +730,8 @@ def train(cfg: Mapping[str, Any], workdir: str, frames: frames_lib.FrameSet, *, 
                           with_target_image=float(s["lambda_ids"]) > 0,
                           process_index=jax.process_index(), process_count=jax.process_count(),
                           partners=str(s["partners"]), flip=bool(s["flip"]),
-                          sampling=str(s["sampling"]), own_fraction=float(s["own_fraction"]))
+                          sampling=str(s["sampling"]), own_fraction=float(s["own_fraction"]),
+                          exact=exact_partners)
     if s["critic_warmup_loss"] not in WARMUP_LOSSES:
         raise ValueError(f"config.generator.critic_warmup_loss={s['critic_warmup_loss']!r}: use one of "
                          f"{WARMUP_LOSSES}.")

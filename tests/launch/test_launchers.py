@@ -79,6 +79,8 @@ def test_missing_config(tmp_path):
     ("train_generator.py", "configs/generator/synthfacs.py", "--config.generator.batch_size=6",
      "not divisible by the 4 devices"),
     ("train_generator.py", "configs/generator/synthfacs.py", "--config.data.aus=AU99", "Unknown AU 'AU99'"),
+    ("train_generator.py", "configs/generator/synthfacs.py", "--config.generator.partners=oracle",
+     "config.generator.partners='oracle' renders exact partners registered by the pipeline's"),
     ("synthesize.py", "configs/generator/synthfacs.py", "--config.synthesis.per_level=20",
      "config.synthesis.generator_dir='': trained generator directory not found"),
     ("synthesize.py", "configs/generator/synthfacs.py", "--config.synthesis.calibrate_edit_scale=True",

@@ -530,3 +530,32 @@ def test_every_paper_config_plans_at_every_size_and_documents_itself(name):
     assert "aper" in doc  # The paper's number (or why there is none).
     with pytest.raises(ValueError):
         module.get_config("gpu")
+
+
+def test_oracle_partners_register_their_renders_with_the_frames_registration_network():
+    c = _config("table2")
+    c.generator.partners = "oracle"
+    p = graph.plan(c, STAGES)
+    for col in ("synthetic_3d", "synthetic_2d"):
+        syn = _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
+        gen = _node(p, syn.deps["generator"])
+        assert sorted(gen.deps) == ["frames", "registration"]
+        assert gen.deps["registration"] == _node(p, gen.deps["frames"]).deps["registration"]
+    # Unregistered frames need no network; other partners none either.
+    b = graph._Builder(STAGES)
+    assert sorted(b.g.nodes[b.generator(c, "raw")].deps) == ["frames"]
+    c.generator.partners = "sequence"
+    b = graph._Builder(STAGES)
+    assert sorted(b.g.nodes[b.generator(c, "3d")].deps) == ["frames"]
+    # The stage's check refuses them on other data and without the loss they feed, in one line.
+    from jaxau.stages import generator as generator_stage
+
+    c.generator.partners = "oracle"
+    generator_stage.check(c)
+    c.generator.lambda_ids = 0.0
+    with pytest.raises(ConfigError, match="lambda_ids=0"):
+        generator_stage.check(c)
+    c.generator.lambda_ids = 1000.0
+    c.data.name = "fera2017"
+    with pytest.raises(ConfigError, match="'fera2017' is not SynthFACS"):
+        generator_stage.check(c)

@@ -224,3 +224,42 @@ def test_oracle_settings_are_checked_before_any_work(field, value, message):
     config.oracle[field] = value
     with pytest.raises(validate.ConfigError, match=message):
         synthesis_stage.check_oracle(config)
+
+
+def test_exact_partners_render_each_same_sequence_pair_with_the_partners_generator_aus(oracle_sets):
+    from jaxau.face import au_mapping
+    from jaxau.stages import frames as frames_stage
+    from jaxau.stages import generator as generator_stage
+    from jaxau.synthesis import oracle
+    from jaxau.train import generator as gen_train
+
+    config, raw, _ = oracle_sets["context"]
+    cfg = copy.deepcopy(config)
+    cfg.generator.partners = "oracle"
+    generator_stage.check(cfg)
+    aus = frames_stage.aus(cfg)
+    train = frames_lib.with_aus(frames_lib.select_poses(frames_lib.load(os.path.join(raw, "train.npz")),
+                                                        cfg.data.train_poses, "train"), aus)
+    exact = generator_stage.exact_partners(cfg, {"frames": raw}, train)
+    src, par = gen_train.oracle_pairs(train, int(cfg.seed))
+    np.testing.assert_array_equal(exact.sources, src)
+    np.testing.assert_array_equal(exact.partners, par)
+    assert len(src) > 0 and exact.ok.all() and exact.image.shape == (len(src), 64, 64, 3)
+    for field in ("subject", "sequence"):
+        np.testing.assert_array_equal(train[field][src], train[field][par])
+    # By hand: the source's request with the partner's intensities of the generator's AUs (every
+    # other AU the source's), rendered as the frames were.
+    index = oracle.RequestIndex(oracle.synthfacs_config(cfg.data.name))
+    renderer = oracle.OracleRenderer(cfg, "raw")
+    take = [au_mapping.SIMULATED_AUS.index(a) for a in aus]
+    picks = np.random.default_rng(0).choice(len(src), min(4, len(src)), replace=False)
+    changed = 0
+    for k in picks:
+        requests = [index.request(train["subject"][i], train["sequence"][i], train["frame"][i])
+                    for i in (src[k], par[k])]
+        intensity = np.array(requests[0]["intensity"], np.float32, copy=True)
+        intensity[take] = np.asarray(requests[1]["intensity"], np.float32)[take]
+        direct = renderer.render([{**requests[0], "intensity": intensity}]).image[0]
+        np.testing.assert_array_equal(exact.image[k], direct)
+        changed += not np.array_equal(direct, train["image"][src[k]])
+    assert changed >= 1    # the partner's expression drawn on the source

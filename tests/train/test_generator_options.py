@@ -205,3 +205,92 @@ def test_frozen_critic_holds_the_warm_up_critic_through_training_and_resume(tmp_
     assert resumed.start_step == 3
     for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(jax.device_get(resumed.state))):
         np.testing.assert_array_equal(a, b)
+
+
+def _exact(f, seed):
+    """Exact partners for ``f`` whose every render is distinct: pair i's image is filled with i + 1."""
+    src, par = gen_train.oracle_pairs(f, seed)
+    images = (np.arange(len(src))[:, None, None, None] + 1 + np.zeros((len(src), 8, 8, 3), np.int64)).astype(np.uint8)
+    ok = np.arange(len(src)) % 5 != 0        # some renders rejected by registration
+    return gen_train.ExactPartners(src, par, images, ok)
+
+
+@pytest.mark.parametrize("sampling", ["frames", "pairs"])
+def test_oracle_partners_take_the_exact_render_of_each_same_sequence_pair(sampling):
+    # Two 3-frame sequences of a, a frame alone in its sequence with a subject mate (b), and c alone.
+    f = _frames(["a"] * 6 + ["b", "b", "c"], ["s0"] * 3 + ["s1"] * 3 + ["t0", "t1", "u0"])
+    f["image"] = (200 + np.arange(9)[:, None, None, None] + np.zeros((9, 8, 8, 3), np.int64)).astype(np.uint8)
+    exact = _exact(f, seed=1)
+    src, par = exact.sources, exact.partners
+    # Every ordered pair of distinct frames of a group (sequence, else subject); none for c.
+    groups = gen_train.partner_groups(f, "sequence")
+    expected = {(i, j) for i in range(9) for j in range(9) if i != j and groups[i] == groups[j]}
+    assert set(zip(src.tolist(), par.tolist())) == expected and len(src) == len(expected) == 14
+    render_of = {(int(s), int(p)): k for k, (s, p) in enumerate(zip(src, par))}
+    with pytest.raises(ValueError, match="partners='oracle'"):
+        gen_train.PairedSource(f, 6, seed=1, partners="oracle")
+    with pytest.raises(ValueError, match="partners='oracle'"):
+        gen_train.PairedSource(f, 6, seed=1, partners="sequence", exact=exact)
+    # Handed in any order: the source sorts them.
+    shuffled = np.random.default_rng(0).permutation(len(src))
+    exact_shuffled = gen_train.ExactPartners(*(np.asarray(getattr(exact, k))[shuffled]
+                                               for k in ("sources", "partners", "image", "ok")))
+    source = gen_train.PairedSource(f, 6, seed=1, partners="oracle", exact=exact_shuffled, sampling=sampling)
+    seen = set()
+    for step in range(30):
+        b = source.batch(step)
+        rows = (np.rint((b["image"][:, 0, 0, 0] + 1) * 127.5) - 200).astype(int)
+        for i, row in enumerate(rows):
+            value = int(np.rint((b["target_image"][i, 0, 0, 0] + 1) * 127.5))
+            if row == 8:                        # c has no pair: any partner, masked out
+                assert b["target_image_mask"][i] == 0
+                continue
+            k = value - 1                        # the render the example was given
+            assert (int(src[k]), int(par[k])) in render_of and src[k] == row
+            seen.add(k)
+            partner = par[k]
+            assert abs(b["target_aus"][i] - f["au_intensity"][partner] / 5).max() <= 0.1 + 1e-6
+            assert b["target_image_mask"][i] == float(exact.ok[k])
+    if sampling == "frames":
+        assert seen == set(range(len(src)))      # every render used
+    else:   # the pool's pair ids index the rendered pairs (sorted by source)
+        order = np.lexsort((par, src))
+        np.testing.assert_array_equal(source.pairs[0], src[order])
+        np.testing.assert_array_equal(source.pairs[1], par[order])
+        assert seen == set(order[np.unique(source.sampler.pool)].tolist())
+
+
+def test_oracle_partners_mirror_with_their_source_and_own_pairs_target_the_frame_itself():
+    f = _frames(["a"] * 4 + ["b"] * 4, ["s0"] * 4 + ["t0"] * 4)
+    f["image"] = (np.arange(8)[:, None, None, None] * 20 + np.arange(8)[None, None, :, None]
+                  + np.zeros((8, 8, 8, 3), np.int64)).astype(np.uint8)
+    exact = _exact(f, seed=3)
+    # Asymmetric renders, so that a mirrored one is told apart.
+    exact = gen_train.ExactPartners(exact.sources, exact.partners,
+                                    (exact.image + np.arange(8)[None, None, :, None]).astype(np.uint8), exact.ok)
+    plain = gen_train.PairedSource(f, 8, seed=3, partners="oracle", exact=exact)
+    flipped = gen_train.PairedSource(f, 8, seed=3, partners="oracle", exact=exact, flip=True)
+    own = gen_train.PairedSource(f, 8, seed=3, partners="oracle", exact=exact, own_fraction=0.5)
+    own_count = 0
+    for step in range(6):
+        a, b, c = plain.batch(step), flipped.batch(step), own.batch(step)
+        mirror = np.all(a["image"][:, :, ::-1] == b["image"], axis=(1, 2, 3))
+        np.testing.assert_array_equal(mirror, np.all(a["target_image"][:, :, ::-1] == b["target_image"],
+                                                     axis=(1, 2, 3)))
+        itself = np.all(c["target_image"] == c["image"], axis=(1, 2, 3))
+        np.testing.assert_array_equal(c["target_aus"][itself], c["aus"][itself])
+        assert (c["target_image_mask"][itself] == 1).all()
+        np.testing.assert_array_equal(c["target_image"][~itself], a["target_image"][~itself])
+        own_count += itself.sum()
+    assert 8 <= own_count <= 40
+
+
+def test_change_shares_of_oracle_partners_count_their_rendered_pairs():
+    f = _frames(["a"] * 4 + ["b"] * 3, ["s0"] * 4 + ["t0"] * 3)
+    f["au_intensity"] = np.random.default_rng(1).integers(0, 4, (7, 2))
+    exact = _exact(f, seed=0)
+    shares = gen_train.PairedSource(f, 7, seed=0, partners="oracle", exact=exact).change_shares(["AU01", "AU12"])
+    # Sequences of <= 33 frames render every ordered pair: the shares of same-sequence partners.
+    assert shares == gen_train.PairedSource(f, 7, seed=0, partners="sequence").change_shares(["AU01", "AU12"])
+    # And those of the settings `pair_change_shares` reads (no renders needed).
+    assert shares == gen_train.pair_change_shares({"partners": "oracle", "batch_size": 7}, f, 0)
