@@ -52,6 +52,11 @@ of a generator's possible shortcomings:
   trained on change-balanced pairs (``generator.sampling='pairs'``): each (source, same-sequence
   partner) pair drawn so that every AU's change levels are about equally likely, so the paired
   loss shows a rare AU's edit (AU01, AU04, AU17) with its exact answer 2-3x as often;
+* ``synthetic_exact_pairs_3d``: GANimation's generator whose idiosyncratic L1 (its strongest signal,
+  lambda_ids 1,000) targets the exact render of each same-sequence pair instead of the partner frame
+  (``generator.partners='oracle'``: the source's own scene, pose and head showing the partner's
+  labelled AUs): a generator shown the exact answer to every edit it trains on, so that what its
+  architecture and budget can draw is told apart from what its losses teach it;
 * ``synthetic_small_3d``: the generator's set with as many plan entries as there are real training
   frames (``configs.paper.base.real_size_per_level``): whether the set's size, not its images,
   limits it (at demo size the exact oracle plan scores higher at that size: ``real_levels.py``).
@@ -191,6 +196,10 @@ def get_config(arg=None):
                                            "synthetic:3d",
                                            overrides=f"generator.own_fraction={OWN_FRACTION}; "
                                                      "synthesis.calibrate_edit_scale=False; synthesis.edit_scale=2.0"),
+        # GANimation's generator whose idiosyncratic L1 targets exact renders of each same-sequence pair
+        # (the source's own scene showing the partner's AUs; generator.partners='oracle').
+        "synthetic_exact_pairs_3d": base.column("3D Synthetic, exact paired targets", "synthetic:3d",
+                                                overrides="generator.partners=oracle"),
         # A generator told the change to draw (target minus source AUs) instead of the target.
         "synthetic_rel_3d": base.column("3D Synthetic, relative AUs", "synthetic:3d",
                                         overrides="generator.conditioning=relative"),
@@ -236,6 +245,7 @@ def get_config(arg=None):
                             "synthetic_pairs_3d>synthetic_3d, synthetic_pairs_3d>real_3d, "
                             "synthetic_rel_pairs_3d>synthetic_rel_3d, synthetic_rel_pairs_3d>real_3d, "
                             "oracle_3d>synthetic_rel_pairs_3d, synthetic_aug_3d>synthetic_3d, "
-                            "synthetic_aug_3d>real_3d")
+                            "synthetic_aug_3d>real_3d, synthetic_exact_pairs_3d>synthetic_3d, "
+                            "synthetic_exact_pairs_3d>real_3d, oracle_3d>synthetic_exact_pairs_3d")
     c.report.title = f"The synthetic-oracle gap, step by step ({size} size)"
     return c

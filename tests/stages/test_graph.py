@@ -198,14 +198,17 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     c = _config("synthetic_gap")
     p = graph.plan(c, STAGES)
     stages = _by_stage(p)
-    # Six generators (GANimation's, own partners, relative AUs, a critic seeing shifted inputs, and
-    # GANimation's and the relative one on change-balanced pairs), seven oracle sets (exact, labelled AUs, faint labelled AUs at
+    # Seven generators (GANimation's, own partners, relative AUs, a critic seeing shifted inputs,
+    # exact paired targets, and GANimation's and the relative one on change-balanced pairs), seven oracle sets (exact, labelled AUs, faint labelled AUs at
     # two strengths: every change; only the raised AUs, only the lowered ones; the exact set
     # blurred), the exact set redrawn by each of the first three.
-    assert len(stages["generator"]) == 6 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 3
+    assert len(stages["generator"]) == 7 and len(stages["oracle"]) == 7 and len(stages["regenerate"]) == 3
     frame_sampled = [n for n in stages["generator"] if n.config.generator.sampling == "frames"]
     pairs = [n for n in stages["generator"] if n.config.generator.sampling == "pairs"]
-    assert len(frame_sampled) == 4 and len(pairs) == 2
+    assert len(frame_sampled) == 5 and len(pairs) == 2
+    exact = [n for n in frame_sampled if n.config.generator.partners == "oracle"]
+    assert len(exact) == 1 and exact[0].deps["registration"] and not exact[0].config.generator.own_fraction
+    assert exact[0].config.generator.conditioning == "absolute" and not exact[0].config.generator.d_augment_shift
     aug = [n for n in frame_sampled if n.config.generator.d_augment_shift]
     assert len(aug) == 1 and aug[0].config.generator.d_augment_shift == 2
     assert aug[0].config.generator.conditioning == "absolute" and not aug[0].config.generator.own_fraction
@@ -216,14 +219,15 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
     assert len(rel) == 1 and rel[0].name != own[0].name and not rel[0].config.generator.own_fraction
     # The first generator: one synthesis per edit scale (calibrated, 1.5, 2), one drawing the edit
     # and one at the real set's size; the own-partner one: its images at edit scale 1 and 2; the
-    # relative one: at 1 and 1.5; the shifted critic's and each pair-balanced one: one set.
-    first = [g for g in frame_sampled if g.name not in (own[0].name, rel[0].name, aug[0].name)]
+    # relative one: at 1 and 1.5; the shifted critic's, the exact-pair one and each pair-balanced
+    # one: one set.
+    first = [g for g in frame_sampled if g.name not in (own[0].name, rel[0].name, aug[0].name, exact[0].name)]
     by_generator = [sorted(float(n.config.synthesis.edit_scale) for n in stages["synthesis"]
-                           if n.deps["generator"] == g.name) for g in (own[0], rel[0], *first, aug[0], *pairs)]
-    assert by_generator == [[1.0, 2.0], [1.0, 1.5], [1.0, 1.0, 1.0, 1.5, 2.0], [1.0], [1.0], [1.0]]
-    assert sorted(int(n.config.synthesis.per_level) for n in stages["synthesis"]) == [17] + [60] * 11
+                           if n.deps["generator"] == g.name) for g in (own[0], rel[0], *first, aug[0], exact[0], *pairs)]
+    assert by_generator == [[1.0, 2.0], [1.0, 1.5], [1.0, 1.0, 1.0, 1.5, 2.0], [1.0], [1.0], [1.0], [1.0]]
+    assert sorted(int(n.config.synthesis.per_level) for n in stages["synthesis"]) == [17] + [60] * 12
     redrawn_by = sorted(n.deps["generator"] for n in stages["regenerate"])
-    assert redrawn_by == sorted(g.name for g in frame_sampled if g.name != aug[0].name)
+    assert redrawn_by == sorted(g.name for g in frame_sampled if g.name not in (aug[0].name, exact[0].name))
     sets = {col: _node(p, _node(p, _node(p, p.outputs[col]).deps["model"]).deps["train_set0"])
             for col in ("oracle_3d", "labelled_3d", "faint_3d", "faint70_3d", "faint_added_3d", "faint_removed_3d",
                         "blurred_3d", "synthetic_3d")}
@@ -259,7 +263,9 @@ def test_degraded_oracle_columns_share_the_plan_and_key_only_the_oracle_set():
         "synthetic_rel_k15_3d>real_3d", "synthetic_small_3d>synthetic_3d", "synthetic_small_3d>real_3d",
         "oracle_3d>synthetic_small_3d", "synthetic_pairs_3d>synthetic_3d", "synthetic_pairs_3d>real_3d",
         "synthetic_rel_pairs_3d>synthetic_rel_3d", "synthetic_rel_pairs_3d>real_3d",
-        "oracle_3d>synthetic_rel_pairs_3d", "synthetic_aug_3d>synthetic_3d", "synthetic_aug_3d>real_3d"]
+        "oracle_3d>synthetic_rel_pairs_3d", "synthetic_aug_3d>synthetic_3d", "synthetic_aug_3d>real_3d",
+        "synthetic_exact_pairs_3d>synthetic_3d", "synthetic_exact_pairs_3d>real_3d",
+        "oracle_3d>synthetic_exact_pairs_3d"]
 
 
 def _assert_left_out_at_default(section: str, field: str) -> None:
