@@ -179,6 +179,14 @@ def base_config(size: str = "paper") -> ml_collections.ConfigDict:
     c.generator.learning_rate = 1e-4 if paper else 5e-4
     # 0: the generator's learning rate (replicate: both 1e-4).
     c.generator.d_learning_rate = 0.0 if paper else 3e-4
+    # 'oracle' (SynthFACS only; not in GANimation, a diagnostic): the idiosyncratic L1 targets the
+    # exact render of each same-sequence pair, the source's own scene and head showing the partner's
+    # labelled AUs (jaxau.stages.generator.exact_partners; 2,160 renders at demo size). At demo size
+    # (two generators x two estimators, 30 test subjects) its critic no longer reads G's images above
+    # the exact renders, its edits are fainter (edit gain 0.21 / 0.31 of 0.67) and its set scores
+    # 0.188 against GANimation's partner frames' 0.226 (-0.038 [-0.065, -0.005], resolved worse):
+    # the exact answer to every training edit does not make G draw a set that teaches more
+    # (BUILD_NOTES "Generator fidelity"; configs/paper/synthetic_gap.py measures it at :medium).
     c.generator.partners = "subject" if paper else "sequence"
     # Mirror half of each batch left-right (source with its partner).
     c.generator.flip = False

@@ -199,6 +199,10 @@ class PairedSource:
         self.rank[order] = np.arange(len(order)) - np.concatenate([[0], np.cumsum(counts)])[self.group[order]]
         self.pairs = None
         if exact is not None:
+            if not len(exact.sources):
+                raise ValueError(f"generator partners='oracle': none of these {len(self.images)} frames shares its "
+                                 "sequence or subject with another, so there is no pair to render: use "
+                                 "partners='sequence'.")
             # Every source draws its partner among its rendered pairs (sorted by source).
             order = np.lexsort((exact.partners, exact.sources))
             self.exact = exact = ExactPartners(*(np.asarray(getattr(exact, f))[order]
@@ -226,8 +230,7 @@ class PairedSource:
 
         For ``sampling='pairs'`` the epoch pool's pairs; with exact partners each pooled source's
         partner is uniform over its rendered pairs; otherwise over the other frames of its group,
-        counted exactly from the group's level
-        histogram. Examples without a partner (alone in their group) and ``own_fraction``'s
+        counted exactly from the group's level histogram. Examples without a partner (alone in their group) and ``own_fraction``'s
         self-pairs are left out; a pair with an unknown label counts as unchanged in that AU.
         """
         labels = np.where(self.valid, np.rint(self.aus * MAX_INTENSITY), -1).astype(np.int64)

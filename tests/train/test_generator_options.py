@@ -231,6 +231,9 @@ def test_oracle_partners_take_the_exact_render_of_each_same_sequence_pair(sampli
         gen_train.PairedSource(f, 6, seed=1, partners="oracle")
     with pytest.raises(ValueError, match="partners='oracle'"):
         gen_train.PairedSource(f, 6, seed=1, partners="sequence", exact=exact)
+    alone = _frames(["a", "b"], ["s0", "t0"])
+    with pytest.raises(ValueError, match="no pair to render"):
+        gen_train.PairedSource(alone, 2, seed=1, partners="oracle", exact=_exact(alone, seed=1))
     # Handed in any order: the source sorts them.
     shuffled = np.random.default_rng(0).permutation(len(src))
     exact_shuffled = gen_train.ExactPartners(*(np.asarray(getattr(exact, k))[shuffled]
