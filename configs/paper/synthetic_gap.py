@@ -139,6 +139,13 @@ no longer reads G's images above the exact renders (0.445 vs 0.495), and neither
 brows (the critic reads the exact renders' AU01 / AU04 at 0.15 / 0.27, G's at 0.01 / 0.01; the
 column's AU01 / AU04 -0.04 / -0.04): a brow raise is a few pixels of vertical position, which the
 shift makes ambiguous.
+``--stages=real_3d,synthetic_exact_pairs_3d`` there (same box, 2026-12-08, 1.3.0 frames, two seeds,
+~1 h 55 min beside a CI run: 10,800 exact pair renders 11 min, the generator ~60 min, two estimators
+~17 min each): GANimation's generator on exact paired targets 0.376 [0.312, 0.443] (0.387 / 0.365),
+-0.041 [-0.101, +0.016] against GANimation's partner frames (n.r.; -0.068 at -40, resolved worse):
+shown the exact answer to every edit it trains on, the generator no longer draws for its critic
+(critic on its images 0.561 against the exact renders' 0.685) and draws fainter edits (gain 0.221
+against 0.284, reader 0.52x the oracle's against 0.71x).
 """
 
 from configs.paper import base
